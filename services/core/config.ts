@@ -1,0 +1,135 @@
+/**
+ * Configuration: one YAML file (every service reads its own sections of it), environment
+ * overrides, validation by a zod schema, and a frozen, typed result. An invalid value stops the
+ * process with the field's path and the reason. Defaults live in the schemas, next to the field.
+ *
+ * Environment overrides (applied before validation):
+ * - the named variables in {@link ENV_OVERRIDES} (e.g. `KAFKA_BROKERS`, `CLICKHOUSE_URL`);
+ * - any path as `MLGATE_CFG__section__field=value` (the value is parsed as JSON when it parses,
+ *   else taken as a string), e.g. `MLGATE_CFG__gateway__port=8080`.
+ */
+import { readFileSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+import { CoreErrors } from './errors.ts';
+import type { EnvSnapshot } from './env.ts';
+
+/** Named environment variables and the config path each one sets. */
+export const ENV_OVERRIDES: Readonly<Record<string, { path: string; list?: boolean }>> = Object.freeze({
+  KAFKA_BROKERS: { path: 'kafka.brokers', list: true },
+  CLICKHOUSE_URL: { path: 'warehouse.url' },
+  CLICKHOUSE_USER: { path: 'warehouse.username' },
+  CLICKHOUSE_PASSWORD: { path: 'warehouse.password' },
+  CLICKHOUSE_DATABASE: { path: 'warehouse.database' },
+  MLGATE_DATA_DIR: { path: 'dataDir' },
+  MLGATE_LOG_LEVEL: { path: 'log.level' },
+  MLGATE_ADMIN_TOKEN: { path: 'gateway.admin.token' },
+  MLGATE_HASH_KEY: { path: 'telemetry.hashing.key' },
+  MLGATE_HASH_KEY_ID: { path: 'telemetry.hashing.keyId' },
+});
+
+/** The `log` section. */
+export const LogSection = z.strictObject({
+  level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+});
+
+/** The `kafka` section, shared by every service that talks to Kafka. Absent brokers = embedded mode. */
+export const KafkaSection = z.strictObject({
+  brokers: z.array(z.string().regex(/^[^:\s]+:\d+$/, 'expected host:port')).min(1).optional(),
+  clientId: z.string().min(1).default('mlgate'),
+  connectionTimeoutMs: z.number().int().positive().default(3000),
+  requestTimeoutMs: z.number().int().positive().default(30000),
+});
+
+/** Reads a YAML (or JSON) config file into a plain object. Missing path = empty config. */
+export function readConfigFile(path: string | undefined): Record<string, unknown> {
+  if (!path) return {};
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (cause) {
+    throw CoreErrors.configUnreadable(`cannot read config file ${path}: ${(cause as Error).message}`, { cause });
+  }
+  let doc: unknown;
+  try {
+    doc = parseYaml(text, { prettyErrors: true });
+  } catch (cause) {
+    throw CoreErrors.configUnreadable(`config file ${path} is not valid YAML: ${(cause as Error).message}`, { cause });
+  }
+  if (doc === null || doc === undefined) return {};
+  if (typeof doc !== 'object' || Array.isArray(doc)) {
+    throw CoreErrors.configUnreadable(`config file ${path} must hold a mapping at the top level`);
+  }
+  return doc as Record<string, unknown>;
+}
+
+function setPath(obj: Record<string, unknown>, path: string[], value: unknown): void {
+  let cur = obj;
+  for (const key of path.slice(0, -1)) {
+    const next = cur[key];
+    if (typeof next !== 'object' || next === null || Array.isArray(next)) cur[key] = {};
+    cur = cur[key] as Record<string, unknown>;
+  }
+  cur[path[path.length - 1]!] = value;
+}
+
+function parseEnvValue(raw: string): unknown {
+  try {
+    return JSON.parse(raw);
+  } catch {
+    return raw;
+  }
+}
+
+/** Returns a copy of `raw` with the environment overrides applied. */
+export function applyEnvOverrides(raw: Record<string, unknown>, env: EnvSnapshot): Record<string, unknown> {
+  const out = structuredClone(raw);
+  for (const [name, spec] of Object.entries(ENV_OVERRIDES)) {
+    const v = env[name];
+    if (v === undefined || v === '') continue;
+    setPath(out, spec.path.split('.'), spec.list ? v.split(',').map((s) => s.trim()).filter(Boolean) : v);
+  }
+  for (const [name, v] of Object.entries(env)) {
+    if (!name.startsWith('MLGATE_CFG__') || v === undefined) continue;
+    setPath(out, name.slice('MLGATE_CFG__'.length).split('__'), parseEnvValue(v));
+  }
+  return out;
+}
+
+/** Deep-freezes a parsed config so no component can change it after start. */
+export function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object' && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const v of Object.values(value as Record<string, unknown>)) deepFreeze(v);
+  }
+  return value;
+}
+
+/** Formats zod issues as `path: reason` lines. */
+export function formatIssues(issues: readonly z.core.$ZodIssue[], prefix = ''): string {
+  return issues
+    .map((i) => {
+      const path = [prefix, ...i.path.map(String)].filter(Boolean).join('.') || '(root)';
+      return `${path}: ${i.message}`;
+    })
+    .join('; ');
+}
+
+/**
+ * Validates `raw` against `schema` and returns the frozen result.
+ * @throws MLG_CORE_CONFIG_INVALID naming each bad field's path and the reason.
+ */
+export function parseConfig<S extends z.ZodType>(schema: S, raw: unknown, source = 'config'): Readonly<z.output<S>> {
+  const result = schema.safeParse(raw);
+  if (!result.success) {
+    throw CoreErrors.configInvalid(`invalid ${source}: ${formatIssues(result.error.issues)}`, {
+      details: { issues: result.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })) },
+    });
+  }
+  return deepFreeze(result.data);
+}
+
+/** Reads the file, applies the environment, validates: the one call a service's main makes. */
+export function loadConfig<S extends z.ZodType>(schema: S, file: string | undefined, env: EnvSnapshot): Readonly<z.output<S>> {
+  return parseConfig(schema, applyEnvOverrides(readConfigFile(file), env), file ?? 'config');
+}

@@ -1,0 +1,57 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { writeFileSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { z } from 'zod';
+import { loadConfig, applyEnvOverrides, KafkaSection } from '../../services/core/config.ts';
+import { MlgateError, defineError, errorCatalogue } from '../../services/core/errors.ts';
+
+const Schema = z.object({
+  kafka: KafkaSection.optional(),
+  gateway: z.strictObject({ port: z.number().int().min(0).max(65535).default(8080) }).default({ port: 8080 }),
+});
+
+test('config: invalid value names the field path and the reason', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'cfg-'));
+  const file = join(dir, 'c.yaml');
+  writeFileSync(file, 'gateway:\n  port: 70000\n');
+  assert.throws(() => loadConfig(Schema, file, {}), (err: unknown) => {
+    assert.ok(err instanceof MlgateError);
+    assert.equal(err.code, 'MLG_CORE_CONFIG_INVALID');
+    assert.match(err.message, /gateway\.port: .*65535/);
+    return true;
+  });
+});
+
+test('config: unknown field in a strict section is rejected by name', () => {
+  assert.throws(() => loadConfig(Schema, undefined, { MLGATE_CFG__gateway__prot: '1' }), /gateway: .*prot/);
+});
+
+test('config: environment overrides apply and the result is frozen', () => {
+  const cfg = loadConfig(Schema, undefined, { KAFKA_BROKERS: '127.0.0.1:1, 127.0.0.1:2', MLGATE_CFG__gateway__port: '9090' });
+  assert.deepEqual(cfg.kafka?.brokers, ['127.0.0.1:1', '127.0.0.1:2']);
+  assert.equal(cfg.gateway.port, 9090);
+  assert.ok(Object.isFrozen(cfg.gateway));
+  assert.throws(() => { (cfg.gateway as { port: number }).port = 1; });
+});
+
+test('config: broken YAML is reported with the file name', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'cfg-'));
+  const file = join(dir, 'bad.yaml');
+  writeFileSync(file, 'gateway: [unclosed\n');
+  assert.throws(() => loadConfig(Schema, file, {}), /bad\.yaml is not valid YAML/);
+  assert.deepEqual(applyEnvOverrides({ a: 1 }, {}), { a: 1 });
+});
+
+test('errors: codes are unique and well-formed', () => {
+  const e = defineError('MLG_TEST_SAMPLE', 418, 'sample');
+  assert.throws(() => defineError('MLG_TEST_SAMPLE', 400, 'again'), /defined twice/);
+  assert.throws(() => defineError('bad-code', 400, 'x'), /does not match/);
+  const err = e('teapot', { cause: new Error('inner'), details: { field: 'x' } });
+  assert.equal(err.statusCode, 418);
+  assert.equal((err.cause as Error).message, 'inner');
+  assert.deepEqual(err.toJSON(), { error: { code: 'MLG_TEST_SAMPLE', message: 'teapot', details: { field: 'x' } } });
+  assert.ok(e.is(err));
+  assert.ok(errorCatalogue().some((s) => s.code === 'MLG_CORE_CONFIG_INVALID'));
+});
