@@ -1,12 +1,33 @@
 /**
- * The `telemetry` config section: hashing, redaction and the sink. Defaults live here.
+ * The `telemetry` config section: hashing, redaction and the sink. Defaults live here; a config
+ * with only `telemetry.hashing.key` is valid.
  */
 import { z } from 'zod';
+
+const fsyncPolicy = z.enum(['always', 'interval', 'never']);
+const MiB = 1024 * 1024;
+
+/** Settings of an on-disk local log (the spill, or the embedded transport). */
+const LocalLogSection = (defaults: { maxBytes: number }) => z.strictObject({
+  /** Directory; empty = a folder under the service's dataDir. */
+  dir: z.string().default(''),
+  /** Size at which a segment file is closed and a new one started. */
+  segmentBytes: z.number().int().min(1024).default(16 * MiB),
+  /** Cap on the log's bytes on disk; past it each further event is counted as dropped. */
+  maxBytes: z.number().int().min(1024).default(defaults.maxBytes),
+  /** `always`: fdatasync per append; `interval`: every fsyncIntervalMs; `never`: the OS decides. */
+  fsync: fsyncPolicy.default('interval'),
+  fsyncIntervalMs: z.number().int().min(1).max(60_000).default(200),
+});
 
 /** Schema of the `telemetry` section. */
 export const TelemetrySection = z.strictObject({
   /** Kafka topic for events. */
-  topic: z.string().min(1).default('mlgate.telemetry.v1'),
+  topic: z.string().min(1).regex(/^[A-Za-z0-9._-]{1,249}$/, 'expected a Kafka topic name').default('mlgate.telemetry.v1'),
+  /** Partitions of the topic when the sink has to create it. */
+  partitions: z.number().int().min(1).max(10_000).default(6),
+  /** Replication factor when the sink creates the topic; absent = the broker's default. */
+  replicationFactor: z.number().int().min(1).max(100).optional(),
   hashing: z.strictObject({
     /** HMAC key; at least 16 characters. Set it with MLGATE_HASH_KEY in production. */
     key: z.string().min(16, 'the hash key must be at least 16 characters'),
@@ -18,7 +39,26 @@ export const TelemetrySection = z.strictObject({
     maxChars: z.number().int().min(0).max(65536).default(2048),
     /** JSON paths always masked (dot form, `*` wildcard). */
     maskPaths: z.array(z.string().min(1)).default([]),
-  }).default({ maxChars: 2048, maskPaths: [] }),
+  }).prefault({}),
+  /** The in-memory queue between requests and the producer (never awaited by a request). */
+  queue: z.strictObject({
+    /** Hard bound: an event arriving when this many wait is counted as dropped. */
+    maxEvents: z.number().int().min(10).default(50_000),
+    /** Past this many waiting events the sink spills to disk instead of waiting for Kafka. */
+    highWater: z.number().int().min(1).default(10_000),
+  }).prefault({}).refine((q) => q.highWater < q.maxEvents, { message: 'highWater must be below maxEvents', path: ['highWater'] }),
+  /** Producer batching: a batch is sent when it reaches maxEvents or maxBytes, or after lingerMs. */
+  batch: z.strictObject({
+    maxEvents: z.number().int().min(1).max(100_000).default(1000),
+    maxBytes: z.number().int().min(1024).max(64 * MiB).default(1 * MiB),
+    lingerMs: z.number().int().min(0).max(10_000).default(5),
+  }).prefault({}),
+  /** A Kafka send unacknowledged for this long makes the sink spill (the send keeps retrying). */
+  stallMs: z.number().int().min(10).max(600_000).default(1000),
+  /** Spill log used while Kafka is unreachable or slow. */
+  spill: LocalLogSection({ maxBytes: 1024 * MiB }).prefault({}),
+  /** The embedded mode's transport (no Kafka brokers configured). */
+  localLog: LocalLogSection({ maxBytes: 2048 * MiB }).prefault({}),
 });
 
 /** Parsed `telemetry` section. */

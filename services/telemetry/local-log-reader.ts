@@ -84,10 +84,14 @@ export class LocalLogReader {
     return this.committed;
   }
 
-  /** Returns up to `maxRecords` records in offset order; `[]` when nothing new is written. */
-  read(maxRecords: number): Promise<LocalLogRecord[]> {
+  /**
+   * Returns up to `maxRecords` records in offset order; `[]` when nothing new is written.
+   * With `maxBytes`, stops before a record that would take the payloads past it (but always
+   * returns at least one record when one is there).
+   */
+  read(maxRecords: number, maxBytes = Infinity): Promise<LocalLogRecord[]> {
     if (!Number.isSafeInteger(maxRecords) || maxRecords < 1) return Promise.reject(TelemetryErrors.badOptions(`local log reader: maxRecords must be a positive integer, got ${String(maxRecords)}`));
-    return this.enqueue(() => this.doRead(maxRecords));
+    return this.enqueue(() => this.doRead(maxRecords, maxBytes));
   }
 
   /**
@@ -129,11 +133,17 @@ export class LocalLogReader {
     return p;
   }
 
-  private async doRead(max: number): Promise<LocalLogRecord[]> {
+  private async doRead(max: number, maxBytes: number): Promise<LocalLogRecord[]> {
     const out: LocalLogRecord[] = [];
     if (this.seg === undefined && !(await this.seek())) return out;
+    let bytes = 0;
     while (out.length < max) {
-      if (this.take(out)) continue;
+      const r = decodeFrame(this.buf, 0);
+      if (r.kind === 'record' && out.length > 0 && bytes + r.payload.length > maxBytes) break;
+      if (this.take(out)) {
+        bytes += r.kind === 'record' ? r.payload.length : 0;
+        continue;
+      }
       // No whole frame buffered: re-read from the frame's start (a torn tail may have been
       // truncated and rewritten meanwhile), then look again.
       const before = this.buf.length;

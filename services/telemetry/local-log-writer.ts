@@ -154,6 +154,15 @@ export class LocalLogWriter {
     return this.enqueue(async () => { if (this.segBytes > 0) await this.rollNow(); });
   }
 
+  /** Forces everything appended so far to disk, whatever the fsync policy. */
+  sync(): Promise<void> {
+    if (this.closed) return Promise.reject(TelemetryErrors.logClosed('local log writer is closed'));
+    return this.enqueue(async () => {
+      this.dirty = false;
+      await fdatasync(this.fd);
+    });
+  }
+
   /** Re-reads segment sizes from disk (after readers deleted consumed segments). */
   refreshSize(): Promise<void> {
     return this.enqueue(() => this.refreshSizes());

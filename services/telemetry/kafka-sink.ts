@@ -1,0 +1,305 @@
+/**
+ * The Kafka telemetry sink: a bounded in-memory queue, one idempotent kafkajs producer
+ * (acks=all) sending one batch at a time, and a local spill log for when Kafka is unreachable
+ * or slow. The request path only encodes and queues (see {@link KafkaSink.emit}).
+ *
+ * Two modes:
+ * - `direct`: batches go from the queue to Kafka.
+ * - `spill`: entered when a send stays unacknowledged for `stallMs` (the broker is down or
+ *   unreachable; kafkajs keeps retrying it), when a send fails, when the queue passes its
+ *   high-water mark, or at start when a previous run left spilled events. The queue then drains
+ *   to the spill log on disk, and the sender replays the spill in order; once the replay has
+ *   caught up with the spill the sink returns to `direct` and the consumed segments are deleted.
+ * A batch that stalls is also written to the spill, so a crash during an outage loses nothing;
+ * if its original send succeeds after all, replay skips those records (no duplicate).
+ */
+import { Kafka, Partitioners, logLevel, type Producer } from 'kafkajs';
+import type { Logger } from '../core/log.ts';
+import { SCHEMA_VERSION } from './event.ts';
+import { TelemetryErrors } from './errors.ts';
+import type { LocalLogOptions } from './local-log.ts';
+import type { TelemetryMetrics } from './metrics.ts';
+import type { EncodedEvent } from './queue.ts';
+import { SinkBase } from './sink-base.ts';
+import { Spill } from './spill.ts';
+import type { TelemetrySink } from './sink.ts';
+
+/** Options of {@link KafkaSink}. */
+export interface KafkaSinkOptions {
+  brokers: readonly string[];
+  clientId: string;
+  topic: string;
+  /** Partitions when the topic has to be created. */
+  partitions: number;
+  /** Replication factor when the topic has to be created; default: the broker's. */
+  replicationFactor?: number | undefined;
+  queue: { maxEvents: number; highWater: number };
+  batch: { maxEvents: number; maxBytes: number; lingerMs: number };
+  /** A send unacknowledged this long switches the sink to spilling. */
+  stallMs: number;
+  spill: LocalLogOptions;
+  connectionTimeoutMs?: number | undefined;
+  requestTimeoutMs?: number | undefined;
+  logger: Logger;
+  metrics?: TelemetryMetrics | undefined;
+}
+
+const HEADERS = Object.freeze({ schema_version: String(SCHEMA_VERSION) });
+
+/** Kafka sink with spill; see the module comment. */
+export class KafkaSink extends SinkBase implements TelemetrySink {
+  private readonly opts: KafkaSinkOptions;
+  private readonly producer: Producer;
+  private readonly kafka: Kafka;
+  private readonly spill: Spill;
+  private mode: 'direct' | 'spill' = 'direct';
+  private connected = false;
+  /** The direct batch being sent, with its spill range once it stalled. */
+  private inFlight: { events: EncodedEvent[]; since: number; spilling?: Promise<{ firstOffset: number; lastOffset: number } | undefined> } | undefined;
+  private spillPumping = false;
+  private readonly loop: Promise<void>;
+  private readonly watchdog: NodeJS.Timeout;
+
+  /** Validates the options, opens the spill (replaying leftovers first) and starts connecting. */
+  constructor(opts: KafkaSinkOptions) {
+    super(opts.logger, 'telemetry-kafka', opts.queue.maxEvents, opts.metrics);
+    if (!opts.brokers?.length) throw TelemetryErrors.badOptions('kafka sink: brokers are required');
+    if (!(opts.queue.highWater > 0 && opts.queue.highWater < opts.queue.maxEvents)) throw TelemetryErrors.badOptions('kafka sink: queue.highWater must be > 0 and below queue.maxEvents');
+    if (!(opts.batch.maxEvents >= 1 && opts.batch.maxBytes >= 1024 && opts.batch.lingerMs >= 0)) throw TelemetryErrors.badOptions('kafka sink: batch needs maxEvents >= 1, maxBytes >= 1024, lingerMs >= 0');
+    if (!(opts.stallMs >= 10)) throw TelemetryErrors.badOptions('kafka sink: stallMs must be >= 10');
+    this.opts = opts;
+    this.spill = new Spill(opts.spill);
+    if (this.spill.truncatedBytes) this.log.warn({ bytes: this.spill.truncatedBytes }, 'cut a torn record at the end of the spill (crash during a spill write)');
+    const leftover = this.spill.undelivered();
+    if (leftover > 0) {
+      this.mode = 'spill';
+      this.log.info({ events: leftover }, 'spilled events from a previous run: replaying them first');
+    }
+    const kafkaLog = this.log.child({ component: 'kafkajs' });
+    this.kafka = new Kafka({
+      clientId: opts.clientId, brokers: [...opts.brokers],
+      connectionTimeout: opts.connectionTimeoutMs ?? 3000, requestTimeout: opts.requestTimeoutMs ?? 30000,
+      logLevel: logLevel.ERROR,
+      logCreator: () => ({ namespace, log }) => kafkaLog.warn({ namespace, error: log.error }, log.message),
+      retry: { retries: 5, initialRetryTime: 100, maxRetryTime: 1000 },
+    });
+    this.producer = this.kafka.producer({
+      idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false,
+      createPartitioner: Partitioners.DefaultPartitioner,
+      retry: { retries: Number.MAX_SAFE_INTEGER, initialRetryTime: 100, maxRetryTime: 1000 },
+    });
+    this.watchdog = setInterval(() => this.checkStall(), Math.max(5, Math.floor(opts.stallMs / 4)));
+    this.watchdog.unref();
+    this.loop = this.run();
+  }
+
+  /** Current mode (for tests and the admin API). */
+  currentMode(): 'direct' | 'spill' {
+    return this.mode;
+  }
+
+  /** Events in the spill not yet delivered. */
+  spillBacklog(): number {
+    return this.spill.undelivered();
+  }
+
+  protected override queued(): number {
+    return this.queue.length + (this.inFlight && !this.inFlight.spilling ? this.inFlight.events.length : 0);
+  }
+
+  protected override onEnqueue(): void {
+    if (this.mode === 'direct' && this.queue.length > this.opts.queue.highWater) this.enterSpill('queue passed its high-water mark');
+    if (this.mode === 'spill') this.pumpSpill();
+    else if (this.queue.length >= this.opts.batch.maxEvents) this.wake();
+  }
+
+  protected override settled(): boolean {
+    return this.queue.length === 0 && !this.spill.appending() && (!this.inFlight || this.inFlight.spilling !== undefined);
+  }
+
+  protected override async afterFlush(): Promise<void> {
+    if (this.counters.spilled > 0) await this.spill.sync();
+  }
+
+  protected override async shutdown(): Promise<void> {
+    clearInterval(this.watchdog);
+    this.wake();
+    await Promise.race([this.loop, new Promise((r) => setTimeout(r, 2000).unref())]);
+    await this.producer.disconnect().catch(() => undefined);
+    await this.spill.close();
+  }
+
+  private enterSpill(reason: string): void {
+    if (this.mode === 'spill') return;
+    this.mode = 'spill';
+    this.log.warn({ reason, queued: this.queue.length }, 'telemetry spilling to local disk');
+    this.pumpSpill();
+  }
+
+  /** Watchdog: spill when the in-flight send or the connection has stalled. */
+  private checkStall(): void {
+    try {
+      const now = Date.now();
+      const f = this.inFlight;
+      if (f && !f.spilling && now - f.since > this.opts.stallMs) {
+        this.counters.errors++;
+        this.enterSpill('a send is unacknowledged');
+        f.spilling = this.spillEvents(f.events);
+      } else if (!this.connected && this.queue.length > 0 && now - this.queue.oldestAt > this.opts.stallMs) {
+        this.enterSpill('Kafka is not connected');
+      }
+      if (this.mode === 'spill' && this.queue.length) this.pumpSpill();
+    } catch (err) {
+      this.log.error({ err }, 'telemetry watchdog failed');
+    }
+  }
+
+  /** Drains the queue to the spill while in spill mode. One pump at a time. */
+  private pumpSpill(): void {
+    if (this.spillPumping || this.closedForGood) return;
+    this.spillPumping = true;
+    void (async () => {
+      try {
+        while (this.mode === 'spill' && this.queue.length > 0) {
+          const wait = this.opts.batch.lingerMs - (Date.now() - this.queue.oldestAt);
+          if (this.queue.length < this.opts.batch.maxEvents && wait > 0 && !this.flushing) await this.sleep(wait);
+          if (this.mode !== 'spill') break;
+          await this.spillEvents(this.queue.take(this.opts.batch.maxEvents, this.opts.batch.maxBytes));
+        }
+      } finally {
+        this.spillPumping = false;
+        this.changed();
+        this.wake();
+      }
+    })();
+  }
+
+  /** Writes events to the spill; on a full spill or an I/O error counts them dropped. */
+  private async spillEvents(events: EncodedEvent[]): Promise<{ firstOffset: number; lastOffset: number } | undefined> {
+    if (!events.length) return undefined;
+    try {
+      const r = await this.spill.append(events);
+      this.counters.spilled += events.length;
+      return r;
+    } catch (err) {
+      if (!TelemetryErrors.logFull.is(err)) this.counters.errors++;
+      this.drop(events.length, TelemetryErrors.logFull.is(err) ? 'spill full' : 'spill write failed', err);
+      return undefined;
+    } finally {
+      this.changed();
+    }
+  }
+
+  private async run(): Promise<void> {
+    while (!this.closedForGood) {
+      try {
+        if (!this.connected) {
+          await this.connect();
+          continue;
+        }
+        if (this.spill.backlog() > 0) {
+          await this.replayBatch();
+          continue;
+        }
+        if (this.mode === 'spill') {
+          if (!this.spill.appending() && this.spill.backlog() === 0) {
+            this.mode = 'direct';
+            this.log.info({ replayed: this.counters.replayed }, 'telemetry spill replayed; sending directly again');
+            this.changed();
+            continue;
+          }
+          await this.nextWake(50);
+          continue;
+        }
+        if (this.queue.length === 0) {
+          await this.nextWake(1000);
+          continue;
+        }
+        const wait = this.opts.batch.lingerMs - (Date.now() - this.queue.oldestAt);
+        if (this.queue.length < this.opts.batch.maxEvents && wait > 0 && !this.flushing) await this.nextWake(wait);
+        if (this.mode === 'direct' && this.queue.length) await this.sendDirect();
+      } catch (err) {
+        this.log.error({ err }, 'telemetry send loop error');
+        await this.nextWake(200);
+      }
+    }
+  }
+
+  private async connect(): Promise<void> {
+    try {
+      await this.producer.connect();
+      await this.ensureTopic();
+      this.connected = true;
+      this.log.info({ topic: this.opts.topic }, 'telemetry producer connected');
+    } catch (err) {
+      this.counters.errors++;
+      this.log.warn({ err }, 'telemetry producer cannot connect to Kafka; retrying');
+      await this.nextWake(1000);
+    }
+  }
+
+  private async ensureTopic(): Promise<void> {
+    const admin = this.kafka.admin();
+    await admin.connect();
+    try {
+      const topics = await admin.listTopics();
+      if (topics.includes(this.opts.topic)) return;
+      await admin.createTopics({
+        waitForLeaders: true,
+        topics: [{ topic: this.opts.topic, numPartitions: this.opts.partitions, ...(this.opts.replicationFactor ? { replicationFactor: this.opts.replicationFactor } : {}) }],
+      });
+      this.log.info({ topic: this.opts.topic, partitions: this.opts.partitions }, 'created the telemetry topic');
+    } finally {
+      await admin.disconnect().catch(() => undefined);
+    }
+  }
+
+  private async send(events: EncodedEvent[]): Promise<void> {
+    const t0 = process.hrtime.bigint();
+    await this.producer.send({
+      topic: this.opts.topic, acks: -1,
+      messages: events.map((e) => ({ key: e.key, value: e.value, headers: HEADERS })),
+    });
+    this.metrics?.observeSend(Number(process.hrtime.bigint() - t0) / 1e9);
+  }
+
+  private async sendDirect(): Promise<void> {
+    const events = this.queue.take(this.opts.batch.maxEvents, this.opts.batch.maxBytes);
+    const f: NonNullable<KafkaSink['inFlight']> = { events, since: Date.now() };
+    this.inFlight = f;
+    try {
+      await this.send(events);
+      const spilled = await f.spilling;
+      if (spilled) this.spill.skip(spilled);
+      this.counters.sent += events.length;
+    } catch (err) {
+      this.counters.errors++;
+      this.log.warn({ err, events: events.length }, 'telemetry send failed; spilling');
+      this.enterSpill('a send failed');
+      f.spilling ??= this.spillEvents(events);
+      await f.spilling;
+    } finally {
+      this.inFlight = undefined;
+      this.changed();
+    }
+  }
+
+  private async replayBatch(): Promise<void> {
+    const batch = await this.spill.read(this.opts.batch.maxEvents, this.opts.batch.maxBytes);
+    if (!batch) return;
+    for (;;) {
+      try {
+        if (batch.events.length) await this.send(batch.events);
+        break;
+      } catch (err) {
+        this.counters.errors++;
+        this.log.warn({ err, events: batch.events.length }, 'telemetry replay send failed; retrying');
+        if (this.closedForGood) return;
+        await this.nextWake(1000);
+      }
+    }
+    await this.spill.commit(batch.nextOffset);
+    this.counters.replayed += batch.events.length;
+    this.changed();
+  }
+}

@@ -1,0 +1,62 @@
+/** Helpers for the telemetry tests that read a topic back. */
+import type { Kafka } from 'kafkajs';
+import { uniqueName } from '../../support/infra.ts';
+
+/** Exact number of messages in `topic` (sum of high minus low watermarks). */
+export async function topicCount(kafka: Kafka, topic: string): Promise<number> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const offs = await admin.fetchTopicOffsets(topic);
+    return offs.reduce((n, p) => n + Number(p.high) - Number(p.low), 0);
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+/** Deletes topics (best effort), for topics a sink created by itself. */
+export async function deleteTopics(kafka: Kafka, topics: string[]): Promise<void> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    await admin.deleteTopics({ topics });
+  } catch { /* already gone */ } finally {
+    await admin.disconnect();
+  }
+}
+
+/** One message as read back. */
+export interface ReadMessage {
+  key: string;
+  value: string;
+  partition: number;
+  headers: Record<string, string>;
+}
+
+/** Reads `expected` messages of `topic` from the beginning (throws after `timeoutMs`). */
+export async function readTopic(kafka: Kafka, topic: string, expected: number, timeoutMs = 60_000): Promise<ReadMessage[]> {
+  const consumer = kafka.consumer({ groupId: uniqueName('g_read'), maxWaitTimeInMs: 200 });
+  const out: ReadMessage[] = [];
+  await consumer.connect();
+  try {
+    await consumer.subscribe({ topic, fromBeginning: true });
+    let done!: () => void;
+    const finished = new Promise<void>((r) => { done = r; });
+    await consumer.run({
+      eachBatch: async ({ batch }) => {
+        for (const m of batch.messages) {
+          const headers: Record<string, string> = {};
+          for (const [k, v] of Object.entries(m.headers ?? {})) headers[k] = String(v);
+          out.push({ key: m.key?.toString() ?? '', value: m.value?.toString() ?? '', partition: batch.partition, headers });
+        }
+        if (out.length >= expected) done();
+      },
+    });
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([finished, new Promise((_, rej) => { timer = setTimeout(() => rej(new Error(`read ${out.length}/${expected} messages of ${topic} in ${timeoutMs} ms`)), timeoutMs); })]);
+    clearTimeout(timer);
+    return out;
+  } finally {
+    await consumer.disconnect();
+  }
+}

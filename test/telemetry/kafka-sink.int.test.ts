@@ -1,0 +1,135 @@
+/**
+ * The Kafka sink against real brokers: exact counts into the shared broker, an outage of a
+ * private broker under steady load, and a SIGKILLed process whose spill is replayed by the next.
+ */
+import { test, type TestContext } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { silentLogger } from '../../services/core/log.ts';
+import { KafkaSink, type KafkaSinkOptions } from '../../services/telemetry/kafka-sink.ts';
+import { sampleEvent } from '../support/events.ts';
+import { needKafka, privateKafka, testKafka, uniqueName, waitUntil } from '../support/infra.ts';
+import { deleteTopics, readTopic, topicCount } from './helpers/kafka.ts';
+
+function tempDir(t: TestContext): string {
+  const dir = mkdtempSync(join(tmpdir(), 'mlgate-ksink-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+function sinkOptions(brokers: string[], topic: string, dir: string, over: Partial<KafkaSinkOptions> = {}): KafkaSinkOptions {
+  return {
+    brokers, clientId: 'mlgate-test-sink', topic, partitions: 3,
+    queue: { maxEvents: 100_000, highWater: 20_000 }, batch: { maxEvents: 1000, maxBytes: 1 << 20, lingerMs: 5 },
+    stallMs: 500, spill: { dir, fsync: 'interval' }, connectionTimeoutMs: 1000, logger: silentLogger(), ...over,
+  };
+}
+
+function assertExactly(ids: string[], messages: Array<{ key: string; value: string; headers: Record<string, string> }>): void {
+  const seen = new Set<string>();
+  for (const m of messages) {
+    const id = (JSON.parse(m.value) as { event_id: string }).event_id;
+    assert.equal(m.key, id, 'the message key is the event_id');
+    assert.equal(m.headers.schema_version, '1');
+    assert.ok(!seen.has(id), `duplicate event ${id}`);
+    seen.add(id);
+  }
+  assert.equal(seen.size, ids.length);
+  for (const id of ids) assert.ok(seen.has(id), `missing event ${id}`);
+}
+
+test('kafka sink: 20,000 events give exactly 20,000 messages, keyed by event_id, topic created with its partitions', async (t) => {
+  const brokers = await needKafka(t);
+  if (!brokers) return;
+  const kafka = testKafka(brokers);
+  const topic = uniqueName('t.tel').replace(/_/g, '.');
+  t.after(() => deleteTopics(kafka, [topic]));
+  const sink = new KafkaSink(sinkOptions(brokers, topic, tempDir(t)));
+  const ids: string[] = [];
+  for (let i = 0; i < 20_000; i++) {
+    const e = sampleEvent({ model: `m${i % 4}` });
+    ids.push(e.event_id);
+    sink.emit(e);
+    if (i % 2000 === 1999) await new Promise((r) => setImmediate(r));
+  }
+  await sink.flush();
+  const s = sink.stats();
+  assert.equal(s.sent + s.replayed, 20_000, JSON.stringify(s));
+  assert.equal(s.dropped, 0);
+  await sink.close();
+  assert.equal(await topicCount(kafka, topic), 20_000);
+  const admin = kafka.admin();
+  await admin.connect();
+  const meta = await admin.fetchTopicMetadata({ topics: [topic] });
+  await admin.disconnect();
+  assert.equal(meta.topics[0]!.partitions.length, 3);
+  const msgs = await readTopic(kafka, topic, 20_000);
+  assertExactly(ids, msgs);
+  assert.equal(new Set(msgs.map((m) => m.partition)).size, 3, 'event_id keys spread over every partition');
+});
+
+test('kafka sink: a broker outage under steady load spills, then every event arrives exactly once', async (t) => {
+  if (!(await needKafka(t))) return;
+  const broker = await privateKafka(t, 29092);
+  const kafka = testKafka([broker.address]);
+  const topic = 'mlgate.telemetry.v1';
+  const sink = new KafkaSink(sinkOptions([broker.address], topic, tempDir(t), { stallMs: 300 }));
+  t.after(() => sink.close());
+  const ids: string[] = [];
+  let stop = false;
+  const load = (async () => {
+    while (!stop) {
+      for (let i = 0; i < 50; i++) {
+        const e = sampleEvent();
+        ids.push(e.event_id);
+        sink.emit(e);
+      }
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  })();
+  await waitUntil('events flowing', () => sink.stats().sent >= 2000, 60_000);
+  await broker.stop();
+  const atStop = ids.length;
+  await waitUntil('sink to spill', () => sink.currentMode() === 'spill' && sink.stats().spilled > 0, 30_000);
+  await waitUntil('events spilled during the outage', () => ids.length > atStop + 1500, 30_000);
+  await broker.start();
+  await waitUntil('replay to finish', () => sink.currentMode() === 'direct' && sink.stats().replayed > 0, 120_000);
+  stop = true;
+  await load;
+  await sink.flush();
+  const s = sink.stats();
+  assert.equal(s.dropped, 0);
+  assert.equal(s.sent + s.replayed, ids.length, JSON.stringify(s));
+  assert.equal(sink.spillBacklog(), 0);
+  assert.equal(await waitUntil('all messages in the topic', async () => (await topicCount(kafka, topic)) >= ids.length || undefined, 30_000), true);
+  assert.equal(await topicCount(kafka, topic), ids.length);
+  assertExactly(ids, await readTopic(kafka, topic, ids.length));
+});
+
+test('kafka sink: events spilled by a process killed with SIGKILL are replayed by the next one', async (t) => {
+  const brokers = await needKafka(t);
+  if (!brokers) return;
+  const kafka = testKafka(brokers);
+  const dir = tempDir(t);
+  const spillDir = join(dir, 'spill');
+  const idsFile = join(dir, 'ids.json');
+  const child = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'helpers/spill-child.ts'), spillDir, '3000', idsFile], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  child.stdout.setEncoding('utf8').on('data', (s: string) => { out += s; });
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  await waitUntil('child to spill 3000 events', () => /spilled 3000/.test(out), 60_000);
+  child.kill('SIGKILL');
+  await exited;
+  const ids = JSON.parse(readFileSync(idsFile, 'utf8')) as string[];
+  const topic = uniqueName('t.tel').replace(/_/g, '.');
+  t.after(() => deleteTopics(kafka, [topic]));
+  const sink = new KafkaSink(sinkOptions(brokers, topic, spillDir));
+  assert.equal(sink.currentMode(), 'spill', 'a restart with leftover spill replays it first');
+  await waitUntil('leftover replayed', () => sink.stats().replayed === 3000 && sink.currentMode() === 'direct', 60_000);
+  await sink.close();
+  assert.equal(await topicCount(kafka, topic), 3000);
+  assertExactly(ids, await readTopic(kafka, topic, 3000));
+});
