@@ -1,0 +1,181 @@
+// The warehouse on the embedded engine (chdb, ClickHouse 26): full schema, migrations, query
+// parameters, insert deduplication through the materialized view, the per-path registry.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chdbPath, uniqueName } from '../support/infra.ts';
+import { sampleEvent } from '../support/events.ts';
+import { count, embeddedWarehouse } from './support.ts';
+import { WarehouseSection } from '../../services/warehouse/config.ts';
+import { createWarehouse } from '../../services/warehouse/warehouse.ts';
+import { migrate, appliedMigrations, migrationContext, renderMigration } from '../../services/warehouse/migrate.ts';
+import { allMigrations } from '../../services/warehouse/migrations/index.ts';
+import { toRequestRow } from '../../services/warehouse/requests.ts';
+import { TelemetryEventSchema, type TelemetryEvent } from '../../services/telemetry/event.ts';
+import { openEmbeddedPaths } from '../../services/warehouse/embedded.ts';
+
+// Recent times: rows older than the requests retention (30 days) are dropped by the TTL on insert.
+const HOUR = Math.floor(Date.now() / 3_600_000) * 3_600_000 - 3_600_000;
+const src = (offset: number) => ({ topic: 't', partition: 0, offset });
+const rowsOf = (events: TelemetryEvent[], first = 0) => events.map((e, i) => toRequestRow(e, src(first + i)));
+
+test('migrate creates every table once and records each migration; a rerun changes nothing', async (t) => {
+  const wh = await embeddedWarehouse(t, {}, { migrated: false });
+  const first = await migrate(wh);
+  assert.deepEqual(first.applied, allMigrations().map((m) => `${String(m.id).padStart(4, '0')}_${m.name}`));
+  const second = await migrate(wh);
+  assert.deepEqual(second.applied, []);
+  assert.equal(second.alreadyApplied.length, first.applied.length);
+  const tables = (await wh.query<{ name: string }>('SELECT name FROM system.tables WHERE database = {db:String} ORDER BY name', { db: wh.database }))
+    .map((r) => r.name);
+  for (const name of ['requests', 'requests_1m', 'requests_1m_mv', 'canary_decisions', 'admin_changes', 'ingest_ledger', 'schema_migrations']) {
+    assert.ok(tables.includes(name), `table ${name} missing from ${tables.join(', ')}`);
+  }
+  assert.equal(await count(wh, 'SELECT count() FROM {db}.schema_migrations'), first.applied.length);
+});
+
+test('a half-applied migration is rerun whole and then recorded', async (t) => {
+  const wh = await embeddedWarehouse(t, {}, { migrated: false });
+  await wh.command('CREATE DATABASE IF NOT EXISTS {db}');
+  // Run the first statement of 0002 by hand (its table exists, the view does not, nothing recorded).
+  const m1 = allMigrations().find((m) => m.id === 1)!;
+  const m2 = allMigrations().find((m) => m.id === 2)!;
+  const ctx = migrationContext(WarehouseSection.parse({}).retention, 1000);
+  for (const sql of renderMigration(m1, ctx)) await wh.command(sql);
+  await wh.command(renderMigration(m2, ctx)[0]!);
+  const r = await migrate(wh);
+  assert.ok(r.applied.includes('0002_requests_1m'));
+  assert.deepEqual([...(await appliedMigrations(wh))].sort(), allMigrations().map((m) => m.id).sort());
+  assert.equal(await count(wh, "SELECT count() FROM system.tables WHERE database = {db:String} AND name = 'requests_1m_mv'", { db: wh.database }), 1);
+});
+
+test('retention from the config becomes the TTL, and a changed retention alters it on the next run', async (t) => {
+  const wh = await embeddedWarehouse(t, { retention: { requests: 30 } });
+  const ttl = async (name: string) => (await wh.query<{ e: string }>(
+    'SELECT engine_full AS e FROM system.tables WHERE database = {db:String} AND name = {name:String}', { db: wh.database, name }))[0]!.e;
+  assert.match(await ttl('requests'), /TTL toDateTime\(ts\) \+ toIntervalDay\(30\)/);
+  assert.match(await ttl('requests_1m'), /toIntervalDay\(400\)/);
+  assert.doesNotMatch(await ttl('canary_decisions'), /TTL/);
+  const retention = WarehouseSection.parse({ retention: { requests: 7, canaryDecisions: 3650, aggregates: null } }).retention;
+  const r = await migrate(wh, { retention });
+  assert.deepEqual(r.retentionChanged.sort(), ['canary_decisions', 'requests', 'requests_1m']);
+  assert.match(await ttl('requests'), /toIntervalDay\(7\)/);
+  assert.match(await ttl('canary_decisions'), /toIntervalDay\(3650\)/);
+  assert.doesNotMatch(await ttl('requests_1m'), /TTL/);
+});
+
+test('every field of the event contract is a column of requests', async (t) => {
+  const wh = await embeddedWarehouse(t);
+  const cols = new Set((await wh.query<{ name: string }>(
+    "SELECT name FROM system.columns WHERE database = {db:String} AND table = 'requests'", { db: wh.database })).map((r) => r.name));
+  for (const field of Object.keys(TelemetryEventSchema.shape)) assert.ok(cols.has(field), `requests lacks column ${field}`);
+  for (const meta of ['ingested_at', 'src_topic', 'src_partition', 'src_offset']) assert.ok(cols.has(meta), `requests lacks ${meta}`);
+});
+
+test('an event round-trips: nullable numbers stay null, the map and DateTime64 keep their values', async (t) => {
+  const wh = await embeddedWarehouse(t);
+  const ev = sampleEvent({ ts: HOUR + 123, upstream_latency_ms: null, prediction_score: null, tokens_in: 12, redactions: { EMAIL: 2, PHONE: 1 } });
+  await wh.insert('requests', rowsOf([ev]));
+  const [row] = await wh.query<Record<string, unknown>>(
+    'SELECT toString(event_id) AS id, toUnixTimestamp64Milli(ts) AS ms, upstream_latency_ms, prediction_score, tokens_in, redactions FROM {db}.requests WHERE event_id = {id:UUID}',
+    { id: ev.event_id });
+  assert.ok(row, 'row not found by event_id');
+  assert.equal(row.id, ev.event_id);
+  assert.equal(Number(row.ms), HOUR + 123);
+  assert.equal(row.upstream_latency_ms, null);
+  assert.equal(row.prediction_score, null);
+  assert.equal(row.tokens_in, 12);
+  assert.deepEqual(row.redactions, { EMAIL: 2, PHONE: 1 });
+});
+
+test('a repeated insert with the same dedup token is stored once in requests and counted once in requests_1m', async (t) => {
+  const wh = await embeddedWarehouse(t);
+  const events = Array.from({ length: 200 }, (_, i) => sampleEvent({
+    outcome: i % 10 === 0 ? 'timeout' : 'ok', ts: HOUR + (i % 3) * 60_000, prediction_score: i % 2 ? i / 200 : null,
+  }));
+  const rows = rowsOf(events);
+  await wh.insert('requests', rows, { dedupToken: 't:0:0-199' });
+  await wh.insert('requests', rows, { dedupToken: 't:0:0-199' });
+  assert.equal(await count(wh, 'SELECT count() FROM {db}.requests'), 200);
+  assert.equal(await count(wh, 'SELECT sum(requests) FROM {db}.requests_1m'), 200);
+  assert.equal(await count(wh, 'SELECT sum(errors) FROM {db}.requests_1m'), 20);
+  // A different token is a different batch: stored again (the token, not the content, decides).
+  await wh.insert('requests', rows.slice(0, 10), { dedupToken: 't:0:0-9' });
+  assert.equal(await count(wh, 'SELECT count() FROM {db}.requests'), 210);
+  assert.equal(await count(wh, 'SELECT sum(requests) FROM {db}.requests_1m'), 210);
+  // A token does not linger into the next insert (statement-local settings on the embedded engine).
+  await wh.insert('requests', rowsOf([sampleEvent()], 500));
+  await wh.insert('requests', rowsOf([sampleEvent()], 501));
+  assert.equal(await count(wh, 'SELECT count() FROM {db}.requests'), 212);
+});
+
+test('requests_1m agrees with the raw table (the documented -Merge query)', async (t) => {
+  const wh = await embeddedWarehouse(t);
+  const events = Array.from({ length: 500 }, (_, i) => sampleEvent({
+    version: i % 5 === 0 ? 'v2' : 'v1', role: i % 5 === 0 ? 'canary' : 'stable', rollout_id: 'r1',
+    ts: HOUR + (i % 4) * 60_000 + 7000, latency_ms: (i % 100) + 0.5, outcome: i % 25 === 0 ? 'upstream_error' : 'ok',
+    status: i % 25 === 0 ? 502 : 200, prediction_score: (i % 10) / 10, tokens_in: i % 3 ? 5 : null,
+  }));
+  await wh.insert('requests', rowsOf(events));
+  const agg = await wh.query<Record<string, number | string>>(`
+    SELECT version, sum(requests) AS n_requests, sum(errors) AS n_errors, sum(status_5xx) AS s5,
+           round(sum(latency_sum) / sum(requests), 3) AS mean_latency, sum(tokens_in) AS n_tokens_in,
+           sum(score_count) AS n, round(sum(score_sum) / sum(score_count), 6) AS mean_score,
+           min(score_min) AS smin, max(score_max) AS smax,
+           round(quantileTDigestMerge(0.5)(latency_q)) AS p50
+    FROM {db}.requests_1m
+    WHERE model = {model:String} AND minute >= {from:DateTime} AND minute < {to:DateTime}
+    GROUP BY version ORDER BY version`, { model: 'm', from: HOUR / 1000, to: HOUR / 1000 + 3600 });
+  const raw = await wh.query<Record<string, number | string>>(`
+    SELECT version, count() AS n_requests, countIf(outcome = 'upstream_error') AS n_errors, countIf(status >= 500) AS s5,
+           round(avg(latency_ms), 3) AS mean_latency, sum(ifNull(tokens_in, 0)) AS n_tokens_in,
+           count(prediction_score) AS n, round(avg(prediction_score), 6) AS mean_score,
+           min(prediction_score) AS smin, max(prediction_score) AS smax, round(quantileExact(0.5)(latency_ms)) AS p50
+    FROM {db}.requests WHERE model = {model:String} GROUP BY version ORDER BY version`, { model: 'm' });
+  assert.equal(agg.length, 2);
+  for (const [i, a] of agg.entries()) {
+    const r = raw[i]!;
+    for (const k of ['version', 'n_requests', 'n_errors', 's5', 'mean_latency', 'n_tokens_in', 'n', 'mean_score', 'smin', 'smax']) {
+      assert.equal(String(a[k]), String(r[k]), `${k} for ${a.version}`);
+    }
+    assert.ok(Math.abs(Number(a.p50) - Number(r.p50)) <= 5, `t-digest p50 (an approximation) ${a.p50} far from exact ${r.p50}`);
+  }
+});
+
+test('query parameters carry values, identifiers are checked, streams export CSV', async (t) => {
+  const wh = await embeddedWarehouse(t);
+  await wh.insert('requests', rowsOf([sampleEvent({ consumer_id: "o'brien" }), sampleEvent({ consumer_id: 'x' })]));
+  assert.equal(await count(wh, 'SELECT count() FROM {db}.requests WHERE consumer_id = {c:String}', { c: "o'brien" }), 1);
+  assert.throws(() => wh.table('requests; DROP TABLE x'), (e: Error & { code?: string }) => e.code === 'MLG_WH_BAD_IDENTIFIER');
+  assert.equal(wh.table('requests'), `${wh.database}.requests`);
+  const stream = await wh.stream('SELECT consumer_id FROM {db}.requests ORDER BY consumer_id', {}, { format: 'CSV' });
+  let text = '';
+  for await (const chunk of stream) text += String(chunk);
+  assert.equal(text, '"o\'brien"\n"x"\n');
+});
+
+test('ClickHouse errors map to catalogue codes', async (t) => {
+  const wh = await embeddedWarehouse(t);
+  await assert.rejects(wh.query('SELECT nope FROM {db}.requests'), (e: Error & { code?: string }) => e.code === 'MLG_WH_QUERY_FAILED');
+  await assert.rejects(wh.insert('requests', [{ ts: 'not a time', event_id: 'zzz' }]), (e: Error & { code?: string }) => e.code === 'MLG_WH_DATA_REJECTED');
+  await assert.rejects(wh.insert('requests', [{}], { dedupToken: "bad'token" }), (e: Error & { code?: string }) => e.code === 'MLG_WH_QUERY_FAILED');
+});
+
+test('two warehouses on one path share the engine; closing one leaves the other working; a second path is refused', async (t) => {
+  const a = await embeddedWarehouse(t);
+  const cfg = WarehouseSection.parse({ engine: 'embedded', path: chdbPath(), database: a.database });
+  const b = await createWarehouse(cfg);
+  const before = openEmbeddedPaths().find((p) => p.path === chdbPath())!.refs;
+  const c = await createWarehouse(cfg);
+  assert.equal(openEmbeddedPaths().find((p) => p.path === chdbPath())!.refs, before + 1);
+  await c.close();
+  await c.close(); // idempotent: must not drop the other holders' reference
+  await b.insert('requests', rowsOf([sampleEvent()]));
+  await b.close();
+  assert.equal(await count(a, 'SELECT count() FROM {db}.requests'), 1);
+  const other = mkdtempSync(join(tmpdir(), 'mlgate-other-'));
+  await assert.rejects(createWarehouse(WarehouseSection.parse({ path: other, database: uniqueName('x') })),
+    (e: Error & { code?: string }) => e.code === 'MLG_WH_ENGINE_PATH_CONFLICT' && e.message.includes(other));
+});
