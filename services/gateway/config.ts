@@ -1,0 +1,214 @@
+/**
+ * The `gateway:` section of the config file: listeners, admin API, tracing, and the models with
+ * their versions, upstream targets, traffic weights and policies. All defaults live here.
+ * `GatewaySection` is a zod schema; `GatewayConfig` is its parsed, defaulted output.
+ *
+ * Composition: the CLI command validates the whole file with `gateway` (this), `telemetry`
+ * (services/telemetry/config.ts), `kafka` and `log` (services/core/config.ts) and `dataDir`.
+ */
+import { z } from 'zod';
+import { NAME_PATTERN, WEIGHT_SUM_TOLERANCE } from '../control/routing-state.ts';
+
+const Name = z.string().regex(NAME_PATTERN, 'expected a name of letters, digits, ".", "_" or "-" (at most 100)');
+const Ms = z.number().int().positive().max(3_600_000);
+const Port = z.number().int().min(0).max(65535);
+const Path = z.string().regex(/^\/[^\s?#]*$/, 'expected an absolute path such as /healthz');
+/** A JSON path into a response: dot form with indices (`predictions.0.label`, `$.a[0].b`). */
+const JsonPath = z.string().min(1).max(200).regex(/^(\$\.?)?[^\s]+$/, 'expected a JSON path such as predictions.0.label');
+
+const UpstreamUrl = z.string().refine((s) => {
+  try {
+    const u = new URL(s);
+    return (u.protocol === 'http:' || u.protocol === 'https:') && !u.search && !u.hash && !u.username;
+  } catch {
+    return false;
+  }
+}, 'expected an http(s) URL without query, fragment or credentials, e.g. http://10.0.0.5:8000');
+
+/** One upstream target of a version; a plain URL string means weight 1. */
+export const TargetSchema = z
+  .union([UpstreamUrl, z.strictObject({ url: UpstreamUrl, weight: z.number().int().min(1).max(1000).default(1) })])
+  .transform((t) => (typeof t === 'string' ? { url: t, weight: 1 } : t));
+
+/** How requests spread over a version's targets. */
+export const BALANCE_STRATEGIES = ['round_robin', 'least_outstanding', 'weighted'] as const;
+
+/** Per-version circuit breaker (rolling window of errors and timeouts, half-open probes). */
+export const BreakerSchema = z.strictObject({
+  enabled: z.boolean().default(true),
+  /** Length of the rolling window. */
+  windowMs: Ms.default(10_000),
+  /** Buckets the window is split into (the window rolls one bucket at a time). */
+  buckets: z.number().int().min(1).max(600).default(10),
+  /** Fewest requests in the window before the failure ratio is judged. */
+  minRequests: z.number().int().min(1).default(20),
+  /** Failure share (errors, timeouts, 5xx) at or above which the breaker opens. */
+  failureRatio: z.number().gt(0).max(1).default(0.5),
+  /** How long it stays open before letting probes through (half-open). */
+  openMs: Ms.default(5_000),
+  /** Probe requests allowed at once while half-open; this many successes close it. */
+  halfOpenProbes: z.number().int().min(1).max(100).default(2),
+});
+
+/** Active health checks of each target. Absent = passive ejection only. */
+export const HealthSchema = z.strictObject({
+  path: Path.default('/healthz'),
+  intervalMs: Ms.default(5_000),
+  timeoutMs: Ms.default(1_000),
+  /** Failed checks in a row that mark a target unhealthy. */
+  unhealthyThreshold: z.number().int().min(1).max(100).default(2),
+  /** Passed checks in a row that mark it healthy again. */
+  healthyThreshold: z.number().int().min(1).max(100).default(1),
+});
+
+/** Passive ejection: a target failing this many requests in a row sits out for `ejectMs`. */
+export const EjectionSchema = z.strictObject({
+  /** 0 disables passive ejection. */
+  consecutiveFailures: z.number().int().min(0).max(1000).default(5),
+  ejectMs: Ms.default(10_000),
+});
+
+/** One version of a model. */
+export const VersionSchema = z.strictObject({
+  targets: z.array(TargetSchema).min(1, 'a version needs at least one target').max(256),
+  balance: z.enum(BALANCE_STRATEGIES).default('round_robin'),
+  /** Time allowed until the upstream's response headers; past it the client gets 504. */
+  timeoutMs: Ms.default(30_000),
+  connectTimeoutMs: Ms.default(5_000),
+  /** Longest silence between two body chunks of a (streamed) response. */
+  streamIdleTimeoutMs: Ms.default(60_000),
+  /** Extra attempts on other targets after a connection error (never after a response or a timeout). */
+  retries: z.number().int().min(0).max(5).default(1),
+  /** Connections per target. */
+  connections: z.number().int().min(1).max(4096).default(128),
+  breaker: BreakerSchema.prefault({}),
+  health: HealthSchema.optional(),
+  ejection: EjectionSchema.prefault({}),
+});
+
+/** Sticky routing: `none`, the consumer id, or the value of a named request header. */
+export const StickySchema = z
+  .union([z.enum(['none', 'consumer']), z.strictObject({ header: z.string().regex(/^[A-Za-z0-9-]{1,100}$/, 'expected a header name') })])
+  .transform((s) => (typeof s === 'string' ? (s === 'none' ? { kind: 'none' as const } : { kind: 'consumer' as const })
+    : { kind: 'header' as const, header: s.header.toLowerCase() }));
+
+/** One model. */
+export const ModelSchema = z
+  .strictObject({
+    versions: z.record(Name, VersionSchema).refine((v) => Object.keys(v).length > 0, 'a model needs at least one version'),
+    /** Traffic share per version in percent (sum 100). May be omitted when there is one version. */
+    weights: z.record(Name, z.number().finite().min(0).max(100)).optional(),
+    /** Version that takes the share of a tripped, open or unhealthy version. */
+    fallback: Name.optional(),
+    sticky: StickySchema.prefault('none'),
+    /** A copy of `percent`% of requests goes to `version`; its answer is discarded. */
+    shadow: z.strictObject({ version: Name, percent: z.number().min(0).max(100) }).optional(),
+    /** Body limit for this model; at most `gateway.maxBodyBytes`. */
+    maxBodyBytes: z.number().int().positive().optional(),
+    /** Where the prediction's label and score are in a JSON response. */
+    prediction: z.strictObject({ label: JsonPath.optional(), score: JsonPath.optional() }).optional(),
+    redaction: z.strictObject({
+      /** false = the event keeps no input text at all (hashes only). */
+      storeInput: z.boolean().default(true),
+      /** JSON paths of the request masked before redaction (dot form, `*` = any key or index). */
+      maskPaths: z.array(z.string().min(1).max(200)).default([]),
+    }).prefault({}),
+  })
+  .superRefine((m, ctx) => {
+    const names = Object.keys(m.versions);
+    if (!m.weights) {
+      if (names.length > 1) ctx.addIssue({ code: 'custom', path: ['weights'], message: 'weights are required when a model has more than one version' });
+    } else {
+      let sum = 0;
+      for (const [v, w] of Object.entries(m.weights)) {
+        if (!(v in m.versions)) ctx.addIssue({ code: 'custom', path: ['weights', v], message: `${v} is not a version of this model` });
+        sum += w;
+      }
+      if (Math.abs(sum - 100) > WEIGHT_SUM_TOLERANCE) ctx.addIssue({ code: 'custom', path: ['weights'], message: `weights must sum to 100, got ${sum}` });
+    }
+    if (m.fallback !== undefined && !(m.fallback in m.versions)) {
+      ctx.addIssue({ code: 'custom', path: ['fallback'], message: `${m.fallback} is not a version of this model` });
+    }
+    if (m.shadow && !(m.shadow.version in m.versions)) {
+      ctx.addIssue({ code: 'custom', path: ['shadow', 'version'], message: `${m.shadow.version} is not a version of this model` });
+    }
+  });
+
+/** Admin API listener. */
+export const AdminSchema = z.strictObject({
+  enabled: z.boolean().default(true),
+  host: z.string().min(1).default('127.0.0.1'),
+  port: Port.default(8081),
+  /** Bearer token for the admin routes (at least 16 characters); set it with MLGATE_ADMIN_TOKEN. */
+  token: z.string().min(16, 'the admin token must be at least 16 characters').optional(),
+  /** Require the token for GET /metrics too (default: metrics are open on the admin port). */
+  metricsRequireToken: z.boolean().default(false),
+});
+
+/** Tracing (OpenTelemetry, no auto-instrumentation). */
+export const TracingSchema = z.strictObject({
+  /** `none` still propagates trace ids upstream and into events; it exports no spans. */
+  exporter: z.enum(['none', 'console', 'otlp']).default('none'),
+  /** OTLP/HTTP traces endpoint, e.g. http://collector:4318/v1/traces. */
+  otlpUrl: UpstreamUrl.optional(),
+  /** Share of requests without a sampled parent that get a span. A parent's sampled flag wins. */
+  sampleRatio: z.number().min(0).max(1).default(0.01),
+  serviceName: z.string().min(1).default('mlgate-gateway'),
+});
+
+/** Schema of the `gateway:` section. */
+export const GatewaySection = z
+  .strictObject({
+    /** Gateway id in events and metrics; '' = `<hostname>-<pid>`. */
+    id: z.string().max(200).default(''),
+    host: z.string().min(1).default('127.0.0.1'),
+    port: Port.default(8080),
+    /** Largest request body accepted by any model (413 above). */
+    maxBodyBytes: z.number().int().positive().max(1 << 30).default(1 << 20),
+    /** On shutdown, how long in-flight requests may take to finish. */
+    shutdownTimeoutMs: Ms.default(10_000),
+    admin: AdminSchema.prefault({}),
+    tracing: TracingSchema.prefault({}),
+    /** Most response bytes kept (off the client path) to hash the output and read usage. */
+    captureMaxBytes: z.number().int().min(0).max(64 << 20).default(1 << 20),
+    /** Most shadow copies in flight at once; more are skipped (and counted). */
+    shadowMaxInFlight: z.number().int().min(1).max(100_000).default(256),
+    models: z.record(Name, ModelSchema).refine((m) => Object.keys(m).length > 0, 'at least one model is required'),
+  })
+  .superRefine((g, ctx) => {
+    if (g.admin.enabled && !g.admin.token) {
+      ctx.addIssue({ code: 'custom', path: ['admin', 'token'], message: 'required when the admin API is enabled (set MLGATE_ADMIN_TOKEN)' });
+    }
+    if (g.tracing.exporter === 'otlp' && !g.tracing.otlpUrl) {
+      ctx.addIssue({ code: 'custom', path: ['tracing', 'otlpUrl'], message: 'required when tracing.exporter is otlp' });
+    }
+    for (const [name, m] of Object.entries(g.models)) {
+      if (m.maxBodyBytes !== undefined && m.maxBodyBytes > g.maxBodyBytes) {
+        ctx.addIssue({ code: 'custom', path: ['models', name, 'maxBodyBytes'], message: `must not exceed gateway.maxBodyBytes (${g.maxBodyBytes})` });
+      }
+    }
+  });
+
+/** Parsed `gateway:` section. */
+export type GatewayConfig = z.output<typeof GatewaySection>;
+/** One parsed model. */
+export type ModelConfig = z.output<typeof ModelSchema>;
+/** One parsed version. */
+export type VersionConfig = z.output<typeof VersionSchema>;
+/** Parsed breaker settings. */
+export type BreakerConfig = z.output<typeof BreakerSchema>;
+/** Parsed health-check settings. */
+export type HealthConfig = z.output<typeof HealthSchema>;
+/** Parsed sticky setting. */
+export type StickyConfig = z.output<typeof StickySchema>;
+
+/** The weights a model's config declares (a single version gets 100). */
+export function configuredWeights(m: ModelConfig): Record<string, number> {
+  if (m.weights) {
+    const out: Record<string, number> = {};
+    for (const v of Object.keys(m.versions)) out[v] = m.weights[v] ?? 0;
+    return out;
+  }
+  const [only] = Object.keys(m.versions);
+  return { [only!]: 100 };
+}

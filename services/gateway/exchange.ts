@@ -1,0 +1,97 @@
+/**
+ * The record of one proxied request (or shadow copy): everything its telemetry event and its
+ * metrics need, filled in as the request goes. Times are `performance.now()` values.
+ */
+import type { Outcome, Role } from '../telemetry/event.ts';
+import type { ModelConfig } from './config.ts';
+import type { TraceHandle } from './tracing.ts';
+
+/** Keeps response bytes (up to a cap) off the client path for the output hash and usage. */
+export class ResponseCapture {
+  private chunks: Buffer[] = [];
+  private kept = 0;
+  /** Every byte seen. */
+  bytes = 0;
+  /** True when the response was larger than the cap (then only a tail is kept). */
+  overflow = false;
+
+  constructor(private readonly max: number, private readonly tailMax = 64 * 1024) {}
+
+  /** Adds one chunk (a reference, not a copy). */
+  add(chunk: Buffer): void {
+    this.bytes += chunk.length;
+    this.chunks.push(chunk);
+    this.kept += chunk.length;
+    if (!this.overflow && this.kept > this.max) this.overflow = true;
+    if (this.overflow) {
+      while (this.chunks.length > 1 && this.kept - this.chunks[0]!.length >= this.tailMax) this.kept -= this.chunks.shift()!.length;
+    }
+  }
+
+  /** The whole body, or undefined when it overflowed. */
+  body(): Buffer | undefined {
+    if (this.overflow) return undefined;
+    return this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks, this.kept);
+  }
+
+  /** The last bytes kept (the whole body when it fit). */
+  tail(): Buffer {
+    return this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks, this.kept);
+  }
+}
+
+/** Input digests shared by a request and its shadow copy (computed once, off the client path). */
+export interface InputDigest {
+  hash: string;
+  redacted: string;
+  redactions: Record<string, number>;
+}
+
+/** One request's record. */
+export class Exchange {
+  readonly eventId: string;
+  /** Request start, ms since the epoch. */
+  readonly ts: number;
+  /** Request start, performance.now(). */
+  readonly t0: number;
+  route = '';
+  method = '';
+  model = '';
+  version = '';
+  role: Role = 'stable';
+  rolloutId = '';
+  consumerId = '';
+  status = 0;
+  outcome: Outcome = 'ok';
+  errorClass = '';
+  /** Upstream request sent / response headers / first body byte / response end. */
+  tUpstream = 0;
+  tHeaders = 0;
+  tFirstByte = 0;
+  tUpstreamEnd = 0;
+  tEnd = 0;
+  requestBytes = 0;
+  responseBytes = 0;
+  requestBody: Buffer | undefined;
+  requestContentType: string | undefined;
+  /** Parsed request JSON when the hot path parsed it anyway. */
+  requestJson: unknown;
+  responseContentType: string | undefined;
+  capture: ResponseCapture | undefined;
+  modelConfig: ModelConfig | undefined;
+  trace: TraceHandle | undefined;
+  correlationId = '';
+  /** Shared with the shadow copy. */
+  digest: { value?: InputDigest } = {};
+
+  constructor(eventId: string, ts: number, t0: number) {
+    this.eventId = eventId;
+    this.ts = ts;
+    this.t0 = t0;
+  }
+
+  /** Milliseconds from t0 to `t` (null when `t` never happened), 3 decimals. */
+  since(t: number): number | null {
+    return t > 0 ? Math.max(0, Math.round((t - this.t0) * 1000) / 1000) : null;
+  }
+}

@@ -1,0 +1,185 @@
+/**
+ * `startGateway`: wires the routing table, data plane, admin API, metrics, tracing, telemetry and
+ * control channel into one running gateway, and shuts it down gracefully.
+ *
+ * Start: build the table from the config (states at generation 0), read the control channel to
+ * its end and apply what is newer, subscribe for later states, start health checks, listen.
+ * Close: stop accepting, let in-flight requests (and shadow copies) finish within
+ * `shutdownTimeoutMs` (then cut them), close the admin API and pools, hand over the last events
+ * and flush the sink (the caller owns the sink and closes it).
+ */
+import { hostname } from 'node:os';
+import type { AddressInfo } from 'node:net';
+import { trace, type TracerProvider } from '@opentelemetry/api';
+import type { FastifyInstance } from 'fastify';
+import type { Registry } from 'prom-client';
+import { componentLogger, silentLogger, type Logger } from '../core/log.ts';
+import { MemoryAdminChangeRecorder, type AdminChangeRecorder } from '../control/admin-changes.ts';
+import type { ControlChannel } from '../control/channel.ts';
+import type { ApplyResult, RoutingState } from '../control/routing-state.ts';
+import type { Hasher } from '../telemetry/hash.ts';
+import type { Redactor } from '../telemetry/redact.ts';
+import type { TelemetrySink } from '../telemetry/sink.ts';
+import { createAdminApp } from './admin.ts';
+import { AdminService } from './admin-service.ts';
+import type { GatewayConfig } from './config.ts';
+import { createDataPlane } from './data-plane.ts';
+import type { GatewayHooks } from './hooks.ts';
+import { GatewayMetrics } from './metrics.ts';
+import { RoutingTable } from './routing-table.ts';
+import { ShadowSender } from './shadow.ts';
+import { TelemetryStage } from './telemetry-stage.ts';
+import { RequestTracer } from './tracing.ts';
+
+/** Options of {@link startGateway}. */
+export interface StartGatewayOptions {
+  config: GatewayConfig;
+  sink: TelemetrySink;
+  hasher: Hasher;
+  redactor: Redactor;
+  logger?: Logger;
+  /** Where routing states come from and go to; absent = this gateway's admin API only. */
+  control?: ControlChannel;
+  /** Id in events and metrics; default `gateway.id` or `<hostname>-<pid>`. */
+  gatewayId?: string;
+  /** Edge seams (consumers, permissions, rate limits, pinning). */
+  hooks?: GatewayHooks;
+  /** Where admin changes are recorded; default in memory (GET /admin/changes). */
+  recorder?: AdminChangeRecorder;
+  /** Spans go here; default the global provider when `tracing.exporter` is not `none`. */
+  tracerProvider?: TracerProvider;
+  /** Re-reads the config for POST /admin/reload. */
+  reload?: () => GatewayConfig | Promise<GatewayConfig>;
+  /** Prometheus registry to register on (e.g. shared with the sink's metrics); default a new one. */
+  registry?: Registry;
+}
+
+/** Read access to the routing state in force. */
+export interface RoutingView {
+  /** The state of one model, or undefined. */
+  get(model: string): RoutingState | undefined;
+  /** Every model's state. */
+  all(): RoutingState[];
+}
+
+/** A started gateway. */
+export interface RunningGateway {
+  readonly gatewayId: string;
+  /** Data plane, e.g. http://127.0.0.1:8080. */
+  readonly url: string;
+  /** Admin API ('' when disabled). */
+  readonly adminUrl: string;
+  /** Prometheus metrics: GET /metrics on the admin port ('' when the admin API is disabled). */
+  readonly metricsUrl: string;
+  readonly routing: RoutingView;
+  readonly metrics: GatewayMetrics;
+  /** Admin operations without HTTP (embedded mode, tests). */
+  readonly admin: AdminService;
+  /** Offers a routing state directly (in-process controller); applied only when newer and valid. */
+  applyState(state: RoutingState): ApplyResult;
+  /** Graceful shutdown; idempotent. */
+  close(): Promise<void>;
+}
+
+function urlOf(app: FastifyInstance): string {
+  const a = app.server.address() as AddressInfo;
+  const host = a.address === '0.0.0.0' || a.address === '::' ? '127.0.0.1' : a.family === 'IPv6' ? `[${a.address}]` : a.address;
+  return `http://${host}:${a.port}`;
+}
+
+/** Starts a gateway. Rejects (and releases what it opened) when a listener cannot bind. */
+export async function startGateway(opts: StartGatewayOptions): Promise<RunningGateway> {
+  const config = opts.config;
+  const gatewayId = opts.gatewayId ?? (config.id || `${hostname()}-${process.pid}`);
+  const root = opts.logger ?? silentLogger();
+  const logger = componentLogger(root, 'gateway');
+  const metrics = new GatewayMetrics(opts.sink, gatewayId, opts.registry);
+  const table = new RoutingTable({
+    config, logger,
+    onBreakerChange: (model, version, state) => metrics.setBreaker(model, version, state),
+    onStateApplied: (model, state) => metrics.setRouting(model, state),
+  });
+  for (const m of table.all()) for (const v of m.versions.values()) metrics.setBreaker(m.name, v.name, 'closed');
+  const offer = (state: RoutingState, source: string): ApplyResult => {
+    const before = table.get(state.model)?.state.generation;
+    const r = table.offer(state, source);
+    if (!r.applied && state.generation !== before) metrics.controlRefused.labels(source).inc();
+    return r;
+  };
+  const control = opts.control;
+  let unsubscribe: (() => void) | undefined;
+  if (control) {
+    for (const s of await control.readToEnd()) offer(s, 'control');
+    unsubscribe = control.subscribe((s) => { offer(s, 'control'); });
+  }
+  const telemetry = new TelemetryStage({ sink: opts.sink, hasher: opts.hasher, redactor: opts.redactor, gatewayId, logger });
+  const shadow = new ShadowSender({
+    maxInFlight: () => table.gatewayConfig.shadowMaxInFlight, captureMaxBytes: () => table.gatewayConfig.captureMaxBytes,
+    metrics, telemetry, logger,
+  });
+  const provider = opts.tracerProvider ?? (config.tracing.exporter !== 'none' ? trace.getTracerProvider() : undefined);
+  const tracer = new RequestTracer({ provider, sampleRatio: config.tracing.sampleRatio });
+  const { app, handler } = createDataPlane({
+    table, metrics, telemetry, shadow, tracer, hooks: opts.hooks ?? {}, logger, bodyLimit: config.maxBodyBytes,
+  });
+  const recorder = opts.recorder ?? new MemoryAdminChangeRecorder();
+  const admin = new AdminService({ gatewayId, table, recorder, metrics, logger, control, reload: opts.reload });
+  const adminApp = config.admin.enabled
+    ? createAdminApp({ token: config.admin.token ?? '', metricsRequireToken: config.admin.metricsRequireToken, service: admin, metrics })
+    : undefined;
+  try {
+    await app.listen({ host: config.host, port: config.port });
+    if (adminApp) await adminApp.listen({ host: config.admin.host, port: config.admin.port });
+  } catch (err) {
+    unsubscribe?.();
+    await app.close().catch(() => {});
+    await adminApp?.close().catch(() => {});
+    await table.destroy();
+    throw err;
+  }
+  table.startHealthChecks();
+  const url = urlOf(app);
+  const adminUrl = adminApp ? urlOf(adminApp) : '';
+  logger.info({ gateway_id: gatewayId, url, admin_url: adminUrl, models: Object.keys(config.models) }, 'gateway listening');
+
+  let closing: Promise<void> | undefined;
+  const close = async (): Promise<void> => {
+    handler.draining = true;
+    const server = app.server;
+    const stopped = app.close();
+    server.closeIdleConnections();
+    const deadline = table.gatewayConfig.shutdownTimeoutMs;
+    const timedOut = await waitFor(Promise.all([handler.idle(), shadow.drain()]), deadline);
+    if (timedOut) {
+      logger.warn({ inflight: handler.active, shadows: shadow.active }, 'shutdown deadline passed; cutting the remaining requests');
+      server.closeAllConnections();
+      await table.destroy();
+      await waitFor(Promise.all([handler.idle(), shadow.drain()]), 2_000);
+    }
+    await stopped;
+    unsubscribe?.();
+    await adminApp?.close();
+    await table.close();
+    await telemetry.drain();
+    await opts.sink.flush();
+    logger.info({ gateway_id: gatewayId }, 'gateway stopped');
+  };
+
+  return {
+    gatewayId, url, adminUrl, metricsUrl: adminUrl ? `${adminUrl}/metrics` : '', metrics, admin,
+    routing: { get: (m) => table.get(m)?.state, all: () => table.states() },
+    applyState: (s) => offer(s, 'direct'),
+    close: () => (closing ??= close()),
+  };
+}
+
+/** Waits for `p` up to `ms`; resolves true when the time ran out first. */
+async function waitFor(p: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<boolean>((resolve) => { timer = setTimeout(() => resolve(true), ms); timer.unref(); });
+  try {
+    return await Promise.race([p.then(() => false), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

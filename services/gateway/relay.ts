@@ -1,0 +1,106 @@
+/**
+ * Writes responses to the client: the upstream's response streamed as it arrives (never
+ * buffered: each chunk is written when it comes, with backpressure), or a gateway error as JSON.
+ * Fills the exchange's times and byte counts on the way.
+ */
+import type { ServerResponse } from 'node:http';
+import type { Dispatcher } from 'undici';
+import { MlgateError } from '../core/errors.ts';
+import type { Outcome } from '../telemetry/event.ts';
+import { GatewayErrors } from './errors.ts';
+import type { Exchange } from './exchange.ts';
+import { errorCode } from './forward.ts';
+
+const RESPONSE_HOP_BY_HOP = ['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'trailer', 'te'];
+const TIMEOUT_CODES = new Set(['UND_ERR_BODY_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT']);
+
+/** How a relayed response ended. */
+export interface RelayEnd {
+  outcome: Outcome;
+  /** MLG code or undici code when it did not end well. */
+  errorClass: string;
+}
+
+/** Outcome of a response the upstream answered with `status`. */
+export function outcomeForStatus(status: number): Outcome {
+  if (status < 400) return 'ok';
+  if (status >= 500) return 'upstream_error';
+  switch (status) {
+    case 401: return 'unauthorized';
+    case 403: return 'forbidden';
+    case 404: return 'not_found';
+    case 413: return 'payload_too_large';
+    case 422: return 'schema_invalid';
+    case 429: return 'rate_limited';
+    default: return 'bad_request';
+  }
+}
+
+/**
+ * Streams `up` to `res`. `extra` headers are added (they win over the upstream's). Calls `onEnd`
+ * exactly once: when the last byte was handed to the socket, the upstream failed mid-body, or
+ * the client went away.
+ */
+export function relay(res: ServerResponse, up: Dispatcher.ResponseData, x: Exchange, extra: Record<string, string>, onEnd: (e: RelayEnd) => void): void {
+  const headers = up.headers as Record<string, string | string[] | undefined>;
+  for (const h of RESPONSE_HOP_BY_HOP) if (headers[h] !== undefined) delete headers[h];
+  for (const k in extra) headers[k] = extra[k];
+  x.status = up.statusCode;
+  const ct = headers['content-type'];
+  x.responseContentType = typeof ct === 'string' ? ct : undefined;
+  res.writeHead(up.statusCode, headers as Record<string, string | string[]>);
+  const body = up.body;
+  const cap = x.capture;
+  let ended = false;
+  const finish = (e: RelayEnd) => {
+    if (ended) return;
+    ended = true;
+    x.tEnd = performance.now();
+    res.off('close', onClose);
+    onEnd(e);
+  };
+  const onClose = () => {
+    if (ended) return;
+    body.destroy();
+    finish({ outcome: 'client_closed', errorClass: 'client_closed' });
+  };
+  res.on('close', onClose);
+  res.on('drain', () => body.resume());
+  body.on('data', (chunk: Buffer) => {
+    if (x.tFirstByte === 0) x.tFirstByte = performance.now();
+    x.responseBytes += chunk.length;
+    cap?.add(chunk);
+    if (!res.write(chunk)) body.pause();
+  });
+  body.on('end', () => {
+    x.tUpstreamEnd = performance.now();
+    if (x.tFirstByte === 0) x.tFirstByte = x.tUpstreamEnd;
+    res.end(() => finish({ outcome: outcomeForStatus(up.statusCode), errorClass: up.statusCode >= 400 ? `http_${up.statusCode}` : '' }));
+  });
+  body.on('error', (err: Error) => {
+    if (ended) return;
+    x.tUpstreamEnd = performance.now();
+    const code = errorCode(err);
+    res.destroy(); // the status line is out: the client learns of the failure by a cut stream
+    finish(TIMEOUT_CODES.has(code)
+      ? { outcome: 'timeout', errorClass: GatewayErrors.upstreamTimeout.code }
+      : { outcome: 'upstream_error', errorClass: code || GatewayErrors.upstreamError.code });
+  });
+}
+
+/** Sends a gateway error as `{ error: { code, message, details? } }` with its status. */
+export function sendError(res: ServerResponse, x: Exchange, err: unknown, extra: Record<string, string>): void {
+  const e = err instanceof MlgateError ? err : GatewayErrors.internal('unexpected gateway failure', { cause: err });
+  x.status = e.statusCode;
+  x.errorClass = e.code;
+  if (res.headersSent || res.destroyed) {
+    res.destroy();
+    x.tEnd = performance.now();
+    return;
+  }
+  const payload = Buffer.from(JSON.stringify(e.toJSON()));
+  x.responseBytes = payload.length;
+  res.writeHead(e.statusCode, { 'content-type': 'application/json; charset=utf-8', 'content-length': String(payload.length), ...extra });
+  res.end(payload);
+  x.tEnd = performance.now();
+}

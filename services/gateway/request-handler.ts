@@ -1,0 +1,259 @@
+/**
+ * One request's way through the gateway: read the model, check the body, resolve the consumer,
+ * choose the version (pin, sticky, weights, fallback), send upstream (and maybe a shadow copy),
+ * stream the answer back, then count it and hand its event over. Every path ends in
+ * {@link RequestHandler.finish}, which is the only place a request is counted.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { v7 as uuidv7 } from 'uuid';
+import { MlgateError } from '../core/errors.ts';
+import type { Logger } from '../core/log.ts';
+import { GatewayErrors, outcomeOf } from './errors.ts';
+import { Exchange, ResponseCapture } from './exchange.ts';
+import { forward, upstreamHeaders } from './forward.ts';
+import { ANONYMOUS, type Consumer, type GatewayHooks, type RequestInfo } from './hooks.ts';
+import type { GatewayMetrics } from './metrics.ts';
+import type { ModelRuntime } from './model-runtime.ts';
+import { relay, sendError } from './relay.ts';
+import type { RoutingTable } from './routing-table.ts';
+import type { ShadowSender } from './shadow.ts';
+import type { TelemetryStage } from './telemetry-stage.ts';
+import { RequestTracer } from './tracing.ts';
+
+/** Which family of route a request came in on. */
+export type RouteKind = 'model' | 'openai';
+
+/** Header a client uses to pin a version (and the response header naming the version that served). */
+export const VERSION_HEADER = 'x-mlgate-version';
+const MODEL_PREFIX = '/v1/models/';
+const INTERNAL_HEADERS = [VERSION_HEADER, 'x-mlgate-shadow', 'traceparent', 'tracestate'];
+
+/** What the handler needs. */
+export interface RequestHandlerOptions {
+  table: RoutingTable;
+  metrics: GatewayMetrics;
+  telemetry: TelemetryStage;
+  shadow: ShadowSender;
+  tracer: RequestTracer;
+  hooks: GatewayHooks;
+  logger: Logger;
+  bodyLimit: number;
+}
+
+const round = (ms: number) => String(Math.round(ms * 1000) / 1000);
+
+/** Handles data-plane requests. */
+export class RequestHandler {
+  /** True once shutdown began: new requests get 503. */
+  draining = false;
+  private inflight = 0;
+  private idleWaiters: Array<() => void> = [];
+  private readonly strip: ReadonlySet<string>;
+
+  constructor(private readonly opts: RequestHandlerOptions) {
+    this.strip = new Set([...INTERNAL_HEADERS, ...(opts.hooks.stripRequestHeaders ?? []).map((h) => h.toLowerCase())]);
+  }
+
+  /** Requests in flight. */
+  get active(): number {
+    return this.inflight;
+  }
+
+  /** Resolves when no request is in flight. */
+  idle(): Promise<void> {
+    if (this.inflight === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  /** Serves one proxied request. Never throws; always ends the response and emits one event. */
+  handle(kind: RouteKind, template: string, req: IncomingMessage, res: ServerResponse, body: Buffer | undefined, ip: string): void {
+    const x = this.begin(req, body);
+    this.run(kind, template, x, req, res, ip).catch((err: unknown) => this.respondError(x, res, err));
+  }
+
+  /** Answers a request that failed before routing (404 path, body too large) with its event. */
+  fail(req: IncomingMessage, res: ServerResponse, err: MlgateError, _ip: string): void {
+    const x = this.begin(req, undefined);
+    const url = req.url ?? '';
+    if (url.startsWith(MODEL_PREFIX)) {
+      const seg = url.slice(MODEL_PREFIX.length).split(/[/?]/, 1)[0] ?? '';
+      x.model = safeDecode(seg);
+    }
+    const len = Number(req.headers['content-length']);
+    if (Number.isFinite(len) && len > 0) x.requestBytes = len;
+    this.respondError(x, res, err);
+  }
+
+  private begin(req: IncomingMessage, body: Buffer | undefined): Exchange {
+    const x = new Exchange(uuidv7(), Date.now(), performance.now());
+    this.inflight++;
+    this.opts.metrics.inflight.inc();
+    x.method = req.method ?? 'GET';
+    const url = req.url ?? '/';
+    const q = url.indexOf('?');
+    x.route = q < 0 ? url : url.slice(0, q);
+    x.requestBody = body;
+    x.requestBytes = body?.length ?? 0;
+    const ct = req.headers['content-type'];
+    x.requestContentType = ct;
+    return x;
+  }
+
+  private async run(kind: RouteKind, template: string, x: Exchange, req: IncomingMessage, res: ServerResponse, ip: string): Promise<void> {
+    if (this.draining) return this.respondError(x, res, GatewayErrors.shuttingDown('the gateway is shutting down; retry on another instance'));
+    const url = req.url ?? '/';
+    let rest: string;
+    if (kind === 'model') {
+      const after = url.slice(MODEL_PREFIX.length);
+      const slash = after.search(/[/?]/);
+      const seg = slash < 0 ? after : after.slice(0, slash);
+      x.model = safeDecode(seg);
+      rest = slash < 0 ? '' : after.slice(slash);
+    } else {
+      rest = url.slice(3); // '/v1/chat/completions' -> '/chat/completions'
+    }
+    const body = x.requestBody;
+    const ct = x.requestContentType;
+    if (body && body.length > 0 && (kind === 'openai' || (ct !== undefined && ct.includes('json')))) {
+      try {
+        x.requestJson = JSON.parse(body.toString('utf8'));
+      } catch (err) {
+        return this.respondError(x, res, GatewayErrors.badJson(`request body is not valid JSON: ${(err as Error).message}`));
+      }
+    }
+    if (kind === 'openai') {
+      const m = (x.requestJson as { model?: unknown } | null | undefined)?.model;
+      if (typeof m !== 'string' || m === '') {
+        return this.respondError(x, res, GatewayErrors.badRequest('the JSON body must name the model in "model"'));
+      }
+      x.model = m;
+    }
+    const rt = this.opts.table.get(x.model);
+    if (!rt) return this.respondError(x, res, GatewayErrors.unknownModel(`model ${x.model.slice(0, 200)} is not served here`, { details: { model: x.model.slice(0, 200) } }));
+    x.modelConfig = rt.config;
+    const limit = rt.config.maxBodyBytes ?? this.opts.bodyLimit;
+    if (x.requestBytes > limit) {
+      return this.respondError(x, res, GatewayErrors.tooLarge(`request body of ${x.requestBytes} bytes is over the ${limit}-byte limit of model ${rt.name}`, { details: { limit } }));
+    }
+    const info: RequestInfo = { method: x.method, path: x.route, headers: req.headers, ip };
+    const hooks = this.opts.hooks;
+    let consumer: Consumer = ANONYMOUS;
+    if (hooks.resolveConsumer) {
+      const c = await hooks.resolveConsumer(info);
+      if (c instanceof MlgateError) return this.respondError(x, res, c);
+      consumer = c;
+    }
+    x.consumerId = consumer.id;
+    if (hooks.authorize) {
+      const refusal = await hooks.authorize(consumer, rt.name, info);
+      if (refusal) return this.respondError(x, res, refusal);
+    }
+    x.trace = this.opts.tracer.begin(req.headers.traceparent, `${x.method} ${template}`);
+    const pinHeader = req.headers[VERSION_HEADER];
+    const pin = typeof pinHeader === 'string' && pinHeader !== '' ? pinHeader : undefined;
+    if (pin !== undefined && hooks.allowPin && !hooks.allowPin(consumer, rt.name, pin)) {
+      return this.respondError(x, res, GatewayErrors.forbidden(`this consumer may not pin a version of model ${rt.name}`));
+    }
+    this.proxy(x, rt, req, res, rest, ip, pin, this.stickyKey(rt, consumer, req));
+    return undefined;
+  }
+
+  private stickyKey(rt: ModelRuntime, consumer: Consumer, req: IncomingMessage): string | undefined {
+    const s = rt.config.sticky;
+    if (s.kind === 'consumer') return consumer.id || undefined;
+    if (s.kind === 'header') {
+      const v = req.headers[s.header];
+      return typeof v === 'string' && v !== '' ? v : undefined;
+    }
+    return undefined;
+  }
+
+  private proxy(x: Exchange, rt: ModelRuntime, req: IncomingMessage, res: ServerResponse, rest: string, ip: string, pin: string | undefined, sticky: string | undefined): void {
+    let choice;
+    try {
+      choice = rt.route(pin, sticky, Math.random());
+    } catch (err) {
+      return this.respondError(x, res, err);
+    }
+    const { version: v, permit } = choice;
+    x.version = v.name;
+    x.role = choice.role;
+    x.rolloutId = rt.state.rollout_id ?? '';
+    x.capture = new ResponseCapture(this.opts.table.gatewayConfig.captureMaxBytes);
+    const headers = upstreamHeaders(req.headers, this.strip);
+    headers.traceparent = RequestTracer.header(x.trace!);
+    const xff = req.headers['x-forwarded-for'];
+    headers['x-forwarded-for'] = typeof xff === 'string' && xff ? `${xff}, ${ip}` : ip;
+    const fwdReq = { method: x.method, path: rest, headers, body: x.requestBody && x.requestBody.length > 0 ? x.requestBody : null };
+    x.tUpstream = performance.now();
+    if (rt.config.shadow && x.role !== 'pinned') this.opts.shadow.maybe(rt, x, fwdReq);
+    const m = this.opts.metrics;
+    forward(v, fwdReq, () => m.upstreamRetries.labels(rt.name, v.name).inc()).then(
+      (f) => {
+        x.tHeaders = performance.now();
+        const extra = this.responseHeaders(x);
+        extra['x-mlgate-upstream-latency'] = round(x.tHeaders - x.tUpstream);
+        relay(res, f.response, x, extra, (end) => {
+          const ok = end.outcome !== 'upstream_error' && end.outcome !== 'timeout';
+          if (end.outcome === 'client_closed') {
+            v.breaker.release(permit);
+            f.done(true);
+            x.status = 499;
+          } else {
+            v.breaker.record(permit, ok);
+            f.done(ok);
+          }
+          x.outcome = end.outcome;
+          x.errorClass = end.errorClass;
+          this.finish(x);
+        });
+      },
+      (err: unknown) => {
+        v.breaker.record(permit, false);
+        this.respondError(x, res, err);
+      },
+    );
+  }
+
+  private responseHeaders(x: Exchange): Record<string, string> {
+    const h: Record<string, string> = {
+      'x-mlgate-event-id': x.eventId,
+      'x-mlgate-proxy-latency': round((x.tUpstream || performance.now()) - x.t0),
+    };
+    if (x.version) h[VERSION_HEADER] = x.version;
+    if (this.draining) h.connection = 'close';
+    return h;
+  }
+
+  private respondError(x: Exchange, res: ServerResponse, err: unknown): void {
+    const extra = this.responseHeaders(x);
+    sendError(res, x, err, extra);
+    x.outcome = outcomeOf(err instanceof MlgateError ? err : undefined);
+    if (!(err instanceof MlgateError)) this.opts.logger.error({ err, event_id: x.eventId }, 'unexpected error while proxying');
+    this.finish(x);
+  }
+
+  /** Counts the request, ends its span and hands its event over. */
+  private finish(x: Exchange): void {
+    if (x.tEnd === 0) x.tEnd = performance.now();
+    const m = this.opts.metrics;
+    const known = this.opts.table.get(x.model) !== undefined;
+    const model = known ? x.model : ''; // client-chosen names never become label values
+    m.countRequest(model, x.version, x.role, x.outcome);
+    m.observeDuration(model, x.version, x.role, (x.tEnd - x.t0) / 1000);
+    if (x.tUpstream > 0 && (x.tUpstreamEnd || x.tHeaders) > 0) m.observeUpstream(model, x.version, ((x.tUpstreamEnd || x.tHeaders) - x.tUpstream) / 1000);
+    if (x.tFirstByte > 0) m.observeTtfb(model, x.version, (x.tFirstByte - x.t0) / 1000);
+    if (x.trace) RequestTracer.end(x.trace, { status: x.status, outcome: x.outcome, model, version: x.version, role: x.role });
+    this.opts.telemetry.submit(x);
+    m.inflight.dec();
+    if (--this.inflight === 0) for (const w of this.idleWaiters.splice(0)) w();
+  }
+}
+
+function safeDecode(s: string): string {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    return s;
+  }
+}
