@@ -1,0 +1,213 @@
+/**
+ * PII detectors: one candidate regex per shape, then a validator (checksum, ranges, grouping)
+ * that accepts the candidate, narrows it, or rejects it. Order matters: secrets first (their
+ * bytes would otherwise look like other things), then e-mails, account and card numbers, SSNs,
+ * IP addresses, and phones last (the loosest shapes). A replaced value becomes `<TYPE>`, which
+ * holds no digit, so later detectors cannot match inside it.
+ *
+ * The reference list is Microsoft Presidio's predefined recognizers (email, phone, credit card
+ * with Luhn, IBAN with mod-97, US SSN, IP); JWTs, bearer tokens and API keys follow the token
+ * formats their issuers document (see docs/telemetry.md).
+ */
+import { isIPv4, isIPv6 } from 'node:net';
+import { IBAN_LENGTHS, cardPrefixValid, ibanValid, jwtHeaderValid, luhnValid, ssnValid } from './pii-checks.ts';
+
+/** Entity types and their placeholders (`<EMAIL>`, ...). */
+export type PiiType = 'JWT' | 'BEARER_TOKEN' | 'API_KEY' | 'EMAIL' | 'IBAN' | 'CREDIT_CARD' | 'US_SSN' | 'IP_ADDRESS' | 'PHONE';
+
+/** A detector: a global candidate regex, an optional validator giving the span to replace. */
+export interface Detector {
+  type: PiiType;
+  re: RegExp;
+  /** Cheap test on the whole text; the detector is skipped when false. */
+  pre?: (text: string) => boolean;
+  /** Returns the [start, end) to replace, or null to reject. Default: the whole match. */
+  check?: (m: RegExpExecArray, text: string) => [number, number] | null;
+}
+
+const whole = (m: RegExpExecArray): [number, number] => [m.index, m.index + m[0].length];
+const group = (m: RegExpExecArray, i: number): [number, number] => m.indices![i] as [number, number];
+const digitsOf = (s: string): string => s.replace(/\D/g, '');
+const hasDigit = (t: string): boolean => /\d/.test(t);
+
+const VERSION_BEFORE = /(?:\bv|version|ver\.?|release|build|rev|firmware|fw|os|sdk|api)\s*[:=#]?\s*$/i;
+
+function cardCheck(m: RegExpExecArray): [number, number] | null {
+  const raw = m[0];
+  const digits = digitsOf(raw);
+  if (!cardPrefixValid(digits) || !luhnValid(digits)) return null;
+  const seps = raw.match(/[ -]/g);
+  if (seps) {
+    if (new Set(seps).size > 1) return null;
+    const groups = raw.split(/[ -]/).map((g) => g.length);
+    const last = groups[groups.length - 1]!;
+    const fours = groups.slice(0, -1).every((g) => g === 4) && last >= 1 && last <= 4;
+    const fourFourFourFourThree = groups.length === 5 && groups.slice(0, 4).every((g) => g === 4) && last === 3;
+    const amexDiners = groups.length === 3 && groups[0] === 4 && groups[1] === 6 && (last === 5 || last === 4);
+    if (!(fours || fourFourFourFourThree || amexDiners)) return null;
+  }
+  return whole(m);
+}
+
+function ibanCheck(m: RegExpExecArray, text: string): [number, number] | null {
+  const country = m[0].slice(0, 2).toUpperCase();
+  const want = IBAN_LENGTHS[country];
+  if (!want) return null;
+  // Take exactly `want` alphanumerics from the candidate (it may run into the next word).
+  let n = 0;
+  let end = m.index;
+  let compact = '';
+  while (end < text.length && n < want) {
+    const c = text[end]!;
+    if (/[A-Za-z0-9]/.test(c)) {
+      compact += c;
+      n++;
+    } else if (!/[ -]/.test(c)) break;
+    end++;
+  }
+  if (n !== want || /[A-Za-z0-9]/.test(text[end] ?? '')) return null;
+  return ibanValid(compact.toUpperCase()) ? [m.index, end] : null;
+}
+
+function ipv4Check(m: RegExpExecArray, text: string): [number, number] | null {
+  if (!isIPv4(m[0])) return null;
+  if (VERSION_BEFORE.test(text.slice(Math.max(0, m.index - 12), m.index))) return null;
+  return whole(m);
+}
+
+function ipv6Check(m: RegExpExecArray): [number, number] | null {
+  const s = m[0];
+  if (!isIPv6(s) || !/[0-9a-f]/i.test(s)) return null;
+  if (!s.includes('::') && s.split(':').length < 8 && !/\d+\.\d+\.\d+\.\d+$/.test(s)) return null;
+  return whole(m);
+}
+
+function phoneCheck(min: number, max: number) {
+  return (m: RegExpExecArray): [number, number] | null => {
+    const n = digitsOf(m[0]).length;
+    return n >= min && n <= max ? whole(m) : null;
+  };
+}
+
+/** A JSON key that says what its value is, for values too bare to recognise alone. */
+export interface KeyHint {
+  /** Matches the key name. */
+  key: RegExp;
+  type: PiiType;
+  /** Matches the whole value (as text). */
+  value: RegExp;
+}
+
+/** Key hints: a bare number under `phone` is a phone number, under `ssn` an SSN. */
+export const KEY_HINTS: readonly KeyHint[] = [
+  { key: /phone|mobile|^tel$|telephone|fax|msisdn|whatsapp|^cell/i, type: 'PHONE', value: /^\+?\d[\d ().-]{5,20}\d$/ },
+  { key: /^ssn$|social_?security/i, type: 'US_SSN', value: /^\d{3}[- ]?\d{2}[- ]?\d{4}$/ },
+  { key: /^(?:card|card_?number|cc|cc_?number|pan|credit_?card)$/i, type: 'CREDIT_CARD', value: /^\d[\d -]{11,22}\d$/ },
+];
+
+/** The detectors, in the order they run. */
+export const DETECTORS: readonly Detector[] = [
+  {
+    type: 'JWT', pre: (t) => t.includes('eyJ'),
+    re: /\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*/g,
+    check: (m) => (jwtHeaderValid(m[0].slice(0, m[0].indexOf('.'))) ? whole(m) : null),
+  },
+  {
+    type: 'BEARER_TOKEN', pre: (t) => /bearer/i.test(t),
+    re: /\bBearer\s+([A-Za-z0-9\-._~+/]{8,}=*)/gdi,
+    check: (m) => group(m, 1),
+  },
+  {
+    type: 'API_KEY',
+    re: new RegExp([
+      String.raw`\b(?:AKIA|ASIA|ABIA|ACCA)[A-Z0-9]{16}\b`, // AWS access key id
+      String.raw`\bgh[pousr]_[A-Za-z0-9]{36,255}\b`, // GitHub tokens
+      String.raw`\bgithub_pat_[A-Za-z0-9_]{22,255}\b`, // GitHub fine-grained PAT
+      String.raw`\bglpat-[A-Za-z0-9_-]{20,}\b`, // GitLab PAT
+      String.raw`\bsk-ant-[A-Za-z0-9_-]{20,}`, // Anthropic
+      String.raw`\bsk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_-]{20,}`, // OpenAI
+      String.raw`\bxox[abposre]-[A-Za-z0-9-]{10,}`, // Slack tokens
+      String.raw`https://hooks\.slack\.com/services/[A-Za-z0-9/_-]{20,}`, // Slack webhook
+      String.raw`\bAIza[0-9A-Za-z_-]{35}`, // Google API key
+      String.raw`\b(?:sk|rk|pk)_(?:live|test)_[0-9A-Za-z]{16,}`, // Stripe
+      String.raw`\bwhsec_[0-9A-Za-z]{24,}`, // Stripe webhook secret
+      String.raw`\bhf_[A-Za-z0-9]{30,}\b`, // Hugging Face
+      String.raw`\bnpm_[A-Za-z0-9]{36}\b`, // npm
+      String.raw`\bSG\.[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{43}\b`, // SendGrid
+      String.raw`\bgsk_[A-Za-z0-9]{40,}\b`, // Groq
+      String.raw`\b(?:aws_?secret_?access_?key|aws_?secret)["']?\s*[:=]\s*["']?[A-Za-z0-9/+=]{40}(?![A-Za-z0-9/+=])`, // AWS secret (by name)
+      String.raw`-----BEGIN (?:[A-Z]+ )?PRIVATE KEY-----[\s\S]*?-----END (?:[A-Z]+ )?PRIVATE KEY-----`, // PEM private key
+    ].join('|'), 'g'),
+  },
+  {
+    type: 'EMAIL', pre: (t) => t.includes('@') || t.includes('%40'),
+    re: /(?<![\p{L}\p{N}._%+-])[\p{L}\p{N}_%+-]+(?:\.[\p{L}\p{N}_%+-]+)*(?:@|%40)[\p{L}\p{N}](?:[\p{L}\p{N}-]*[\p{L}\p{N}])?(?:\.[\p{L}\p{N}](?:[\p{L}\p{N}-]*[\p{L}\p{N}])?)*\.\p{L}{2,24}(?![\p{L}\p{N}-])/gu,
+  },
+  {
+    type: 'IBAN', pre: hasDigit,
+    re: /(?<![A-Za-z0-9])[A-Za-z]{2}\d{2}(?:[ -]?[A-Za-z0-9]){11,30}/g,
+    check: ibanCheck,
+  },
+  {
+    type: 'CREDIT_CARD', pre: hasDigit,
+    re: /(?<![\w.,+/-])\d(?:[ -]?\d){11,18}(?![\w]|[.,/-]\d)/g,
+    check: cardCheck,
+  },
+  {
+    type: 'US_SSN', pre: hasDigit,
+    re: /(?<![\w.-])(\d{3})([- ])(\d{2})\2(\d{4})(?![\w-]|[.,]\d)/g,
+    check: (m) => (ssnValid(m[1]!, m[3]!, m[4]!) ? whole(m) : null),
+  },
+  {
+    type: 'US_SSN', pre: (t) => /ssn|social security/i.test(t),
+    re: /\b(?:ssn|social security(?: number| no\.?)?)\W{0,5}(\d{9})\b/gdi,
+    check: (m) => (ssnValid(m[1]!.slice(0, 3), m[1]!.slice(3, 5), m[1]!.slice(5)) ? group(m, 1) : null),
+  },
+  {
+    type: 'IP_ADDRESS', pre: (t) => t.includes(':'),
+    re: /(?<![\w:.])(?:[0-9A-Fa-f]{1,4}|:)(?::[0-9A-Fa-f]{0,4}){1,7}(?:(?<=:)\d{1,3}(?:\.\d{1,3}){3})?(?![\w:]|\.\d)/g,
+    check: ipv6Check,
+  },
+  {
+    type: 'IP_ADDRESS', pre: hasDigit,
+    re: /(?<![\w.])\d{1,3}(?:\.\d{1,3}){3}(?![\w]|\.\d)/g,
+    check: ipv4Check,
+  },
+  {
+    // International: +CC then groups (E.164 allows at most 15 digits).
+    type: 'PHONE', pre: (t) => t.includes('+'),
+    re: /(?<![\w+])\+\d{1,3}(?:[ .-]?\(\d{1,4}\)|[ .-]?\d{1,5}){1,6}(?![\w]|[.,-]?\d)/g,
+    check: phoneCheck(8, 15),
+  },
+  {
+    // International with the 00 prefix, separated groups.
+    type: 'PHONE', pre: hasDigit,
+    re: /(?<![\w+.])00[1-9]\d{0,2}(?:[ .-]\(?\d{1,5}\)?){2,6}(?![\w]|[.,-]?\d)/g,
+    check: phoneCheck(10, 17),
+  },
+  {
+    // North American: (555) 555-5555, 555-555-5555, 555.555.5555, 1-555-555-5555.
+    type: 'PHONE', pre: hasDigit,
+    re: /(?<![\w+.-])(?:1[ .-]?)?(?:\([2-9]\d{2}\)[ .-]?[2-9]\d{2}[ .-]\d{4}|[2-9]\d{2}([ .-])[2-9]\d{2}\1\d{4})(?![\w-]|[.,]\d)/g,
+  },
+  {
+    // National formats with a trunk 0: 020 7946 0958, 01 23 45 67 89, 030 12345678.
+    type: 'PHONE', pre: hasDigit,
+    re: /(?<![\w+.-])0[1-9]\d{0,3}(?:[ -]\d{2,8}){1,4}(?![\w-]|[.,]\d)/g,
+    // Dash-grouped short numbers are more often part numbers than phones: dashes need 10+ digits.
+    check: (m) => {
+      const seps = new Set(m[0].match(/[ -]/g));
+      if (seps.size > 1) return null;
+      return phoneCheck(seps.has('-') ? 10 : 9, 11)(m);
+    },
+  },
+  {
+    // Any number introduced as a phone number.
+    type: 'PHONE', pre: (t) => /phone|tel|mobile|cell|call|fax|whatsapp|sms|text me/i.test(t),
+    re: /\b(?:phone|tel(?:ephone)?|mobile|cell(?:phone)?|call(?: me)?(?: at| on)?|fax|whatsapp|sms|text me(?: at| on)?)\b[^\p{L}\p{N}+\n]{0,10}(?:(?:no|number|nr|num)\.?[^\p{L}\p{N}+\n]{0,5})?(\+?\(?\d[\d ().-]{5,20}\d)(?![\w]|[.,-]\d)/gdiu,
+    check: (m) => {
+      const n = digitsOf(m[1]!).length;
+      return n >= 7 && n <= 15 ? group(m, 1) : null;
+    },
+  },
+];

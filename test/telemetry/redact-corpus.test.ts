@@ -1,0 +1,52 @@
+/**
+ * The PII corpora (test/fixtures/pii, made by generate.ts plus hand-written cases): every planted
+ * value must be replaced by its typed placeholder, and the PII-free control corpus must come
+ * back unchanged. The false-positive rate is printed and must stay 0: the control texts are
+ * fixed, so any change is a regression of a detector, not noise.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { createRedactor } from '../../services/telemetry/redact.ts';
+
+const dir = join(import.meta.dirname, '../fixtures/pii');
+type Planted = { name: string; contentType: string; input: string; planted: Array<{ type: string; value: string }> };
+type Control = { name: string; contentType: string; input: string };
+const planted = JSON.parse(readFileSync(join(dir, 'planted.json'), 'utf8')) as Planted[];
+const control = JSON.parse(readFileSync(join(dir, 'control.json'), 'utf8')) as Control[];
+const redactor = createRedactor({ maxChars: 65536 });
+
+const forms = (v: string): string[] => [v, JSON.stringify(v).slice(1, -1), encodeURIComponent(v)];
+
+test(`redaction corpus: every planted value in ${planted.length} inputs is replaced by its placeholder`, () => {
+  assert.ok(planted.length >= 200, 'at least 200 planted inputs');
+  const misses: string[] = [];
+  let values = 0;
+  const byType: Record<string, number> = {};
+  for (const c of planted) {
+    const r = redactor.redact(c.input, c.contentType);
+    for (const p of c.planted) {
+      values++;
+      byType[p.type] = (byType[p.type] ?? 0) + 1;
+      const leaked = forms(p.value).some((f) => r.text.includes(f));
+      const placeholder = r.text.includes(`<${p.type}>`);
+      const counted = (r.counts[p.type] ?? 0) >= c.planted.filter((q) => q.type === p.type).length;
+      if (leaked || !placeholder || !counted) misses.push(`${c.name}: ${p.type} ${JSON.stringify(p.value)} -> ${r.text.slice(0, 300)} ${JSON.stringify(r.counts)}`);
+    }
+  }
+  console.log(`[redaction] planted values: ${values} in ${planted.length} inputs; per type ${JSON.stringify(byType)}; missed ${misses.length} (recall ${((values - misses.length) / values * 100).toFixed(2)}%)`);
+  assert.deepEqual(misses, []);
+});
+
+test(`redaction corpus: ${control.length} PII-free inputs come back unchanged (false-positive rate)`, () => {
+  assert.ok(control.length >= 100, 'at least 100 control inputs');
+  const changed: string[] = [];
+  for (const c of control) {
+    const r = redactor.redact(c.input, c.contentType);
+    const expected = c.contentType.includes('json') ? JSON.stringify(JSON.parse(c.input)) : c.input;
+    if (r.text !== expected || Object.keys(r.counts).length) changed.push(`${c.name}: ${r.text.slice(0, 300)} ${JSON.stringify(r.counts)}`);
+  }
+  console.log(`[redaction] control inputs: ${control.length}; changed ${changed.length}; false-positive rate ${(changed.length / control.length * 100).toFixed(2)}%`);
+  assert.deepEqual(changed, []);
+});
