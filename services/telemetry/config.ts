@@ -20,6 +20,16 @@ const LocalLogSection = (defaults: { maxBytes: number }) => z.strictObject({
   fsyncIntervalMs: z.number().int().min(1).max(60_000).default(200),
 });
 
+/** Schema of `telemetry.redaction`. */
+export const RedactionSection = z.strictObject({
+  /** Maximum characters of redacted input kept in the event. */
+  maxChars: z.number().int().min(0).max(65536).default(2048),
+  /** JSON paths always masked (dot form, `*` wildcard). */
+  maskPaths: z.array(z.string().min(1)).default([]),
+  /** JSON keys whose values are always masked (compared without case, `-`, `_`); absent = the built-in list. */
+  maskKeys: z.array(z.string().min(1)).optional(),
+});
+
 /** Schema of the `telemetry` section. */
 export const TelemetrySection = z.strictObject({
   /** Kafka topic for events. */
@@ -34,12 +44,7 @@ export const TelemetrySection = z.strictObject({
     /** Key id stored with each hash (rotate by changing key and id together). */
     keyId: z.string().min(1).max(100).default('k1'),
   }),
-  redaction: z.strictObject({
-    /** Maximum characters of redacted input kept in the event. */
-    maxChars: z.number().int().min(0).max(65536).default(2048),
-    /** JSON paths always masked (dot form, `*` wildcard). */
-    maskPaths: z.array(z.string().min(1)).default([]),
-  }).prefault({}),
+  redaction: RedactionSection.prefault({}),
   /** The in-memory queue between requests and the producer (never awaited by a request). */
   queue: z.strictObject({
     /** Hard bound: an event arriving when this many wait is counted as dropped. */

@@ -182,7 +182,7 @@ export const DETECTORS: readonly Detector[] = [
   {
     // International with the 00 prefix, separated groups.
     type: 'PHONE', pre: hasDigit,
-    re: /(?<![\w+.])00[1-9]\d{0,2}(?:[ .-]\(?\d{1,5}\)?){2,6}(?![\w]|[.,-]?\d)/g,
+    re: /(?<![\w+.]|\d[ -])00[1-9]\d{0,2}(?:[ .-]\(?\d{1,5}\)?){2,6}(?![\w]|[.,-]?\d)/g,
     check: phoneCheck(10, 17),
   },
   {
@@ -193,7 +193,7 @@ export const DETECTORS: readonly Detector[] = [
   {
     // National formats with a trunk 0: 020 7946 0958, 01 23 45 67 89, 030 12345678.
     type: 'PHONE', pre: hasDigit,
-    re: /(?<![\w+.-])0[1-9]\d{0,3}(?:[ -]\d{2,8}){1,4}(?![\w-]|[.,]\d)/g,
+    re: /(?<![\w+.-]|\d[ -])0[1-9]\d{0,3}(?:[ -]\d{2,8}){1,4}(?![\w-]|[.,]\d)/g,
     // Dash-grouped short numbers are more often part numbers than phones: dashes need 10+ digits.
     check: (m) => {
       const seps = new Set(m[0].match(/[ -]/g));
