@@ -29,7 +29,7 @@ export interface Hasher {
   hashValue(value: unknown): string;
 }
 
-const nfc = (s: string): string => (/[^\x00-\x7f]/.test(s) ? s.normalize('NFC') : s);
+const nfc = (s: string): string => (/[\u0080-\uffff]/.test(s) ? s.normalize('NFC') : s);
 
 /**
  * Canonical JSON: keys sorted (by UTF-16 code units, after NFC), no whitespace, numbers in their
