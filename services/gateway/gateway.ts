@@ -152,6 +152,7 @@ export async function startGateway(opts: StartGatewayOptions): Promise<RunningGa
     const timedOut = await waitFor(Promise.all([handler.idle(), shadow.drain()]), deadline);
     if (timedOut) {
       logger.warn({ inflight: handler.active, shadows: shadow.active }, 'shutdown deadline passed; cutting the remaining requests');
+      handler.cutting = true;
       server.closeAllConnections();
       await table.destroy();
       await waitFor(Promise.all([handler.idle(), shadow.drain()]), 2_000);

@@ -46,6 +46,8 @@ const round = (ms: number) => String(Math.round(ms * 1000) / 1000);
 export class RequestHandler {
   /** True once shutdown began: new requests get 503. */
   draining = false;
+  /** True once the shutdown deadline passed and remaining requests are being cut. */
+  cutting = false;
   private inflight = 0;
   private idleWaiters: Array<() => void> = [];
   private readonly strip: ReadonlySet<string>;
@@ -236,6 +238,7 @@ export class RequestHandler {
   /** Counts the request, ends its span and hands its event over. */
   private finish(x: Exchange): void {
     if (x.tEnd === 0) x.tEnd = performance.now();
+    if (this.cutting && x.outcome !== 'ok') x.errorClass = 'shutdown_deadline';
     const m = this.opts.metrics;
     const known = this.opts.table.get(x.model) !== undefined;
     const model = known ? x.model : ''; // client-chosen names never become label values
