@@ -75,12 +75,14 @@ export class KafkaSink extends SinkBase implements TelemetrySink {
       this.mode = 'spill';
       this.log.info({ events: leftover }, 'spilled events from a previous run: replaying them first');
     }
-    const kafkaLog = this.log.child({ component: 'kafkajs' });
+    // kafkajs repeats its connection errors on every retry: while spilling (the outage is known
+    // and logged once) they go to debug.
+    const kafkaLog = this.log.child({ lib: 'kafkajs' });
     this.kafka = new Kafka({
       clientId: opts.clientId, brokers: [...opts.brokers],
       connectionTimeout: opts.connectionTimeoutMs ?? 3000, requestTimeout: opts.requestTimeoutMs ?? 30000,
       logLevel: logLevel.ERROR,
-      logCreator: () => ({ namespace, log }) => kafkaLog.warn({ namespace, error: log.error }, log.message),
+      logCreator: () => ({ namespace, log }) => kafkaLog[this.mode === 'spill' ? 'debug' : 'warn']({ namespace, error: log.error }, log.message),
       retry: { retries: 5, initialRetryTime: 100, maxRetryTime: 1000 },
     });
     this.producer = this.kafka.producer({
