@@ -1,0 +1,66 @@
+/** The benchmark's table and target checks (issue 6, "Done when"). */
+import type { ScenarioResult } from '../../services/controller/sim/run.ts';
+
+const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
+const secs = (x: number | null) => (x === null ? '-' : x >= 600 ? `${(x / 60).toFixed(1)}m` : `${Math.round(x)}s`);
+
+/** The results as a Markdown table. */
+export function formatTable(results: readonly ScenarioResult[]): string {
+  const head = ['scenario', 'controller', 'runs', 'false rollback', 'promoted', 'detected', 'paused/undecided', 'rollback median', 'rollback p95', 'promote median'];
+  const rows = results.map((r) => [
+    r.scenario, r.policy, String(r.runs),
+    r.expect === 'promote' ? pct(r.rollbackRate) : '-',
+    pct(r.promotionRate),
+    r.expect === 'rollback' ? pct(r.rollbackRate) : '-',
+    pct((r.paused + r.undecided) / r.runs),
+    secs(r.timeToRollbackS.median), secs(r.timeToRollbackS.p95), secs(r.timeToPromoteS.median),
+  ]);
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i]!)).join(' | ')} |`;
+  return [line(head), `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`, ...rows.map(line)].join('\n');
+}
+
+/** One target and whether it holds. */
+export interface TargetCheck {
+  readonly name: string;
+  readonly ok: boolean;
+  readonly detail: string;
+}
+
+/** Checks the issue's targets against the results. */
+export function checkTargets(results: readonly ScenarioResult[]): TargetCheck[] {
+  const get = (scenario: string, policy: string) => results.find((r) => r.scenario === scenario && r.policy === policy);
+  const out: TargetCheck[] = [];
+  const aa = get('aa', 'mlgate');
+  if (aa) {
+    out.push({ name: 'A/A false rollback <= 1%', ok: aa.rollbackRate <= 0.01, detail: `${pct(aa.rollbackRate)} over ${aa.runs} rollouts` });
+    out.push({ name: 'A/A promoted >= 95%', ok: aa.promotionRate >= 0.95, detail: pct(aa.promotionRate) });
+  }
+  for (const s of ['errors-1-to-2', 'latency-p95-25']) {
+    const r = get(s, 'mlgate');
+    if (!r) continue;
+    out.push({ name: `${s} rolled back >= 95%`, ok: r.rollbackRate >= 0.95, detail: pct(r.rollbackRate) });
+    out.push({ name: `${s} median time to rollback <= 120 s`, ok: r.timeToRollbackS.median !== null && r.timeToRollbackS.median <= 120, detail: secs(r.timeToRollbackS.median) });
+  }
+  for (const base of ['flagger', 'kayenta']) {
+    // Every scenario where the canary is good counts: a tie at zero in one scenario is not "fewer".
+    const good = results.filter((r) => r.expect === 'promote');
+    const falseRb = (policy: string) => good.filter((r) => r.policy === policy).reduce((a, r) => a + r.rollbacks, 0);
+    const runsOf = (policy: string) => good.filter((r) => r.policy === policy).reduce((a, r) => a + r.runs, 0);
+    if (runsOf(base) > 0) {
+      out.push({
+        name: `fewer false rollbacks than ${base} (all good-canary scenarios)`,
+        ok: falseRb('mlgate') < falseRb(base),
+        detail: `${falseRb('mlgate')}/${runsOf('mlgate')} vs ${falseRb(base)}/${runsOf(base)}`,
+      });
+    }
+    for (const s of ['errors-1-to-2', 'latency-p95-25', 'severe-errors']) {
+      const m = get(s, 'mlgate');
+      const b = get(s, base);
+      if (!m || !b) continue;
+      const faster = m.timeToRollbackS.median !== null && (b.timeToRollbackS.median === null || m.timeToRollbackS.median <= b.timeToRollbackS.median);
+      out.push({ name: `${s}: detection at least ${base}'s, and as fast`, ok: m.rollbackRate >= b.rollbackRate && faster, detail: `${pct(m.rollbackRate)} in ${secs(m.timeToRollbackS.median)} vs ${pct(b.rollbackRate)} in ${secs(b.timeToRollbackS.median)}` });
+    }
+  }
+  return out;
+}

@@ -1,0 +1,77 @@
+/**
+ * The analysis entry points: build each metric's state from a spec (splitting the false-rollback
+ * budget), fold a window into all of them, clear step statistics, and judge a state.
+ *
+ * Multiple testing: the rollout's alpha is split equally over its metrics (Bonferroni). Holm's
+ * procedure would not help here: a rollback needs only one rejection, and Holm's first step is
+ * Bonferroni's. Each metric's test is valid at every look (sequential), so the union over metrics
+ * and looks stays within alpha.
+ */
+import type { ResolvedMetric, ResolvedRolloutSpec } from '../rollout/spec.ts';
+import type { AnalysisInput } from './input.ts';
+import { initBinomial, judgeBinomial, resetBinomialStep } from './metrics/binomial.ts';
+import { foldDistribution, initDistribution, judgeDistribution, resetDistributionStep } from './metrics/distribution.ts';
+import { foldLatencyExceedance, foldMannWhitney, initMannWhitney, judgeNormal } from './metrics/latency.ts';
+import { foldCustomValue, foldRate, foldShadow } from './metrics/rates.ts';
+import type { FoldContext, MetricState, MetricVerdict } from './metrics/types.ts';
+
+/** Share of alpha given to each metric. */
+export function metricAlpha(spec: Pick<ResolvedRolloutSpec, 'alpha' | 'metrics'>): number {
+  return spec.alpha / spec.metrics.length;
+}
+
+function initMetric(m: ResolvedMetric, alpha: number, beta: number): MetricState {
+  switch (m.kind) {
+    case 'error_rate':
+      return initBinomial(m, alpha, beta, 'up');
+    case 'outcome_rate':
+      return initBinomial(m, alpha, beta, m.direction === 'higher_is_worse' ? 'up' : 'down');
+    case 'custom_sql':
+      return initBinomial(m, alpha, beta, m.aggregate === 'count' && m.direction === 'lower_is_worse' ? 'down' : 'up');
+    case 'shadow_agreement':
+      return initBinomial(m, alpha, beta, 'up');
+    case 'latency':
+      return m.method === 'mann_whitney' ? initMannWhitney(m, alpha, beta) : initBinomial(m, alpha, beta, 'up');
+    case 'score_shift':
+    case 'label_mix':
+      return initDistribution(m, alpha, beta);
+  }
+}
+
+/** Fresh states for every metric of a rollout. */
+export function initMetrics(spec: ResolvedRolloutSpec): MetricState[] {
+  const alpha = metricAlpha(spec);
+  return spec.metrics.map((m) => initMetric(m, alpha, 1 - spec.power));
+}
+
+function foldOne(s: MetricState, input: AnalysisInput, ctx: FoldContext): MetricState {
+  if (s.test === 'normal') return foldMannWhitney(s, input, ctx);
+  if (s.test === 'bounds') return foldDistribution(s, input, ctx);
+  switch (s.config.kind) {
+    case 'latency': return foldLatencyExceedance(s, input, ctx);
+    case 'shadow_agreement': return foldShadow(s, input, ctx);
+    case 'custom_sql': return s.config.aggregate === 'value' ? foldCustomValue(s, input, ctx) : foldRate(s, input, ctx);
+    default: return foldRate(s, input, ctx);
+  }
+}
+
+/** Folds one window into every metric. */
+export function foldMetrics(states: readonly MetricState[], input: AnalysisInput, ctx: FoldContext): MetricState[] {
+  return states.map((s) => foldOne(s, input, ctx));
+}
+
+/** Clears every metric's step statistics (a new step starts). The rollout-long statistics stay. */
+export function resetStep(states: readonly MetricState[]): MetricState[] {
+  return states.map((s) => {
+    if (s.test === 'binomial') return resetBinomialStep(s);
+    if (s.test === 'bounds') return resetDistributionStep(s);
+    return { ...s, step: { s: 0, v: 0, canaryN: 0 }, etaAcceptS: null };
+  });
+}
+
+/** Re-derives a metric's verdict from its state alone. */
+export function judge(s: MetricState): MetricVerdict {
+  if (s.test === 'binomial') return judgeBinomial(s);
+  if (s.test === 'normal') return judgeNormal(s);
+  return judgeDistribution(s);
+}

@@ -1,0 +1,110 @@
+/**
+ * Per-metric running state. The state is also the metric's evidence: it is plain JSON, carries its
+ * own configuration, alpha, thresholds and sufficient statistics, so that `judge` (and so
+ * `recompute`) can re-derive the verdict from it alone.
+ */
+import type { ResolvedMetric } from '../../rollout/spec.ts';
+import type { TestSide } from '../stats/binomial-mixture.ts';
+
+/** What the analysis concluded about one metric on this tick. */
+export type MetricStatus = 'regressed' | 'accepted' | 'inconclusive' | 'no_data';
+
+/** A metric's verdict, derived from its state by `judge`. */
+export interface MetricVerdict {
+  /** regressed: a regression beyond tolerance is significant; accepted: the step may be promoted as far as this metric goes. */
+  readonly status: MetricStatus;
+  /** The test statistic against the rollback threshold (log scale for the sequential tests). */
+  readonly statistic: number;
+  /** The rollback threshold the statistic is compared with. */
+  readonly threshold: number;
+  /** The acceptance statistic (this step's data). */
+  readonly acceptStatistic: number;
+  /** The acceptance threshold. */
+  readonly acceptThreshold: number;
+  /** Human-readable one-liner. */
+  readonly summary: string;
+}
+
+/** Fields every metric state has. */
+export interface MetricStateBase {
+  /** The metric's resolved configuration. */
+  readonly config: ResolvedMetric;
+  /** Share of the rollout's false-rollback budget given to this metric. */
+  readonly alpha: number;
+  /** Accepted chance of promoting a step despite a regression of `detect` × tolerance. */
+  readonly beta: number;
+  /** Estimates shown to people (rates, quantiles, ratios); null when not estimable. */
+  readonly estimate: Readonly<Record<string, number | null>>;
+  /** The last window's contribution (counts, thresholds), for the audit trail. */
+  readonly last: Readonly<Record<string, number | null>> | null;
+  /** Estimated seconds until this metric's rollback test fires at the current rates, when it is heading there. */
+  readonly etaRejectS: number | null;
+  /** Estimated seconds until this metric accepts the step at the current rates, when it is heading there. */
+  readonly etaAcceptS: number | null;
+}
+
+/** A metric tested with the conditional binomial mixture (rates, latency exceedances, shadow disagreement, custom signs). */
+export interface BinomialState extends MetricStateBase {
+  readonly test: 'binomial';
+  /** Side of the alternative on θ. */
+  readonly side: TestSide;
+  /** The mixture's grid θ_j and log weights. */
+  readonly prior: { readonly thetas: readonly number[]; readonly logWeights: readonly number[] };
+  /** The acceptance alternative θ1 (±log detect). */
+  readonly theta1: number;
+  /** Whole-rollout sufficient statistics for the rollback test. */
+  readonly rollout: { readonly k: number; readonly m: number; readonly logLik: readonly number[] };
+  /** This step's statistics for the acceptance test. */
+  readonly step: {
+    readonly k: number;
+    readonly m: number;
+    /** Σ window log LR of θ1 against 0. */
+    readonly llr1: number;
+    /** Observations in the step (requests, sampled latencies, compared pairs, windows). */
+    readonly canaryN: number;
+    readonly stableN: number;
+    /** The canary's events in the step and the non-inferiority limit for its rate, when the metric is a plain rate. */
+    readonly canaryEvents: number;
+    readonly stableEvents: number;
+    readonly nonInferiorityLimit: number | null;
+  };
+  /** Rollout-long stable counts (the baseline rate behind an absolute tolerance). */
+  readonly stableTotal: { readonly events: number; readonly n: number };
+}
+
+/** A metric tested with the normal mixture on a running sum (Mann-Whitney on latency). */
+export interface NormalState extends MetricStateBase {
+  readonly test: 'normal';
+  /** Scale of the half-normal mixing distribution. */
+  readonly tau: number;
+  /** Acceptance alternative (AUC excess). */
+  readonly theta1: number;
+  /** Inverse-variance weighted sum of per-window effects and its information (rollout). */
+  readonly rollout: { readonly s: number; readonly v: number };
+  /** The same for this step. */
+  readonly step: { readonly s: number; readonly v: number; readonly canaryN: number };
+}
+
+/** A metric judged from time-uniform confidence bounds on category shares (label mix, score shift). */
+export interface BoundsState extends MetricStateBase {
+  readonly test: 'bounds';
+  /** share: largest label-share difference; ks: Kolmogorov-Smirnov distance; psi: population stability index. */
+  readonly measure: 'share' | 'ks' | 'psi';
+  /** Category names (labels) or null for score bins. */
+  readonly categories: readonly string[] | null;
+  /** Interior bin edges for scores (null until the first window fixes them). */
+  readonly edges: readonly number[] | null;
+  /** Number of slots the alpha is split over (fixed up front so Bonferroni stays valid). */
+  readonly slots: number;
+  readonly rollout: { readonly canary: readonly number[]; readonly stable: readonly number[] };
+  readonly step: { readonly canary: readonly number[]; readonly stable: readonly number[] };
+}
+
+/** Any metric state. */
+export type MetricState = BinomialState | NormalState | BoundsState;
+
+/** Facts a fold needs besides the window. */
+export interface FoldContext {
+  /** Seconds since the current step started, at the end of this window. */
+  readonly stepElapsedS: number;
+}

@@ -1,0 +1,124 @@
+/**
+ * The rollout state machine. Pure: no I/O, no clock; every function takes `now` (ms) and data and
+ * returns the next state with the decision it made.
+ *
+ *   pending ──start──▶ progressing{step} ──promote──▶ progressing{step+1} ──complete──▶ promoted
+ *                        │   ▲                                   │
+ *                  pause │   │ resume                   rollback │ (regression; or timeout if configured)
+ *                        ▼   │                                   ▼
+ *                        paused ───────── rollback ─────────▶ rolled_back
+ *   any non-terminal phase ──abort──▶ aborted
+ *
+ * Per tick: `nextWindow` says which interval to collect, the provider fills an AnalysisInput for it,
+ * and `tick` folds it into the metrics' statistics and applies the rule in decide.ts.
+ */
+import { foldMetrics, judge, resetStep } from '../analysis/evaluate.ts';
+import { validateInput, type AnalysisInput, type AnalysisWindow, type ArmWindow } from '../analysis/input.ts';
+import { ControllerErrors } from '../errors.ts';
+import { decide } from './decide.ts';
+import type { Decision, Evidence, ManualOperation, WindowSummary } from './decision.ts';
+import { isTerminal, routingOf, type RolloutState } from './state.ts';
+
+/** Result of a transition. */
+export interface Transition {
+  readonly state: RolloutState;
+  readonly decision: Decision;
+}
+
+/** The window the next tick should analyse, or null when there is none (pending, finished, or empty). */
+export function nextWindow(state: RolloutState, now: number): AnalysisWindow | null {
+  if (state.phase === 'pending' || isTerminal(state) || state.windowEnd === null) return null;
+  const to = Math.floor(now - state.spec.tick.lagS * 1000);
+  return to > state.windowEnd ? { from: state.windowEnd, to } : null;
+}
+
+function summarize(arm: ArmWindow): WindowSummary {
+  return { requests: arm.requests, errors: arm.errors, latencySampled: arm.latencySample.length };
+}
+
+function buildEvidence(state: RolloutState, now: number, actor: string, manual: ManualOperation | null, input: AnalysisInput | null): Evidence {
+  const step = state.spec.steps[Math.max(0, state.stepIndex)]!;
+  const elapsedS = state.stepStartedAt === null ? 0 : (now - state.stepStartedAt) / 1000;
+  return {
+    v: 1, rolloutId: state.spec.id, at: now, actor, manual, phase: state.phase,
+    steps: state.spec.steps.map((s) => s.weight), stepIndex: state.stepIndex, weight: state.weight,
+    window: input ? { ...input.window } : null,
+    input: input ? { stable: summarize(input.stable), canary: summarize(input.canary) } : null,
+    step: {
+      startedAt: state.stepStartedAt, elapsedS, canaryRequests: state.stepCounts.canary, stableRequests: state.stepCounts.stable,
+      minDurationS: step.minDurationS, minSamples: step.minSamples, maxDurationS: step.maxDurationS,
+    },
+    policy: { alpha: state.spec.alpha, power: state.spec.power, onFailure: state.spec.onFailure, onTimeout: state.spec.onTimeout },
+    metrics: state.metrics,
+    verdicts: state.metrics.map((m) => ({ name: m.config.name, critical: m.config.critical, ...judge(m) })),
+  };
+}
+
+/** Applies the rule's outcome to the state and builds the decision. */
+function apply(state: RolloutState, evidence: Evidence, now: number): Transition {
+  const out = decide(evidence);
+  const stepChanges = out.action === 'promote' || out.action === 'start' || out.action === 'resume';
+  const stepIndex = out.action === 'start' ? 0 : out.action === 'promote' ? state.stepIndex + 1 : state.stepIndex;
+  const canaryState = out.action === 'rollback' || out.action === 'abort' ? 'tripped' : state.canaryState;
+  const next: RolloutState = {
+    ...state,
+    phase: out.phase, stepIndex, weight: out.toWeight, canaryState, seq: state.seq + 1,
+    startedAt: out.action === 'start' ? now : state.startedAt,
+    stepStartedAt: stepChanges ? now : state.stepStartedAt,
+    windowEnd: out.action === 'start' ? now : evidence.window?.to ?? state.windowEnd,
+    finishedAt: out.phase === 'promoted' || out.phase === 'rolled_back' || out.phase === 'aborted' ? now : state.finishedAt,
+    stepCounts: stepChanges ? { canary: 0, stable: 0 } : state.stepCounts,
+    metrics: stepChanges ? resetStep(state.metrics) : state.metrics,
+  };
+  const decision: Decision = {
+    rolloutId: state.spec.id, model: state.spec.model, seq: next.seq, at: now, actor: evidence.actor,
+    action: out.action, phase: out.phase, fromWeight: state.weight, toWeight: out.toWeight,
+    routing: routingOf(state.spec, out.toWeight, canaryState), reason: out.reason, etaSeconds: out.etaSeconds, evidence,
+  };
+  return { state: next, decision };
+}
+
+/**
+ * One controller tick. A pending rollout starts (input must be null). Otherwise `input` must cover
+ * exactly `nextWindow(state, now)`, or be null when that is null (the time-based rules still run).
+ * @throws MLG_CTL_BAD_TRANSITION on a finished rollout; MLG_CTL_INPUT_INVALID on a bad input.
+ */
+export function tick(state: RolloutState, input: AnalysisInput | null, now: number): Transition {
+  if (isTerminal(state)) throw ControllerErrors.badTransition(`rollout ${state.spec.id} is ${state.phase}; nothing to tick`);
+  if (state.phase === 'pending') return manual(state, 'start', now, 'controller');
+  const expected = nextWindow(state, now);
+  if (input !== null) {
+    if (expected === null) throw ControllerErrors.inputInvalid(`no window is due at ${now}; pass null`);
+    validateInput(input, expected, state.spec.id);
+  }
+  let folded = state;
+  if (input !== null) {
+    const ctx = { stepElapsedS: Math.max(0, (input.window.to - (state.stepStartedAt ?? input.window.from)) / 1000) };
+    folded = {
+      ...state,
+      metrics: foldMetrics(state.metrics, input, ctx),
+      stepCounts: { canary: state.stepCounts.canary + input.canary.requests, stable: state.stepCounts.stable + input.stable.requests },
+    };
+  }
+  return apply(folded, buildEvidence(folded, now, 'controller', null, input), now);
+}
+
+const ALLOWED: Readonly<Record<ManualOperation, readonly string[]>> = {
+  start: ['pending'],
+  pause: ['progressing'],
+  resume: ['paused'],
+  promote: ['progressing', 'paused'],
+  abort: ['pending', 'progressing', 'paused'],
+};
+
+/**
+ * A manual operation (pause, resume, promote now, abort; start) as a pure transition.
+ * @throws MLG_CTL_BAD_TRANSITION when the phase does not allow it.
+ */
+export function manual(state: RolloutState, operation: ManualOperation, now: number, actor: string): Transition {
+  if (!ALLOWED[operation]?.includes(state.phase)) {
+    throw ControllerErrors.badTransition(`cannot ${operation} rollout ${state.spec.id} while it is ${state.phase}`, { details: { phase: state.phase, operation } });
+  }
+  if (!actor) throw ControllerErrors.badTransition('a manual operation needs an actor');
+  return apply(state, buildEvidence(state, now, actor, operation, null), now);
+}

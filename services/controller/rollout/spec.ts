@@ -1,0 +1,266 @@
+/**
+ * The rollout spec, as written in YAML or sent to the controller's API, and its resolved form
+ * (every default filled in). All defaults live in {@link DEFAULTS} and {@link DEFAULT_TOLERANCE}.
+ * A spec with only id, model, stable and canary is valid: steps 5, 10, 25, 50, 100 gated by the
+ * error rate and p95 latency.
+ */
+import { z } from 'zod';
+import { formatIssues } from '../../core/config.ts';
+import { OUTCOMES, type Outcome } from '../../telemetry/event.ts';
+import { ControllerErrors } from '../errors.ts';
+
+/** Every default of a rollout, in one place. */
+export const DEFAULTS = Object.freeze({
+  steps: Object.freeze([5, 10, 25, 50, 100]),
+  minDurationS: 60,
+  minSamples: 500,
+  maxDurationS: 1800,
+  tickIntervalS: 10,
+  tickLagS: 5,
+  alpha: 0.01,
+  power: 0.9,
+  onFailure: 'rollback' as const,
+  onTimeout: 'pause' as const,
+  sampleSize: 1000,
+  detect: 2,
+  labelMaxLabels: 10,
+  scoreBins: 10,
+});
+
+/** Metric kinds the analysis knows. */
+export const METRIC_KINDS = ['error_rate', 'outcome_rate', 'latency', 'score_shift', 'label_mix', 'shadow_agreement', 'custom_sql'] as const;
+/** A metric kind. */
+export type MetricKind = (typeof METRIC_KINDS)[number];
+
+/** Default tolerance per kind (relative: fraction of stable's value; absolute: in the metric's unit). */
+export const DEFAULT_TOLERANCE: Readonly<Record<MetricKind, Readonly<{ relative: number; absolute: number }>>> = Object.freeze({
+  error_rate: { relative: 0.05, absolute: 0 },
+  outcome_rate: { relative: 0.1, absolute: 0.0005 },
+  latency: { relative: 0.05, absolute: 0 },
+  score_shift: { relative: 0, absolute: 0.1 },
+  label_mix: { relative: 0, absolute: 0.05 },
+  shadow_agreement: { relative: 0, absolute: 0.05 },
+  custom_sql: { relative: 0.1, absolute: 0 },
+});
+
+const Direction = z.enum(['higher_is_worse', 'lower_is_worse']);
+const Tolerance = z.strictObject({
+  relative: z.number().min(0).max(10).optional(),
+  absolute: z.number().min(0).optional(),
+});
+const common = {
+  name: z.string().regex(/^[A-Za-z0-9_.:-]{1,100}$/, 'expected 1-100 letters, digits, _ . : -').optional(),
+  critical: z.boolean().optional(),
+  tolerance: Tolerance.optional(),
+  detect: z.number().gt(1).max(100).optional(),
+};
+
+/** One metric as written in a spec. */
+export const MetricSpecSchema = z.discriminatedUnion('kind', [
+  z.strictObject({ kind: z.literal('error_rate'), ...common }),
+  z.strictObject({ kind: z.literal('outcome_rate'), outcome: z.enum(OUTCOMES), direction: Direction.default('higher_is_worse'), ...common }),
+  z.strictObject({
+    kind: z.literal('latency'),
+    quantile: z.enum(['p50', 'p95', 'p99']).default('p95'),
+    method: z.enum(['exceedance', 'mann_whitney']).default('exceedance'),
+    ...common,
+  }),
+  z.strictObject({ kind: z.literal('score_shift'), method: z.enum(['ks', 'psi']).default('ks'), bins: z.int().min(4).max(50).default(DEFAULTS.scoreBins), ...common }),
+  z.strictObject({ kind: z.literal('label_mix'), maxLabels: z.int().min(1).max(50).default(DEFAULTS.labelMaxLabels), ...common }),
+  z.strictObject({ kind: z.literal('shadow_agreement'), ...common }),
+  z.strictObject({
+    kind: z.literal('custom_sql'),
+    sql: z.string().min(1).max(10000),
+    direction: Direction,
+    aggregate: z.enum(['value', 'count']).default('value'),
+    ...common,
+  }),
+]);
+
+const StepSpec = z.union([
+  z.number().gt(0).max(100),
+  z.strictObject({
+    weight: z.number().gt(0).max(100),
+    minDurationS: z.number().min(0).optional(),
+    minSamples: z.int().min(0).optional(),
+    maxDurationS: z.number().gt(0).optional(),
+  }),
+]);
+
+const name = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/, 'expected 1-100 letters, digits, . _ - (starting with a letter or digit)');
+
+/** A rollout as written in YAML or sent to the API. */
+export const RolloutSpecSchema = z.strictObject({
+  id: name,
+  model: name,
+  stable: name,
+  canary: name,
+  fallback: name.optional(),
+  steps: z.array(StepSpec).min(1).max(20).default([...DEFAULTS.steps]),
+  stepDefaults: z.strictObject({
+    minDurationS: z.number().min(0).default(DEFAULTS.minDurationS),
+    minSamples: z.int().min(0).default(DEFAULTS.minSamples),
+    maxDurationS: z.number().gt(0).default(DEFAULTS.maxDurationS),
+  }).prefault({}),
+  tick: z.strictObject({
+    intervalS: z.number().min(1).max(3600).default(DEFAULTS.tickIntervalS),
+    lagS: z.number().min(0).max(3600).default(DEFAULTS.tickLagS),
+  }).prefault({}),
+  alpha: z.number().gt(0).max(0.5).default(DEFAULTS.alpha),
+  power: z.number().min(0.5).lt(1).default(DEFAULTS.power),
+  onFailure: z.enum(['rollback', 'pause']).default(DEFAULTS.onFailure),
+  onTimeout: z.enum(['pause', 'rollback']).default(DEFAULTS.onTimeout),
+  analysis: z.strictObject({ sampleSize: z.int().min(50).max(100000).default(DEFAULTS.sampleSize) }).prefault({}),
+  metrics: z.array(MetricSpecSchema).min(1).max(30).default([{ kind: 'error_rate' }, { kind: 'latency', quantile: 'p95', method: 'exceedance' }]),
+});
+
+/** Whether larger values of a metric are worse, or smaller ones. */
+export type Direction = z.infer<typeof Direction>;
+
+interface MetricBase {
+  /** Unique name within the rollout (default: derived from the kind). */
+  readonly name: string;
+  /** A significant regression on a critical metric triggers onFailure; on another one, a pause. */
+  readonly critical: boolean;
+  /** How much worse than stable the canary may be and still count as good. */
+  readonly tolerance: Readonly<{ relative: number; absolute: number }>;
+  /** Promotion needs evidence against a regression `detect` times the tolerated one (ratio > 1). */
+  readonly detect: number;
+  /** Which way is worse. */
+  readonly direction: Direction;
+}
+
+/** A metric with every default filled in. */
+export type ResolvedMetric =
+  | (MetricBase & { readonly kind: 'error_rate' })
+  | (MetricBase & { readonly kind: 'outcome_rate'; readonly outcome: Outcome })
+  | (MetricBase & { readonly kind: 'latency'; readonly quantile: 'p50' | 'p95' | 'p99'; readonly method: 'exceedance' | 'mann_whitney' })
+  | (MetricBase & { readonly kind: 'score_shift'; readonly method: 'ks' | 'psi'; readonly bins: number })
+  | (MetricBase & { readonly kind: 'label_mix'; readonly maxLabels: number })
+  | (MetricBase & { readonly kind: 'shadow_agreement' })
+  | (MetricBase & { readonly kind: 'custom_sql'; readonly sql: string; readonly aggregate: 'value' | 'count' });
+
+/** One weight step with its gates. */
+export interface ResolvedStep {
+  /** Canary weight in percent. */
+  readonly weight: number;
+  /** The step lasts at least this long before a promotion. */
+  readonly minDurationS: number;
+  /** The canary serves at least this many requests in the step before a promotion. */
+  readonly minSamples: number;
+  /** After this long without a decision, onTimeout applies. */
+  readonly maxDurationS: number;
+}
+
+/** A rollout spec with every default filled in; deep-frozen. */
+export interface ResolvedRolloutSpec {
+  readonly id: string;
+  readonly model: string;
+  readonly stable: string;
+  readonly canary: string;
+  readonly fallback: string | null;
+  /** Weight steps, strictly increasing, the last one 100. */
+  readonly steps: readonly ResolvedStep[];
+  readonly tick: Readonly<{ intervalS: number; lagS: number }>;
+  /** False-rollback budget for the whole rollout, shared by all metrics. */
+  readonly alpha: number;
+  /** Chance of catching a regression of `detect` × tolerance before a step is promoted. */
+  readonly power: number;
+  readonly onFailure: 'rollback' | 'pause';
+  readonly onTimeout: 'pause' | 'rollback';
+  readonly analysis: Readonly<{ sampleSize: number }>;
+  readonly metrics: readonly ResolvedMetric[];
+}
+
+/** A spec as written (before defaults). */
+export type RolloutSpecInput = z.input<typeof RolloutSpecSchema>;
+
+const RELATIVE_UNUSED: ReadonlySet<MetricKind> = new Set(['score_shift', 'label_mix', 'shadow_agreement']);
+
+function defaultName(m: z.output<typeof MetricSpecSchema>): string {
+  switch (m.kind) {
+    case 'outcome_rate': return `outcome_rate:${m.outcome}`;
+    case 'latency': return `latency:${m.quantile}${m.method === 'mann_whitney' ? ':mw' : ''}`;
+    case 'score_shift': return `score_shift:${m.method}`;
+    default: return m.kind;
+  }
+}
+
+function fail(path: string, message: string): never {
+  throw ControllerErrors.specInvalid(`invalid rollout spec: ${path}: ${message}`, { details: { issues: [{ path, message }] } });
+}
+
+function resolveMetric(m: z.output<typeof MetricSpecSchema>, i: number): ResolvedMetric {
+  if (m.tolerance?.relative !== undefined && m.tolerance.relative > 0 && RELATIVE_UNUSED.has(m.kind)) {
+    fail(`metrics.${i}.tolerance.relative`, `${m.kind} takes an absolute tolerance only`);
+  }
+  if (m.kind === 'custom_sql' && !m.name) fail(`metrics.${i}.name`, 'a custom_sql metric needs a name');
+  const def = DEFAULT_TOLERANCE[m.kind];
+  const tolerance = m.tolerance?.relative === undefined && m.tolerance?.absolute === undefined
+    ? { ...def }
+    : { relative: m.tolerance?.relative ?? 0, absolute: m.tolerance?.absolute ?? 0 };
+  if ((m.kind === 'shadow_agreement' || m.kind === 'score_shift' || m.kind === 'label_mix') && !(tolerance.absolute > 0)) {
+    fail(`metrics.${i}.tolerance.absolute`, `${m.kind} needs an absolute tolerance > 0`);
+  }
+  if (m.kind === 'shadow_agreement' && tolerance.absolute >= 1) fail(`metrics.${i}.tolerance.absolute`, 'must be < 1 (a disagreement rate)');
+  const base = { name: m.name ?? defaultName(m), critical: m.critical ?? true, tolerance, detect: m.detect ?? DEFAULTS.detect };
+  switch (m.kind) {
+    case 'error_rate': return { ...base, kind: m.kind, direction: 'higher_is_worse' };
+    case 'outcome_rate': return { ...base, kind: m.kind, outcome: m.outcome, direction: m.direction };
+    case 'latency': return { ...base, kind: m.kind, quantile: m.quantile, method: m.method, direction: 'higher_is_worse' };
+    case 'score_shift': return { ...base, kind: m.kind, method: m.method, bins: m.bins, direction: 'higher_is_worse' };
+    case 'label_mix': return { ...base, kind: m.kind, maxLabels: m.maxLabels, direction: 'higher_is_worse' };
+    case 'shadow_agreement': return { ...base, kind: m.kind, direction: 'lower_is_worse' };
+    case 'custom_sql': return { ...base, kind: m.kind, sql: m.sql, aggregate: m.aggregate, direction: m.direction };
+  }
+}
+
+function deepFreeze<T>(v: T): T {
+  if (v && typeof v === 'object' && !Object.isFrozen(v)) {
+    Object.freeze(v);
+    for (const x of Object.values(v as Record<string, unknown>)) deepFreeze(x);
+  }
+  return v;
+}
+
+/**
+ * Validates a spec and fills in the defaults.
+ * @throws MLG_CTL_SPEC_INVALID naming each bad field's path and the reason.
+ */
+export function parseRolloutSpec(raw: unknown, source = 'rollout spec'): ResolvedRolloutSpec {
+  const r = RolloutSpecSchema.safeParse(raw);
+  if (!r.success) {
+    throw ControllerErrors.specInvalid(`invalid ${source}: ${formatIssues(r.error.issues)}`, {
+      details: { issues: r.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })) },
+    });
+  }
+  const s = r.data;
+  if (s.stable === s.canary) fail('canary', 'must differ from stable');
+  if (s.fallback !== undefined && s.fallback === s.canary) fail('fallback', 'must differ from canary');
+  const steps: ResolvedStep[] = s.steps.map((st, i) => {
+    const o = typeof st === 'number' ? { weight: st } : st;
+    const step = {
+      weight: o.weight,
+      minDurationS: o.minDurationS ?? s.stepDefaults.minDurationS,
+      minSamples: o.minSamples ?? s.stepDefaults.minSamples,
+      maxDurationS: o.maxDurationS ?? s.stepDefaults.maxDurationS,
+    };
+    if (step.maxDurationS < step.minDurationS) fail(`steps.${i}.maxDurationS`, 'must be >= minDurationS');
+    if (i > 0 && !(o.weight > (typeof s.steps[i - 1] === 'number' ? (s.steps[i - 1] as number) : (s.steps[i - 1] as { weight: number }).weight))) {
+      fail(`steps.${i}`, 'weights must be strictly increasing');
+    }
+    return step;
+  });
+  if (steps[steps.length - 1]!.weight !== 100) fail(`steps.${steps.length - 1}`, 'the last step must be 100 (full promotion)');
+  const metrics = s.metrics.map(resolveMetric);
+  const seen = new Set<string>();
+  metrics.forEach((m, i) => {
+    if (seen.has(m.name)) fail(`metrics.${i}.name`, `duplicate metric name ${m.name}`);
+    seen.add(m.name);
+  });
+  return deepFreeze({
+    id: s.id, model: s.model, stable: s.stable, canary: s.canary, fallback: s.fallback ?? null,
+    steps, tick: s.tick, alpha: s.alpha, power: s.power, onFailure: s.onFailure, onTimeout: s.onTimeout,
+    analysis: s.analysis, metrics,
+  });
+}

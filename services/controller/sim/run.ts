@@ -1,0 +1,106 @@
+/**
+ * Runs a scenario: many independent seeded rollouts of one policy over synthetic traffic, and the
+ * summary the CLI and the benchmark print.
+ */
+import { quantile } from 'simple-statistics';
+import { mlgatePolicy, type PolicyStatus, type SimPolicy } from './policy.ts';
+import { createRng, seedFor } from './random.ts';
+import type { Scenario } from './scenario.ts';
+import { collectWindow, type WeightChange } from './traffic.ts';
+
+/** How one simulated rollout ended. */
+export interface RunResult {
+  /** undecided: still running when the scenario's duration ran out. */
+  readonly outcome: Exclude<PolicyStatus, 'running'> | 'undecided';
+  /** Seconds from the start to the end (null when undecided). */
+  readonly timeS: number | null;
+  /** Decisions made. */
+  readonly decisions: number;
+}
+
+/** Simulates one rollout with the given policy and seed. */
+export function simulateRun(sc: Scenario, policy: SimPolicy, seed: number): RunResult {
+  const rng = createRng(seed);
+  const weights: WeightChange[] = [{ at: 0, weight: policy.start() }];
+  let decisions = 1;
+  for (let t = policy.intervalS; t <= sc.durationS + 1e-9; t += policy.intervalS) {
+    const now = Math.round(t * 1000);
+    const win = policy.window(now);
+    const input = win ? collectWindow(sc, sc.rollout.id, win, weights, rng, policy.sampleSize) : null;
+    const r = policy.decide(input, now);
+    decisions++;
+    if (r.weight !== weights[weights.length - 1]!.weight) weights.push({ at: now, weight: r.weight });
+    if (r.status !== 'running') return { outcome: r.status, timeS: t, decisions };
+  }
+  return { outcome: 'undecided', timeS: null, decisions };
+}
+
+/** Median and 95th percentile of a list of seconds (null when empty). */
+export interface TimeSummary {
+  readonly median: number | null;
+  readonly p95: number | null;
+}
+
+/** A scenario's results for one policy. */
+export interface ScenarioResult {
+  readonly scenario: string;
+  readonly policy: string;
+  readonly expect: 'promote' | 'rollback' | null;
+  readonly runs: number;
+  readonly seed: number;
+  readonly rollbacks: number;
+  readonly promotions: number;
+  readonly paused: number;
+  readonly undecided: number;
+  /** Fractions of runs (0–1). */
+  readonly rollbackRate: number;
+  readonly promotionRate: number;
+  readonly timeToRollbackS: TimeSummary;
+  readonly timeToPromoteS: TimeSummary;
+  readonly elapsedMs: number;
+}
+
+function times(xs: number[]): TimeSummary {
+  return xs.length ? { median: quantile(xs, 0.5), p95: quantile(xs, 0.95) } : { median: null, p95: null };
+}
+
+/** Options of {@link runScenario}. */
+export interface RunOptions {
+  /** Overrides the scenario's runs. */
+  readonly runs?: number;
+  /** Overrides the scenario's seed. */
+  readonly seed?: number;
+  /** Builds the policy for each run (default: mlgate's state machine with the scenario's rollout). */
+  readonly policy?: (sc: Scenario) => SimPolicy;
+  /** Wall clock for elapsedMs (default Date.now); the only clock the simulator reads, outside the decisions. */
+  readonly clock?: () => number;
+}
+
+/** Runs every seeded rollout of a scenario and summarises them. */
+export function runScenario(sc: Scenario, opts: RunOptions = {}): ScenarioResult {
+  const runs = opts.runs ?? sc.runs;
+  const seed = opts.seed ?? sc.seed;
+  const make = opts.policy ?? ((s: Scenario) => mlgatePolicy(s.rollout));
+  const clock = opts.clock ?? Date.now;
+  const t0 = clock();
+  const rb: number[] = [];
+  const pr: number[] = [];
+  let paused = 0;
+  let undecided = 0;
+  let name = 'mlgate';
+  for (let i = 0; i < runs; i++) {
+    const policy = make(sc);
+    name = policy.name;
+    const r = simulateRun(sc, policy, seedFor(seed, i));
+    if (r.outcome === 'rolled_back') rb.push(r.timeS!);
+    else if (r.outcome === 'promoted') pr.push(r.timeS!);
+    else if (r.outcome === 'paused') paused++;
+    else undecided++;
+  }
+  return {
+    scenario: sc.name, policy: name, expect: sc.expect, runs, seed,
+    rollbacks: rb.length, promotions: pr.length, paused, undecided,
+    rollbackRate: rb.length / runs, promotionRate: pr.length / runs,
+    timeToRollbackS: times(rb), timeToPromoteS: times(pr), elapsedMs: clock() - t0,
+  };
+}

@@ -1,0 +1,143 @@
+/**
+ * Synthetic traffic in aggregate: for one analysis window, each arm's request and outcome counts
+ * (Poisson and binomial draws) and a bounded latency/score sample, as a ClickHouse provider would
+ * return them. Individual requests are never simulated, so a thousand rollouts take seconds.
+ * Errored requests draw latencies from the same distribution as the others (a simplification).
+ */
+import type { Outcome } from '../../telemetry/event.ts';
+import { ERROR_OUTCOMES, type AnalysisInput, type AnalysisWindow, type ArmWindow } from '../analysis/input.ts';
+import { binomial, poisson, type Rng } from './random.ts';
+import type { ArmModel, Scenario } from './scenario.ts';
+
+/** A change of the canary's weight at a time (ms since the start of the run). */
+export interface WeightChange {
+  readonly at: number;
+  readonly weight: number;
+}
+
+function lastAtOrBefore<T>(list: readonly (readonly [number, ...unknown[]])[], tS: number, pick: (e: (typeof list)[number]) => T): T {
+  let chosen = list[0]!;
+  for (const e of list) if (e[0] <= tS) chosen = e;
+  return pick(chosen);
+}
+
+function weightAt(weights: readonly WeightChange[], t: number): number {
+  let w = 0;
+  for (const c of weights) if (c.at <= t) w = c.weight;
+  return w;
+}
+
+interface Segment {
+  readonly n: number;
+  readonly model: ArmModel;
+  readonly durS: number;
+}
+
+const ERROR_SET: ReadonlySet<Outcome> = new Set(ERROR_OUTCOMES);
+
+function drawLatency(rng: Rng, model: ArmModel): number {
+  const comps = model.latency;
+  let c = comps[0]!;
+  if (comps.length > 1) {
+    let u = rng.uniform();
+    for (const x of comps) {
+      c = x;
+      if ((u -= x.weight) <= 0) break;
+    }
+  }
+  return Math.exp(c.mu + c.sigma * rng.normal());
+}
+
+function buildArm(rng: Rng, segs: readonly Segment[], sampleSize: number, isCanary: boolean): ArmWindow {
+  const outcomes: Partial<Record<Outcome, number>> = {};
+  let requests = 0;
+  let errors = 0;
+  const labelCounts: Record<string, number> = {};
+  let hasLabels = false;
+  for (const s of segs) {
+    requests += s.n;
+    let remaining = s.n;
+    let remainingP = 1;
+    for (const [o, r] of Object.entries(s.model.outcomeRates) as [Outcome, number][]) {
+      const c = remainingP > 0 ? binomial(rng, remaining, Math.min(1, r / remainingP)) : 0;
+      remaining -= c;
+      remainingP -= r;
+      if (c) outcomes[o] = (outcomes[o] ?? 0) + c;
+      if (ERROR_SET.has(o)) errors += c;
+    }
+    outcomes.ok = (outcomes.ok ?? 0) + remaining;
+    if (s.model.labels) {
+      hasLabels = true;
+      let left = s.n;
+      let leftP = 1;
+      for (const [label, p] of s.model.labels) {
+        const c = leftP > 0 ? binomial(rng, left, Math.min(1, p / leftP)) : 0;
+        left -= c;
+        leftP -= p;
+        if (c) labelCounts[label] = (labelCounts[label] ?? 0) + c;
+      }
+    }
+  }
+  // Uniform sample of min(requests, N) over the window: share the slots out over the segments.
+  let slots = Math.min(requests, sampleSize);
+  let pop = requests;
+  const latencySample: number[] = [];
+  const scoreSample: number[] = [];
+  let hasScores = false;
+  segs.forEach((s, i) => {
+    const h = i === segs.length - 1 ? slots : Math.min(s.n, slots, binomial(rng, slots, pop > 0 ? s.n / pop : 0));
+    slots -= h;
+    pop -= s.n;
+    for (let j = 0; j < h; j++) latencySample.push(drawLatency(rng, s.model));
+    if (s.model.scores) {
+      hasScores = true;
+      const { mean, sd } = s.model.scores;
+      for (let j = 0; j < h; j++) scoreSample.push(1 / (1 + Math.exp(-(mean + sd * rng.normal()))));
+    }
+  });
+  let shadow: { compared: number; agreed: number } | undefined;
+  if (isCanary) {
+    for (const s of segs) {
+      if (!s.model.shadow) continue;
+      const compared = poisson(rng, s.model.shadow.rps * s.durS);
+      shadow = { compared: (shadow?.compared ?? 0) + compared, agreed: (shadow?.agreed ?? 0) + binomial(rng, compared, s.model.shadow.agreement) };
+    }
+  }
+  return {
+    requests, outcomes, errors, latencySample,
+    ...(hasScores ? { scoreSample } : {}),
+    ...(hasLabels ? { labelCounts } : {}),
+    ...(shadow ? { shadow } : {}),
+  };
+}
+
+/**
+ * Both arms' numbers for one window (times in ms since the run started), given the canary's weight
+ * history. The window is cut wherever the weight, the request rate or an arm's behaviour changes.
+ */
+export function collectWindow(
+  sc: Scenario, rolloutId: string, window: AnalysisWindow, weights: readonly WeightChange[], rng: Rng, sampleSize: number,
+): AnalysisInput {
+  const cuts = new Set<number>([window.from, window.to]);
+  const inside = (t: number) => t > window.from && t < window.to;
+  for (const c of weights) if (inside(c.at)) cuts.add(c.at);
+  for (const [at] of sc.rps) if (inside(at * 1000)) cuts.add(at * 1000);
+  for (const [at] of sc.periods) if (inside(at * 1000)) cuts.add(at * 1000);
+  const times = [...cuts].sort((a, b) => a - b);
+  const stable: Segment[] = [];
+  const canary: Segment[] = [];
+  for (let i = 0; i + 1 < times.length; i++) {
+    const a = times[i]!;
+    const durS = (times[i + 1]! - a) / 1000;
+    const w = weightAt(weights, a) / 100;
+    const rps = lastAtOrBefore(sc.rps, a / 1000, (e) => e[1] as number);
+    const [sModel, cModel] = lastAtOrBefore(sc.periods, a / 1000, (e) => [e[1], e[2]] as [ArmModel, ArmModel]);
+    stable.push({ n: poisson(rng, rps * (1 - w) * durS), model: sModel, durS });
+    canary.push({ n: poisson(rng, rps * w * durS), model: cModel, durS });
+  }
+  return {
+    rolloutId, window: { ...window },
+    stable: buildArm(rng, stable, sampleSize, false),
+    canary: buildArm(rng, canary, sampleSize, true),
+  };
+}
