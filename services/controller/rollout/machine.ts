@@ -79,8 +79,9 @@ function apply(state: RolloutState, evidence: Evidence, now: number): Transition
 }
 
 /**
- * One controller tick. A pending rollout starts (input must be null). Otherwise `input` must cover
- * exactly `nextWindow(state, now)`, or be null when that is null (the time-based rules still run).
+ * One controller tick. A pending rollout starts (input is ignored). Otherwise `input` must cover
+ * exactly `nextWindow(state, now)`, or be null: when no window is due, or when the provider could
+ * not collect it (the next window then covers the gap). With null the time-based rules still run.
  * @throws MLG_CTL_BAD_TRANSITION on a finished rollout; MLG_CTL_INPUT_INVALID on a bad input.
  */
 export function tick(state: RolloutState, input: AnalysisInput | null, now: number): Transition {

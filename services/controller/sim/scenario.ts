@@ -135,7 +135,9 @@ export function parseScenario(raw: unknown, source = 'scenario'): Scenario {
   try {
     rollout = parseRolloutSpec({ id: s.name, model: 'sim-model', stable: 'stable', canary: 'canary', ...s.rollout }, `${source} rollout`);
   } catch (err) {
-    throw ControllerErrors.scenarioInvalid(`invalid ${source}: rollout: ${(err as Error).message}`, { cause: err });
+    const issues = ControllerErrors.specInvalid.is(err) ? (err.details?.issues as { path: string; message: string }[] | undefined) : undefined;
+    const text = issues ? issues.map((i) => `rollout.${i.path || '(root)'}: ${i.message}`).join('; ') : `rollout: ${(err as Error).message}`;
+    throw ControllerErrors.scenarioInvalid(`invalid ${source}: ${text}`, { cause: err });
   }
   const rps = typeof s.traffic.rps === 'number' ? [[0, s.traffic.rps] as const] : [...s.traffic.rps].sort((a, b) => a.at - b.at).map((x) => [x.at, x.rps] as const);
   if (rps[0]![0] !== 0) throw ControllerErrors.scenarioInvalid(`invalid ${source}: traffic.rps: the schedule must start at 0`);

@@ -1,0 +1,75 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { ControllerErrors } from '../../services/controller/errors.ts';
+import { runScenario } from '../../services/controller/sim/run.ts';
+import { parseScenario } from '../../services/controller/sim/scenario.ts';
+
+const base = {
+  traffic: { rps: 400 },
+  arms: { stable: { errorRate: 0.01, latency: { median: 100, p95: 250 } } },
+  rollout: { steps: [5, 10, 25, 50, 100] },
+};
+
+test('A/A: identical arms are promoted and almost never rolled back (seeded, 200 rollouts)', () => {
+  const r = runScenario(parseScenario({ ...base, name: 'aa', runs: 200, seed: 99 }));
+  assert.ok(r.rollbacks <= 2, `false rollbacks ${r.rollbacks}/200`);
+  assert.ok(r.promotionRate >= 0.95, `promoted ${r.promotions}/200`);
+  assert.ok(r.timeToPromoteS.median !== null && r.timeToPromoteS.median >= 240, 'four steps of at least 60 s');
+});
+
+test('errors 1% -> 2%: rolled back in >= 95% of runs, median within 2 minutes (seeded, 80 rollouts)', () => {
+  const r = runScenario(parseScenario({ ...base, name: 'err', runs: 80, seed: 7, arms: { ...base.arms, canary: { errorRate: 0.02 } } }));
+  assert.ok(r.rollbackRate >= 0.95, `rolled back ${r.rollbacks}/80`);
+  assert.ok(r.timeToRollbackS.median! <= 120, `median ${r.timeToRollbackS.median}s`);
+});
+
+test('p95 latency +25%: rolled back in >= 95% of runs, median within 2 minutes (seeded, 60 rollouts)', () => {
+  const r = runScenario(parseScenario({ ...base, name: 'lat', runs: 60, seed: 8, arms: { ...base.arms, canary: { latency: { median: 100, p95: 312.5 } } } }));
+  assert.ok(r.rollbackRate >= 0.95, `rolled back ${r.rollbacks}/60`);
+  assert.ok(r.timeToRollbackS.median! <= 120, `median ${r.timeToRollbackS.median}s`);
+});
+
+test('a regression that starts mid-rollout is caught after it starts', () => {
+  const r = runScenario(parseScenario({
+    ...base, name: 'late', runs: 30, seed: 3,
+    rollout: { steps: [5, 10, 25, 50, 100], stepDefaults: { minDurationS: 120 } },
+    changes: [{ at: 150, arm: 'canary', errorRate: 0.05 }],
+  }));
+  assert.ok(r.rollbackRate >= 0.9, `rolled back ${r.rollbacks}/30`);
+  assert.ok(r.timeToRollbackS.median! > 150, `median ${r.timeToRollbackS.median}s is after the change`);
+});
+
+test('the same seed gives the same results; another seed gives other ones', () => {
+  const sc = parseScenario({ ...base, name: 'det', runs: 15, seed: 5, arms: { ...base.arms, canary: { errorRate: 0.02 } } });
+  const clock = () => 0;
+  const a = runScenario(sc, { clock });
+  const b = runScenario(sc, { clock });
+  assert.deepEqual(a, b);
+  const c = runScenario(sc, { clock, seed: 6 });
+  assert.notDeepEqual(c.timeToRollbackS, a.timeToRollbackS);
+});
+
+test('scenario errors name the field', () => {
+  const bad = (raw: unknown, re: RegExp) => assert.throws(() => parseScenario(raw), (e: unknown) => ControllerErrors.scenarioInvalid.is(e) && re.test((e as Error).message));
+  bad({ ...base, name: 'x', traffic: { rps: 0 } }, /traffic\.rps/);
+  bad({ ...base, name: 'x', arms: { stable: { latency: { median: 100 } } } }, /arms\.stable\.latency/);
+  bad({ ...base, name: 'x', arms: { stable: { latency: { median: 100, p95: 50 } } } }, /arms\.stable\.latency/);
+  bad({ ...base, name: 'x', rollout: { steps: [5, 50] } }, /rollout\.steps\.1/);
+  bad({ ...base, name: 'x', rollout: { alpha: 3 } }, /rollout\.alpha/);
+  bad({ ...base, name: 'x', traffic: { rps: [{ at: 10, rps: 5 }] } }, /schedule must start at 0/);
+  bad({ ...base, name: 'x', arms: { stable: { errorRate: 0.7, outcomes: { timeout: 0.5 }, latency: { median: 1, p99: 2 } } } }, /add up to/);
+  bad({ ...base, name: 'x', extra: 1 }, /extra|Unrecognized/);
+});
+
+test('a rate schedule and a latency mixture are accepted', () => {
+  const sc = parseScenario({
+    ...base, name: 'mix', runs: 5,
+    traffic: { rps: [{ at: 0, rps: 400 }, { at: 120, rps: 100 }] },
+    arms: { stable: { errorRate: 0.01, latency: { mixture: [{ weight: 9, median: 80, p95: 150 }, { weight: 1, median: 400, p99: 1200 }] } } },
+  });
+  assert.equal(sc.rps.length, 2);
+  assert.equal(sc.periods[0]![1].latency.length, 2);
+  assert.ok(Math.abs(sc.periods[0]![1].latency[0]!.weight - 0.9) < 1e-12);
+  const r = runScenario(sc);
+  assert.equal(r.runs, 5);
+});
