@@ -164,7 +164,7 @@ export const DETECTORS: readonly Detector[] = [
     check: (m) => (ssnValid(m[1]!.slice(0, 3), m[1]!.slice(3, 5), m[1]!.slice(5)) ? group(m, 1) : null),
   },
   {
-    type: 'IP_ADDRESS', pre: (t) => t.includes(':'),
+    type: 'IP_ADDRESS', pre: (t) => /::|[0-9A-Fa-f]:[0-9A-Fa-f]{1,4}:/.test(t),
     re: /(?<![\w:.])(?:[0-9A-Fa-f]{1,4}|:)(?::[0-9A-Fa-f]{0,4}){1,7}(?:(?<=:)\d{1,3}(?:\.\d{1,3}){3})?(?![\w:]|\.\d)/g,
     check: ipv6Check,
   },
