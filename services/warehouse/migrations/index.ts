@@ -11,10 +11,12 @@ import { migration as m0002 } from './0002_requests_1m.ts';
 import { migration as m0003 } from './0003_canary_decisions.ts';
 import { migration as m0004 } from './0004_admin_changes.ts';
 import { migration as m0005 } from './0005_ingest_ledger.ts';
+import { migration as m0100 } from './0100_audit_chains.ts';
+import { migration as m0101 } from './0101_erasure_log.ts';
 
 export type { Migration, MigrationContext } from './types.ts';
 
-const BUILT_IN: readonly Migration[] = [m0001, m0002, m0003, m0004, m0005];
+const BUILT_IN: readonly Migration[] = [m0001, m0002, m0003, m0004, m0005, m0100, m0101];
 
 const extra: Migration[] = [];
 

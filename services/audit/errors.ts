@@ -1,0 +1,23 @@
+/**
+ * Error catalogue of the audit area (`MLG_AUD_*`): bad audit input, authorization, chain
+ * integrity, erasure and export limits. Codes are stable: add new ones, never reuse one.
+ */
+import { defineError } from '../core/errors.ts';
+
+/** The audit error codes. */
+export const AuditErrors = {
+  badFilter: defineError('MLG_AUD_BAD_FILTER', 400, 'An audit filter is unknown, malformed or out of range'),
+  badTimeRange: defineError('MLG_AUD_BAD_TIME_RANGE', 400, 'An audit time range is unparseable, empty, reversed or too long'),
+  badCursor: defineError('MLG_AUD_BAD_CURSOR', 400, 'A pagination cursor is malformed or belongs to another query'),
+  notFound: defineError('MLG_AUD_NOT_FOUND', 404, 'No record matches the given id'),
+  unauthorized: defineError('MLG_AUD_UNAUTHORIZED', 401, 'The audit API needs a valid bearer token'),
+  forbidden: defineError('MLG_AUD_FORBIDDEN', 403, 'The token\'s role does not allow this audit operation'),
+  badOptions: defineError('MLG_AUD_BAD_OPTIONS', 500, 'An audit component was constructed with an invalid option'),
+  noHasher: defineError('MLG_AUD_NO_HASHER', 400, 'The operation needs telemetry.hashing (key and key id) in the config'),
+  noSubjectColumn: defineError('MLG_AUD_NO_SUBJECT_COLUMN', 400, 'Erasure by subject needs audit.erasure.subjectColumn, a requests column holding the subject hash'),
+  schemaMissing: defineError('MLG_AUD_SCHEMA_MISSING', 500, 'A table or column the audit needs is missing: run the migrations'),
+  chainConflict: defineError('MLG_AUD_CHAIN_CONFLICT', 409, 'Another writer appended to this hash chain; give each writer its own chain id'),
+  badRow: defineError('MLG_AUD_BAD_ROW', 400, 'A row handed to a chained writer failed validation'),
+  erasureIncomplete: defineError('MLG_AUD_ERASURE_INCOMPLETE', 500, 'Rows of the erased subject remain after the delete'),
+  exportTooLarge: defineError('MLG_AUD_EXPORT_TOO_LARGE', 413, 'An export would exceed audit.maxExportRows; narrow the filter'),
+} as const;
