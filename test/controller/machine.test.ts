@@ -174,3 +174,21 @@ test('a slower canary tail is rolled back on the latency metric', () => {
   assert.match(d.reason, /latency:p95/);
   assert.equal(recompute(JSON.parse(JSON.stringify(d.evidence))).action, 'rollback');
 });
+
+test('each decision chains to the one before it: statistics = previous + the recorded window', async () => {
+  const { chainBreaks } = await import('../../services/controller/rollout/recompute.ts');
+  const mixed = parseRolloutSpec({ id: 'r1', model: 'm', stable: 'v1', canary: 'v2', tick: { intervalS: 10, lagS: 0 }, metrics: [{ kind: 'error_rate' }, { kind: 'latency' }, { kind: 'latency', quantile: 'p50', method: 'mann_whitney' }] });
+  let t = tick(createRollout(mixed), null, 0);
+  const evidences = [t.decision.evidence];
+  for (let now = 10_000; now <= 200_000 && t.state.phase === 'progressing'; now += 10_000) {
+    const w = nextWindow(t.state, now);
+    t = now === 50_000 ? tick(t.state, null, now) : tick(t.state, w ? healthy(w) : null, now);
+    evidences.push(JSON.parse(JSON.stringify(t.decision.evidence)));
+  }
+  assert.ok(evidences.length > 10 && evidences.some((e, i) => i > 0 && e.stepIndex > 0), "the chain spans a promotion");
+  for (let i = 1; i < evidences.length; i++) assert.deepEqual(chainBreaks(evidences[i - 1]!, evidences[i]!), [], `decision ${i}`);
+  // Tampering with a window's recorded counts breaks the chain.
+  const last = evidences.at(-1)!;
+  const tampered = { ...last, metrics: last.metrics.map((m, i) => (i === 0 ? { ...m, last: { ...m.last, k: (m.last?.k ?? 0) + 1 } } : m)) };
+  assert.deepEqual(chainBreaks(evidences.at(-2)!, tampered), ['error_rate']);
+});

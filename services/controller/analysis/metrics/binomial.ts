@@ -54,7 +54,8 @@ export function updateBinomial(
   last: Record<string, number | null>, estimate: (st: BinomialState) => Record<string, number | null>,
 ): BinomialState {
   let next = s;
-  if (w && w.m > 0 && w.wTilde > 0 && w.wTilde < 1) {
+  const counted = w !== null && w.m > 0 && w.wTilde > 0 && w.wTilde < 1;
+  if (counted) {
     next = {
       ...s,
       rollout: { k: s.rollout.k + w.k, m: s.rollout.m + w.m, logLik: addBatch(s.rollout.logLik, s.prior, w.k, w.m, w.wTilde) },
@@ -73,7 +74,9 @@ export function updateBinomial(
     };
   }
   const withEta = { ...next, ...binomialEtas(next, w?.wTilde ?? null, ctx) };
-  return { ...withEta, last: { ...last, wTilde: w ? w.wTilde : null }, estimate: estimate(withEta) };
+  // k, m and wTilde are the window's exact contribution to the rollout statistics (see chainBreaks).
+  const contribution = counted ? { k: w.k, m: w.m, wTilde: w.wTilde } : { k: 0, m: 0, wTilde: null };
+  return { ...withEta, last: { ...last, ...contribution }, estimate: estimate(withEta) };
 }
 
 function binomialEtas(s: BinomialState, wTilde: number | null, ctx: FoldContext): { etaRejectS: number | null; etaAcceptS: number | null } {

@@ -112,14 +112,14 @@ export function foldMannWhitney(s: NormalState, input: AnalysisInput, ctx: FoldC
   const m = s.config as LatencyMetric;
   const xs = input.stable.latencySample;
   if (xs.length === 0 || input.canary.latencySample.length === 0) {
-    return { ...s, last: { canarySampled: input.canary.latencySample.length, stableSampled: xs.length }, etaRejectS: null, etaAcceptS: null };
+    return { ...s, last: { canarySampled: input.canary.latencySample.length, stableSampled: xs.length, ds: 0, dv: 0 }, etaRejectS: null, etaAcceptS: null };
   }
   const y = Array.from(adjust(m, input.canary.latencySample));
   const r = mannWhitney(y, xs);
   const nn = r.nx * r.ny;
   const effect = r.auc - 0.5;
   const variance = r.variance / (nn * nn);
-  if (!(variance > 0)) return { ...s, last: { auc: r.auc, variance: 0 } };
+  if (!(variance > 0)) return { ...s, last: { auc: r.auc, ds: 0, dv: 0 } };
   const rollout = { s: s.rollout.s + effect / variance, v: s.rollout.v + 1 / variance };
   const step = { s: s.step.s + effect / variance, v: s.step.v + 1 / variance, canaryN: s.step.canaryN + r.nx };
   const est = step.s / step.v;
@@ -129,7 +129,7 @@ export function foldMannWhitney(s: NormalState, input: AnalysisInput, ctx: FoldC
   const etaRejectS = est > 0 && perS > 0 ? Math.max(0, (2 * Math.log(1 / s.alpha)) / (est * est * perS) - rollout.v / perS) : null;
   return {
     ...s, rollout, step, etaRejectS, etaAcceptS,
-    last: { auc: r.auc, z: r.z, canarySampled: r.nx, stableSampled: r.ny },
+    last: { auc: r.auc, z: r.z, canarySampled: r.nx, stableSampled: r.ny, ds: effect / variance, dv: 1 / variance },
     estimate: { aucExcess: est, canarySampled: step.canaryN },
   };
 }
