@@ -37,6 +37,8 @@ export const IngesterSection = z.strictObject({
     initialMs: z.number().int().min(1).max(60_000).default(250),
     maxMs: z.number().int().min(1).max(600_000).default(10_000),
   }).prefault({}),
+  /** Kafka group session timeout: how long a dead ingester keeps its partitions (ms; broker minimum 6000). */
+  sessionTimeoutMs: z.number().int().min(1000).max(600_000).default(30_000),
   /** How often consumer lag is read from the broker (ms). */
   lagIntervalMs: z.number().int().min(100).max(600_000).default(5000),
   /** Longest graceful shutdown: finishing the batch in hand and committing (ms). */

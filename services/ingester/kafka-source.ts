@@ -26,6 +26,8 @@ export interface KafkaSourceOptions {
   lingerMs: number;
   connectionTimeoutMs?: number;
   requestTimeoutMs?: number;
+  /** Group session timeout (ms); default 30000. */
+  sessionTimeoutMs?: number;
   logger?: Logger;
 }
 
@@ -83,8 +85,8 @@ export class KafkaSource implements Source {
       maxBytes: Math.min(opts.maxBytes * 4, 512 * 1024 * 1024),
       maxBytesPerPartition: opts.maxBytes,
       maxWaitTimeInMs: opts.lingerMs,
-      sessionTimeout: 30_000,
-      heartbeatInterval: 3000,
+      sessionTimeout: opts.sessionTimeoutMs ?? 30_000,
+      heartbeatInterval: Math.min(3000, Math.floor((opts.sessionTimeoutMs ?? 30_000) / 3)),
       retry: { initialRetryTime: 300, retries: 10 },
     });
     this.producer = kafka.producer({ allowAutoTopicCreation: true, retry: { initialRetryTime: 300, retries: 5 } });

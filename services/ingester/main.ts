@@ -60,6 +60,7 @@ export function createSource(cfg: IngesterServiceConfigT, logger: Logger): Sourc
       brokers: cfg.kafka.brokers ?? [], clientId: `${cfg.kafka.clientId}-ingester`, groupId: ing.groupId, topic: ing.topic,
       dlqTopic: ing.dlqTopic, fromBeginning: ing.fromBeginning, maxBytes: ing.batch.maxBytes, minBytes: ing.batch.minBytes,
       lingerMs: ing.batch.lingerMs, connectionTimeoutMs: cfg.kafka.connectionTimeoutMs, requestTimeoutMs: cfg.kafka.requestTimeoutMs,
+      sessionTimeoutMs: ing.sessionTimeoutMs,
       logger: componentLogger(logger, 'kafka-source'),
     });
   }

@@ -50,7 +50,10 @@ export interface Warehouse {
   readonly client: ClickHouseClient;
   /** `db.name`, with `name` checked to be a plain identifier. */
   table(name: string): string;
-  /** Runs a SELECT and returns its rows (JSONEachRow; 64-bit integers arrive as strings). */
+  /**
+   * Runs a SELECT and returns its rows (JSONEachRow). 64-bit integers arrive as numbers on both
+   * engines (exact up to 2^53; select `toString(x)` when you need more).
+   */
   query<T = Record<string, unknown>>(sql: string, params?: Record<string, unknown>): Promise<T[]>;
   /** Runs a SELECT and returns its output as a byte stream in `format` (for large exports). */
   stream(sql: string, params?: Record<string, unknown>, opts?: { format?: StreamFormat }): Promise<Readable>;
@@ -252,6 +255,8 @@ export async function createWarehouse(cfg: WarehouseConfig, opts: WarehouseOptio
     compression: { request: cfg.compressRequests, response: false },
     application: 'mlgate',
     log: { level: ClickHouseLogLevel.OFF },
+    // Same JSON as the embedded engine (ClickHouse 26 default): 64-bit integers as numbers.
+    clickhouse_settings: { output_format_json_quote_64bit_integers: 0 },
   });
   log.debug({ url: new URL(cfg.url).origin, database: cfg.database }, 'server warehouse opened');
   return new ClickHouseWarehouse('server', cfg.database, client, undefined, log);

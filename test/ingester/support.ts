@@ -17,17 +17,21 @@ export function eventValues(n: number, start = Date.now() - 120_000): Buffer[] {
   }))));
 }
 
-/** Produces `values` to `topic`, round-robin over its partitions, in large batches. */
-export async function produce(brokers: string[], topic: string, values: readonly Buffer[], partitions = 1): Promise<void> {
+/**
+ * Produces `values` to `topic`, round-robin over its partitions, in sends of `chunk` messages
+ * (a record batch per partition must stay under the broker's 1 MiB limit), waiting `pauseMs`
+ * between sends (pacing only, to produce while an ingester runs).
+ */
+export async function produce(brokers: string[], topic: string, values: readonly Buffer[], partitions = 1, chunk = 1000, pauseMs = 0): Promise<void> {
   const producer = testKafka(brokers, 'mlgate-test-producer').producer({ allowAutoTopicCreation: false });
   await producer.connect();
   try {
-    const BATCH = 1000; // one record batch per partition must stay under the broker's 1 MiB message limit
-    for (let i = 0; i < values.length; i += BATCH) {
+    for (let i = 0; i < values.length; i += chunk) {
       await producer.send({
         topic, acks: -1,
-        messages: values.slice(i, i + BATCH).map((value, j) => ({ value, partition: (i + j) % partitions })),
+        messages: values.slice(i, i + chunk).map((value, j) => ({ value, partition: (i + j) % partitions })),
       });
+      if (pauseMs > 0) await new Promise((r) => setTimeout(r, pauseMs));
     }
   } finally {
     await producer.disconnect();
