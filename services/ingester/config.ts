@@ -21,6 +21,11 @@ export const IngesterSection = z.strictObject({
   groupId: z.string().min(1).max(200).default('mlgate-ingester'),
   /** Target table (a bare identifier in the warehouse database). */
   table: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'expected a plain identifier').default('requests'),
+  /**
+   * Ignore event fields the target table lacks (`input_format_skip_unknown_fields`): for a
+   * table that keeps a subset of the event, e.g. on an old server. Off: a missing column is an error.
+   */
+  skipUnknownFields: z.boolean().default(false),
   /** Batching. A batch is cut by rows, by fetched bytes or by time, whichever comes first. */
   batch: z.strictObject({
     /** Most rows in one insert. */

@@ -195,7 +195,8 @@ class IngesterCore implements Ingester {
   private async insertOrSplit(source: string, partition: number, items: DecodedItem[], token: string | undefined): Promise<DeadLetter[]> {
     const started = process.hrtime.bigint();
     try {
-      await this.wh.insertJsonLines(this.cfg.table, Buffer.from(items.map((i) => i.line).join('\n')), token ? { dedupToken: token } : {});
+      const opts = { skipUnknownFields: this.cfg.skipUnknownFields, ...(token ? { dedupToken: token } : {}) };
+      await this.wh.insertJsonLines(this.cfg.table, Buffer.from(items.map((i) => i.line).join('\n')), opts);
     } catch (err) {
       if (!WarehouseErrors.dataRejected.is(err)) throw err;
       if (items.length === 1) {

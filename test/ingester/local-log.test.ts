@@ -1,0 +1,48 @@
+// The same ingester core tailing the local telemetry log (embedded mode) into the embedded engine.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { waitUntil } from '../support/infra.ts';
+import { count, embeddedWarehouse } from '../warehouse/support.ts';
+import { eventValues, metric, runIngester } from './support.ts';
+import { IngesterSection } from '../../services/ingester/config.ts';
+import { LocalLogSource } from '../../services/ingester/local-source.ts';
+import { LocalLogReader, LocalLogWriter } from '../../services/telemetry/local-log.ts';
+
+function source(dir: string): LocalLogSource {
+  return new LocalLogSource({ dir: join(dir, 'log'), dlqDir: join(dir, 'dlq'), reader: 'ingester', maxRows: 700, lingerMs: 50, pollMs: 20 });
+}
+
+test('local log: events are stored exactly once across a restart; malformed ones go to the local dead-letter log', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'mlgate-locallog-'));
+  const wh = await embeddedWarehouse(t);
+  const writer = new LocalLogWriter({ dir: join(dir, 'log'), fsync: 'never' });
+  t.after(() => writer.close());
+  const values = eventValues(5000);
+  await writer.append(values.slice(0, 2000));
+  await writer.append([Buffer.from('{"not": "an event"}'), Buffer.from('garbage')]);
+  const cfg = IngesterSection.parse({ lagIntervalMs: 100, batch: { maxRows: 700, lingerMs: 50 } });
+
+  const first = await runIngester(t, wh, cfg, source(dir));
+  await waitUntil('2000 rows', async () => (await count(wh, 'SELECT count() FROM {db}.requests')) === 2000, 30_000);
+  await waitUntil('lag reported at zero', async () => (await metric(first.registry, 'mlgate_ingester_consumer_lag')) === 0, 10_000);
+  await first.ingester.stop();
+  assert.equal(new LocalLogReader({ dir: join(dir, 'log'), name: 'ingester' }).committedOffset(), 2002);
+
+  await writer.append(values.slice(2000));
+  const second = await runIngester(t, wh, cfg, source(dir));
+  await waitUntil('5000 rows', async () => (await count(wh, 'SELECT count() FROM {db}.requests')) === 5000, 30_000);
+  await second.ingester.stop();
+  assert.equal(await count(wh, 'SELECT uniqExact(event_id) FROM {db}.requests'), 5000);
+  assert.equal(await count(wh, 'SELECT sum(requests) FROM {db}.requests_1m'), 5000);
+  assert.equal(await count(wh, "SELECT count() FROM {db}.requests WHERE src_topic = 'local:ingester' AND src_partition = 0"), 5000);
+
+  const dead = await new LocalLogReader({ dir: join(dir, 'dlq'), name: 'check' }).read(10);
+  const records = dead.map((r) => JSON.parse(r.value.toString()) as { reason: string; offset: number; value_base64: string; detail: string });
+  assert.deepEqual(records.map((r) => [r.reason, r.offset]), [['schema_invalid', 2000], ['invalid_json', 2001]]);
+  assert.equal(Buffer.from(records[1]!.value_base64, 'base64').toString(), 'garbage');
+  assert.match(records[0]!.detail, /event_id/);
+  assert.equal(await metric(first.registry, 'mlgate_ingester_dlq_total'), 2);
+});
