@@ -19,5 +19,6 @@ export const AuditErrors = {
   chainConflict: defineError('MLG_AUD_CHAIN_CONFLICT', 409, 'Another writer appended to this hash chain; give each writer its own chain id'),
   badRow: defineError('MLG_AUD_BAD_ROW', 400, 'A row handed to a chained writer failed validation'),
   erasureIncomplete: defineError('MLG_AUD_ERASURE_INCOMPLETE', 500, 'Rows of the erased subject remain after the delete'),
+  internal: defineError('MLG_AUD_INTERNAL', 500, 'The audit API failed unexpectedly (see the service log)'),
   exportTooLarge: defineError('MLG_AUD_EXPORT_TOO_LARGE', 413, 'An export would exceed audit.maxExportRows; narrow the filter'),
 } as const;

@@ -1,7 +1,7 @@
 /**
  * Time ranges of audit queries. A bound is an ISO 8601 date or date-time (a date-time without a
- * zone is UTC), epoch milliseconds (13 digits), `now`, or a time relative to now (`-15m`,
- * `now-24h`, `-7d`, `-2w`). A range is half-open, [from, to), must not be empty or reversed,
+ * zone is UTC), epoch milliseconds (13 digits), `now`, or a time relative to now (`now-15m`,
+ * `now-24h`, `-7d`, `-2w`; on a command line write `--from now-7d` or `--from=-7d`). A range is half-open, [from, to), must not be empty or reversed,
  * and may not exceed the configured span. Pure: the caller passes `now`.
  */
 import { AuditErrors } from './errors.ts';
@@ -30,7 +30,7 @@ const DATE = /^(\d{4})-(\d{2})-(\d{2})$/;
 const DATETIME = /^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,3}))?)?(Z|[+-]\d{2}:?\d{2})?$/i;
 const RELATIVE = /^(?:now)?-(\d{1,9})([smhdw])$/;
 
-const FORMS = 'expected an ISO 8601 date or date-time (2024-05-01, 2024-05-01T12:00:00Z), epoch ms (13 digits), now, or a relative time (-15m, -24h, -7d)';
+const FORMS = 'expected an ISO 8601 date or date-time (2024-05-01, 2024-05-01T12:00:00Z), epoch ms (13 digits), now, or a relative time (now-15m, now-24h, now-7d)';
 
 function bad(field: string, text: string, why = FORMS): never {
   throw AuditErrors.badTimeRange(`${field}: cannot use ${JSON.stringify(text.length > 60 ? `${text.slice(0, 60)}…` : text)}: ${why}`, { details: { field } });

@@ -1,0 +1,288 @@
+/**
+ * `mlgate audit <command>`: the compliance questions from a terminal. Output is a table (for
+ * people), JSON lines or CSV (`--format`); a page that has more rows prints the `--cursor` for
+ * the next one on stderr; `export` streams every matching row in bounded memory. Exit codes:
+ * 0 done, 1 a check failed (verify, verify-erasure) or an operation failed, 2 bad usage or input.
+ * The commands file (services/cli/commands/audit.ts) binds this to the process's streams.
+ */
+import { createWriteStream, readFileSync } from 'node:fs';
+import { Readable, type Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { MlgateError } from '../core/errors.ts';
+import type { EnvSnapshot } from '../core/env.ts';
+import type { RawInput } from './filters.ts';
+import { OUTPUT_FORMATS, formatRows, toTable, type OutputFormat } from './format.ts';
+import { checkSchema, openAudit, runAuditServer, type AuditRuntime } from './main.ts';
+import type { VerifyReport } from './verify.ts';
+
+/** The streams a CLI run uses (the process's, or a test's). */
+export interface CliIO {
+  stdout: Writable;
+  stderr: Writable;
+  stdin: Readable;
+}
+
+type Options = NonNullable<ParseArgsConfig['options']>;
+type Values = Record<string, string | boolean | undefined>;
+
+interface Command {
+  usage: string;
+  options?: Options;
+  /** Positional argument name, when the command takes one. */
+  positional?: string;
+  run(ctx: Ctx): Promise<number>;
+}
+
+interface Ctx {
+  values: Values;
+  arg: string | undefined;
+  format: OutputFormat;
+  io: CliIO;
+  rt: AuditRuntime;
+}
+
+const s = (short?: string) => ({ type: 'string' as const, ...(short ? { short } : {}) });
+const FILTERS: Options = {
+  consumer: s(), model: s(), version: s(), role: s(), outcome: s(), rollout: s(), gateway: s(), status: s(), from: s(), to: s(),
+};
+const PAGE: Options = { limit: s('n'), cursor: s() };
+const PAYLOAD: Options = { 'payload-file': s(), 'content-type': s() };
+const SELECTOR: Options = { consumer: s(), 'input-hash': s(), subject: s(), ...PAYLOAD };
+const FILTER_USAGE = '[--consumer C] [--model M] [--version V] [--role R] [--outcome O] [--rollout ID] [--gateway G] [--status N] [--from T] [--to T]';
+const SELECTOR_USAGE = '(--consumer C | --input-hash H | --payload-file F | --subject S)';
+
+/** The given options among `names`, renamed to the service's field names (dashes to underscores). */
+function pick(values: Values, names: readonly string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const n of names) if (typeof values[n] === 'string') out[n.replaceAll('-', '_')] = values[n];
+  return out;
+}
+
+async function write(out: Writable, text: string): Promise<void> {
+  if (!out.write(text)) await new Promise((resolve) => out.once('drain', resolve));
+}
+
+async function readPayload(ctx: Ctx): Promise<Buffer> {
+  const file = ctx.values['payload-file'];
+  if (typeof file === 'string' && file !== '-') return readFileSync(file);
+  const parts: Buffer[] = [];
+  let size = 0;
+  for await (const c of ctx.io.stdin) {
+    const b = Buffer.isBuffer(c) ? c : Buffer.from(String(c));
+    size += b.length;
+    if (size > 16 << 20) throw new Error('the payload on stdin exceeds 16 MiB');
+    parts.push(b);
+  }
+  return Buffer.concat(parts);
+}
+
+function contentType(ctx: Ctx): string | undefined {
+  const t = ctx.values['content-type'];
+  return typeof t === 'string' ? t : undefined;
+}
+
+async function printPage(ctx: Ctx, page: { rows: Record<string, unknown>[]; next_cursor?: string | null }, columns?: string[]): Promise<number> {
+  await write(ctx.io.stdout, formatRows(page.rows, ctx.format, ctx.format === 'table' ? columns : undefined));
+  if (page.next_cursor) await write(ctx.io.stderr, `more rows: repeat with --cursor ${page.next_cursor}\n`);
+  return 0;
+}
+
+async function selector(ctx: Ctx): Promise<RawInput> {
+  const sel: Record<string, string> = pick(ctx.values, ['consumer', 'input-hash', 'subject']);
+  if (typeof ctx.values['payload-file'] === 'string') {
+    if (sel.input_hash) throw new UsageError('give --input-hash or --payload-file, not both');
+    sel.input_hash = ctx.rt.service.hashPayload(await readPayload(ctx), contentType(ctx));
+  }
+  return sel;
+}
+
+class UsageError extends Error {}
+
+const REQUEST_COLUMNS = ['ts', 'event_id', 'consumer_id', 'model', 'version', 'role', 'outcome', 'status', 'latency_ms', 'input_hash', 'input_redacted'];
+
+function verifyTable(report: VerifyReport): Record<string, unknown>[] {
+  const rows: Record<string, unknown>[] = [];
+  for (const t of report.tables) {
+    for (const c of t.chains) {
+      rows.push({ table: t.table, chain: c.chain_id, rows: c.rows, head_seq: c.head?.seq ?? '', head_hash: c.head?.hash ?? '', status: c.broken ? `BROKEN at seq ${c.broken.seq}` : 'ok' });
+    }
+    if (t.unchained) rows.push({ table: t.table, chain: '(none)', rows: t.unchained, head_seq: '', head_hash: '', status: 'UNCHAINED' });
+    if (!t.chains.length && !t.unchained) rows.push({ table: t.table, chain: '', rows: 0, head_seq: '', head_hash: '', status: 'ok (empty)' });
+  }
+  return rows;
+}
+
+const COMMANDS: Record<string, Command> = {
+  requests: {
+    usage: `requests ${FILTER_USAGE} [--limit N] [--cursor C]`, options: { ...FILTERS, ...PAGE },
+    run: async (ctx) => printPage(ctx, await ctx.rt.service.requests(pick(ctx.values, [...Object.keys(FILTERS), 'limit', 'cursor'])), REQUEST_COLUMNS),
+  },
+  summary: {
+    usage: `summary ${FILTER_USAGE} [--by consumer,model,version,outcome,role,rollout,gateway,status,day,hour] [--limit N]`,
+    options: { ...FILTERS, by: s(), limit: s('n') },
+    run: async (ctx) => printPage(ctx, { rows: await ctx.rt.service.summary(pick(ctx.values, [...Object.keys(FILTERS), 'by', 'limit'])) }),
+  },
+  input: {
+    usage: 'input [--hash H | --payload-file F | < payload] [--content-type T] [--from T] [--to T] [--limit N] [--cursor C]',
+    options: { hash: s(), ...PAYLOAD, from: s(), to: s(), ...PAGE },
+    run: async (ctx) => {
+      const hash = typeof ctx.values.hash === 'string' ? ctx.values.hash : ctx.rt.service.hashPayload(await readPayload(ctx), contentType(ctx));
+      await write(ctx.io.stderr, `input_hash ${hash}\n`);
+      return printPage(ctx, await ctx.rt.service.byInputHash({ input_hash: hash, ...pick(ctx.values, ['from', 'to', 'limit', 'cursor']) }), REQUEST_COLUMNS);
+    },
+  },
+  hash: {
+    usage: 'hash [--payload-file F | < payload] [--content-type T]   (the keyed input hash, as the gateway computes it)',
+    options: PAYLOAD,
+    run: async (ctx) => {
+      await write(ctx.io.stdout, `${ctx.rt.service.hashPayload(await readPayload(ctx), contentType(ctx))}\n`);
+      return 0;
+    },
+  },
+  event: {
+    usage: 'event EVENT_ID', positional: 'EVENT_ID',
+    run: async (ctx) => {
+      const row = await ctx.rt.service.event(ctx.arg);
+      if (ctx.format !== 'table') return printPage(ctx, { rows: [row] });
+      await write(ctx.io.stdout, toTable(Object.entries(row).map(([field, value]) => ({ field, value })), ['field', 'value'], 4000));
+      return 0;
+    },
+  },
+  trace: {
+    usage: 'trace TRACE_ID', positional: 'TRACE_ID',
+    run: async (ctx) => printPage(ctx, { rows: await ctx.rt.service.trace(ctx.arg) }, [...REQUEST_COLUMNS, 'correlation_id']),
+  },
+  rollout: {
+    usage: 'rollout ROLLOUT_ID [--limit N] [--cursor C]   (every decision with its evidence)', positional: 'ROLLOUT_ID', options: PAGE,
+    run: async (ctx) => printPage(ctx, await ctx.rt.service.rollout(ctx.arg, pick(ctx.values, ['limit', 'cursor'])),
+      ['ts', 'decision_id', 'step', 'action', 'weight_before', 'weight_after', 'reason', 'actor', 'chain_id', 'seq', 'evidence']),
+  },
+  'admin-changes': {
+    usage: 'admin-changes [--from T] [--to T] [--actor A] [--action X] [--target T] [--model M] [--limit N] [--cursor C]',
+    options: { from: s(), to: s(), actor: s(), action: s(), target: s(), model: s(), ...PAGE },
+    run: async (ctx) => printPage(ctx, await ctx.rt.service.adminChanges(pick(ctx.values, ['from', 'to', 'actor', 'action', 'target', 'model', 'limit', 'cursor'])),
+      ['ts', 'change_id', 'actor', 'action', 'target', 'reason', 'chain_id', 'seq', 'after']),
+  },
+  erasures: {
+    usage: 'erasures [--from T] [--to T] [--actor A] [--limit N] [--cursor C]', options: { from: s(), to: s(), actor: s(), ...PAGE },
+    run: async (ctx) => printPage(ctx, await ctx.rt.service.erasures(pick(ctx.values, ['from', 'to', 'actor', 'limit', 'cursor']))),
+  },
+  export: {
+    usage: `export ${FILTER_USAGE} [--format csv|jsonl] [--out FILE]`, options: { ...FILTERS, out: s('o') },
+    run: async (ctx) => {
+      const format = ctx.values.format === undefined ? 'csv' : String(ctx.values.format);
+      const handle = await ctx.rt.service.exportRequests({ ...pick(ctx.values, Object.keys(FILTERS)), format });
+      const out = typeof ctx.values.out === 'string' ? createWriteStream(ctx.values.out) : ctx.io.stdout;
+      await pipeline(Readable.from(handle.chunks), out, { end: out !== ctx.io.stdout });
+      await write(ctx.io.stderr, `exported ${handle.rows} rows as ${handle.format}\n`);
+      return 0;
+    },
+  },
+  erase: {
+    usage: `erase ${SELECTOR_USAGE} --actor NAME [--reason TEXT]`, options: { ...SELECTOR, actor: s(), reason: s() },
+    run: async (ctx) => {
+      if (typeof ctx.values.actor !== 'string') throw new UsageError('--actor NAME is required (who asked for the erasure)');
+      const reason = typeof ctx.values.reason === 'string' ? ctx.values.reason : undefined;
+      const result = await ctx.rt.service.erase(await selector(ctx), { actor: ctx.values.actor, reason });
+      return printPage(ctx, { rows: [{ ...result.record, deleted: result.deleted, remaining: result.remaining }] },
+        ['erasure_id', 'actor', 'selector_kind', 'selector_hash', 'deleted', 'remaining', 'chain_id', 'seq']);
+    },
+  },
+  'verify-erasure': {
+    usage: `verify-erasure ${SELECTOR_USAGE}`, options: SELECTOR,
+    run: async (ctx) => {
+      const check = await ctx.rt.service.verifyErasure(await selector(ctx));
+      if (ctx.format === 'table') {
+        await write(ctx.io.stdout, toTable(Object.entries(check.remaining).map(([table, rows]) => ({ table, rows_remaining: rows }))));
+        await write(ctx.io.stdout, `${check.ok ? 'OK: nothing of the' : 'FAILED: rows of the'} ${check.selector_kind} remain${check.ok ? 's' : ''} (selector hash ${check.selector_hash}); erasures logged: ${check.erasures.length}\n`);
+      } else await write(ctx.io.stdout, formatRows([check as unknown as Record<string, unknown>], ctx.format));
+      return check.ok ? 0 : 1;
+    },
+  },
+  verify: {
+    usage: 'verify [--table canary_decisions|admin_changes|erasure_log] [--allow-unchained]',
+    options: { table: s(), 'allow-unchained': { type: 'boolean' } },
+    run: async (ctx) => {
+      const report = await ctx.rt.service.verify({ ...pick(ctx.values, ['table']), ...(ctx.values['allow-unchained'] ? { allow_unchained: 'true' } : {}) });
+      if (ctx.format === 'jsonl') await write(ctx.io.stdout, `${JSON.stringify(report)}\n`);
+      else await write(ctx.io.stdout, formatRows(verifyTable(report), ctx.format));
+      if (ctx.format === 'table') await write(ctx.io.stdout, report.firstBreak ? `FIRST BROKEN LINK: ${report.firstBreak.message}\n` : 'OK: every chain verifies\n');
+      if (report.firstBreak && ctx.format !== 'table') await write(ctx.io.stderr, `first broken link: ${report.firstBreak.message}\n`);
+      return report.ok ? 0 : 1;
+    },
+  },
+  retention: {
+    usage: 'retention   (effective TTL of every table next to the configured retention)',
+    run: async (ctx) => {
+      const rows = await ctx.rt.service.retention();
+      await write(ctx.io.stdout, formatRows(rows as unknown as Record<string, unknown>[], ctx.format));
+      return rows.every((r) => r.status === 'ok') ? 0 : 1;
+    },
+  },
+};
+
+function usage(): string {
+  return ['usage: mlgate audit <command> [--config FILE] [--format table|jsonl|csv] [options]', '',
+    ...Object.values(COMMANDS).map((c) => `  ${c.usage}`), '  serve   (the HTTP audit API on audit.host:audit.port)', '',
+    'Times: ISO 8601 (2024-05-01, 2024-05-01T12:00:00Z), epoch ms, now, or relative (now-15m, now-24h, now-7d).'].join('\n');
+}
+
+async function serve(configFile: string | undefined, env: EnvSnapshot, io: CliIO): Promise<number> {
+  const server = await runAuditServer({ configFile, env });
+  await write(io.stderr, `audit API on ${server.url}\n`);
+  return new Promise<number>((resolve) => {
+    const stop = () => {
+      server.stop().then(() => resolve(0), () => resolve(1));
+    };
+    process.once('SIGTERM', stop);
+    process.once('SIGINT', stop);
+  });
+}
+
+/** Runs `mlgate audit` with `argv` (after `audit`); resolves with the exit code. */
+export async function runAuditCli(argv: string[], env: EnvSnapshot, io: CliIO): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === 'help' || name === '--help' || name === '-h') {
+    await write(name ? io.stdout : io.stderr, `${usage()}\n`);
+    return name ? 0 : 2;
+  }
+  const cmd = COMMANDS[name];
+  const common: Options = { config: s('c'), format: s('f'), help: { type: 'boolean', short: 'h' } };
+  let values: Values;
+  let positionals: string[];
+  try {
+    ({ values, positionals } = parseArgs({ args: rest, options: { ...common, ...(cmd?.options ?? {}) }, allowPositionals: true, strict: true }) as { values: Values; positionals: string[] });
+    if (!cmd && name !== 'serve') throw new UsageError(`unknown command '${name}'`);
+    if (cmd?.positional ? positionals.length !== 1 : positionals.length) {
+      throw new UsageError(cmd?.positional ? `${name} takes one ${cmd.positional}` : `unexpected argument '${positionals[0]}'`);
+    }
+  } catch (err) {
+    await write(io.stderr, `mlgate audit: ${(err as Error).message}\n${cmd ? `usage: mlgate audit ${cmd.usage}` : usage()}\n`);
+    return 2;
+  }
+  if (values.help) {
+    await write(io.stdout, `usage: mlgate audit ${cmd?.usage ?? 'serve'}\n`);
+    return 0;
+  }
+  const configFile = typeof values.config === 'string' ? values.config : env.MLGATE_CONFIG;
+  const format = (values.format ?? (name === 'export' ? 'csv' : 'table')) as OutputFormat;
+  const formats: readonly string[] = name === 'export' ? ['csv', 'jsonl'] : OUTPUT_FORMATS;
+  if (!formats.includes(format)) {
+    await write(io.stderr, `mlgate audit: --format must be one of ${formats.join(', ')}\n`);
+    return 2;
+  }
+  let rt: AuditRuntime | undefined;
+  try {
+    if (name === 'serve') return await serve(configFile, env, io);
+    rt = await openAudit({ configFile, env, logDestination: io.stderr as never });
+    if (name !== 'hash') await checkSchema(rt.warehouse);
+    return await cmd!.run({ values, arg: positionals[0], format, io, rt });
+  } catch (err) {
+    const code = err instanceof MlgateError ? `${err.code}: ` : '';
+    await write(io.stderr, `mlgate audit ${name}: ${code}${(err as Error).message}\n`);
+    return err instanceof UsageError || (err instanceof MlgateError && err.statusCode >= 400 && err.statusCode < 500) ? 2 : 1;
+  } finally {
+    await rt?.close();
+  }
+}
