@@ -218,7 +218,7 @@ test('every ClickHouse query of every dashboard runs over the real schema and re
   const expected = DASHBOARDS.flatMap((d) => dashboardQueries(d.json)).filter((q) => q.datasource === CLICKHOUSE).length;
   assert.equal(total, expected, 'every ClickHouse query ran');
   assert.ok(total >= 40, `only ${total} ClickHouse queries`);
-  t.diagnostic(`${total} ClickHouse queries checked over ${seeded.requests} seeded requests, ${seeded.decisions} decisions, ${seeded.adminChanges} admin changes`);
+  t.diagnostic(`${total} ClickHouse queries checked over ${seeded.requests} seeded requests, ${seeded.decisions} decisions, ${seeded.adminChanges} admin changes, ${seeded.erasures} erasures`);
 });
 
 test('a variable filter narrows the results: one consumer selected yields only that consumer', async (t) => {

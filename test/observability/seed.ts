@@ -2,8 +2,8 @@
  * A small, varied ClickHouse data set for the dashboard tests: three hours of traffic of two
  * models (a classifier with stable, canary and shadow versions; an LLM with token counts), four
  * consumers (one anonymous), every kind of outcome, redactions, a rollout's decisions with
- * evidence ending in a rollback, and admin changes including an erasure. Deterministic: the same
- * range gives the same rows.
+ * evidence ending in a rollback, admin changes, and two erasures in `erasure_log`. Deterministic:
+ * the same range gives the same rows.
  */
 import { v7 as uuidv7 } from 'uuid';
 import type { TelemetryEvent } from '../../services/telemetry/event.ts';
@@ -27,6 +27,7 @@ export interface SeedSummary {
   rollouts: string[];
   decisions: number;
   adminChanges: number;
+  erasures: number;
 }
 
 /** A three-hour range ending at the last full minute (recent: `requests` has a 30-day TTL). */
@@ -133,7 +134,7 @@ export function seedDecisions(range: SeedRange): CanaryDecisionRow[] {
   });
 }
 
-/** Admin changes: a weight change, a trip, a reload and an erasure. */
+/** Admin changes: a weight change, a trip and its reset, a reload. */
 export function seedAdminChanges(range: SeedRange): AdminChangeRow[] {
   const at = (min: number) => range.from + min * 60_000;
   return [
@@ -141,8 +142,17 @@ export function seedAdminChanges(range: SeedRange): AdminChangeRow[] {
     { change_id: 'ac-2', ts: at(60), actor: 'bob', action: 'trip', target: 'sentiment/v2', before: { state: 'active' }, after: { state: 'tripped' }, generation: 2 },
     { change_id: 'ac-3', ts: at(61), actor: 'bob', action: 'reset', target: 'sentiment/v2', before: { state: 'tripped' }, after: { state: 'active' }, generation: 3 },
     { change_id: 'ac-4', ts: at(90), actor: 'carol', action: 'reload', target: 'config', before: {}, after: { summary: 'no change' } },
-    { change_id: 'ac-5', ts: at(120), actor: 'dpo', action: 'erase', target: 'consumer:globex', before: { rows: 12 }, after: { rows: 0 } },
   ];
+}
+
+/** Erasure-log rows as the audit's erasure writes them (selector hashes, never raw ids). */
+export function seedErasures(range: SeedRange): Array<Record<string, unknown>> {
+  const row = (i: number, min: number, kind: string, deleted: number) => ({
+    erasure_id: `er-${i}`, ts: range.from + min * 60_000, actor: 'dpo', selector_kind: kind, selector_hash: String(i).repeat(64).slice(0, 64),
+    hash_key_id: kind === 'input_hash' ? '' : 'k1', reason: `ticket GDPR-${100 + i}`, rows_deleted: JSON.stringify({ requests: deleted }),
+    rows_remaining: JSON.stringify({ requests: 0 }), chain_id: 'audit-test', seq: i, prev_hash: '', hash: '',
+  });
+  return [row(1, 120, 'consumer', 12), row(2, 150, 'input_hash', 1)];
 }
 
 /** Inserts the whole data set into `wh` (migrated) and returns what it holds. */
@@ -156,9 +166,12 @@ export async function seedWarehouse(wh: Warehouse, range: SeedRange): Promise<Se
   await recordCanaryDecisions(wh, decisions);
   const changes = seedAdminChanges(range);
   await recordAdminChanges(wh, changes);
+  const erasures = seedErasures(range);
+  await wh.insert('erasure_log', erasures);
   const uniq = (xs: string[]) => [...new Set(xs)].sort();
   return {
     requests: events.length, models: uniq(events.map((e) => e.model)), versions: uniq(events.map((e) => e.version)),
     consumers: uniq(events.map((e) => e.consumer_id)), rollouts: [ROLLOUT], decisions: decisions.length, adminChanges: changes.length,
+    erasures: erasures.length,
   };
 }
