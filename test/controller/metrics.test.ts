@@ -59,7 +59,7 @@ test('label mix: a shifted label share is caught, the same mix is accepted', () 
   const same = feed(s0, 10, labels(100), labels(100));
   assert.equal(judge(same[0]!).status, 'accepted');
   assert.deepEqual((same[0] as { categories: readonly string[] }).categories, ['fraud', 'legit']);
-  assert.equal(judge(resetStep(same)[0]!).status, 'no_data', 'a new step needs its own data');
+  assert.equal(judge(resetStep(same, { index: 1, analysed: 4 })[0]!).status, 'no_data', 'a new step needs its own data');
 });
 
 test('score shift (KS and PSI) on binned scores', () => {

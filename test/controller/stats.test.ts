@@ -167,3 +167,21 @@ test('seeded random counts have the right means and are reproducible', () => {
   for (let i = 0; i < 4000; i++) small += poisson(a, 3);
   close(small / 4000, 3, 0.1, 'small poisson mean');
 });
+
+test('restart mixture weights never exceed 1 and start the mixture at 1', async () => {
+  const { restartWeights, logRestartMixture, ROLLOUT_WEIGHT } = await import('../../services/controller/analysis/metrics/restart.ts');
+  for (const steps of [1, 2, 4, 9]) {
+    for (let i = 0; i < steps; i++) {
+      const w = restartWeights(i, steps);
+      const total = w.rollout + w.step + w.future;
+      assert.ok(total <= 1 + 1e-12, `steps ${steps} index ${i}: ${total}`);
+      if (i === 0) close(total, 1, 1e-12, 'nothing dropped yet');
+    }
+  }
+  assert.deepEqual(restartWeights(0, 1), { rollout: 1, step: 0, future: 0 });
+  close(logRestartMixture(0, 0, restartWeights(0, 4)), 0, 1e-12, 'X = 1 at the start');
+  // A late step's martingale counts even when the rollout-long one has sunk.
+  const w = restartWeights(3, 4);
+  assert.ok(logRestartMixture(-50, Math.log(1 / w.step) + 5, w) >= 5, 'restarted evidence carries the mixture');
+  assert.ok(ROLLOUT_WEIGHT > 0.5);
+});

@@ -13,6 +13,7 @@ import { initBinomial, judgeBinomial, resetBinomialStep } from './metrics/binomi
 import { foldDistribution, initDistribution, judgeDistribution, resetDistributionStep } from './metrics/distribution.ts';
 import { foldLatencyExceedance, foldMannWhitney, initMannWhitney, judgeNormal } from './metrics/latency.ts';
 import { foldCustomValue, foldRate, foldShadow } from './metrics/rates.ts';
+import { restartWeights, type RestartWeights } from './metrics/restart.ts';
 import type { FoldContext, MetricState, MetricVerdict } from './metrics/types.ts';
 
 /** Share of alpha given to each metric. */
@@ -20,18 +21,18 @@ export function metricAlpha(spec: Pick<ResolvedRolloutSpec, 'alpha' | 'metrics'>
   return spec.alpha / spec.metrics.length;
 }
 
-function initMetric(m: ResolvedMetric, alpha: number, beta: number): MetricState {
+function initMetric(m: ResolvedMetric, alpha: number, beta: number, mix: RestartWeights): MetricState {
   switch (m.kind) {
     case 'error_rate':
-      return initBinomial(m, alpha, beta, 'up');
+      return initBinomial(m, alpha, beta, 'up', mix);
     case 'outcome_rate':
-      return initBinomial(m, alpha, beta, m.direction === 'higher_is_worse' ? 'up' : 'down');
+      return initBinomial(m, alpha, beta, m.direction === 'higher_is_worse' ? 'up' : 'down', mix);
     case 'custom_sql':
-      return initBinomial(m, alpha, beta, m.aggregate === 'count' && m.direction === 'lower_is_worse' ? 'down' : 'up');
+      return initBinomial(m, alpha, beta, m.aggregate === 'count' && m.direction === 'lower_is_worse' ? 'down' : 'up', mix);
     case 'shadow_agreement':
-      return initBinomial(m, alpha, beta, 'up');
+      return initBinomial(m, alpha, beta, 'up', mix);
     case 'latency':
-      return m.method === 'mann_whitney' ? initMannWhitney(m, alpha, beta) : initBinomial(m, alpha, beta, 'up');
+      return m.method === 'mann_whitney' ? initMannWhitney(m, alpha, beta, mix) : initBinomial(m, alpha, beta, 'up', mix);
     case 'score_shift':
     case 'label_mix':
       return initDistribution(m, alpha, beta);
@@ -41,7 +42,13 @@ function initMetric(m: ResolvedMetric, alpha: number, beta: number): MetricState
 /** Fresh states for every metric of a rollout. */
 export function initMetrics(spec: ResolvedRolloutSpec): MetricState[] {
   const alpha = metricAlpha(spec);
-  return spec.metrics.map((m) => initMetric(m, alpha, 1 - spec.power));
+  const mix = restartWeights(0, analysedSteps(spec));
+  return spec.metrics.map((m) => initMetric(m, alpha, 1 - spec.power, mix));
+}
+
+/** Steps with analysis: every step below 100%. */
+export function analysedSteps(spec: Pick<ResolvedRolloutSpec, 'steps'>): number {
+  return spec.steps.filter((s) => s.weight < 100).length;
 }
 
 function foldOne(s: MetricState, input: AnalysisInput, ctx: FoldContext): MetricState {
@@ -60,12 +67,18 @@ export function foldMetrics(states: readonly MetricState[], input: AnalysisInput
   return states.map((s) => foldOne(s, input, ctx));
 }
 
-/** Clears every metric's step statistics (a new step starts). The rollout-long statistics stay. */
-export function resetStep(states: readonly MetricState[]): MetricState[] {
+/**
+ * Clears every metric's step statistics. `newStep` gives the index and count of analysed steps when
+ * a new step starts (the rollback test's step martingale restarts); null on a resume (only the
+ * acceptance statistics restart). The rollout-long statistics always stay.
+ */
+export function resetStep(states: readonly MetricState[], newStep: { index: number; analysed: number } | null): MetricState[] {
+  const mix = newStep ? restartWeights(newStep.index, newStep.analysed) : null;
   return states.map((s) => {
-    if (s.test === 'binomial') return resetBinomialStep(s);
+    if (s.test === 'binomial') return resetBinomialStep(s, mix);
     if (s.test === 'bounds') return resetDistributionStep(s);
-    return { ...s, step: { s: 0, v: 0, canaryN: 0 }, etaAcceptS: null };
+    const restart = mix ? { restart: { s: 0, v: 0 }, mix } : {};
+    return { ...s, ...restart, step: { s: 0, v: 0, canaryN: 0 }, etaAcceptS: null };
   });
 }
 

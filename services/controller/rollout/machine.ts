@@ -12,7 +12,7 @@
  * Per tick: `nextWindow` says which interval to collect, the provider fills an AnalysisInput for it,
  * and `tick` folds it into the metrics' statistics and applies the rule in decide.ts.
  */
-import { foldMetrics, judge, resetStep } from '../analysis/evaluate.ts';
+import { analysedSteps, foldMetrics, judge, resetStep } from '../analysis/evaluate.ts';
 import { validateInput, type AnalysisInput, type AnalysisWindow, type ArmWindow } from '../analysis/input.ts';
 import { ControllerErrors } from '../errors.ts';
 import { decide } from './decide.ts';
@@ -68,7 +68,9 @@ function apply(state: RolloutState, evidence: Evidence, now: number): Transition
     windowEnd: out.action === 'start' ? now : evidence.window?.to ?? state.windowEnd,
     finishedAt: out.phase === 'promoted' || out.phase === 'rolled_back' || out.phase === 'aborted' ? now : state.finishedAt,
     stepCounts: stepChanges ? { canary: 0, stable: 0 } : state.stepCounts,
-    metrics: stepChanges ? resetStep(state.metrics) : state.metrics,
+    metrics: stepChanges
+      ? resetStep(state.metrics, out.action === 'resume' ? null : { index: stepIndex, analysed: analysedSteps(state.spec) })
+      : state.metrics,
   };
   const decision: Decision = {
     rolloutId: state.spec.id, model: state.spec.model, seq: next.seq, at: now, actor: evidence.actor,

@@ -7,16 +7,18 @@ import {
   addBatch, batchLogLR, driftPerEvent, etaToReject, logMixture, oddsRatioPrior, type TestSide,
 } from '../stats/binomial-mixture.ts';
 import { proportionCS } from '../stats/proportion-cs.ts';
+import { logRestartMixture, type RestartWeights } from './restart.ts';
 import type { BinomialState, FoldContext, MetricVerdict } from './types.ts';
 
 /** A fresh binomial-tested metric. */
-export function initBinomial(config: ResolvedMetric, alpha: number, beta: number, side: TestSide): BinomialState {
+export function initBinomial(config: ResolvedMetric, alpha: number, beta: number, side: TestSide, mix: RestartWeights): BinomialState {
   const prior = oddsRatioPrior(side);
   return {
     test: 'binomial', config, alpha, beta, side,
     prior: { thetas: [...prior.thetas], logWeights: [...prior.logWeights] },
     theta1: (side === 'up' ? 1 : -1) * Math.log(config.detect),
     rollout: { k: 0, m: 0, logLik: prior.thetas.map(() => 0) },
+    restart: { logLik: prior.thetas.map(() => 0) }, mix,
     step: emptyStep(),
     stableTotal: { events: 0, n: 0 },
     estimate: {}, last: null, etaRejectS: null, etaAcceptS: null,
@@ -27,9 +29,13 @@ function emptyStep(): BinomialState['step'] {
   return { k: 0, m: 0, llr1: 0, canaryN: 0, stableN: 0, canaryEvents: 0, stableEvents: 0, nonInferiorityLimit: null };
 }
 
-/** The state with this step's statistics cleared (called when a new step starts). */
-export function resetBinomialStep(s: BinomialState): BinomialState {
-  return { ...s, step: emptyStep(), etaAcceptS: null };
+/**
+ * The state with this step's acceptance statistics cleared. With `mix` (a new step started), the
+ * rollback test's step martingale restarts too; without (a resume), it carries on.
+ */
+export function resetBinomialStep(s: BinomialState, mix: RestartWeights | null): BinomialState {
+  const restart = mix ? { restart: { logLik: s.prior.thetas.map(() => 0) }, mix } : {};
+  return { ...s, ...restart, step: emptyStep(), etaAcceptS: null };
 }
 
 /** One window's contribution to a binomial-tested metric. */
@@ -59,6 +65,7 @@ export function updateBinomial(
     next = {
       ...s,
       rollout: { k: s.rollout.k + w.k, m: s.rollout.m + w.m, logLik: addBatch(s.rollout.logLik, s.prior, w.k, w.m, w.wTilde) },
+      restart: { logLik: addBatch(s.restart.logLik, s.prior, w.k, w.m, w.wTilde) },
       step: { ...s.step, k: s.step.k + w.k, m: s.step.m + w.m, llr1: s.step.llr1 + batchLogLR(s.theta1, w.k, w.m, w.wTilde) },
     };
   }
@@ -83,7 +90,10 @@ function binomialEtas(s: BinomialState, wTilde: number | null, ctx: FoldContext)
   if (wTilde === null || !(wTilde > 0 && wTilde < 1) || s.step.m === 0 || !(ctx.stepElapsedS > 0)) return { etaRejectS: null, etaAcceptS: null };
   const p = s.step.k / s.step.m;
   const rate = s.step.m / ctx.stepElapsedS;
-  const etaRejectS = etaToReject(s.rollout.logLik, s.prior, Math.log(1 / s.alpha), p, wTilde, rate);
+  const bound = Math.log(1 / s.alpha);
+  const viaRollout = etaToReject(s.rollout.logLik, s.prior, bound - Math.log(s.mix.rollout), p, wTilde, rate);
+  const viaStep = s.mix.step > 0 ? etaToReject(s.restart.logLik, s.prior, bound - Math.log(s.mix.step), p, wTilde, rate) : null;
+  const etaRejectS = viaRollout === null ? viaStep : viaStep === null ? viaRollout : Math.min(viaRollout, viaStep);
   const g1 = driftPerEvent(s.theta1, p, wTilde);
   const etaAcceptS = g1 < 0 ? Math.max(0, (Math.log(s.beta) - s.step.llr1) / (g1 * rate)) : null;
   return { etaRejectS, etaAcceptS };
@@ -98,16 +108,16 @@ function nonInferior(s: BinomialState): boolean {
 
 /** The verdict: rollback test on the whole rollout, acceptance on this step. */
 export function judgeBinomial(s: BinomialState): MetricVerdict {
-  const statistic = logMixture(s.rollout.logLik, s.prior);
+  const statistic = logRestartMixture(logMixture(s.rollout.logLik, s.prior), logMixture(s.restart.logLik, s.prior), s.mix);
   const threshold = Math.log(1 / s.alpha);
   const acceptThreshold = Math.log(s.beta);
   const base = { statistic, threshold, acceptStatistic: s.step.llr1, acceptThreshold };
   if (statistic >= threshold) {
-    return { ...base, status: 'regressed', summary: `${s.config.name}: regression beyond tolerance is significant (log M ${statistic.toFixed(2)} >= ${threshold.toFixed(2)})` };
+    return { ...base, status: 'regressed', summary: `${s.config.name}: regression beyond tolerance is significant (log X ${statistic.toFixed(2)} >= ${threshold.toFixed(2)})` };
   }
   if (s.step.llr1 <= acceptThreshold || nonInferior(s)) {
     return { ...base, status: 'accepted', summary: `${s.config.name}: no regression of ${s.config.detect}x tolerance (log LR ${s.step.llr1.toFixed(2)} <= ${acceptThreshold.toFixed(2)})` };
   }
   if (s.step.canaryN === 0) return { ...base, status: 'no_data', summary: `${s.config.name}: no canary data in this step yet` };
-  return { ...base, status: 'inconclusive', summary: `${s.config.name}: not enough evidence yet (log M ${statistic.toFixed(2)}, log LR ${s.step.llr1.toFixed(2)})` };
+  return { ...base, status: 'inconclusive', summary: `${s.config.name}: not enough evidence yet (log X ${statistic.toFixed(2)}, log LR ${s.step.llr1.toFixed(2)})` };
 }

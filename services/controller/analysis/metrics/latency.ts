@@ -17,6 +17,7 @@ import type { AnalysisInput, ArmWindow } from '../input.ts';
 import { mannWhitney } from '../stats/mann-whitney.ts';
 import { logOneSidedNormalMixture, normalLogLR } from '../stats/normal-mixture.ts';
 import { updateBinomial } from './binomial.ts';
+import { logRestartMixture, type RestartWeights } from './restart.ts';
 import type { BinomialState, FoldContext, MetricVerdict, NormalState } from './types.ts';
 
 type LatencyMetric = Extract<ResolvedMetric, { kind: 'latency' }>;
@@ -98,11 +99,11 @@ export function mannWhitneyTheta1(detect: number): number {
 }
 
 /** A fresh Mann-Whitney latency metric. */
-export function initMannWhitney(config: LatencyMetric, alpha: number, beta: number): NormalState {
+export function initMannWhitney(config: LatencyMetric, alpha: number, beta: number, mix: RestartWeights): NormalState {
   const theta1 = mannWhitneyTheta1(config.detect);
   return {
     test: 'normal', config, alpha, beta, tau: theta1, theta1,
-    rollout: { s: 0, v: 0 }, step: { s: 0, v: 0, canaryN: 0 },
+    rollout: { s: 0, v: 0 }, restart: { s: 0, v: 0 }, mix, step: { s: 0, v: 0, canaryN: 0 },
     estimate: {}, last: null, etaRejectS: null, etaAcceptS: null,
   };
 }
@@ -121,6 +122,7 @@ export function foldMannWhitney(s: NormalState, input: AnalysisInput, ctx: FoldC
   const variance = r.variance / (nn * nn);
   if (!(variance > 0)) return { ...s, last: { auc: r.auc, ds: 0, dv: 0 } };
   const rollout = { s: s.rollout.s + effect / variance, v: s.rollout.v + 1 / variance };
+  const restart = { s: s.restart.s + effect / variance, v: s.restart.v + 1 / variance };
   const step = { s: s.step.s + effect / variance, v: s.step.v + 1 / variance, canaryN: s.step.canaryN + r.nx };
   const est = step.s / step.v;
   const perS = ctx.stepElapsedS > 0 ? step.v / ctx.stepElapsedS : 0;
@@ -128,7 +130,7 @@ export function foldMannWhitney(s: NormalState, input: AnalysisInput, ctx: FoldC
   const etaAcceptS = est < s.theta1 / 2 && perS > 0 ? Math.max(0, (Math.log(s.beta) - normalLogLR(step.s, step.v, s.theta1)) / ((s.theta1 * est - (s.theta1 * s.theta1) / 2) * perS)) : null;
   const etaRejectS = est > 0 && perS > 0 ? Math.max(0, (2 * Math.log(1 / s.alpha)) / (est * est * perS) - rollout.v / perS) : null;
   return {
-    ...s, rollout, step, etaRejectS, etaAcceptS,
+    ...s, rollout, restart, step, etaRejectS, etaAcceptS,
     last: { auc: r.auc, z: r.z, canarySampled: r.nx, stableSampled: r.ny, ds: effect / variance, dv: 1 / variance },
     estimate: { aucExcess: est, canarySampled: step.canaryN },
   };
@@ -136,12 +138,12 @@ export function foldMannWhitney(s: NormalState, input: AnalysisInput, ctx: FoldC
 
 /** The verdict of a Mann-Whitney latency metric. */
 export function judgeNormal(s: NormalState): MetricVerdict {
-  const statistic = logOneSidedNormalMixture(s.rollout.s, s.rollout.v, s.tau);
+  const statistic = logRestartMixture(logOneSidedNormalMixture(s.rollout.s, s.rollout.v, s.tau), logOneSidedNormalMixture(s.restart.s, s.restart.v, s.tau), s.mix);
   const threshold = Math.log(1 / s.alpha);
   const acceptStatistic = normalLogLR(s.step.s, s.step.v, s.theta1);
   const acceptThreshold = Math.log(s.beta);
   const base = { statistic, threshold, acceptStatistic, acceptThreshold };
-  if (statistic >= threshold) return { ...base, status: 'regressed', summary: `${s.config.name}: canary significantly slower beyond tolerance (log M ${statistic.toFixed(2)})` };
+  if (statistic >= threshold) return { ...base, status: 'regressed', summary: `${s.config.name}: canary significantly slower beyond tolerance (log X ${statistic.toFixed(2)})` };
   if (acceptStatistic <= acceptThreshold) return { ...base, status: 'accepted', summary: `${s.config.name}: no shift of ${s.theta1.toFixed(2)} in P(canary > stable)` };
   if (s.step.canaryN === 0) return { ...base, status: 'no_data', summary: `${s.config.name}: no canary latencies in this step yet` };
   return { ...base, status: 'inconclusive', summary: `${s.config.name}: not enough evidence yet` };

@@ -5,6 +5,7 @@
  */
 import type { ResolvedMetric } from '../../rollout/spec.ts';
 import type { TestSide } from '../stats/binomial-mixture.ts';
+import type { RestartWeights } from './restart.ts';
 
 /** What the analysis concluded about one metric on this tick. */
 export type MetricStatus = 'regressed' | 'accepted' | 'inconclusive' | 'no_data';
@@ -54,7 +55,11 @@ export interface BinomialState extends MetricStateBase {
   readonly theta1: number;
   /** Whole-rollout sufficient statistics for the rollback test. */
   readonly rollout: { readonly k: number; readonly m: number; readonly logLik: readonly number[] };
-  /** This step's statistics for the acceptance test. */
+  /** The rollback test's martingale restarted when the current step began (see restart.ts). */
+  readonly restart: { readonly logLik: readonly number[] };
+  /** Weights of the restart mixture at the current step. */
+  readonly mix: RestartWeights;
+  /** This step's statistics for the acceptance test (also cleared when a paused rollout resumes). */
   readonly step: {
     readonly k: number;
     readonly m: number;
@@ -81,7 +86,11 @@ export interface NormalState extends MetricStateBase {
   readonly theta1: number;
   /** Inverse-variance weighted sum of per-window effects and its information (rollout). */
   readonly rollout: { readonly s: number; readonly v: number };
-  /** The same for this step. */
+  /** The same since the current step began, for the restart mixture. */
+  readonly restart: { readonly s: number; readonly v: number };
+  /** Weights of the restart mixture at the current step. */
+  readonly mix: RestartWeights;
+  /** The same for this step's acceptance test (also cleared on resume). */
   readonly step: { readonly s: number; readonly v: number; readonly canaryN: number };
 }
 
