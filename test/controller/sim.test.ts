@@ -73,3 +73,22 @@ test('a rate schedule and a latency mixture are accepted', () => {
   const r = runScenario(sc);
   assert.equal(r.runs, 5);
 });
+
+test('the simulator also serves as a MetricsProvider for a controller loop', async () => {
+  const { simulatedProvider } = await import('../../services/controller/sim/provider.ts');
+  const { createRng } = await import('../../services/controller/sim/random.ts');
+  const { createRollout } = await import('../../services/controller/rollout/state.ts');
+  const { nextWindow, tick } = await import('../../services/controller/rollout/machine.ts');
+  const sc = parseScenario({ ...base, name: 'port', arms: { ...base.arms, canary: { errorRate: 0.06 } } });
+  const weights: { at: number; weight: number }[] = [];
+  const provider = simulatedProvider(sc, createRng(1), () => weights);
+  let t = tick(createRollout(sc.rollout), null, 0);
+  weights.push({ at: 0, weight: t.state.weight });
+  for (let now = 10_000; now <= 600_000 && t.state.phase === 'progressing'; now += 10_000) {
+    const w = nextWindow(t.state, now);
+    t = tick(t.state, w ? await provider.collect(sc.rollout, w) : null, now);
+    if (t.state.weight !== weights.at(-1)!.weight) weights.push({ at: now, weight: t.state.weight });
+  }
+  assert.equal(t.state.phase, 'rolled_back');
+  assert.equal(t.decision.evidence.window!.to - t.decision.evidence.window!.from, 10_000);
+});
