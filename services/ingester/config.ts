@@ -22,6 +22,11 @@ export const IngesterSection = z.strictObject({
   /** Target table (a bare identifier in the warehouse database). */
   table: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'expected a plain identifier').default('requests'),
   /**
+   * How rows travel to ClickHouse: `JSONCompactEachRow` (arrays in column order; the fast
+   * default) or `JSONEachRow` (objects; use it with `skipUnknownFields` for a reduced table).
+   */
+  rowFormat: z.enum(['JSONCompactEachRow', 'JSONEachRow']).default('JSONCompactEachRow'),
+  /**
    * Ignore event fields the target table lacks (`input_format_skip_unknown_fields`): for a
    * table that keeps a subset of the event, e.g. on an old server. Off: a missing column is an error.
    */
@@ -36,6 +41,11 @@ export const IngesterSection = z.strictObject({
     minBytes: z.number().int().min(1).max(64 * 1024 * 1024).default(4 * 1024 * 1024),
     /** Longest time an event waits to be batched. */
     lingerMs: z.number().int().min(1).max(60_000).default(1000),
+    /**
+     * Batches planned ahead of the insert in progress (1: none; decoding waits for each insert).
+     * More overlap costs memory: up to (inFlight + 1) × maxRows decoded rows.
+     */
+    inFlight: z.number().int().min(1).max(8).default(2),
   }).prefault({}),
   /** Backoff while ClickHouse is unavailable: doubles from `initialMs` up to `maxMs`, with jitter. */
   retry: z.strictObject({

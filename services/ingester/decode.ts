@@ -3,7 +3,7 @@
  * (services/telemetry/event.ts) is the judge; the reason names every failing field.
  */
 import { decodeEvent } from '../telemetry/event.ts';
-import { requestLine } from '../warehouse/requests.ts';
+import { requestCompactLine, requestLine } from '../warehouse/requests.ts';
 import type { DeadLetter, SourceMessage } from './source.ts';
 
 /** A decoded message: exactly one of `line` and `dead` is set. */
@@ -11,7 +11,7 @@ export interface DecodedItem {
   offset: number;
   value: Buffer | null;
   key?: Buffer | null;
-  /** The JSONEachRow line for `requests` (no trailing newline). */
+  /** The row line for `requests` (no trailing newline). */
   line?: string;
   /** Event time (ms), for freshness metrics. */
   ts?: number;
@@ -24,8 +24,8 @@ function cap(s: string): string {
   return s.length > MAX_DETAIL ? `${s.slice(0, MAX_DETAIL)}…` : s;
 }
 
-/** Decodes `msg` read from `source`/`partition`. */
-export function decodeMessage(source: string, partition: number, msg: SourceMessage): DecodedItem {
+/** Decodes `msg` read from `source`/`partition` into a row line in `format`. */
+export function decodeMessage(source: string, partition: number, msg: SourceMessage, format: 'JSONCompactEachRow' | 'JSONEachRow'): DecodedItem {
   const base = { offset: msg.offset, value: msg.value, key: msg.key ?? null };
   if (!msg.value || msg.value.length === 0) {
     return { ...base, dead: { source, partition, offset: msg.offset, value: msg.value, key: msg.key ?? null, reason: 'empty', detail: 'empty message' } };
@@ -36,5 +36,6 @@ export function decodeMessage(source: string, partition: number, msg: SourceMess
     return { ...base, dead: { source, partition, offset: msg.offset, value: msg.value, key: msg.key ?? null, reason, detail: cap(r.reason) } };
   }
   const ts = r.event.ts;
-  return { ...base, ts, line: requestLine(r.event, { topic: source, partition, offset: msg.offset }) };
+  const src = { topic: source, partition, offset: msg.offset };
+  return { ...base, ts, line: format === 'JSONCompactEachRow' ? requestCompactLine(r.event, src) : requestLine(r.event, src) };
 }

@@ -14,7 +14,6 @@
 import type { Registry } from 'prom-client';
 import type { Logger } from '../core/log.ts';
 import { silentLogger } from '../core/log.ts';
-import { WarehouseErrors, shortMessage } from '../warehouse/errors.ts';
 import { parseVersion, type Warehouse } from '../warehouse/warehouse.ts';
 import type { IngesterConfig } from './config.ts';
 import { decodeMessage, type DecodedItem } from './decode.ts';
@@ -22,8 +21,9 @@ import { IngesterErrors } from './errors.ts';
 import { BatchLedger, batchToken } from './ledger.ts';
 import { IngesterMetrics } from './metrics.ts';
 import { normalizeForced, planChunks, type OffsetRange, type PlannedChunk } from './planner.ts';
-import { Backoff } from './retry.ts';
-import type { BatchControl, DeadLetter, Source, SourceBatch } from './source.ts';
+import { Retrier } from './retry.ts';
+import type { BatchControl, Source, SourceBatch } from './source.ts';
+import { BatchWriter } from './writer.ts';
 
 /** What {@link startIngester} needs. */
 export interface IngesterOptions {
@@ -70,14 +70,15 @@ interface PartitionState {
 
 class IngesterCore implements Ingester {
   private readonly cfg: IngesterConfig;
-  private readonly wh: Warehouse;
   private readonly source: Source;
   private readonly log: Logger;
   private readonly metrics: IngesterMetrics;
   private readonly ledger: BatchLedger;
+  private readonly retrier: Retrier;
+  private readonly writer: BatchWriter;
   private readonly parts = new Map<string, PartitionState>();
   private readonly counts = { rows: 0, batches: 0, deadLetters: 0, replays: 0 };
-  private pausedNow = false;
+  private generation = 0;
   private stopping = false;
   private abandon = false;
   private failed: Error | undefined;
@@ -89,18 +90,30 @@ class IngesterCore implements Ingester {
 
   constructor(opts: IngesterOptions, exactlyOnce: boolean) {
     this.cfg = opts.config;
-    this.wh = opts.warehouse;
     this.source = opts.source;
     this.log = opts.logger ?? silentLogger();
     this.metrics = new IngesterMetrics(opts.registry);
     this.ledger = new BatchLedger(opts.warehouse, exactlyOnce);
+    this.retrier = new Retrier({
+      initialMs: this.cfg.retry.initialMs, maxMs: this.cfg.retry.maxMs, metrics: this.metrics, log: this.log,
+      pause: () => this.source.pause(), resume: () => this.source.resume(), abandoned: () => this.abandon,
+    });
+    this.writer = new BatchWriter({
+      cfg: this.cfg, warehouse: opts.warehouse, source: opts.source, metrics: this.metrics, retrier: this.retrier, log: this.log,
+      counts: this.counts, generation: () => this.generation, abandoned: () => this.abandon,
+    });
     this.failure = new Promise((resolve) => { this.failWith = resolve; });
   }
 
   async start(): Promise<void> {
     await this.source.start(
       (batch, ctl) => this.track(this.handle(batch, ctl)),
-      () => this.parts.clear(),
+      () => {
+        // Partitions may have moved: forget their state and drop batches not yet written (they
+        // are in the ledger; whoever owns the partition now rebuilds them).
+        this.generation++;
+        this.parts.clear();
+      },
       (err) => {
         this.failed = err;
         this.log.error({ err }, 'event source failed; the ingester cannot continue');
@@ -113,7 +126,7 @@ class IngesterCore implements Ingester {
   }
 
   stats(): IngesterStats {
-    return { ...this.counts, paused: this.pausedNow, stopping: this.stopping, failed: this.failed };
+    return { ...this.counts, paused: this.retrier.paused, stopping: this.stopping, failed: this.failed };
   }
 
   private track(p: Promise<void>): Promise<void> {
@@ -131,15 +144,15 @@ class IngesterCore implements Ingester {
     try {
       if (st.forced === undefined) {
         const from = batch.messages[0]!.offset;
-        const ranges = await this.retrying('read the batch ledger', ctl, () => this.ledger.pending(batch.source, batch.partition, from));
+        const ranges = await this.retrier.run('read the batch ledger', ctl, () => this.ledger.pending(batch.source, batch.partition, from));
         st.forced = normalizeForced(ranges, from);
         if (st.forced.length) this.log.info({ source: batch.source, partition: batch.partition, batches: st.forced.length }, 'rebuilding batches from the ledger');
       }
-      const items = st.carry.concat(batch.messages.map((m) => decodeMessage(batch.source, batch.partition, m)));
+      const items = st.carry.concat(batch.messages.map((m) => decodeMessage(batch.source, batch.partition, m, this.cfg.rowFormat)));
       const plan = planChunks(items.map((i) => i.offset), st.forced, this.cfg.batch.maxRows);
       for (const r of plan.skipped) this.log.warn({ source: batch.source, partition: batch.partition, range: r }, 'ledger range had no messages left; skipped');
       for (const chunk of plan.chunks) {
-        await this.flush(batch.source, batch.partition, items.slice(chunk.from, chunk.to + 1), chunk, ctl);
+        await this.plan(batch.source, batch.partition, items.slice(chunk.from, chunk.to + 1), chunk, ctl);
       }
       st.forced = plan.forced;
       st.carry = items.slice(plan.carryFrom);
@@ -150,108 +163,23 @@ class IngesterCore implements Ingester {
     }
   }
 
-  private async flush(source: string, partition: number, items: DecodedItem[], chunk: PlannedChunk, ctl: BatchControl): Promise<void> {
+  /** Records a batch in the ledger (before anything of it can reach ClickHouse) and queues it. */
+  private async plan(source: string, partition: number, items: DecodedItem[], chunk: PlannedChunk, ctl: BatchControl): Promise<void> {
     const valid = items.filter((i) => i.line !== undefined);
     const dead = items.flatMap((i) => (i.dead ? [i.dead] : []));
     this.metrics.messages.inc({ result: 'valid' }, valid.length);
     if (dead.length) this.metrics.messages.inc({ result: 'invalid' }, dead.length);
-    if (valid.length) {
-      const token = this.ledger.enabled ? batchToken(source, partition, chunk.range) : undefined;
-      if (chunk.replay) {
-        this.metrics.replays.inc();
-        this.counts.replays++;
-      } else {
-        await this.retrying('record the batch in the ledger', ctl, () => this.ledger.record(source, partition, chunk.range, valid.length));
-      }
-      const rejected = await this.retrying(`insert ${valid.length} rows`, ctl, () => this.insertOrSplit(source, partition, valid, token));
-      dead.push(...rejected);
-      let oldest = Infinity;
-      for (const v of valid) if (v.ts! < oldest) oldest = v.ts!;
-      this.metrics.freshness.observe(Math.max(0, (Date.now() - oldest) / 1000));
-      this.counts.rows += valid.length - rejected.length;
+    if (valid.length && chunk.replay) {
+      this.metrics.replays.inc();
+      this.counts.replays++;
+    } else if (valid.length) {
+      await this.retrier.run('record the batch in the ledger', ctl, () => this.ledger.record(source, partition, chunk.range, valid.length));
     }
-    if (dead.length) {
-      await this.retrying(`dead-letter ${dead.length} messages`, ctl, () => this.source.deadLetter(dead));
-      for (const d of dead) this.metrics.dlq.inc({ reason: d.reason });
-      this.counts.deadLetters += dead.length;
-      this.log.warn({ source, partition, count: dead.length, first: { offset: dead[0]!.offset, reason: dead[0]!.reason, detail: dead[0]!.detail } },
-        'messages sent to the dead-letter destination');
-    }
-    try {
-      await this.source.commit(source, partition, Math.max(chunk.range.last, items[items.length - 1]!.offset) + 1);
-    } catch (err) {
-      throw IngesterErrors.commitFailed(`commit of ${source}:${partition} up to ${chunk.range.last} failed: ${shortMessage(err)}`, { cause: err });
-    }
-    this.counts.batches++;
-    this.metrics.commits.inc();
-    this.metrics.lastCommit.set(Date.now() / 1000);
-  }
-
-  /**
-   * Inserts the lines; when ClickHouse rejects the data itself, halves the batch until the bad
-   * rows are alone and returns them as dead letters. Sub-batch tokens derive from the batch
-   * token, so a rerun after a crash splits the same way and deduplicates.
-   */
-  private async insertOrSplit(source: string, partition: number, items: DecodedItem[], token: string | undefined): Promise<DeadLetter[]> {
-    const started = process.hrtime.bigint();
-    try {
-      const opts = { skipUnknownFields: this.cfg.skipUnknownFields, ...(token ? { dedupToken: token } : {}) };
-      await this.wh.insertJsonLines(this.cfg.table, Buffer.from(items.map((i) => i.line).join('\n')), opts);
-    } catch (err) {
-      if (!WarehouseErrors.dataRejected.is(err)) throw err;
-      if (items.length === 1) {
-        const i = items[0]!;
-        return [{ source, partition, offset: i.offset, value: i.value, key: i.key ?? null, reason: 'insert_rejected', detail: shortMessage(err, 1000) }];
-      }
-      const mid = items.length >> 1;
-      const left = items.slice(0, mid);
-      const right = items.slice(mid);
-      const sub = (part: DecodedItem[]) => token && `${token}/${part[0]!.offset}-${part[part.length - 1]!.offset}`;
-      return [
-        ...(await this.insertOrSplit(source, partition, left, sub(left))),
-        ...(await this.insertOrSplit(source, partition, right, sub(right))),
-      ];
-    }
-    this.metrics.insertDuration.observe(Number(process.hrtime.bigint() - started) / 1e9);
-    this.metrics.batchSize.observe(items.length);
-    this.metrics.rows.inc(items.length);
-    return [];
-  }
-
-  /** Runs `fn` until it succeeds, pausing the source and backing off meanwhile. */
-  private async retrying<T>(what: string, ctl: BatchControl, fn: () => Promise<T>): Promise<T> {
-    const backoff = new Backoff(this.cfg.retry.initialMs, this.cfg.retry.maxMs);
-    let lastLog = 0;
-    for (let attempt = 0; ; attempt++) {
-      if (attempt > 0 && (this.abandon || !ctl.isRunning())) throw IngesterErrors.stopped(`stopped while retrying to ${what}`);
-      try {
-        const result = await fn();
-        if (attempt > 0) this.resumeSource(what, attempt);
-        return result;
-      } catch (err) {
-        const code = (err as { code?: string }).code ?? 'UNKNOWN';
-        this.metrics.insertFailures.inc({ code });
-        this.metrics.retries.inc();
-        if (!this.pausedNow) {
-          this.pausedNow = true;
-          this.metrics.paused.set(1);
-          this.source.pause();
-        }
-        if (Date.now() - lastLog > 30_000) {
-          lastLog = Date.now();
-          this.log.warn({ err, attempt }, `failed to ${what}; consumption paused, retrying`);
-        }
-      }
-      await backoff.wait(ctl, () => this.abandon);
-    }
-  }
-
-  private resumeSource(what: string, attempts: number): void {
-    if (!this.pausedNow) return;
-    this.pausedNow = false;
-    this.metrics.paused.set(0);
-    this.source.resume();
-    this.log.info({ attempts }, `${what} succeeded again; consumption resumed`);
+    await this.writer.enqueue({
+      source, partition, range: chunk.range, valid, dead, generation: this.generation,
+      commitTo: Math.max(chunk.range.last, items[items.length - 1]!.offset) + 1,
+      token: valid.length && this.ledger.enabled ? batchToken(source, partition, chunk.range) : undefined,
+    }, ctl);
   }
 
   private async pollLag(): Promise<void> {
@@ -274,6 +202,7 @@ class IngesterCore implements Ingester {
     giveUp.unref();
     try {
       while (this.inFlight.size) await Promise.all(this.inFlight);
+      await this.writer.idle();
     } finally {
       clearTimeout(giveUp);
     }

@@ -21,11 +21,12 @@ const open = new Map<string, Entry>();
 export interface EmbeddedHandle {
   readonly client: ClickHouseClient;
   /**
-   * Raw passthrough insert: the JSONEachRow buffer goes to the engine without a copy and is
+   * Raw passthrough insert: the JSON rows buffer goes to the engine without a copy and is
    * parsed by its multithreaded parser (about twice as fast as a client insert). `settings`
    * apply to this statement only.
    */
-  rawInsert(table: string, body: Buffer, settings: Record<string, string | number>): Promise<void>;
+  rawInsert(table: string, body: Buffer, format: 'JSONEachRow' | 'JSONCompactEachRow', columns: readonly string[] | undefined,
+    settings: Record<string, string | number>): Promise<void>;
   /** Absolute data path. */
   readonly path: string;
   /** Drops this reference; the engine closes with the last one. Idempotent. */
@@ -64,8 +65,8 @@ export function acquireEmbedded(path: string): EmbeddedHandle {
   return {
     client: held.client,
     path: abs,
-    async rawInsert(table, body, settings) {
-      await held.connection.chdb.rawInsert({ table, values: body, format: 'JSONEachRow', settings });
+    async rawInsert(table, body, format, columns, settings) {
+      await held.connection.chdb.rawInsert({ table, values: body, format, settings, ...(columns ? { columns } : {}) });
     },
     async release() {
       if (released) return;

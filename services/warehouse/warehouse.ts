@@ -40,6 +40,17 @@ export interface InsertOptions {
   skipUnknownFields?: boolean;
 }
 
+/** Row formats {@link Warehouse.insertJsonLines} accepts. */
+export type JsonLinesFormat = 'JSONEachRow' | 'JSONCompactEachRow';
+
+/** Options of {@link Warehouse.insertJsonLines}. */
+export interface JsonLinesOptions extends InsertOptions {
+  /** `JSONEachRow` (objects, the default) or `JSONCompactEachRow` (arrays in `columns` order). */
+  format?: JsonLinesFormat;
+  /** Column list of the rows; required for JSONCompactEachRow. */
+  columns?: readonly string[];
+}
+
 /** The warehouse port: what every mlgate component uses to read and write ClickHouse. */
 export interface Warehouse {
   /** Which engine this is. */
@@ -61,8 +72,8 @@ export interface Warehouse {
   command(sql: string, params?: Record<string, unknown>): Promise<void>;
   /** Inserts rows (plain objects keyed by column) into `table` (a bare name or `db.table`). */
   insert(table: string, rows: readonly object[], opts?: InsertOptions): Promise<void>;
-  /** Inserts rows already serialized as JSONEachRow (one object per line) into `table`. */
-  insertJsonLines(table: string, body: Buffer, opts?: InsertOptions): Promise<void>;
+  /** Inserts rows already serialized, one per line (JSONEachRow objects or JSONCompactEachRow arrays). */
+  insertJsonLines(table: string, body: Buffer, opts?: JsonLinesOptions): Promise<void>;
   /** True when ClickHouse answers a query with the configured credentials. */
   ping(): Promise<boolean>;
   /** The engine's version string, e.g. `26.7.2.1` or `18.16.1`. */
@@ -170,17 +181,22 @@ class ClickHouseWarehouse implements Warehouse {
     await this.insertJsonLines(table, Buffer.from(jsonLines(rows)), opts);
   }
 
-  async insertJsonLines(table: string, body: Buffer, opts: InsertOptions = {}): Promise<void> {
+  async insertJsonLines(table: string, body: Buffer, opts: JsonLinesOptions = {}): Promise<void> {
     if (this.closed) throw WarehouseErrors.closed('the warehouse is closed');
     if (body.length === 0) return;
     const target = this.table(table);
+    const format = opts.format ?? 'JSONEachRow';
+    if (format !== 'JSONEachRow' && format !== 'JSONCompactEachRow') throw WarehouseErrors.queryFailed(`insert format ${String(format)} is not supported`);
+    const columns = opts.columns?.map((c) => identifier(c, 'column'));
+    if (format === 'JSONCompactEachRow' && !columns?.length) throw WarehouseErrors.queryFailed('JSONCompactEachRow inserts need the column list');
+    const colsClause = columns?.length ? ` (${columns.join(', ')})` : '';
     if (opts.dedupToken !== undefined && !DEDUP_TOKEN.test(opts.dedupToken)) {
       throw WarehouseErrors.queryFailed(`dedup token ${JSON.stringify(opts.dedupToken)} must match ${DEDUP_TOKEN.source}`);
     }
     try {
       if (this.handle) {
         // Statement-local settings (a session SET would outlive this insert; see the module note).
-        await this.handle.rawInsert(target, body, {
+        await this.handle.rawInsert(target, body, format, columns, {
           insert_deduplication_token: opts.dedupToken ?? '',
           async_insert: 0,
           input_format_skip_unknown_fields: opts.skipUnknownFields ? 1 : 0,
@@ -190,7 +206,7 @@ class ClickHouseWarehouse implements Warehouse {
         if (opts.dedupToken !== undefined) settings.insert_deduplication_token = opts.dedupToken;
         if (opts.skipUnknownFields) settings.input_format_skip_unknown_fields = 1;
         const res = await this.client.exec({
-          query: `INSERT INTO ${target} FORMAT JSONEachRow`, values: Readable.from([body]), clickhouse_settings: settings,
+          query: `INSERT INTO ${target}${colsClause} FORMAT ${format}`, values: Readable.from([body]), clickhouse_settings: settings,
         });
         res.stream.resume();
       }

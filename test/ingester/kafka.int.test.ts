@@ -8,7 +8,7 @@ import { eventValues, groupProgress, metric, produce, runIngester, testIngesterC
 import { sampleEvent } from '../support/events.ts';
 import type { Source } from '../../services/ingester/source.ts';
 
-/** Wraps a source so that commit number `at` fails and the "process" handles nothing afterwards. */
+/** Wraps a source so that from commit number `at` on, commits fail and the "process" handles nothing. */
 function crashingSource(inner: Source, at: number): { source: Source; crashed: () => boolean } {
   let commits = 0;
   let dead = false;
@@ -19,10 +19,8 @@ function crashingSource(inner: Source, at: number): { source: Source; crashed: (
       await handler(batch, ctl);
     }, onReassign, onFatal),
     commit: async (s, p, next) => {
-      if (++commits === at) {
-        dead = true;
-        throw new Error('simulated crash after insert');
-      }
+      if (++commits >= at) dead = true;
+      if (dead) throw new Error('simulated crash after insert');
       await inner.commit(s, p, next);
     },
     deadLetter: (items) => inner.deadLetter(items),

@@ -17,7 +17,7 @@ test('ClickHouse down for 15 s, then back: consumption pauses, lag shows, ingest
   const topics = await withTopics(t, brokers, { events: { partitions: 2 }, dlq: {} });
   const wh = await serverWarehouse(t, ch.address, { requestTimeoutMs: 3000 });
   await wh.command(REDUCED_REQUESTS_DDL);
-  const cfg = testIngesterConfig(topics, { skipUnknownFields: true, batch: { maxRows: 2000, lingerMs: 200, minBytes: 1 }, retry: { initialMs: 200, maxMs: 2000 } });
+  const cfg = testIngesterConfig(topics, { rowFormat: 'JSONEachRow', skipUnknownFields: true, batch: { maxRows: 2000, lingerMs: 200, minBytes: 1 }, retry: { initialMs: 200, maxMs: 2000 } });
   const { ingester, registry } = await runIngester(t, wh, cfg, testKafkaSource(brokers, cfg));
 
   const values = eventValues(30_000);

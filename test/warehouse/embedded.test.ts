@@ -12,7 +12,7 @@ import { WarehouseSection } from '../../services/warehouse/config.ts';
 import { createWarehouse } from '../../services/warehouse/warehouse.ts';
 import { migrate, appliedMigrations, migrationContext, renderMigration } from '../../services/warehouse/migrate.ts';
 import { allMigrations } from '../../services/warehouse/migrations/index.ts';
-import { toRequestRow } from '../../services/warehouse/requests.ts';
+import { EVENT_COLUMNS, REQUEST_COLUMNS, requestCompactLine, toRequestRow } from '../../services/warehouse/requests.ts';
 import { TelemetryEventSchema, type TelemetryEvent } from '../../services/telemetry/event.ts';
 import { openEmbeddedPaths } from '../../services/warehouse/embedded.ts';
 
@@ -66,11 +66,14 @@ test('retention from the config becomes the TTL, and a changed retention alters 
   assert.doesNotMatch(await ttl('requests_1m'), /TTL/);
 });
 
-test('every field of the event contract is a column of requests', async (t) => {
+test('every field of the event contract is a column of requests and is written by the ingester', async (t) => {
   const wh = await embeddedWarehouse(t);
   const cols = new Set((await wh.query<{ name: string }>(
     "SELECT name FROM system.columns WHERE database = {db:String} AND table = 'requests'", { db: wh.database })).map((r) => r.name));
-  for (const field of Object.keys(TelemetryEventSchema.shape)) assert.ok(cols.has(field), `requests lacks column ${field}`);
+  for (const field of Object.keys(TelemetryEventSchema.shape)) {
+    assert.ok(cols.has(field), `requests lacks column ${field} (add a migration)`);
+    assert.ok((EVENT_COLUMNS as readonly string[]).includes(field), `EVENT_COLUMNS lacks ${field} (services/warehouse/requests.ts)`);
+  }
   for (const meta of ['ingested_at', 'src_topic', 'src_partition', 'src_offset']) assert.ok(cols.has(meta), `requests lacks ${meta}`);
 });
 
@@ -178,4 +181,16 @@ test('two warehouses on one path share the engine; closing one leaves the other 
   const other = mkdtempSync(join(tmpdir(), 'mlgate-other-'));
   await assert.rejects(createWarehouse(WarehouseSection.parse({ path: other, database: uniqueName('x') })),
     (e: Error & { code?: string }) => e.code === 'MLG_WH_ENGINE_PATH_CONFLICT' && e.message.includes(other));
+});
+
+test('compact rows (the ingester\'s format) store the same values as object rows', async (t) => {
+  const wh = await embeddedWarehouse(t);
+  const a = sampleEvent({ ts: HOUR + 5, prediction_score: null, tokens_out: 9, redactions: { PHONE: 3 }, prediction_label: null });
+  const b = { ...a, event_id: sampleEvent().event_id };
+  await wh.insert('requests', rowsOf([a]));
+  await wh.insertJsonLines('requests', Buffer.from(requestCompactLine({ ...b }, src(0))), { format: 'JSONCompactEachRow', columns: REQUEST_COLUMNS });
+  const rows = await wh.query<Record<string, unknown>>(`SELECT * EXCEPT (event_id, ingested_at) FROM {db}.requests ORDER BY event_id = {id:UUID}`, { id: b.event_id });
+  assert.equal(rows.length, 2);
+  assert.deepEqual(rows[1], rows[0]);
+  await assert.rejects(wh.insertJsonLines('requests', Buffer.from('[1]'), { format: 'JSONCompactEachRow' }), /column list/);
 });
