@@ -41,7 +41,7 @@ export const AuditSection = z
     /** Largest export; a bigger one is refused before it starts (narrow the filter). */
     maxExportRows: z.number().int().min(1).default(10_000_000),
     /** Rows per query while exporting: bounds the memory of an export on either engine. */
-    exportChunkRows: z.number().int().min(100).max(1_000_000).default(50_000),
+    exportChunkRows: z.number().int().min(100).max(1_000_000).default(10_000),
     /** Longest time range a query may cover. */
     maxSpanDays: z.number().int().min(1).max(36_500).default(400),
     /** Time range used when neither from nor to is given. */

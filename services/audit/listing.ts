@@ -3,9 +3,10 @@
  * `WHERE … AND (ts, id) > cursor ORDER BY ts, id LIMIT n+1` (never OFFSET: page 1000 costs what
  * page 1 costs and rows arriving meanwhile never shift a page). The cursor is opaque text holding
  * the last row's (ts, id) and a digest of the query, so a cursor cannot be replayed against
- * another filter. An export walks the same keyset in chunks of `chunkRows`, each its own query,
- * so memory stays bounded on either engine (the embedded engine materialises a query's whole
- * result before handing it over; a chunk is all it ever holds).
+ * another filter. An export is cut into time windows of at most `chunkRows` rows (from a
+ * histogram of the selected rows), each its own query, so memory stays bounded on either engine
+ * (the embedded engine materialises a query's whole result before handing it over; a window is
+ * all it ever holds) and the work stays linear in the rows exported.
  */
 import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
@@ -122,48 +123,118 @@ export async function listPage<T = Record<string, unknown>>(
   return { rows: rows as T[], next_cursor: next };
 }
 
-/** Number of rows `where` selects. */
-export async function countRows(wh: Warehouse, table: string, where: Where): Promise<number> {
-  const rows = await wh.query<{ n: number }>(`SELECT count() AS n FROM ${wh.table(table)} ${whereSql(where)} ${LISTING_SETTINGS}`, where.params);
-  return Number(rows[0]?.n ?? 0);
+/** A time window of an export and the rows it held when planned. */
+export interface ExportWindow {
+  readonly fromMs: number;
+  readonly toMs: number;
+  readonly rows: number;
+}
+
+/** What an export will read: its windows in time order and their total. */
+export interface ExportPlan {
+  readonly rows: number;
+  readonly windows: readonly ExportWindow[];
+  readonly chunkRows: number;
+}
+
+/** Most histogram buckets a plan reads (bounds the plan's own memory). */
+const MAX_BUCKETS = 20_000;
+
+/**
+ * Plans an export: a histogram of the selected rows over time (two scans of the key and filter
+ * columns), cut into consecutive windows of at most `chunkRows` rows. A single bucket denser
+ * than that becomes a window of its own, read in keyset chunks.
+ */
+export async function planExport(wh: Warehouse, spec: ListingSpec, where: Where, chunkRows: number): Promise<ExportPlan> {
+  const span = (await wh.query<{ lo: number; hi: number; n: number }>(
+    `SELECT toUnixTimestamp64Milli(min(ts)) AS lo, toUnixTimestamp64Milli(max(ts)) AS hi, count() AS n
+     FROM ${wh.table(spec.table)} ${whereSql(where)} ${LISTING_SETTINGS}`,
+    where.params,
+  ))[0];
+  const total = Number(span?.n ?? 0);
+  if (!span || total === 0) return { rows: 0, windows: [], chunkRows };
+  const lo = Number(span.lo);
+  const bucket = Math.max(1000, Math.ceil((Number(span.hi) - lo + 1) / MAX_BUCKETS));
+  const hist = await wh.query<{ b: number; n: number }>(
+    `SELECT intDiv(toUnixTimestamp64Milli(ts) - {plan_lo:Int64}, {plan_bucket:UInt64}) AS b, count() AS n
+     FROM ${wh.table(spec.table)} ${whereSql(where)} GROUP BY b ORDER BY b ${LISTING_SETTINGS}`,
+    { ...where.params, plan_lo: lo, plan_bucket: bucket },
+  );
+  const windows: ExportWindow[] = [];
+  let cur: { from: number; to: number; rows: number } | undefined;
+  for (const h of hist) {
+    const from = lo + Number(h.b) * bucket;
+    const n = Number(h.n);
+    if (cur && cur.rows + n <= chunkRows) {
+      cur.to = from + bucket;
+      cur.rows += n;
+      continue;
+    }
+    if (cur) windows.push({ fromMs: cur.from, toMs: cur.to, rows: cur.rows });
+    cur = { from, to: from + bucket, rows: n };
+  }
+  if (cur) windows.push({ fromMs: cur.from, toMs: cur.to, rows: cur.rows });
+  return { rows: total, windows, chunkRows };
+}
+
+function windowWhere(where: Where, w: ExportWindow): Where {
+  return {
+    clauses: [...where.clauses, "ts >= fromUnixTimestamp64Milli({win_from:Int64}, 'UTC')", "ts < fromUnixTimestamp64Milli({win_to:Int64}, 'UTC')"],
+    params: { ...where.params, win_from: w.fromMs, win_to: w.toMs },
+  };
 }
 
 /**
- * The rows of `spec` under `where` in (ts, id) order as CSV (with a header line) or JSON lines,
- * one chunk query at a time: first the position of the chunk's last row (reads only the key
- * columns), then the chunk itself.
+ * The rows of a plan in (ts, id) order as CSV (one header line) or JSON lines: one query per
+ * window, and keyset chunks (the chunk's last position first, reading only the key columns)
+ * inside a window denser than the chunk size.
  */
 export async function* exportRows(
-  wh: Warehouse, spec: ListingSpec, where: Where, opts: { format: ExportFormat; chunkRows: number },
+  wh: Warehouse, spec: ListingSpec, where: Where, plan: ExportPlan, format: ExportFormat,
 ): AsyncGenerator<Buffer, void, undefined> {
-  let after: Position | undefined;
-  for (let chunk = 0; ; chunk++) {
-    const params: Record<string, unknown> = { ...where.params };
-    const extra: string[] = [];
-    if (after) {
-      extra.push(afterClause(spec, 'after', '>'));
-      params.after_ts = after.ts;
-      params.after_id = after.id;
-    }
-    const bound = (await wh.query<{ t: number; id: string }>(
-      `SELECT toUnixTimestamp64Milli(ts) AS t, toString(${spec.idColumn}) AS id FROM ${wh.table(spec.table)} ${whereSql(where, extra)}
-       ORDER BY ts, ${spec.idColumn} LIMIT 1 OFFSET {chunk_last:UInt64} ${LISTING_SETTINGS}`,
-      { ...params, chunk_last: opts.chunkRows - 1 },
-    ))[0];
-    if (bound) {
-      extra.push(afterClause(spec, 'upto', '<='));
-      params.upto_ts = Number(bound.t);
-      params.upto_id = bound.id;
-    }
-    const format = opts.format === 'jsonl' ? 'JSONEachRow' : chunk === 0 ? 'CSVWithNames' : 'CSV';
-    const stream: Readable = await wh.stream(
-      `SELECT ${opts.format === 'jsonl' ? spec.select : spec.flatSelect} FROM ${wh.table(spec.table)} ${whereSql(where, extra)}
+  let first = true;
+  const read = async (w: Where, extra: string[], params: Record<string, unknown>): Promise<Readable> => {
+    const fmt = format === 'jsonl' ? 'JSONEachRow' : first ? 'CSVWithNames' : 'CSV';
+    first = false;
+    return wh.stream(
+      `SELECT ${format === 'jsonl' ? spec.select : spec.flatSelect} FROM ${wh.table(spec.table)} ${whereSql(w, extra)}
        ORDER BY ts, ${spec.idColumn} ${LISTING_SETTINGS}`,
       params,
-      { format },
+      { format: fmt },
     );
-    for await (const piece of stream) yield piece as Buffer;
-    if (!bound) return;
-    after = { ts: Number(bound.t), id: bound.id };
+  };
+  if (plan.windows.length === 0 && format === 'csv') {
+    for await (const piece of await read(where, ['0'], { ...where.params })) yield piece as Buffer; // the header alone
+    return;
+  }
+  for (const win of plan.windows) {
+    const w = windowWhere(where, win);
+    if (win.rows <= plan.chunkRows) {
+      for await (const piece of await read(w, [], { ...w.params })) yield piece as Buffer;
+      continue;
+    }
+    let after: Position | undefined;
+    for (;;) {
+      const params: Record<string, unknown> = { ...w.params };
+      const extra: string[] = [];
+      if (after) {
+        extra.push(afterClause(spec, 'after', '>'));
+        params.after_ts = after.ts;
+        params.after_id = after.id;
+      }
+      const bound = (await wh.query<{ t: number; id: string }>(
+        `SELECT toUnixTimestamp64Milli(ts) AS t, toString(${spec.idColumn}) AS id FROM ${wh.table(spec.table)} ${whereSql(w, extra)}
+         ORDER BY ts, ${spec.idColumn} LIMIT 1 OFFSET {chunk_last:UInt64} ${LISTING_SETTINGS}`,
+        { ...params, chunk_last: plan.chunkRows - 1 },
+      ))[0];
+      if (bound) {
+        extra.push(afterClause(spec, 'upto', '<='));
+        params.upto_ts = Number(bound.t);
+        params.upto_id = bound.id;
+      }
+      for await (const piece of await read(w, extra, params)) yield piece as Buffer;
+      if (!bound) break;
+      after = { ts: Number(bound.t), id: bound.id };
+    }
   }
 }

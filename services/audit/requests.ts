@@ -8,7 +8,7 @@
 import type { Warehouse } from '../warehouse/warehouse.ts';
 import { AuditErrors } from './errors.ts';
 import { SUMMARY_DIMENSIONS, type Condition, type RequestFilter } from './filters.ts';
-import { LISTING_SETTINGS, countRows, exportRows, listPage, type ExportFormat, type ListingSpec, type Page, type Where } from './listing.ts';
+import { LISTING_SETTINGS, exportRows, listPage, planExport, type ExportFormat, type ExportPlan, type ListingSpec, type Page, type Where } from './listing.ts';
 import type { TimeRange } from './time-range.ts';
 
 const iso = (col: string) => `concat(replaceOne(toString(${col}), ' ', 'T'), 'Z') AS ${col}`;
@@ -113,12 +113,12 @@ export async function summarizeRequests(wh: Warehouse, filter: RequestFilter, di
   );
 }
 
-/** Rows an export of `where` would write. */
-export function countRequests(wh: Warehouse, where: Where): Promise<number> {
-  return countRows(wh, 'requests', where);
+/** Plans an export of `where` (its row count and time windows). */
+export function planRequestsExport(wh: Warehouse, where: Where, chunkRows: number): Promise<ExportPlan> {
+  return planExport(wh, REQUESTS, where, chunkRows);
 }
 
-/** Streams every request under `where` as CSV or JSON lines, `chunkRows` rows per query. */
-export function exportRequests(wh: Warehouse, where: Where, format: ExportFormat, chunkRows: number): AsyncGenerator<Buffer, void, undefined> {
-  return exportRows(wh, REQUESTS, where, { format, chunkRows });
+/** Streams every request of `plan` as CSV or JSON lines, one window (at most chunkRows rows) per query. */
+export function exportRequests(wh: Warehouse, where: Where, plan: ExportPlan, format: ExportFormat): AsyncGenerator<Buffer, void, undefined> {
+  return exportRows(wh, REQUESTS, where, plan, format);
 }

@@ -20,7 +20,7 @@ import {
 import { EXPORT_FORMATS, type ExportFormat, type Page } from './listing.ts';
 import { adminChanges, erasures, rolloutHistory } from './records.ts';
 import {
-  countRequests, exportRequests, filterWhere, requestByEventId, requestsByInputHash, requestsByTraceId, searchRequests, summarizeRequests,
+  exportRequests, filterWhere, planRequestsExport, requestByEventId, requestsByInputHash, requestsByTraceId, searchRequests, summarizeRequests,
   type RequestRecord, type SummaryRow,
 } from './requests.ts';
 import { effectiveRetention, type RetentionRow } from './retention.ts';
@@ -187,11 +187,11 @@ class Service implements AuditService {
     const format = (textOf(input, 'format') ?? 'csv') as ExportFormat;
     if (!EXPORT_FORMATS.includes(format)) throw AuditErrors.badFilter(`format: ${JSON.stringify(format)} is not one of ${EXPORT_FORMATS.join(', ')}`, { details: { field: 'format' } });
     const where = filterWhere(filter);
-    const rows = await countRequests(this.warehouse, where);
-    if (rows > this.config.maxExportRows) {
-      throw AuditErrors.exportTooLarge(`the export would write ${rows} rows, more than audit.maxExportRows (${this.config.maxExportRows}): narrow the filter or the time range`, { details: { rows } });
+    const plan = await planRequestsExport(this.warehouse, where, this.config.exportChunkRows);
+    if (plan.rows > this.config.maxExportRows) {
+      throw AuditErrors.exportTooLarge(`the export would write ${plan.rows} rows, more than audit.maxExportRows (${this.config.maxExportRows}): narrow the filter or the time range`, { details: { rows: plan.rows } });
     }
-    return { format, rows, chunks: exportRequests(this.warehouse, where, format, this.config.exportChunkRows) };
+    return { format, rows: plan.rows, chunks: exportRequests(this.warehouse, where, plan, format) };
   }
 
   private erasureWriter(): ChainedWriter<'erasure_log'> {
