@@ -8,7 +8,7 @@ import { IngesterSection, type IngesterConfig } from '../../services/ingester/co
 import { startIngester, type Ingester } from '../../services/ingester/ingester.ts';
 import { KafkaSource } from '../../services/ingester/kafka-source.ts';
 import type { Source } from '../../services/ingester/source.ts';
-import { requestLine } from '../../services/warehouse/requests.ts';
+import { REQUEST_COLUMNS, requestCompactLine } from '../../services/warehouse/requests.ts';
 import type { Warehouse } from '../../services/warehouse/warehouse.ts';
 import { benchEvent } from './events.ts';
 
@@ -71,17 +71,22 @@ export async function consumeOnly(kafka: Kafka, topic: string, n: number, cfg: I
   return { seconds: (end - first) / 1000 };
 }
 
-/** Inserts `n` pre-serialized events in batches of `batch` rows: the ClickHouse side's ceiling. */
+/**
+ * Inserts `n` pre-serialized events (the ingester's row format) in batches of `batch` rows: the
+ * ClickHouse side's ceiling.
+ */
 export async function insertOnly(wh: Warehouse, n: number, batch: number): Promise<{ seconds: number }> {
   const now = Date.now();
   const bodies: Buffer[] = [];
   for (let i = 0; i < n; i += batch) {
     const lines: string[] = [];
-    for (let j = i; j < Math.min(n, i + batch); j++) lines.push(requestLine(benchEvent(j, now), { topic: 'bench', partition: 0, offset: j }));
+    for (let j = i; j < Math.min(n, i + batch); j++) lines.push(requestCompactLine(benchEvent(j, now), { topic: 'bench', partition: 0, offset: j }));
     bodies.push(Buffer.from(lines.join('\n')));
   }
   const t0 = performance.now();
-  for (const [k, body] of bodies.entries()) await wh.insertJsonLines('requests', body, { dedupToken: `bench:0:${k}` });
+  for (const [k, body] of bodies.entries()) {
+    await wh.insertJsonLines('requests', body, { dedupToken: `bench:0:${k}`, format: 'JSONCompactEachRow', columns: REQUEST_COLUMNS });
+  }
   return { seconds: (performance.now() - t0) / 1000 };
 }
 

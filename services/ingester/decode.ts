@@ -1,10 +1,10 @@
 /**
- * Turns one source message into a `requests` JSONEachRow line or a dead letter. The event schema
+ * Turns one source message into a `requests` row line or a dead letter. The event schema
  * (services/telemetry/event.ts) is the judge; the reason names every failing field.
  */
-import { decodeEvent } from '../telemetry/event.ts';
 import { requestCompactLine, requestLine } from '../warehouse/requests.ts';
 import type { DeadLetter, SourceMessage } from './source.ts';
+import { createEventDecoder } from './validate.ts';
 
 /** A decoded message: exactly one of `line` and `dead` is set. */
 export interface DecodedItem {
@@ -18,24 +18,30 @@ export interface DecodedItem {
   dead?: DeadLetter;
 }
 
+/** Decodes one message read from `source`/`partition`. */
+export type MessageDecoder = (source: string, partition: number, msg: SourceMessage) => DecodedItem;
+
 const MAX_DETAIL = 1000;
 
 function cap(s: string): string {
   return s.length > MAX_DETAIL ? `${s.slice(0, MAX_DETAIL)}…` : s;
 }
 
-/** Decodes `msg` read from `source`/`partition` into a row line in `format`. */
-export function decodeMessage(source: string, partition: number, msg: SourceMessage, format: 'JSONCompactEachRow' | 'JSONEachRow'): DecodedItem {
-  const base = { offset: msg.offset, value: msg.value, key: msg.key ?? null };
-  if (!msg.value || msg.value.length === 0) {
-    return { ...base, dead: { source, partition, offset: msg.offset, value: msg.value, key: msg.key ?? null, reason: 'empty', detail: 'empty message' } };
-  }
-  const r = decodeEvent(msg.value);
-  if (!r.ok) {
-    const reason = r.reason.startsWith('not JSON') ? 'invalid_json' : 'schema_invalid';
-    return { ...base, dead: { source, partition, offset: msg.offset, value: msg.value, key: msg.key ?? null, reason, detail: cap(r.reason) } };
-  }
-  const ts = r.event.ts;
-  const src = { topic: source, partition, offset: msg.offset };
-  return { ...base, ts, line: format === 'JSONCompactEachRow' ? requestCompactLine(r.event, src) : requestLine(r.event, src) };
+/** A decoder producing row lines in `format`. */
+export function createMessageDecoder(format: 'JSONCompactEachRow' | 'JSONEachRow'): MessageDecoder {
+  const decodeEvent = createEventDecoder();
+  const toLine = format === 'JSONCompactEachRow' ? requestCompactLine : requestLine;
+  return (source, partition, msg) => {
+    const key = msg.key ?? null;
+    if (!msg.value || msg.value.length === 0) {
+      const dead: DeadLetter = { source, partition, offset: msg.offset, value: msg.value, key, reason: 'empty', detail: 'empty message' };
+      return { offset: msg.offset, value: msg.value, key, dead };
+    }
+    const r = decodeEvent(msg.value);
+    if (!r.ok) {
+      const reason = r.reason.startsWith('not JSON') ? 'invalid_json' : 'schema_invalid';
+      return { offset: msg.offset, value: msg.value, key, dead: { source, partition, offset: msg.offset, value: msg.value, key, reason, detail: cap(r.reason) } };
+    }
+    return { offset: msg.offset, value: msg.value, key, ts: r.event.ts, line: toLine(r.event, { topic: source, partition, offset: msg.offset }) };
+  };
 }

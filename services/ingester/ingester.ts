@@ -16,7 +16,7 @@ import type { Logger } from '../core/log.ts';
 import { silentLogger } from '../core/log.ts';
 import { parseVersion, type Warehouse } from '../warehouse/warehouse.ts';
 import type { IngesterConfig } from './config.ts';
-import { decodeMessage, type DecodedItem } from './decode.ts';
+import { createMessageDecoder, type DecodedItem, type MessageDecoder } from './decode.ts';
 import { IngesterErrors } from './errors.ts';
 import { BatchLedger, batchToken } from './ledger.ts';
 import { IngesterMetrics } from './metrics.ts';
@@ -76,6 +76,7 @@ class IngesterCore implements Ingester {
   private readonly ledger: BatchLedger;
   private readonly retrier: Retrier;
   private readonly writer: BatchWriter;
+  private readonly decode: MessageDecoder;
   private readonly parts = new Map<string, PartitionState>();
   private readonly counts = { rows: 0, batches: 0, deadLetters: 0, replays: 0 };
   private generation = 0;
@@ -94,6 +95,7 @@ class IngesterCore implements Ingester {
     this.log = opts.logger ?? silentLogger();
     this.metrics = new IngesterMetrics(opts.registry);
     this.ledger = new BatchLedger(opts.warehouse, exactlyOnce);
+    this.decode = createMessageDecoder(this.cfg.rowFormat);
     this.retrier = new Retrier({
       initialMs: this.cfg.retry.initialMs, maxMs: this.cfg.retry.maxMs, metrics: this.metrics, log: this.log,
       pause: () => this.source.pause(), resume: () => this.source.resume(), abandoned: () => this.abandon,
@@ -148,7 +150,7 @@ class IngesterCore implements Ingester {
         st.forced = normalizeForced(ranges, from);
         if (st.forced.length) this.log.info({ source: batch.source, partition: batch.partition, batches: st.forced.length }, 'rebuilding batches from the ledger');
       }
-      const items = st.carry.concat(batch.messages.map((m) => decodeMessage(batch.source, batch.partition, m, this.cfg.rowFormat)));
+      const items = st.carry.concat(batch.messages.map((m) => this.decode(batch.source, batch.partition, m)));
       const plan = planChunks(items.map((i) => i.offset), st.forced, this.cfg.batch.maxRows);
       for (const r of plan.skipped) this.log.warn({ source: batch.source, partition: batch.partition, range: r }, 'ledger range had no messages left; skipped');
       for (const chunk of plan.chunks) {
