@@ -55,7 +55,8 @@ export const TelemetrySection = z.strictObject({
   /** Producer batching: a batch is sent when it reaches maxEvents or maxBytes, or after lingerMs. */
   batch: z.strictObject({
     maxEvents: z.number().int().min(1).max(100_000).default(1000),
-    maxBytes: z.number().int().min(1024).max(64 * MiB).default(1 * MiB),
+    /** Kept below the broker's default message.max.bytes (1 MiB) even when one partition gets it all. */
+    maxBytes: z.number().int().min(1024).max(64 * MiB).default(512 * 1024),
     lingerMs: z.number().int().min(0).max(10_000).default(5),
   }).prefault({}),
   /** A Kafka send unacknowledged for this long makes the sink spill (the send keeps retrying). */

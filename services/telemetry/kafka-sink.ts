@@ -46,6 +46,12 @@ export interface KafkaSinkOptions {
 
 const HEADERS = Object.freeze({ schema_version: String(SCHEMA_VERSION) });
 
+/** True for a kafkajs error that retrying cannot fix (the producer retries the others itself). */
+function nonRetriable(err: unknown): boolean {
+  const e = err as { name?: string; retriable?: boolean } | undefined;
+  return e?.name === 'KafkaJSNonRetriableError' || e?.retriable === false;
+}
+
 /** Kafka sink with spill; see the module comment. */
 export class KafkaSink extends SinkBase implements TelemetrySink {
   private readonly opts: KafkaSinkOptions;
@@ -286,22 +292,45 @@ export class KafkaSink extends SinkBase implements TelemetrySink {
     }
   }
 
+  /**
+   * Sends a replay batch; a batch Kafka refuses for good (not an outage: e.g. a message larger
+   * than the topic allows) is split in halves until the refused events are isolated, and each
+   * of those is counted as dropped and logged, so one poison event cannot stall the replay.
+   */
+  private async sendSplitting(events: EncodedEvent[]): Promise<number> {
+    try {
+      if (events.length) await this.send(events);
+      return events.length;
+    } catch (err) {
+      if (!nonRetriable(err) || this.closedForGood) throw err;
+      this.counters.errors++;
+      if (events.length === 1) {
+        this.drop(1, 'Kafka refused the event for good', err);
+        return 0;
+      }
+      const half = Math.ceil(events.length / 2);
+      return (await this.sendSplitting(events.slice(0, half))) + (await this.sendSplitting(events.slice(half)));
+    }
+  }
+
   private async replayBatch(): Promise<void> {
     const batch = await this.spill.read(this.opts.batch.maxEvents, this.opts.batch.maxBytes);
     if (!batch) return;
     for (;;) {
+      let delivered: number;
       try {
-        if (batch.events.length) await this.send(batch.events);
-        break;
+        delivered = await this.sendSplitting(batch.events);
       } catch (err) {
         this.counters.errors++;
         this.log.warn({ err, events: batch.events.length }, 'telemetry replay send failed; retrying');
         if (this.closedForGood) return;
         await this.nextWake(1000);
+        continue;
       }
+      await this.spill.commit(batch.nextOffset);
+      this.counters.replayed += delivered;
+      this.changed();
+      return;
     }
-    await this.spill.commit(batch.nextOffset);
-    this.counters.replayed += batch.events.length;
-    this.changed();
   }
 }
