@@ -163,3 +163,24 @@ test('kafka sink: an event Kafka refuses for good is counted as dropped and does
   assert.equal(await topicCount(kafka, topic), 50);
   assertExactly(ids, await readTopic(kafka, topic, 50));
 });
+
+test('kafka sink: past the high-water mark events go through the spill, and all arrive once', async (t) => {
+  const brokers = await needKafka(t);
+  if (!brokers) return;
+  const kafka = testKafka(brokers);
+  const topic = uniqueName('t.hw').replace(/_/g, '.');
+  t.after(() => deleteTopics(kafka, [topic]));
+  const sink = new KafkaSink(sinkOptions(brokers, topic, tempDir(t), { queue: { maxEvents: 20_000, highWater: 200 } }));
+  t.after(() => sink.close());
+  const ids: string[] = [];
+  for (let i = 0; i < 5000; i++) {
+    const e = sampleEvent();
+    ids.push(e.event_id);
+    sink.emit(e);
+  }
+  assert.equal(sink.currentMode(), 'spill');
+  await waitUntil('replay to catch up', () => sink.stats().sent + sink.stats().replayed === 5000 && sink.currentMode() === 'direct', 60_000);
+  assert.ok(sink.stats().replayed > 0);
+  assert.equal(await topicCount(kafka, topic), 5000);
+  assertExactly(ids, await readTopic(kafka, topic, 5000));
+});

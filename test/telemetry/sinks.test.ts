@@ -95,3 +95,22 @@ test('kafka sink with an unreachable broker: events spill to disk, flush resolve
   await sink.close();
   assert.throws(() => new KafkaSink({ brokers: [], clientId: 'x', topic: 't', partitions: 1, queue: { maxEvents: 10, highWater: 5 }, batch: { maxEvents: 1, maxBytes: 2048, lingerMs: 0 }, stallMs: 100, spill: { dir }, logger: silentLogger() }), /brokers are required/);
 });
+
+test('kafka sink: a full spill and a full queue count every event they could not keep', async (t) => {
+  const dir = tempDir(t);
+  const sink = new KafkaSink({
+    brokers: ['127.0.0.1:29096'], clientId: 'test', topic: 't', partitions: 1, queue: { maxEvents: 400, highWater: 100 },
+    batch: { maxEvents: 50, maxBytes: 1 << 20, lingerMs: 1 }, stallMs: 50, spill: { dir, maxBytes: 64 * 1024, segmentBytes: 16 * 1024 },
+    connectionTimeoutMs: 200, logger: silentLogger(),
+  });
+  for (let i = 0; i < 1000; i++) sink.emit(sampleEvent()); // one synchronous burst: the queue holds 400
+  const droppedAtBurst = sink.stats().dropped;
+  assert.ok(droppedAtBurst >= 500, `past queue.maxEvents each event is counted (${droppedAtBurst})`);
+  assert.equal(sink.currentMode(), 'spill', 'past the high-water mark the sink spills');
+  await sink.flush();
+  const s = sink.stats();
+  assert.ok(s.spilled > 0 && s.spilled < 400, `the 64 KiB spill took some (${s.spilled})`);
+  assert.equal(s.spilled + s.dropped, 1000, 'every event is spilled or counted as dropped');
+  assert.equal(s.queued, 0);
+  await sink.close();
+});
