@@ -124,10 +124,12 @@ async function localLogBench(): Promise<void> {
   }
 }
 
-async function load(url: string): Promise<number> {
+/** Requests/s and this process's CPU µs per request (gateway + load generator + sink, not the broker). */
+async function load(url: string): Promise<{ rps: number; cpuUs: number }> {
   const pool = new Pool(url, { connections: 32 });
   const body = JSON.stringify({ inputs: 'The quick brown fox, contact ann@example.com', parameters: { top_k: 3 } });
   let n = 0;
+  const cpu0 = process.cpuUsage();
   const until = performance.now() + SECONDS * 1000;
   await Promise.all(Array.from({ length: 32 }, async () => {
     while (performance.now() < until) {
@@ -136,8 +138,9 @@ async function load(url: string): Promise<number> {
       if (r.statusCode === 200) n++;
     }
   }));
+  const cpu = process.cpuUsage(cpu0);
   await pool.close();
-  return n / SECONDS;
+  return { rps: n / SECONDS, cpuUs: (cpu.user + cpu.system) / Math.max(1, n) };
 }
 
 async function gatewayBench(kafkaUp: boolean, topic: string): Promise<void> {
@@ -149,25 +152,30 @@ async function gatewayBench(kafkaUp: boolean, topic: string): Promise<void> {
       sink, hasher: createHasher({ key: HASH_KEY, keyId: 'k1' }), redactor: createRedactor({ maxChars: 2048 }), logger: silentLogger(), gatewayId: 'bench',
     });
     await load(gw.url); // warm-up run, discarded
-    const rps = await load(gw.url);
+    const r = await load(gw.url);
     await gw.close();
     await sink.close();
-    return rps;
+    return r;
   };
   try {
     // The machine is shared and noisy: the baseline runs before and after the others (mean).
     const memoryBefore = await run(new MemorySink());
-    let kafkaRps = 0;
+    let kafka = { rps: 0, cpuUs: 0 };
     if (kafkaUp) {
       const cfg = parseConfig(TelemetrySection, { topic, partitions: 6, hashing: { key: HASH_KEY }, spill: { dir: join(dir, 'spill') } });
-      kafkaRps = await run(createSink({ telemetry: cfg, kafka: { brokers: BROKERS, clientId: 'bench-gw' }, dataDir: dir, logger: silentLogger() }));
+      kafka = await run(createSink({ telemetry: cfg, kafka: { brokers: BROKERS, clientId: 'bench-gw' }, dataDir: dir, logger: silentLogger() }));
     }
-    const localRps = await run(createSink({ telemetry: parseConfig(TelemetrySection, { hashing: { key: HASH_KEY } }), dataDir: join(dir, 'embedded'), logger: silentLogger() }));
+    const local = await run(createSink({ telemetry: parseConfig(TelemetrySection, { hashing: { key: HASH_KEY } }), dataDir: join(dir, 'embedded'), logger: silentLogger() }));
     const memoryAfter = await run(new MemorySink());
-    const memory = (memoryBefore + memoryAfter) / 2;
-    console.error(`[bench] gateway with the in-memory sink: ${Math.round(memoryBefore)} req/s before, ${Math.round(memoryAfter)} req/s after the other arms`);
-    if (kafkaUp) row('gateway with the Kafka sink', kafkaRps, 'requests/s', 'gateway with the in-memory test sink (mean of 2 runs)', memory);
-    row('gateway with the local-log sink', localRps, 'requests/s', 'gateway with the in-memory test sink (mean of 2 runs)', memory);
+    const memory = { rps: (memoryBefore.rps + memoryAfter.rps) / 2, cpuUs: (memoryBefore.cpuUs + memoryAfter.cpuUs) / 2 };
+    console.error(`[bench] gateway with the in-memory sink: ${Math.round(memoryBefore.rps)} req/s before, ${Math.round(memoryAfter.rps)} req/s after the other arms`);
+    const base = 'gateway with the in-memory test sink (mean of 2 runs)';
+    if (kafkaUp) {
+      row('gateway with the Kafka sink', kafka.rps, 'requests/s', base, memory.rps);
+      row('  CPU of this process per request, Kafka sink', kafka.cpuUs, 'µs', base, memory.cpuUs);
+    }
+    row('gateway with the local-log sink', local.rps, 'requests/s', base, memory.rps);
+    row('  CPU of this process per request, local-log sink', local.cpuUs, 'µs', base, memory.cpuUs);
   } finally {
     await up.close();
     rmSync(dir, { recursive: true, force: true });
