@@ -85,8 +85,13 @@ export function decodeCursor(cursor: string, queryKey: string): Position {
   return { ts: v[0] as number, id: v[1] };
 }
 
+/**
+ * The keyset condition, plus the same bound on ts alone: ClickHouse prunes partitions and
+ * primary-key ranges on a plain ts comparison, not on the tuple.
+ */
 function afterClause(spec: ListingSpec, prefix: string, op: '>' | '<='): string {
-  return `(ts, ${spec.idColumn}) ${op} (fromUnixTimestamp64Milli({${prefix}_ts:Int64}, 'UTC'), {${prefix}_id:${spec.idType}})`;
+  const ts = `fromUnixTimestamp64Milli({${prefix}_ts:Int64}, 'UTC')`;
+  return `ts ${op === '>' ? '>=' : '<='} ${ts} AND (ts, ${spec.idColumn}) ${op} (${ts}, {${prefix}_id:${spec.idType}})`;
 }
 
 function whereSql(where: Where, extra: string[] = []): string {

@@ -6,6 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { MlgateError } from '../../services/core/errors.ts';
 import { createChainedWriter } from '../../services/audit/chained-writer.ts';
+import { createChainedAdminChangeRecorder } from '../../services/audit/admin-change-recorder.ts';
 import { verifyChains } from '../../services/audit/verify.ts';
 import { GENESIS } from '../../services/audit/chain.ts';
 import type { Warehouse } from '../../services/warehouse/warehouse.ts';
@@ -166,4 +167,16 @@ test('verify refuses a database without the chain columns, naming the fix', asyn
   await wh.command("CREATE TABLE {db}.canary_decisions (decision_id String, ts DateTime64(3, 'UTC')) ENGINE = MergeTree ORDER BY ts");
   const err = await rejects(verifyChains(wh, { tables: ['canary_decisions'] }), 'MLG_AUD_SCHEMA_MISSING');
   assert.match(err.message, /run `mlgate migrate`/);
+});
+
+test('the gateway\'s admin-change recorder port writes a verifiable chain, null states included', async (t) => {
+  const wh = await embeddedWarehouse(t);
+  const rec = createChainedAdminChangeRecorder(wh, { chainId: 'gw-eu-1' });
+  await rec.record({ id: 'ch-1', actor: 'alice', action: 'set_weights', target: 'sentiment', before: null, after: { v1: 90, v2: 10 }, at: T0, reason: 'canary' });
+  await rec.record({ id: 'ch-2', actor: 'bob', action: 'trip', target: 'sentiment/v2', before: { state: 'active' }, after: { state: 'tripped' }, at: T0 + 1, reason: '' });
+  const rows = await wh.query<{ change_id: string; before: string; after: string; reason: string; seq: string }>(
+    "SELECT change_id, before, after, reason, toString(seq) AS seq FROM {db}.admin_changes ORDER BY seq SETTINGS prefer_column_name_to_alias = 1");
+  assert.deepEqual(rows.map((r) => [r.change_id, r.before, r.after, r.reason, r.seq]), [
+    ['ch-1', 'null', '{"v1":90,"v2":10}', 'canary', '1'], ['ch-2', '{"state":"active"}', '{"state":"tripped"}', '', '2']]);
+  assert.equal((await verifyChains(wh, { tables: ['admin_changes'] })).ok, true);
 });
