@@ -71,9 +71,12 @@ test('kafka sink: 20,000 events give exactly 20,000 messages, keyed by event_id,
   assert.equal(new Set(msgs.map((m) => m.partition)).size, 3, 'event_id keys spread over every partition');
 });
 
-test('kafka sink: a broker outage under steady load spills, then every event arrives exactly once', async (t) => {
+test('kafka sink: started while its broker is down, it spills under steady load and delivers every event once when the broker comes up', async (t) => {
+  // The steady-load outage of a broker that was up is covered at the gateway level
+  // (gateway-kafka.int.test.ts); here the sink has never reached Kafka when the events arrive.
   if (!(await needKafka(t))) return;
   const broker = await privateKafka(t, 29092);
+  await broker.stop();
   const kafka = testKafka([broker.address]);
   const topic = 'mlgate.telemetry.v1';
   const sink = new KafkaSink(sinkOptions([broker.address], topic, tempDir(t), { stallMs: 300 }));
@@ -90,20 +93,16 @@ test('kafka sink: a broker outage under steady load spills, then every event arr
       await new Promise((r) => setTimeout(r, 10));
     }
   })();
-  await waitUntil('events flowing', () => sink.stats().sent >= 2000, 60_000);
-  await broker.stop();
-  const atStop = ids.length;
-  await waitUntil('sink to spill', () => sink.currentMode() === 'spill' && sink.stats().spilled > 0, 30_000);
-  await waitUntil('events spilled during the outage', () => ids.length > atStop + 1500, 30_000);
+  await waitUntil('sink to spill', () => sink.currentMode() === 'spill' && sink.stats().spilled >= 2000, 60_000);
+  assert.equal(sink.stats().sent, 0);
   await broker.start();
-  await waitUntil('replay to finish', () => sink.currentMode() === 'direct' && sink.stats().replayed > 0, 120_000);
+  await waitUntil('replay to finish and direct sends to resume', () => sink.currentMode() === 'direct' && sink.stats().replayed >= 2000 && sink.stats().sent > 0, 120_000);
   stop = true;
   await load;
   await sink.flush();
   await waitUntil('every event delivered', () => sink.stats().sent + sink.stats().replayed === ids.length && sink.spillBacklog() === 0, 60_000);
   assert.equal(sink.stats().dropped, 0);
-  assert.equal(sink.spillBacklog(), 0);
-  assert.equal(await waitUntil('all messages in the topic', async () => (await topicCount(kafka, topic)) >= ids.length || undefined, 30_000), true);
+  await waitUntil('all messages in the topic', async () => (await topicCount(kafka, topic)) >= ids.length, 30_000, 200);
   assert.equal(await topicCount(kafka, topic), ids.length);
   assertExactly(ids, await readTopic(kafka, topic, ids.length));
 });
