@@ -13,12 +13,11 @@
  * A batch that stalls is also written to the spill, so a crash during an outage loses nothing;
  * if its original send succeeds after all, replay skips those records (no duplicate).
  */
-import { Kafka, Partitioners, logLevel, type Producer } from 'kafkajs';
 import type { Logger } from '../core/log.ts';
-import { SCHEMA_VERSION } from './event.ts';
 import { TelemetryErrors } from './errors.ts';
 import type { LocalLogOptions } from './local-log.ts';
 import type { TelemetryMetrics } from './metrics.ts';
+import { KafkaTransport, nonRetriable } from './kafka-transport.ts';
 import type { EncodedEvent } from './queue.ts';
 import { SinkBase } from './sink-base.ts';
 import { Spill } from './spill.ts';
@@ -44,19 +43,10 @@ export interface KafkaSinkOptions {
   metrics?: TelemetryMetrics | undefined;
 }
 
-const HEADERS = Object.freeze({ schema_version: String(SCHEMA_VERSION) });
-
-/** True for a kafkajs error that retrying cannot fix (the producer retries the others itself). */
-function nonRetriable(err: unknown): boolean {
-  const e = err as { name?: string; retriable?: boolean } | undefined;
-  return e?.name === 'KafkaJSNonRetriableError' || e?.retriable === false;
-}
-
 /** Kafka sink with spill; see the module comment. */
 export class KafkaSink extends SinkBase implements TelemetrySink {
   private readonly opts: KafkaSinkOptions;
-  private readonly producer: Producer;
-  private readonly kafka: Kafka;
+  private readonly kafka: KafkaTransport;
   private readonly spill: Spill;
   private mode: 'direct' | 'spill' = 'direct';
   private connected = false;
@@ -81,20 +71,10 @@ export class KafkaSink extends SinkBase implements TelemetrySink {
       this.mode = 'spill';
       this.log.info({ events: leftover }, 'spilled events from a previous run: replaying them first');
     }
-    // kafkajs repeats its connection errors on every retry: while spilling (the outage is known
-    // and logged once) they go to debug.
-    const kafkaLog = this.log.child({ lib: 'kafkajs' });
-    this.kafka = new Kafka({
-      clientId: opts.clientId, brokers: [...opts.brokers],
-      connectionTimeout: opts.connectionTimeoutMs ?? 3000, requestTimeout: opts.requestTimeoutMs ?? 30000,
-      logLevel: logLevel.ERROR,
-      logCreator: () => ({ namespace, log }) => kafkaLog[this.mode === 'spill' ? 'debug' : 'warn']({ namespace, error: log.error }, log.message),
-      retry: { retries: 5, initialRetryTime: 100, maxRetryTime: 1000 },
-    });
-    this.producer = this.kafka.producer({
-      idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false,
-      createPartitioner: Partitioners.DefaultPartitioner,
-      retry: { retries: Number.MAX_SAFE_INTEGER, initialRetryTime: 100, maxRetryTime: 1000 },
+    this.kafka = new KafkaTransport({
+      brokers: opts.brokers, clientId: opts.clientId, topic: opts.topic, partitions: opts.partitions, replicationFactor: opts.replicationFactor,
+      connectionTimeoutMs: opts.connectionTimeoutMs, requestTimeoutMs: opts.requestTimeoutMs, logger: this.log, metrics: opts.metrics,
+      quiet: () => this.mode === 'spill',
     });
     this.watchdog = setInterval(() => this.checkStall(), Math.max(5, Math.floor(opts.stallMs / 4)));
     this.watchdog.unref();
@@ -133,7 +113,7 @@ export class KafkaSink extends SinkBase implements TelemetrySink {
     clearInterval(this.watchdog);
     this.wake();
     await Promise.race([this.loop, new Promise((r) => setTimeout(r, 2000).unref())]);
-    await this.producer.disconnect().catch(() => undefined);
+    await this.kafka.disconnect();
     await this.spill.close();
   }
 
@@ -235,8 +215,7 @@ export class KafkaSink extends SinkBase implements TelemetrySink {
 
   private async connect(): Promise<void> {
     try {
-      await this.producer.connect();
-      await this.ensureTopic();
+      await this.kafka.connect();
       this.connected = true;
       this.log.info({ topic: this.opts.topic }, 'telemetry producer connected');
     } catch (err) {
@@ -246,29 +225,8 @@ export class KafkaSink extends SinkBase implements TelemetrySink {
     }
   }
 
-  private async ensureTopic(): Promise<void> {
-    const admin = this.kafka.admin();
-    await admin.connect();
-    try {
-      const topics = await admin.listTopics();
-      if (topics.includes(this.opts.topic)) return;
-      await admin.createTopics({
-        waitForLeaders: true,
-        topics: [{ topic: this.opts.topic, numPartitions: this.opts.partitions, ...(this.opts.replicationFactor ? { replicationFactor: this.opts.replicationFactor } : {}) }],
-      });
-      this.log.info({ topic: this.opts.topic, partitions: this.opts.partitions }, 'created the telemetry topic');
-    } finally {
-      await admin.disconnect().catch(() => undefined);
-    }
-  }
-
-  private async send(events: EncodedEvent[]): Promise<void> {
-    const t0 = process.hrtime.bigint();
-    await this.producer.send({
-      topic: this.opts.topic, acks: -1,
-      messages: events.map((e) => ({ key: e.key, value: e.value, headers: HEADERS })),
-    });
-    this.metrics?.observeSend(Number(process.hrtime.bigint() - t0) / 1e9);
+  private send(events: EncodedEvent[]): Promise<void> {
+    return this.kafka.send(events);
   }
 
   private async sendDirect(): Promise<void> {
