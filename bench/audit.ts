@@ -10,7 +10,7 @@
  * With --path the data stays there, and a later run on the same path reuses the seeded events.
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { cpus, tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -32,6 +32,7 @@ if (!(ROWS >= 10_000 && RUNS >= 1)) {
   process.exit(2);
 }
 const log = (msg: string) => console.error(`[bench:audit] ${msg}`);
+const loadAtStart = loadavg()[0]!;
 const DAY = 86_400_000;
 const path = values.path ?? mkdtempSync(join(tmpdir(), 'mlgate-bench-audit-'));
 const retention = WarehouseSection.parse({ retention: { requests: 60 } }).retention;
@@ -130,7 +131,7 @@ const x0 = performance.now();
 const erased = await svc.erase({ consumer: victim }, { actor: 'bench' });
 const erasure = { consumer: victim, rows: erased.deleted.requests, seconds: Math.round((performance.now() - x0) / 100) / 10, remaining: erased.remaining.requests };
 
-console.log(`\naudit questions over ${total.toLocaleString('en')} events (embedded ClickHouse ${await wh.serverVersion()}, ${cpus().length} cores, ${RUNS} runs after a warm-up)\n`);
+console.log(`\naudit questions over ${total.toLocaleString('en')} events (embedded ClickHouse ${await wh.serverVersion()}, ${cpus().length} cores, load ${loadAtStart.toFixed(1)} at start, ${RUNS} runs after a warm-up)\n`);
 console.log(table(timings));
 console.log(`\nchain append: ${(1000 / appendMs).toFixed(0)} decisions/s (each re-reads the head); export: ${exported.rows} rows, ${exported.mib} MiB CSV in ${exported.seconds} s (${exported.rows_per_s} rows/s)`);
 console.log(`erasure of ${erasure.consumer}: ${erasure.rows} rows in ${erasure.seconds} s (ALTER TABLE … DELETE, mutations_sync = 2; rewrites the parts holding them), ${erasure.remaining} left`);
@@ -141,7 +142,7 @@ const out = fileURLToPath(new URL('./results/audit.json', import.meta.url));
 mkdirSync(fileURLToPath(new URL('./results/', import.meta.url)), { recursive: true });
 writeFileSync(out, JSON.stringify({
   command: `npm run bench:audit${values.rows === '10000000' ? '' : ` -- --rows ${ROWS}`}`, node: process.version, cpus: cpus().length,
-  engine: `chdb ${await wh.serverVersion()}`, rows: total, seed_seconds: Math.round(seedMs / 100) / 10, runs: RUNS,
+  engine: `chdb ${await wh.serverVersion()}`, load_avg_1m: { start: loadAtStart, end: loadavg()[0] }, rows: total, seed_seconds: Math.round(seedMs / 100) / 10, runs: RUNS,
   queries: timings, chain_append_per_s: Math.round(1000 / appendMs), export: exported, erasure, targets,
 }, null, 2) + '\n');
 console.log(`\nwrote ${out}`);
