@@ -12,9 +12,13 @@ import { createChainedWriter, type ChainedWriter } from './chained-writer.ts';
 /** JSON text of a before/after state (`null` when there was none). */
 const json = (v: unknown): string => (typeof v === 'string' ? v : JSON.stringify(v ?? null));
 
-/** Maps a change to its row (generation 0: the port does not carry it). */
+/** Maps a change to its row; the generation is the one the state after it carries (0 when none). */
 export function adminChangeRow(c: AdminChange): Parameters<ChainedWriter<'admin_changes'>['append']>[0] {
-  return { change_id: c.id, ts: c.at, actor: c.actor, action: c.action, target: c.target, before: json(c.before), after: json(c.after), reason: c.reason ?? '' };
+  const gen = (c.after as { generation?: unknown } | null)?.generation;
+  return {
+    change_id: c.id, ts: c.at, actor: c.actor, action: c.action, target: c.target, before: json(c.before), after: json(c.after),
+    generation: typeof gen === 'number' && Number.isInteger(gen) && gen >= 0 ? gen : 0, reason: c.reason ?? '',
+  };
 }
 
 /** An AdminChangeRecorder writing to the `admin_changes` chain `chainId`. @throws MLG_AUD_BAD_OPTIONS for a bad chain id */
