@@ -27,7 +27,7 @@ th { color: var(--muted); font-weight: 600; }
 .st-regressed { color: var(--bad); font-weight: 600; } .st-accepted { color: var(--ok); font-weight: 600; } .st-inconclusive, .st-pending, .st-no_data { color: var(--muted); }
 .decision { margin: 8px 0; padding: 6px 10px; background: var(--bg); border-radius: 6px; }
 .charts { display: grid; grid-template-columns: repeat(auto-fit, minmax(420px, 1fr)); gap: 12px; }
-svg.chart { width: 100%; height: 200px; background: #fff; }
+svg.chart { width: 100%; height: auto; background: #fff; }
 svg.chart text { font-size: 10px; fill: var(--muted); }
 .legend { display: flex; gap: 12px; flex-wrap: wrap; font-size: 12px; color: var(--muted); }
 .legend i { display: inline-block; width: 10px; height: 10px; border-radius: 2px; margin-right: 4px; vertical-align: middle; }
@@ -82,7 +82,7 @@ function chart(title, series, versions, pick, unit, from, to) {
   const max = Math.max(1, ...pts) * 1.1;
   const x = (t) => L + ((t - from) / Math.max(1, to - from)) * (W - L - R);
   const y = (v) => H - B - (v / max) * (H - T - B);
-  const g = svg('svg', { class: 'chart', viewBox: '0 0 ' + W + ' ' + H, 'data-title': title, preserveAspectRatio: 'none' });
+  const g = svg('svg', { class: 'chart', viewBox: '0 0 ' + W + ' ' + H, 'data-title': title });
   g.append(svg('text', { x: L, y: 12 }, title + ' (' + unit + ')'));
   for (let i = 0; i <= 4; i++) {
     const v = (max / 4) * i;
@@ -109,14 +109,17 @@ function modelCharts(model, traffic) {
   const series = traffic.series.filter((s) => s.model === model);
   const versions = [...new Set(series.map((s) => s.version))].sort();
   const perSec = traffic.bucketMs / 1000;
+  // Start the time axis at the first bucket with data (at most the queried span back).
+  const first = Math.min(...series.flatMap((s) => s.points.map((p) => p.t)));
+  const from = Number.isFinite(first) ? Math.max(traffic.from, first - traffic.bucketMs) : traffic.from;
   const card = $('section', { class: 'card traffic', 'data-model': model });
-  card.append($('h2', {}, 'Traffic of ' + model, $('span', { class: 'muted' }, 'from ClickHouse, ' + perSec + ' s buckets; dashed = shadow copies')));
+  card.append($('h2', {}, 'Traffic of ' + model, $('span', { class: 'muted' }, '(from ClickHouse, ' + perSec + ' s buckets; dashed = shadow copies)')));
   if (!series.length) { card.append($('p', { class: 'empty' }, 'no requests in this period yet')); return card; }
   card.append($('div', { class: 'legend' }, ...series.map((s) => $('span', {}, $('i', { style: 'background:' + colorOf(versions, s.version) }), s.version + (s.shadow ? ' (shadow)' : '')))));
   card.append($('div', { class: 'charts' },
-    chart('requests/s', series, versions, (p) => Math.round((p.requests / perSec) * 10) / 10, 'req/s', traffic.from, traffic.to),
-    chart('errors/s', series, versions, (p) => Math.round((p.errors / perSec) * 10) / 10, 'err/s', traffic.from, traffic.to),
-    chart('p95 latency', series, versions, (p) => p.p95, 'ms', traffic.from, traffic.to)));
+    chart('requests/s', series, versions, (p) => Math.round((p.requests / (p.spanMs / 1000)) * 10) / 10, 'req/s', from, traffic.to),
+    chart('errors/s', series, versions, (p) => Math.round((p.errors / (p.spanMs / 1000)) * 10) / 10, 'err/s', from, traffic.to),
+    chart('p95 latency', series, versions, (p) => p.p95, 'ms', from, traffic.to)));
   return card;
 }
 

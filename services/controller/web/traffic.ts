@@ -25,6 +25,8 @@ export const TrafficQuery = z.strictObject({
 export interface TrafficPoint {
   /** Bucket start, ms since the epoch. */
   t: number;
+  /** Length of the bucket covered so far (the current bucket is still filling), ms. */
+  spanMs: number;
   requests: number;
   errors: number;
   /** 95th percentile latency in the bucket, ms (approximate). */
@@ -83,7 +85,8 @@ export async function readTraffic(wh: Warehouse, q: z.output<typeof TrafficQuery
     let s = series.get(key);
     if (!s) series.set(key, (s = { model: r.model, version: r.version, shadow, points: [] }));
     const p95 = r.p95 === null || !Number.isFinite(Number(r.p95)) ? null : Math.round(Number(r.p95) * 10) / 10;
-    s.points.push({ t: Number(r.t), requests: Number(r.requests), errors: Number(r.errors), p95 });
+    const t = Number(r.t);
+    s.points.push({ t, spanMs: Math.max(1000, Math.min(bucketMs, now - t)), requests: Number(r.requests), errors: Number(r.errors), p95 });
   }
   return { bucketMs, from, to: now, series: [...series.values()] };
 }
