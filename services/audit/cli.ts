@@ -9,8 +9,12 @@ import { createWriteStream, readFileSync } from 'node:fs';
 import { Readable, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { loadConfig } from '../core/config.ts';
 import { MlgateError } from '../core/errors.ts';
 import type { EnvSnapshot } from '../core/env.ts';
+import { createHasher } from '../telemetry/hash.ts';
+import { AuditProcessConfig } from './config.ts';
+import { AuditErrors } from './errors.ts';
 import type { RawInput } from './filters.ts';
 import { OUTPUT_FORMATS, formatRows, toTable, type OutputFormat } from './format.ts';
 import { checkSchema, openAudit, runAuditServer, type AuditRuntime } from './main.ts';
@@ -31,7 +35,10 @@ interface Command {
   options?: Options;
   /** Positional argument name, when the command takes one. */
   positional?: string;
-  run(ctx: Ctx): Promise<number>;
+  /** Runs against the warehouse. */
+  run?(ctx: Ctx): Promise<number>;
+  /** Runs from the config alone, without opening the warehouse (which another process may hold). */
+  local?(values: Values, configFile: string | undefined, env: EnvSnapshot, io: CliIO): Promise<number>;
 }
 
 interface Ctx {
@@ -63,7 +70,7 @@ async function write(out: Writable, text: string): Promise<void> {
   if (!out.write(text)) await new Promise((resolve) => out.once('drain', resolve));
 }
 
-async function readPayload(ctx: Ctx): Promise<Buffer> {
+async function readPayload(ctx: Pick<Ctx, 'values' | 'io'>): Promise<Buffer> {
   const file = ctx.values['payload-file'];
   if (typeof file === 'string' && file !== '-') return readFileSync(file);
   const parts: Buffer[] = [];
@@ -77,7 +84,7 @@ async function readPayload(ctx: Ctx): Promise<Buffer> {
   return Buffer.concat(parts);
 }
 
-function contentType(ctx: Ctx): string | undefined {
+function contentType(ctx: Pick<Ctx, 'values'>): string | undefined {
   const t = ctx.values['content-type'];
   return typeof t === 'string' ? t : undefined;
 }
@@ -135,10 +142,7 @@ const COMMANDS: Record<string, Command> = {
   hash: {
     usage: 'hash [--payload-file F | < payload] [--content-type T]   (the keyed input hash, as the gateway computes it)',
     options: PAYLOAD,
-    run: async (ctx) => {
-      await write(ctx.io.stdout, `${ctx.rt.service.hashPayload(await readPayload(ctx), contentType(ctx))}\n`);
-      return 0;
-    },
+    local: hashOnly,
   },
   event: {
     usage: 'event EVENT_ID', positional: 'EVENT_ID',
@@ -228,6 +232,15 @@ function usage(): string {
     'Times: ISO 8601 (2024-05-01, 2024-05-01T12:00:00Z), epoch ms, now, or relative (now-15m, now-24h, now-7d).'].join('\n');
 }
 
+/** `hash` needs only the key. */
+async function hashOnly(values: Values, configFile: string | undefined, env: EnvSnapshot, io: CliIO): Promise<number> {
+  const cfg = loadConfig(AuditProcessConfig, configFile, env);
+  if (!cfg.telemetry) throw AuditErrors.noHasher('computing an input hash needs telemetry.hashing (the gateways\' key) in the config');
+  const hasher = createHasher({ key: cfg.telemetry.hashing.key, keyId: cfg.telemetry.hashing.keyId });
+  await write(io.stdout, `${hasher.hashPayload(await readPayload({ values, io }), contentType({ values }))}\n`);
+  return 0;
+}
+
 async function serve(configFile: string | undefined, env: EnvSnapshot, io: CliIO): Promise<number> {
   const server = await runAuditServer({ configFile, env });
   await write(io.stderr, `audit API on ${server.url}\n`);
@@ -275,9 +288,10 @@ export async function runAuditCli(argv: string[], env: EnvSnapshot, io: CliIO): 
   let rt: AuditRuntime | undefined;
   try {
     if (name === 'serve') return await serve(configFile, env, io);
+    if (cmd!.local) return await cmd!.local(values, configFile, env, io);
     rt = await openAudit({ configFile, env, logDestination: io.stderr as never });
-    if (name !== 'hash') await checkSchema(rt.warehouse);
-    return await cmd!.run({ values, arg: positionals[0], format, io, rt });
+    await checkSchema(rt.warehouse);
+    return await cmd!.run!({ values, arg: positionals[0], format, io, rt });
   } catch (err) {
     const code = err instanceof MlgateError ? `${err.code}: ` : '';
     await write(io.stderr, `mlgate audit ${name}: ${code}${(err as Error).message}\n`);
