@@ -73,13 +73,12 @@ export class Balancer {
   /** Index of the target for the next request, or -1 when none is usable (`exclude`: already tried). */
   pick(exclude?: ReadonlySet<number>): number {
     const now = this.now();
-    const ok = (i: number) => this.usable(i, now) && !exclude?.has(i);
-    if (this.n === 1) return ok(0) ? 0 : -1;
+    if (this.n === 1) return this.ok(0, now, exclude) ? 0 : -1;
     switch (this.opts.strategy) {
       case 'round_robin':
         for (let k = 0; k < this.n; k++) {
           const i = (this.rr + k) % this.n;
-          if (ok(i)) {
+          if (this.ok(i, now, exclude)) {
             this.rr = (i + 1) % this.n;
             return i;
           }
@@ -89,7 +88,7 @@ export class Balancer {
         let best = -1;
         for (let k = 0; k < this.n; k++) {
           const i = (this.rr + k) % this.n; // rotate the start so ties spread evenly
-          if (ok(i) && (best < 0 || this.inflight[i]! < this.inflight[best]!)) best = i;
+          if (this.ok(i, now, exclude) && (best < 0 || this.inflight[i]! < this.inflight[best]!)) best = i;
         }
         this.rr = (this.rr + 1) % this.n;
         return best;
@@ -99,7 +98,7 @@ export class Balancer {
         let total = 0;
         let best = -1;
         for (let i = 0; i < this.n; i++) {
-          if (!ok(i)) continue;
+          if (!this.ok(i, now, exclude)) continue;
           const w = this.opts.weights[i]!;
           this.current[i]! += w;
           total += w;
@@ -109,6 +108,10 @@ export class Balancer {
         return best;
       }
     }
+  }
+
+  private ok(i: number, now: number, exclude: ReadonlySet<number> | undefined): boolean {
+    return this.healthy[i]! && this.ejectedUntil[i]! <= now && !(exclude !== undefined && exclude.has(i));
   }
 
   /** A request to target `i` starts. */

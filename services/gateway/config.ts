@@ -26,9 +26,10 @@ const UpstreamUrl = z.string().refine((s) => {
 }, 'expected an http(s) URL without query, fragment or credentials, e.g. http://10.0.0.5:8000');
 
 /** One upstream target of a version; a plain URL string means weight 1. */
-export const TargetSchema = z
-  .union([UpstreamUrl, z.strictObject({ url: UpstreamUrl, weight: z.number().int().min(1).max(1000).default(1) })])
-  .transform((t) => (typeof t === 'string' ? { url: t, weight: 1 } : t));
+export const TargetSchema = z.preprocess(
+  (t) => (typeof t === 'string' ? { url: t } : t),
+  z.strictObject({ url: UpstreamUrl, weight: z.number().int().min(1).max(1000).default(1) }),
+);
 
 /** How requests spread over a version's targets. */
 export const BALANCE_STRATEGIES = ['round_robin', 'least_outstanding', 'weighted'] as const;
@@ -171,6 +172,11 @@ export const GatewaySection = z
     tracing: TracingSchema.prefault({}),
     /** Most response bytes kept (off the client path) to hash the output and read usage. */
     captureMaxBytes: z.number().int().min(0).max(64 << 20).default(1 << 20),
+    /**
+     * Build telemetry events (hashes, redaction) in a worker thread instead of the event loop.
+     * Pays off only with a spare core: it costs more CPU in total (see docs/gateway.md).
+     */
+    eventWorker: z.boolean().default(false),
     /** Most shadow copies in flight at once; more are skipped (and counted). */
     shadowMaxInFlight: z.number().int().min(1).max(100_000).default(256),
     models: z.record(Name, ModelSchema).refine((m) => Object.keys(m).length > 0, 'at least one model is required'),

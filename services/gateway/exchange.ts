@@ -40,13 +40,6 @@ export class ResponseCapture {
   }
 }
 
-/** Input digests shared by a request and its shadow copy (computed once, off the client path). */
-export interface InputDigest {
-  hash: string;
-  redacted: string;
-  redactions: Record<string, number>;
-}
-
 /** One request's record. */
 export class Exchange {
   readonly eventId: string;
@@ -81,8 +74,6 @@ export class Exchange {
   modelConfig: ModelConfig | undefined;
   trace: TraceHandle | undefined;
   correlationId = '';
-  /** Shared with the shadow copy. */
-  digest: { value?: InputDigest } = {};
 
   constructor(eventId: string, ts: number, t0: number) {
     this.eventId = eventId;

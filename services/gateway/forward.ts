@@ -48,15 +48,16 @@ export interface ForwardRequest {
   body: Buffer | null;
 }
 
-/** A response from the upstream; the caller must call `done(ok)` once the body ended. */
+/**
+ * A response from the upstream. The caller must report its end once with
+ * `version.balancer.end(target, ok)` (in-flight count, passive ejection).
+ */
 export interface Forwarded {
   response: Dispatcher.ResponseData;
   /** Index of the target that answered. */
   target: number;
   /** Retries it took. */
   retries: number;
-  /** Reports the end of the exchange with that target (balancer bookkeeping, passive ejection). */
-  done(ok: boolean): void;
 }
 
 /** Copies request headers for the upstream, dropping hop-by-hop and `strip` headers. */
@@ -75,42 +76,44 @@ export function upstreamHeaders(inHeaders: IncomingHttpHeaders, strip: ReadonlyS
  * @param onRetry called before each retry (metrics).
  * @throws MLG_GW_NO_UPSTREAM when no target is usable, else a mapped upstream failure.
  */
-export async function forward(v: VersionUpstream, req: ForwardRequest, onRetry?: () => void): Promise<Forwarded> {
-  const tried = new Set<number>();
-  let lastErr: unknown;
-  for (let attempt = 0; attempt <= v.config.retries; attempt++) {
+export function forward(v: VersionUpstream, req: ForwardRequest, onRetry?: () => void): Promise<Forwarded> {
+  // The common case (first attempt answers) takes no async function frame and no extra promise hop.
+  const i = v.balancer.pick();
+  if (i < 0) return Promise.reject(GatewayErrors.noUpstream(`version ${v.name} of model ${v.model} has no usable target`, { details: { model: v.model, version: v.name } }));
+  return attempt(v, req, i).then(
+    (response) => ({ response, target: i, retries: 0 }),
+    (err: unknown) => retry(v, req, err, i, onRetry),
+  );
+}
+
+function attempt(v: VersionUpstream, req: ForwardRequest, i: number): Promise<Dispatcher.ResponseData> {
+  const t = v.targets[i]!;
+  v.balancer.begin(i);
+  return t.pool.request({
+    method: req.method as Dispatcher.HttpMethod,
+    path: t.basePath + req.path,
+    headers: req.headers,
+    body: req.body,
+    headersTimeout: v.config.timeoutMs,
+    bodyTimeout: v.config.streamIdleTimeoutMs,
+  });
+}
+
+async function retry(v: VersionUpstream, req: ForwardRequest, firstErr: unknown, first: number, onRetry?: () => void): Promise<Forwarded> {
+  v.balancer.end(first, false);
+  let lastErr = firstErr;
+  const tried = new Set<number>([first]);
+  for (let n = 1; n <= v.config.retries && RETRYABLE.has(errorCode(lastErr)); n++) {
     const i = v.balancer.pick(tried);
     if (i < 0) break;
-    if (attempt > 0) onRetry?.();
+    onRetry?.();
     tried.add(i);
-    const t = v.targets[i]!;
-    v.balancer.begin(i);
     try {
-      const response = await t.pool.request({
-        method: req.method as Dispatcher.HttpMethod,
-        path: t.basePath + req.path,
-        headers: req.headers,
-        body: req.body,
-        headersTimeout: v.config.timeoutMs,
-        bodyTimeout: v.config.streamIdleTimeoutMs,
-      });
-      let ended = false;
-      return {
-        response, target: i, retries: attempt,
-        done: (ok) => {
-          if (ended) return;
-          ended = true;
-          v.balancer.end(i, ok);
-        },
-      };
+      return { response: await attempt(v, req, i), target: i, retries: n };
     } catch (err) {
       v.balancer.end(i, false);
       lastErr = err;
-      if (!RETRYABLE.has(errorCode(err))) break;
     }
-  }
-  if (lastErr === undefined) {
-    throw GatewayErrors.noUpstream(`version ${v.name} of model ${v.model} has no usable target`, { details: { model: v.model, version: v.name } });
   }
   throw upstreamFailure(lastErr, v.model, v.name);
 }

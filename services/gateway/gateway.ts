@@ -17,8 +17,8 @@ import { componentLogger, silentLogger, type Logger } from '../core/log.ts';
 import { MemoryAdminChangeRecorder, type AdminChangeRecorder } from '../control/admin-changes.ts';
 import type { ControlChannel } from '../control/channel.ts';
 import type { ApplyResult, RoutingState } from '../control/routing-state.ts';
-import type { Hasher } from '../telemetry/hash.ts';
-import type { Redactor } from '../telemetry/redact.ts';
+import type { Hasher, HasherOptions } from '../telemetry/hash.ts';
+import type { Redactor, RedactorOptions } from '../telemetry/redact.ts';
 import type { TelemetrySink } from '../telemetry/sink.ts';
 import { createAdminApp } from './admin.ts';
 import { AdminService } from './admin-service.ts';
@@ -52,6 +52,11 @@ export interface StartGatewayOptions {
   reload?: () => GatewayConfig | Promise<GatewayConfig>;
   /** Prometheus registry to register on (e.g. shared with the sink's metrics); default a new one. */
   registry?: Registry;
+  /**
+   * The options `hasher` and `redactor` were made with. When given (and `gateway.eventWorker` is
+   * on), events are built in a worker thread that makes its own from them; else in this thread.
+   */
+  eventWorker?: { hasher: HasherOptions; redactor: RedactorOptions };
 }
 
 /** Read access to the routing state in force. */
@@ -112,7 +117,10 @@ export async function startGateway(opts: StartGatewayOptions): Promise<RunningGa
     for (const s of await control.readToEnd()) offer(s, 'control');
     unsubscribe = control.subscribe((s) => { offer(s, 'control'); });
   }
-  const telemetry = new TelemetryStage({ sink: opts.sink, hasher: opts.hasher, redactor: opts.redactor, gatewayId, logger });
+  const telemetry = new TelemetryStage({
+    sink: opts.sink, hasher: opts.hasher, redactor: opts.redactor, gatewayId, logger,
+    worker: config.eventWorker ? opts.eventWorker : undefined,
+  });
   const shadow = new ShadowSender({
     maxInFlight: () => table.gatewayConfig.shadowMaxInFlight, captureMaxBytes: () => table.gatewayConfig.captureMaxBytes,
     metrics, telemetry, logger,
@@ -122,6 +130,8 @@ export async function startGateway(opts: StartGatewayOptions): Promise<RunningGa
   const { app, handler } = createDataPlane({
     table, metrics, telemetry, shadow, tracer, hooks: opts.hooks ?? {}, logger, bodyLimit: config.maxBodyBytes,
   });
+  metrics.setInflightSource(() => handler.active + shadow.active);
+  metrics.setEventWorkerSource(() => telemetry.usesWorker);
   const recorder = opts.recorder ?? new MemoryAdminChangeRecorder();
   const admin = new AdminService({ gatewayId, table, recorder, metrics, logger, control, reload: opts.reload });
   const adminApp = config.admin.enabled
@@ -132,6 +142,7 @@ export async function startGateway(opts: StartGatewayOptions): Promise<RunningGa
     if (adminApp) await adminApp.listen({ host: config.admin.host, port: config.admin.port });
   } catch (err) {
     unsubscribe?.();
+    await telemetry.close();
     await app.close().catch(() => {});
     await adminApp?.close().catch(() => {});
     await table.destroy();
@@ -161,7 +172,7 @@ export async function startGateway(opts: StartGatewayOptions): Promise<RunningGa
     unsubscribe?.();
     await adminApp?.close();
     await table.close();
-    await telemetry.drain();
+    await telemetry.close();
     await opts.sink.flush();
     logger.info({ gateway_id: gatewayId }, 'gateway stopped');
   };

@@ -58,13 +58,17 @@ export async function runGateway(opts: RunGatewayOptions): Promise<GatewayProces
   const registry = new Registry();
   const sink = createSink({ telemetry: cfg.telemetry, kafka: cfg.kafka, dataDir: cfg.dataDir, logger, registry });
   const tracing = await startTracingSdk(cfg.gateway.tracing);
+  const hasherOptions = { key: cfg.telemetry.hashing.key, keyId: cfg.telemetry.hashing.keyId };
+  const r = cfg.telemetry.redaction;
+  const redactorOptions = { maxChars: r.maxChars, maskPaths: r.maskPaths, ...(r.maskKeys ? { maskKeys: r.maskKeys } : {}) };
   let gateway: RunningGateway;
   try {
     gateway = await startGateway({
       config: cfg.gateway,
       sink,
-      hasher: createHasher({ key: cfg.telemetry.hashing.key, keyId: cfg.telemetry.hashing.keyId }),
-      redactor: createRedactor({ maxChars: cfg.telemetry.redaction.maxChars, maskPaths: cfg.telemetry.redaction.maskPaths }),
+      hasher: createHasher(hasherOptions),
+      redactor: createRedactor(redactorOptions),
+      eventWorker: { hasher: hasherOptions, redactor: redactorOptions },
       logger,
       control: opts.control ?? new InProcessControlChannel(),
       ...(opts.hooks ? { hooks: opts.hooks } : {}),

@@ -3,24 +3,23 @@
  * process). Names and labels are documented in docs/gateway.md; dashboards and alerts build on
  * them, so rename nothing. Label children are cached so a request costs a few map lookups.
  */
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { Counter, Gauge, Registry } from 'prom-client';
 import type { TelemetrySink } from '../telemetry/sink.ts';
 import { BREAKER_STATE_VALUE, type BreakerState } from './breaker.ts';
+import { FastCounter, FastHistogram } from './fast-metrics.ts';
 
 /** Latency buckets in seconds (1 ms to 60 s). */
 export const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
-
-type Obs = { observe(v: number): void };
-type Inc = { inc(v?: number): void };
 
 /** A gateway's metrics. */
 export class GatewayMetrics {
   /** The registry served at GET /metrics on the admin port. */
   readonly registry: Registry;
-  readonly requests: Counter<'model' | 'version' | 'role' | 'outcome'>;
-  readonly duration: Histogram<'model' | 'version' | 'role'>;
-  readonly upstreamDuration: Histogram<'model' | 'version'>;
-  readonly ttfb: Histogram<'model' | 'version'>;
+  /** Per-request series use the cheap {@link FastCounter}/{@link FastHistogram} (see fast-metrics.ts). */
+  readonly requests: FastCounter;
+  readonly duration: FastHistogram;
+  readonly upstreamDuration: FastHistogram;
+  readonly ttfb: FastHistogram;
   readonly inflight: Gauge;
   readonly breaker: Gauge<'model' | 'version'>;
   readonly weight: Gauge<'model' | 'version'>;
@@ -31,10 +30,8 @@ export class GatewayMetrics {
   readonly shadowSkipped: Counter<'model' | 'reason'>;
   readonly upstreamRetries: Counter<'model' | 'version'>;
   private readonly routed = new Map<string, string[]>();
-  private readonly reqCache = new Map<string, Inc>();
-  private readonly durCache = new Map<string, Obs>();
-  private readonly upCache = new Map<string, Obs>();
-  private readonly ttfbCache = new Map<string, Obs>();
+  private inflightSource: () => number = () => 0;
+  private workerSource: () => boolean = () => false;
 
   /**
    * @param sink read on each scrape for the telemetry queue and delivery counters, unless the
@@ -45,11 +42,14 @@ export class GatewayMetrics {
     this.registry = registry;
     const registers = [registry];
     this.registry.setDefaultLabels({ gateway: gatewayId });
-    this.requests = new Counter({ name: 'mlgate_gateway_requests_total', help: 'Requests by model, version, role and outcome', labelNames: ['model', 'version', 'role', 'outcome'], registers });
-    this.duration = new Histogram({ name: 'mlgate_gateway_request_duration_seconds', help: 'Total time from request to last byte sent', labelNames: ['model', 'version', 'role'], buckets: LATENCY_BUCKETS, registers });
-    this.upstreamDuration = new Histogram({ name: 'mlgate_gateway_upstream_duration_seconds', help: 'Time from sending upstream to the upstream response end', labelNames: ['model', 'version'], buckets: LATENCY_BUCKETS, registers });
-    this.ttfb = new Histogram({ name: 'mlgate_gateway_ttfb_seconds', help: 'Time from request to the first response body byte', labelNames: ['model', 'version'], buckets: LATENCY_BUCKETS, registers });
-    this.inflight = new Gauge({ name: 'mlgate_gateway_inflight_requests', help: 'Requests being served now', registers });
+    this.requests = new FastCounter('mlgate_gateway_requests_total', 'Requests by model, version, role and outcome', ['model', 'version', 'role', 'outcome'], registry);
+    this.duration = new FastHistogram('mlgate_gateway_request_duration_seconds', 'Total time from request to last byte sent', ['model', 'version', 'role'], LATENCY_BUCKETS, registry);
+    this.upstreamDuration = new FastHistogram('mlgate_gateway_upstream_duration_seconds', 'Time from sending upstream to the upstream response end', ['model', 'version'], LATENCY_BUCKETS, registry);
+    this.ttfb = new FastHistogram('mlgate_gateway_ttfb_seconds', 'Time from request to the first response body byte', ['model', 'version'], LATENCY_BUCKETS, registry);
+    const inflightOf = () => this.inflightSource();
+    const workerOn = () => this.workerSource();
+    new Gauge({ name: 'mlgate_gateway_event_worker', help: '1 while telemetry events are built in the worker thread, 0 when built in the main thread', registers, collect() { this.set(workerOn() ? 1 : 0); } });
+    this.inflight = new Gauge({ name: 'mlgate_gateway_inflight_requests', help: 'Requests being served now (primary requests and shadow copies)', registers, collect() { this.set(inflightOf()); } });
     this.breaker = new Gauge({ name: 'mlgate_gateway_breaker_state', help: 'Breaker state per version: 0 closed, 1 half-open, 2 open', labelNames: ['model', 'version'], registers });
     this.weight = new Gauge({ name: 'mlgate_gateway_version_weight', help: 'Traffic weight per version in percent', labelNames: ['model', 'version'], registers });
     this.tripped = new Gauge({ name: 'mlgate_gateway_version_tripped', help: '1 when the version is tripped by the controller or an admin', labelNames: ['model', 'version'], registers });
@@ -83,36 +83,34 @@ export class GatewayMetrics {
     });
   }
 
+  /** Where the in-flight gauge reads its value at scrape time (no per-request gauge updates). */
+  setInflightSource(f: () => number): void {
+    this.inflightSource = f;
+  }
+
+  /** Where the event-worker gauge reads whether the worker is in use. */
+  setEventWorkerSource(f: () => boolean): void {
+    this.workerSource = f;
+  }
+
   /** Counts one finished request. */
   countRequest(model: string, version: string, role: string, outcome: string): void {
-    const k = `${model}\u0000${version}\u0000${role}\u0000${outcome}`;
-    let c = this.reqCache.get(k);
-    if (!c) this.reqCache.set(k, (c = this.requests.labels(model, version, role, outcome)));
-    c.inc();
+    this.requests.inc([model, version, role, outcome]);
   }
 
   /** Observes total request time. */
   observeDuration(model: string, version: string, role: string, seconds: number): void {
-    const k = `${model}\u0000${version}\u0000${role}`;
-    let h = this.durCache.get(k);
-    if (!h) this.durCache.set(k, (h = this.duration.labels(model, version, role)));
-    h.observe(seconds);
+    this.duration.observe([model, version, role], seconds);
   }
 
   /** Observes upstream time. */
   observeUpstream(model: string, version: string, seconds: number): void {
-    const k = `${model}\u0000${version}`;
-    let h = this.upCache.get(k);
-    if (!h) this.upCache.set(k, (h = this.upstreamDuration.labels(model, version)));
-    h.observe(seconds);
+    this.upstreamDuration.observe([model, version], seconds);
   }
 
   /** Observes time to first byte. */
   observeTtfb(model: string, version: string, seconds: number): void {
-    const k = `${model}\u0000${version}`;
-    let h = this.ttfbCache.get(k);
-    if (!h) this.ttfbCache.set(k, (h = this.ttfb.labels(model, version)));
-    h.observe(seconds);
+    this.ttfb.observe([model, version], seconds);
   }
 
   /** Sets a breaker's state. */

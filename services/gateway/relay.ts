@@ -49,43 +49,62 @@ export function relay(res: ServerResponse, up: Dispatcher.ResponseData, x: Excha
   const ct = headers['content-type'];
   x.responseContentType = typeof ct === 'string' ? ct : undefined;
   res.writeHead(up.statusCode, headers as Record<string, string | string[]>);
-  const body = up.body;
-  const cap = x.capture;
-  let ended = false;
-  const finish = (e: RelayEnd) => {
-    if (ended) return;
-    ended = true;
-    x.tEnd = performance.now();
-    res.off('close', onClose);
-    onEnd(e);
-  };
-  const onClose = () => {
-    if (ended) return;
-    body.destroy();
-    finish({ outcome: 'client_closed', errorClass: 'client_closed' });
-  };
-  res.on('close', onClose);
-  res.on('drain', () => body.resume());
-  body.on('data', (chunk: Buffer) => {
+  new Relay(res, up, x, onEnd);
+}
+
+/**
+ * One response being relayed. A class with prototype methods rather than per-request named
+ * closures: on the hot path each named closure costs an allocation (and, under tsx's keepNames,
+ * a defineProperty call).
+ */
+class Relay {
+  private ended = false;
+
+  constructor(private readonly res: ServerResponse, private readonly up: Dispatcher.ResponseData, private readonly x: Exchange, private readonly onEnd: (e: RelayEnd) => void) {
+    const body = up.body;
+    res.on('close', () => this.onClose());
+    res.on('drain', () => body.resume());
+    body.on('data', (chunk: Buffer) => this.onData(chunk));
+    body.on('end', () => this.onBodyEnd());
+    body.on('error', (err: Error) => this.onError(err));
+  }
+
+  private onData(chunk: Buffer): void {
+    const x = this.x;
     if (x.tFirstByte === 0) x.tFirstByte = performance.now();
     x.responseBytes += chunk.length;
-    cap?.add(chunk);
-    if (!res.write(chunk)) body.pause();
-  });
-  body.on('end', () => {
+    x.capture?.add(chunk);
+    if (!this.res.write(chunk)) this.up.body.pause();
+  }
+
+  private onBodyEnd(): void {
+    const x = this.x;
     x.tUpstreamEnd = performance.now();
     if (x.tFirstByte === 0) x.tFirstByte = x.tUpstreamEnd;
-    res.end(() => finish({ outcome: outcomeForStatus(up.statusCode), errorClass: up.statusCode >= 400 ? `http_${up.statusCode}` : '' }));
-  });
-  body.on('error', (err: Error) => {
-    if (ended) return;
-    x.tUpstreamEnd = performance.now();
+    this.res.end(() => this.finish(outcomeForStatus(this.up.statusCode), this.up.statusCode >= 400 ? `http_${this.up.statusCode}` : ''));
+  }
+
+  private onError(err: Error): void {
+    if (this.ended) return;
+    this.x.tUpstreamEnd = performance.now();
     const code = errorCode(err);
-    res.destroy(); // the status line is out: the client learns of the failure by a cut stream
-    finish(TIMEOUT_CODES.has(code)
-      ? { outcome: 'timeout', errorClass: GatewayErrors.upstreamTimeout.code }
-      : { outcome: 'upstream_error', errorClass: code || GatewayErrors.upstreamError.code });
-  });
+    this.res.destroy(); // the status line is out: the client learns of the failure by a cut stream
+    if (TIMEOUT_CODES.has(code)) this.finish('timeout', GatewayErrors.upstreamTimeout.code);
+    else this.finish('upstream_error', code || GatewayErrors.upstreamError.code);
+  }
+
+  private onClose(): void {
+    if (this.ended) return;
+    this.up.body.destroy();
+    this.finish('client_closed', 'client_closed');
+  }
+
+  private finish(outcome: Outcome, errorClass: string): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.x.tEnd = performance.now();
+    this.onEnd({ outcome, errorClass });
+  }
 }
 
 /** Sends a gateway error as `{ error: { code, message, details? } }` with its status. */

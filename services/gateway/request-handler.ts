@@ -5,10 +5,10 @@
  * {@link RequestHandler.finish}, which is the only place a request is counted.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { v7 as uuidv7 } from 'uuid';
 import { MlgateError } from '../core/errors.ts';
 import type { Logger } from '../core/log.ts';
 import { GatewayErrors, outcomeOf } from './errors.ts';
+import { eventId } from './ids.ts';
 import { Exchange, ResponseCapture } from './exchange.ts';
 import { forward, upstreamHeaders } from './forward.ts';
 import { ANONYMOUS, type Consumer, type GatewayHooks, type RequestInfo } from './hooks.ts';
@@ -87,9 +87,8 @@ export class RequestHandler {
   }
 
   private begin(req: IncomingMessage, body: Buffer | undefined): Exchange {
-    const x = new Exchange(uuidv7(), Date.now(), performance.now());
+    const x = new Exchange(eventId(), Date.now(), performance.now());
     this.inflight++;
-    this.opts.metrics.inflight.inc();
     x.method = req.method ?? 'GET';
     const url = req.url ?? '/';
     const q = url.indexOf('?');
@@ -199,11 +198,11 @@ export class RequestHandler {
           const ok = end.outcome !== 'upstream_error' && end.outcome !== 'timeout';
           if (end.outcome === 'client_closed') {
             v.breaker.release(permit);
-            f.done(true);
+            v.balancer.end(f.target, true);
             x.status = 499;
           } else {
             v.breaker.record(permit, ok);
-            f.done(ok);
+            v.balancer.end(f.target, ok);
           }
           x.outcome = end.outcome;
           x.errorClass = end.errorClass;
@@ -240,20 +239,19 @@ export class RequestHandler {
     if (x.tEnd === 0) x.tEnd = performance.now();
     if (this.cutting && x.outcome !== 'ok') x.errorClass = 'shutdown_deadline';
     const m = this.opts.metrics;
-    const known = this.opts.table.get(x.model) !== undefined;
-    const model = known ? x.model : ''; // client-chosen names never become label values
+    const model = x.modelConfig !== undefined ? x.model : ''; // client-chosen names never become label values
     m.countRequest(model, x.version, x.role, x.outcome);
     m.observeDuration(model, x.version, x.role, (x.tEnd - x.t0) / 1000);
     if (x.tUpstream > 0 && (x.tUpstreamEnd || x.tHeaders) > 0) m.observeUpstream(model, x.version, ((x.tUpstreamEnd || x.tHeaders) - x.tUpstream) / 1000);
     if (x.tFirstByte > 0) m.observeTtfb(model, x.version, (x.tFirstByte - x.t0) / 1000);
     if (x.trace) RequestTracer.end(x.trace, { status: x.status, outcome: x.outcome, model, version: x.version, role: x.role });
     this.opts.telemetry.submit(x);
-    m.inflight.dec();
     if (--this.inflight === 0) for (const w of this.idleWaiters.splice(0)) w();
   }
 }
 
 function safeDecode(s: string): string {
+  if (!s.includes('%')) return s;
   try {
     return decodeURIComponent(s);
   } catch {

@@ -5,8 +5,8 @@
  * event_id). Nothing here touches the client's response. Bounded by `shadowMaxInFlight`; a
  * skipped copy is counted in `mlgate_gateway_shadow_skipped_total{reason}`.
  */
-import { v7 as uuidv7 } from 'uuid';
 import type { Logger } from '../core/log.ts';
+import { eventId } from './ids.ts';
 import { Exchange, ResponseCapture } from './exchange.ts';
 import { forward, upstreamFailure, type ForwardRequest } from './forward.ts';
 import type { GatewayMetrics } from './metrics.ts';
@@ -43,15 +43,14 @@ export class ShadowSender {
   maybe(rt: ModelRuntime, primary: Exchange, req: ForwardRequest): void {
     const s = rt.config.shadow;
     if (!s || s.percent <= 0 || Math.random() * 100 >= s.percent) return;
-    const skip = (reason: string) => this.opts.metrics.shadowSkipped.labels(rt.name, reason).inc();
-    if (this.inflight >= this.opts.maxInFlight()) return skip('saturated');
+    if (this.inflight >= this.opts.maxInFlight()) return this.skip(rt, 'saturated');
     const v = rt.versions.get(s.version);
-    if (!v || rt.isTripped(s.version)) return skip('tripped');
-    if (v.availability() !== 'ok') return skip('unavailable');
+    if (!v || rt.isTripped(s.version)) return this.skip(rt, 'tripped');
+    if (v.availability() !== 'ok') return this.skip(rt, 'unavailable');
     const permit = v.breaker.acquire();
-    if (!permit) return skip('unavailable');
+    if (!permit) return this.skip(rt, 'unavailable');
     this.inflight++;
-    const x = new Exchange(uuidv7(), Date.now(), performance.now());
+    const x = new Exchange(eventId(), Date.now(), performance.now());
     x.route = primary.route;
     x.method = primary.method;
     x.model = primary.model;
@@ -65,7 +64,6 @@ export class ShadowSender {
     x.requestContentType = primary.requestContentType;
     x.requestJson = primary.requestJson;
     x.modelConfig = primary.modelConfig;
-    x.digest = primary.digest;
     x.capture = new ResponseCapture(this.opts.captureMaxBytes());
     const traceId = primary.trace?.traceId ?? randomHex(16);
     x.trace = { traceId, spanId: randomHex(8), sampled: false, span: undefined };
@@ -77,6 +75,10 @@ export class ShadowSender {
           if (--this.inflight === 0) for (const w of this.waiters.splice(0)) w();
         });
     });
+  }
+
+  private skip(rt: ModelRuntime, reason: string): void {
+    this.opts.metrics.shadowSkipped.labels(rt.name, reason).inc();
   }
 
   private async run(x: Exchange, v: VersionUpstream, permit: Permit, req: ForwardRequest): Promise<void> {
@@ -99,7 +101,7 @@ export class ShadowSender {
         x.outcome = outcomeForStatus(x.status);
         x.errorClass = x.status >= 400 ? `http_${x.status}` : '';
       } finally {
-        f.done(ok);
+        v.balancer.end(f.target, ok);
       }
     } catch (err) {
       const e = upstreamFailure(err, x.model, v.name);

@@ -1,19 +1,23 @@
 /**
- * Builds each request's telemetry event and hands it to the sink, after the response is sent
- * (setImmediate), so hashing, redaction and JSON parsing never add to client latency. The sink's
- * `emit` is never awaited. {@link TelemetryStage.drain} waits for events still being built.
+ * Builds each request's telemetry event and hands it to the sink, after the response is sent,
+ * so hashing, redaction and JSON parsing never add to client latency. The sink's `emit` is never
+ * awaited. Two ways to build:
+ * - inline: in this thread, in one setImmediate per loop turn for everything that finished;
+ * - worker (when given the hasher and redactor options): in a worker thread. Each loop turn's
+ *   records go over in one message, their bodies packed into one transferred buffer; the events
+ *   come back and are emitted here. If the worker fails (or hashes differently from the hasher
+ *   given), the stage logs it and builds inline from then on, including what was in flight, so
+ *   no event is lost.
+ * {@link TelemetryStage.drain} waits for every event submitted so far to reach the sink.
  */
+import { Worker } from 'node:worker_threads';
 import type { Logger } from '../core/log.ts';
-import { SCHEMA_VERSION, type TelemetryEvent } from '../telemetry/event.ts';
-import type { Hasher } from '../telemetry/hash.ts';
-import type { Redactor } from '../telemetry/redact.ts';
+import type { Hasher, HasherOptions } from '../telemetry/hash.ts';
+import type { Redactor, RedactorOptions } from '../telemetry/redact.ts';
 import type { TelemetrySink } from '../telemetry/sink.ts';
-import type { Exchange, InputDigest } from './exchange.ts';
-import { extractPrediction, maskPath, splitPath } from './json-path.ts';
-import { usageOf, usageOfSse, type TokenUsage } from './usage.ts';
-
-const MAX_INPUT_CHARS = 65536;
-const isJsonType = (ct: string | undefined): boolean => ct === undefined || /json/i.test(ct);
+import { assembleEvent, buildEvent, PROBE, recordOf, type BuildDeps, type EventRecord } from './event-record.ts';
+import type { Exchange } from './exchange.ts';
+import { fieldsAt, packBatch, type BackMessage, type Profile } from './telemetry-wire.ts';
 
 /** Options of {@link TelemetryStage}. */
 export interface TelemetryStageOptions {
@@ -22,144 +26,160 @@ export interface TelemetryStageOptions {
   redactor: Redactor;
   gatewayId: string;
   logger: Logger;
+  /** Build events in a worker thread constructed from these options (the same the hasher and redactor were made with). */
+  worker?: { hasher: HasherOptions; redactor: RedactorOptions } | undefined;
+}
+
+/**
+ * Starts the worker script next to this file. Run from TypeScript sources (tsx), the worker
+ * first registers tsx's loader itself: Node 20 workers do not inherit `--import` hooks.
+ */
+function spawnWorker(workerData: unknown): Worker {
+  const self = import.meta.url;
+  const script = new URL(self.endsWith('.ts') ? './telemetry-worker.ts' : './telemetry-worker.js', self);
+  if (!self.endsWith('.ts')) return new Worker(script, { workerData });
+  const tsx = import.meta.resolve('tsx/esm/api');
+  const boot = `import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(script.href)}); })`;
+  return new Worker(boot, { eval: true, workerData });
 }
 
 /** Turns finished exchanges into events. */
 export class TelemetryStage {
-  private pending = 0;
+  private queue: EventRecord[] = [];
+  private scheduled = false;
   private waiters: Array<() => void> = [];
-  private readonly pathCache = new Map<string, string[]>();
+  private readonly deps: BuildDeps;
+  private worker: Worker | undefined;
+  private readonly inFlight = new Map<number, EventRecord[]>();
+  /** Model settings already sent to the worker (keyed by config object identity). Reset with the worker. */
+  private readonly profiles = new WeakMap<object, number>();
+  private profileCount = 0;
+  private nextId = 1;
+  private closed = false;
 
-  constructor(private readonly opts: TelemetryStageOptions) {}
+  constructor(private readonly opts: TelemetryStageOptions) {
+    this.deps = { hasher: opts.hasher, redactor: opts.redactor, gatewayId: opts.gatewayId, paths: new Map() };
+    if (opts.worker) this.startWorker(opts.worker);
+  }
 
-  /** Events scheduled but not yet handed to the sink. */
+  /** True while events are built in the worker thread. */
+  get usesWorker(): boolean {
+    return this.worker !== undefined;
+  }
+
+  /** Events submitted but not yet handed to the sink. */
   get backlog(): number {
-    return this.pending;
+    let n = this.queue.length;
+    for (const b of this.inFlight.values()) n += b.length;
+    return n;
   }
 
   /** Schedules the event of a finished exchange. Never throws. */
   submit(x: Exchange): void {
-    this.pending++;
-    setImmediate(() => {
-      try {
-        this.opts.sink.emit(this.build(x));
-      } catch (err) {
-        this.opts.logger.error({ err, model: x.model, event_id: x.eventId }, 'telemetry event could not be built');
-      } finally {
-        if (--this.pending === 0) for (const w of this.waiters.splice(0)) w();
-      }
-    });
+    this.queue.push(recordOf(x));
+    if (this.scheduled) return;
+    this.scheduled = true;
+    setImmediate(() => this.run());
   }
 
   /** Resolves when every submitted event has reached the sink. */
   drain(): Promise<void> {
-    if (this.pending === 0) return Promise.resolve();
+    if (this.backlog === 0) return Promise.resolve();
     return new Promise((resolve) => this.waiters.push(resolve));
   }
 
-  /** Builds the event (exported for tests through the class). */
-  build(x: Exchange): TelemetryEvent {
-    const digest = this.input(x);
-    let outputHash = '';
-    let label: string | null = null;
-    let score: number | null = null;
-    let usage: TokenUsage | undefined;
-    const cap = x.capture;
-    const body = cap?.body();
-    if (cap && body && body.length > 0) {
-      const ct = x.responseContentType;
-      if (ct && /text\/event-stream/i.test(ct)) {
-        outputHash = this.opts.hasher.hashPayload(body, ct);
-        usage = usageOfSse(body.toString('utf8'));
-      } else {
-        let parsed: unknown;
-        let isJson = false;
-        if (isJsonType(ct)) {
-          try {
-            parsed = JSON.parse(body.toString('utf8'));
-            isJson = true;
-          } catch { /* not JSON after all */ }
-        }
-        outputHash = isJson ? this.opts.hasher.hashValue(parsed) : this.opts.hasher.hashPayload(body, ct);
-        if (isJson) {
-          usage = usageOf(parsed);
-          const p = x.modelConfig?.prediction;
-          if (p) ({ label, score } = extractPrediction(parsed, { label: p.label ? this.path(p.label) : undefined, score: p.score ? this.path(p.score) : undefined }));
-        }
-      }
-    } else if (cap && cap.overflow && x.responseContentType && /text\/event-stream/i.test(x.responseContentType)) {
-      usage = usageOfSse(cap.tail().toString('utf8'));
-    }
-    const upstreamEnd = x.tUpstreamEnd || x.tHeaders;
-    return {
-      event_id: x.eventId,
-      ts: x.ts,
-      gateway_id: this.opts.gatewayId,
-      route: x.route.slice(0, 500),
-      model: x.model.slice(0, 200),
-      version: x.version,
-      role: x.role,
-      rollout_id: x.rolloutId,
-      consumer_id: x.consumerId,
-      method: x.method.slice(0, 16),
-      status: x.status,
-      outcome: x.outcome,
-      error_class: x.errorClass.slice(0, 200),
-      latency_ms: x.since(x.tEnd) ?? 0,
-      upstream_latency_ms: x.tUpstream > 0 && upstreamEnd > 0 ? Math.round((upstreamEnd - x.tUpstream) * 1000) / 1000 : null,
-      ttfb_ms: x.since(x.tFirstByte),
-      request_bytes: x.requestBytes,
-      response_bytes: x.responseBytes,
-      input_hash: digest.hash,
-      output_hash: outputHash,
-      hash_key_id: this.opts.hasher.keyId,
-      input_redacted: digest.redacted,
-      redactions: digest.redactions,
-      prediction_label: label,
-      prediction_score: score,
-      tokens_in: usage?.tokensIn ?? null,
-      tokens_out: usage?.tokensOut ?? null,
-      correlation_id: x.correlationId,
-      trace_id: x.trace?.traceId ?? '',
-      span_id: x.trace?.spanId ?? '',
-      cache: '',
-      schema_version: SCHEMA_VERSION,
-    };
+  /** Drains, then stops the worker. */
+  async close(): Promise<void> {
+    await this.drain();
+    this.closed = true;
+    const w = this.worker;
+    this.worker = undefined;
+    if (w) await w.terminate();
   }
 
-  private path(p: string): string[] {
-    let s = this.pathCache.get(p);
-    if (!s) this.pathCache.set(p, (s = splitPath(p)));
-    return s;
+  private run(): void {
+    const batch = this.queue;
+    this.queue = [];
+    this.scheduled = false;
+    if (this.worker) this.send(this.worker, batch);
+    else this.buildInline(batch);
+    this.settle();
   }
 
-  /** Hash and redacted text of the request body, computed once per request (shared with shadows). */
-  private input(x: Exchange): InputDigest {
-    if (x.digest.value) return x.digest.value;
-    const body = x.requestBody;
-    let d: InputDigest = { hash: '', redacted: '', redactions: {} };
-    if (body && body.length > 0) {
-      const ct = x.requestContentType;
-      const parsed = x.requestJson;
-      const hash = parsed !== undefined ? this.opts.hasher.hashValue(parsed) : this.opts.hasher.hashPayload(body, ct);
-      d = { hash, redacted: '', redactions: {} };
-      const red = x.modelConfig?.redaction;
-      if (!red || red.storeInput) {
-        let text: Buffer | string = body;
-        const counts: Record<string, number> = {};
-        if (red && red.maskPaths.length > 0 && parsed !== undefined && typeof parsed === 'object' && parsed !== null) {
-          const copy: unknown = structuredClone(parsed);
-          let masked = 0;
-          for (const p of red.maskPaths) masked += maskPath(copy, this.path(p), '<MASKED>');
-          if (masked > 0) counts.MASKED = masked;
-          text = JSON.stringify(copy);
-        }
-        const r = this.opts.redactor.redact(text, ct);
-        for (const [k, v] of Object.entries(r.counts)) counts[k] = (counts[k] ?? 0) + v;
-        d = { hash, redacted: r.text.slice(0, MAX_INPUT_CHARS), redactions: counts };
+  private buildInline(batch: readonly EventRecord[]): void {
+    for (const r of batch) {
+      try {
+        this.opts.sink.emit(buildEvent(r, this.deps));
+      } catch (err) {
+        this.opts.logger.error({ err, model: r.model, event_id: r.event_id }, 'telemetry event could not be built');
       }
     }
-    x.digest.value = d;
-    return d;
+  }
+
+  private send(worker: Worker, batch: EventRecord[]): void {
+    const id = this.nextId++;
+    this.inFlight.set(id, batch);
+    const { msg, transfer } = packBatch(id, batch, (r, fresh) => this.profileOf(r, fresh));
+    worker.postMessage(msg, transfer);
+  }
+
+  /** Numbers a model's settings (by identity of its config objects) for the worker. */
+  private profileOf(r: EventRecord, fresh: Array<[number, Profile]>): number {
+    const key = r.redaction ?? r.prediction;
+    if (!key) return 0;
+    let n = this.profiles.get(key);
+    if (n === undefined) {
+      n = ++this.profileCount;
+      this.profiles.set(key, n);
+      fresh.push([n, { prediction: r.prediction, redaction: r.redaction }]);
+    }
+    return n;
+  }
+
+  private onResult(msg: BackMessage): void {
+    const batch = this.inFlight.get(msg.id);
+    if (!batch) return;
+    this.inFlight.delete(msg.id);
+    const keyId = this.opts.hasher.keyId;
+    for (const e of msg.errors) this.opts.logger.warn({ reason: e }, 'telemetry worker could not build an event; building it here');
+    for (let i = 0; i < batch.length; i++) {
+      const r = batch[i]!;
+      const f = fieldsAt(msg.out, i);
+      if (f) this.opts.sink.emit(assembleEvent(r, f, this.opts.gatewayId, keyId));
+      else this.buildInline([r]); // the worker could not: try here, where errors are logged
+    }
+    this.settle();
+  }
+
+  private startWorker(options: { hasher: HasherOptions; redactor: RedactorOptions }): void {
+    const worker = spawnWorker({ gatewayId: this.opts.gatewayId, hasher: options.hasher, redactor: options.redactor });
+    worker.unref();
+    this.worker = worker;
+    const expected = this.opts.hasher.hashPayload(PROBE);
+    worker.on('message', (m: BackMessage & { ready?: boolean; probe?: string }) => {
+      if (m.ready) {
+        if (m.probe !== expected) this.fallBack(worker, new Error('the worker hashes differently from the hasher given to the gateway'));
+        return;
+      }
+      this.onResult(m);
+    });
+    worker.on('error', (err) => this.fallBack(worker, err));
+    worker.on('exit', (code) => { if (!this.closed) this.fallBack(worker, new Error(`telemetry worker exited with code ${code}`)); });
+  }
+
+  /** Stops using the worker and builds what it had, and everything after, in this thread. */
+  private fallBack(worker: Worker, err: unknown): void {
+    if (this.worker !== worker) return;
+    this.worker = undefined;
+    this.opts.logger.error({ err }, 'telemetry worker failed; building events in the main thread from now on');
+    void worker.terminate();
+    const pending = [...this.inFlight.values()];
+    this.inFlight.clear();
+    for (const batch of pending) this.buildInline(batch);
+    this.settle();
+  }
+
+  private settle(): void {
+    if (this.backlog === 0) for (const w of this.waiters.splice(0)) w();
   }
 }

@@ -7,22 +7,10 @@
  * `traceparent: 00-<trace id>-<span id>-<flags>` upstream; both ids go into the event.
  * Unsampled ids come from a pooled random buffer (no SDK call).
  */
-import { randomFillSync } from 'node:crypto';
+import { randomHex } from './ids.ts';
 import { ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Span, type Tracer, type TracerProvider } from '@opentelemetry/api';
 
-const POOL = Buffer.allocUnsafe(4096);
-let poolOffset = POOL.length;
-
-/** `bytes` random bytes as lowercase hex, from a pooled buffer refilled by crypto. */
-export function randomHex(bytes: number): string {
-  if (poolOffset + bytes > POOL.length) {
-    randomFillSync(POOL);
-    poolOffset = 0;
-  }
-  const s = POOL.toString('hex', poolOffset, poolOffset + bytes);
-  poolOffset += bytes;
-  return s;
-}
+export { randomHex };
 
 /** A parsed `traceparent`. */
 export interface TraceParent {
@@ -106,7 +94,9 @@ export class RequestTracer {
       span.end(); // a no-op provider: fall through to plain propagation
     }
     // Not recorded here; a parent's sampled flag still travels on so the upstream keeps its decision.
-    return { traceId: parent?.traceId ?? randomHex(16), spanId: randomHex(8), sampled: parent?.sampled ?? false, span: undefined };
+    if (parent) return { traceId: parent.traceId, spanId: randomHex(8), sampled: parent.sampled, span: undefined };
+    const ids = randomHex(24); // one draw for both ids
+    return { traceId: ids.slice(0, 32), spanId: ids.slice(32), sampled: false, span: undefined };
   }
 
   /** The traceparent to send upstream. */

@@ -39,7 +39,7 @@ test('config: invalid values are reported with their path and reason', () => {
     [{ ...base, models: { m: { ...two, weights: { a: 50, c: 50 } } } }, /models\.m\.weights\.c: c is not a version/],
     [{ ...base, models: { m: { ...two, weights: { a: 100, b: 0 }, fallback: 'z' } } }, /models\.m\.fallback/],
     [{ ...base, models: { m: { ...two, weights: { a: 100, b: 0 }, shadow: { version: 'q', percent: 5 } } } }, /models\.m\.shadow\.version/],
-    [{ ...base, models: { m: { versions: { v1: { targets: ['ftp://x'] } } } } }, /models\.m\.versions\.v1\.targets\.0/],
+    [{ ...base, models: { m: { versions: { v1: { targets: ['ftp://x'] } } } } }, /models\.m\.versions\.v1\.targets\.0\.url: expected an http\(s\) URL/],
     [{ ...base, models: { m: { versions: { v1: { targets: [] } } } } }, /models\.m\.versions\.v1\.targets: a version needs at least one target/],
     [{ ...base, models: { m: { versions: { v1: { targets: ['http://h:1'], timeoutMs: -5 } } } } }, /models\.m\.versions\.v1\.timeoutMs/],
     [{ ...base, models: { m: { versions: { v1: { targets: ['http://h:1'], balance: 'random' } } } } }, /models\.m\.versions\.v1\.balance/],

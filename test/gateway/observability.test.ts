@@ -21,9 +21,9 @@ test('metrics: requests, latencies, breakers, weights, generation, in-flight and
   for (const re of [
     /mlgate_gateway_requests_total\{model="m",version="s",role="stable",outcome="ok",gateway="gw-test"\} 3/,
     /mlgate_gateway_requests_total\{model="m",version="c",role="pinned",outcome="ok"[^}]*\} 1/,
-    /mlgate_gateway_request_duration_seconds_count\{[^}]*model="m",version="s",role="stable"\} 3/,
-    /mlgate_gateway_upstream_duration_seconds_count\{[^}]*model="m",version="s"\} 3/,
-    /mlgate_gateway_ttfb_seconds_count\{[^}]*model="m",version="s"\} 3/,
+    /mlgate_gateway_request_duration_seconds_count\{model="m",version="s",role="stable"[^}]*\} 3/,
+    /mlgate_gateway_upstream_duration_seconds_count\{model="m",version="s"[^}]*\} 3/,
+    /mlgate_gateway_ttfb_seconds_count\{model="m",version="s"[^}]*\} 3/,
     /mlgate_gateway_inflight_requests\{[^}]*\} 0/,
     /mlgate_gateway_breaker_state\{model="m",version="c"[^}]*\} 0/,
     /mlgate_gateway_version_weight\{model="m",version="s"[^}]*\} 100/,
@@ -31,7 +31,8 @@ test('metrics: requests, latencies, breakers, weights, generation, in-flight and
     /mlgate_telemetry_queue_depth\{[^}]*\} 0/,
     /mlgate_telemetry_events_total\{result="sent"[^}]*\} \d+/,
     /mlgate_telemetry_events_total\{result="dropped"[^}]*\} 0/,
-  ]) assert.match(text, re);
+    /mlgate_gateway_request_duration_seconds_bucket\{le="0.001",model="m",version="s",role="stable"[^}]*\} \d+/,
+  ]) assert.ok(re.test(text), `metrics text lacks ${re}`);
 });
 
 test('tracing: sampled requests get a server span; every request propagates its trace id upstream and into its event', async (t) => {

@@ -1,0 +1,179 @@
+/**
+ * Gateway benchmark: side by side in one run, on this machine,
+ *   direct      wrk -> stand-in model
+ *   bare_proxy  wrk -> node:http + undici Pool pass-through -> stand-in
+ *   gateway     wrk -> mlgate gateway (weights 90/10 over two stand-ins, metrics, tracing at 1%,
+ *               telemetry events built for every request into a counting sink) -> stand-ins
+ * Every server runs in its own process. Peak: wrk -t1 -c32 for BENCH_SECONDS (default 6) per
+ * run after a 2 s warm-up; the bare proxy and the gateway are measured BENCH_ROUNDS times
+ * (default 2), interleaved, and the best run of each counts (the machine is shared: other load
+ * only ever subtracts). Added p99: both proxies driven at half the gateway's peak rate (wrk with
+ * a random per-connection pause, so the rate is fixed by pacing, not by the server), same
+ * rounds, p99 difference of the best runs. Prints a table, writes bench/results/gateway.json.
+ * Run: npm run bench:gateway
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { cpus, loadavg } from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { wrk, type WrkResult } from './gateway/wrk.ts';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 6);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 2);
+const CONNECTIONS = 32;
+const BODY = JSON.stringify({ text: 'the service was great, thanks! write to me at jane.doe@example.com', lang: 'en' });
+const PATH = '/v1/models/sentiment/predict';
+
+const children: ChildProcess[] = [];
+process.on('exit', () => { for (const c of children) c.kill('SIGKILL'); });
+
+/** A server child process. */
+interface Server {
+  url?: string;
+  urls?: string[];
+  child: ChildProcess;
+  /** CPU time (µs) the process has used so far. */
+  cpu(): Promise<number>;
+}
+
+async function server(kind: string, ...args: string[]): Promise<Server> {
+  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'bench/gateway/server.ts'), kind, ...args], { cwd: ROOT, stdio: ['pipe', 'pipe', 'inherit'] });
+  children.push(child);
+  const lines: string[] = [];
+  const waiting: Array<(l: string) => void> = [];
+  let buf = '';
+  child.stdout!.on('data', (d: Buffer) => {
+    buf += d.toString();
+    let nl;
+    while ((nl = buf.indexOf('\n')) >= 0) {
+      const l = buf.slice(0, nl);
+      buf = buf.slice(nl + 1);
+      const w = waiting.shift();
+      if (w) w(l); else lines.push(l);
+    }
+  });
+  const next = () => new Promise<string>((resolve, reject) => {
+    const l = lines.shift();
+    if (l !== undefined) return resolve(l);
+    waiting.push(resolve);
+    child.once('exit', (code) => reject(new Error(`${kind} server exited with ${code}`)));
+  });
+  const first = JSON.parse(await next()) as { url?: string; urls?: string[] };
+  return {
+    ...first, child,
+    cpu: async () => {
+      child.stdin!.write('cpu\n');
+      return (JSON.parse(await next()) as { cpuUs: number }).cpuUs;
+    },
+  };
+}
+
+async function stop(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null) return;
+  const gone = new Promise((r) => child.once('exit', r));
+  child.kill('SIGTERM');
+  await gone;
+}
+
+/** A wrk result plus the CPU the measured server spent per request. */
+interface Run extends WrkResult {
+  cpuUsPerRequest: number;
+}
+
+async function run(name: string, srv: Server, url: string, meanDelayMs?: number): Promise<Run> {
+  const before = await srv.cpu();
+  const r = await wrk({ url: url + PATH, body: BODY, seconds: SECONDS, connections: CONNECTIONS, threads: 1, ...(meanDelayMs !== undefined ? { meanDelayMs } : {}) });
+  const cpuUsPerRequest = ((await srv.cpu()) - before) / Math.max(1, r.requests);
+  console.log(`  ${name.padEnd(11)} ${r.rps.toFixed(0).padStart(7)} req/s  p50 ${r.p50Ms.toFixed(2)} ms  p99 ${r.p99Ms.toFixed(2)} ms  cpu ${cpuUsPerRequest.toFixed(1)} µs/req  errors ${r.errors}`);
+  return { ...r, cpuUsPerRequest };
+}
+
+const warm = (url: string) => wrk({ url: url + PATH, body: BODY, seconds: 2, connections: CONNECTIONS, threads: 1 });
+const best = (rs: Run[], by: (r: Run) => number) => rs.reduce((a, b) => (by(b) < by(a) ? b : a));
+const round = (n: number, d = 3) => Math.round(n * 10 ** d) / 10 ** d;
+
+async function main(): Promise<void> {
+  const started = Date.now();
+  const load = loadavg()[0]!;
+  console.log(`gateway benchmark: wrk -t1 -c${CONNECTIONS} -d${SECONDS}s, ${ROUNDS} interleaved rounds; ${cpus().length} CPUs (load ${load.toFixed(1)}); node ${process.version}`);
+  const standins = await server('standin');
+  const [a, b] = standins.urls!;
+  const bare = await server('bare', a!);
+  const gw = await server('gateway', a!, b!);
+  for (const u of [a!, bare.url!, gw.url!]) await warm(u);
+  console.log('peak:');
+  const direct = await run('direct', standins, a!);
+  const bareRuns: Run[] = [];
+  const gwRuns: Run[] = [];
+  for (let i = 0; i < ROUNDS; i++) {
+    bareRuns.push(await run('bare_proxy', bare, bare.url!));
+    gwRuns.push(await run('gateway', gw, gw.url!));
+  }
+  const bareR = best(bareRuns, (r) => -r.rps);
+  const gwR = best(gwRuns, (r) => -r.rps);
+  const rate = gwR.rps / 2;
+  // Pause per connection so that CONNECTIONS connections offer `rate` requests/s in total.
+  const meanDelayMs = Math.max(0, (CONNECTIONS * 1000) / rate - gwR.p50Ms / 2);
+  console.log(`paced at about ${rate.toFixed(0)} req/s (half the gateway's peak; mean pause ${meanDelayMs.toFixed(1)} ms per connection):`);
+  const pacedBare: Run[] = [];
+  const pacedGw: Run[] = [];
+  for (let i = 0; i < ROUNDS; i++) {
+    pacedBare.push(await run('bare_proxy', bare, bare.url!, meanDelayMs));
+    pacedGw.push(await run('gateway', gw, gw.url!, meanDelayMs));
+  }
+  for (const s of [gw, bare, standins]) await stop(s.child);
+
+  const pb = best(pacedBare, (r) => r.p99Ms);
+  const pg = best(pacedGw, (r) => r.p99Ms);
+  const ratio = gwR.rps / bareR.rps;
+  const addedP99 = pg.p99Ms - pb.p99Ms;
+  const row = (r: Run) => ({ rps: round(r.rps, 1), p50_ms: round(r.p50Ms), p99_ms: round(r.p99Ms), requests: r.requests, errors: r.errors, server_cpu_us_per_request: round(r.cpuUsPerRequest, 1) });
+  const cpuBare = Math.min(...bareRuns.map((r) => r.cpuUsPerRequest));
+  const cpuGw = Math.min(...gwRuns.map((r) => r.cpuUsPerRequest));
+  const result = {
+    benchmark: 'gateway',
+    command: 'npm run bench:gateway',
+    at: new Date(started).toISOString(),
+    duration_s: round((Date.now() - started) / 1000, 1),
+    machine: { cpus: cpus().length, cpu_model: cpus()[0]?.model ?? '', node: process.version, load_avg_1m_at_start: round(load, 2) },
+    settings: {
+      wrk: `-t1 -c${CONNECTIONS} -d${SECONDS}s --latency, ${ROUNDS} interleaved rounds, best run per side, 2 s warm-up per server`,
+      body_bytes: Buffer.byteLength(BODY),
+      gateway: 'weights 90/10 over two stand-ins, prom-client metrics, tracing at 1% (BatchSpanProcessor), one telemetry event per request (hashes, redaction, prediction paths) into a counting sink',
+    },
+    results: { direct: row(direct), bare_proxy: row(bareR), gateway: row(gwR) },
+    runs: { bare_proxy: bareRuns.map(row), gateway: gwRuns.map(row) },
+    gateway_vs_bare_throughput: round(ratio),
+    // CPU per request of the proxy process itself: barely moved by other load on a shared
+    // machine, so its ratio is the steadier estimate of what throughput a dedicated core gives.
+    server_cpu_us_per_request: { bare_proxy: round(cpuBare, 1), gateway: round(cpuGw, 1), bare_over_gateway: round(cpuBare / cpuGw) },
+    paced: {
+      target_rps: round(rate, 1),
+      mean_pause_ms_per_connection: round(meanDelayMs, 2),
+      bare_proxy: row(pb),
+      gateway: row(pg),
+      runs: { bare_proxy: pacedBare.map(row), gateway: pacedGw.map(row) },
+      gateway_added_p99_ms: round(addedP99),
+    },
+    targets: { throughput_ratio_min: 0.8, added_p99_ms_max: 1 },
+    met: { throughput: ratio >= 0.8, added_p99: addedP99 <= 1 },
+  };
+  console.log('');
+  console.log('| side       |   req/s |  p50 ms |  p99 ms | paced p50 | paced p99 |');
+  console.log('|------------|--------:|--------:|--------:|----------:|----------:|');
+  const line = (k: string, r: Run, p?: Run) => console.log(`| ${k.padEnd(10)} | ${r.rps.toFixed(0).padStart(7)} | ${r.p50Ms.toFixed(2).padStart(7)} | ${r.p99Ms.toFixed(2).padStart(7)} | ${(p ? p.p50Ms.toFixed(2) : '-').padStart(9)} | ${(p ? p.p99Ms.toFixed(2) : '-').padStart(9)} |`);
+  line('direct', direct);
+  line('bare_proxy', bareR, pb);
+  line('gateway', gwR, pg);
+  console.log(`gateway / bare proxy throughput: ${ratio.toFixed(2)}x (target >= 0.8)`);
+  console.log(`server CPU per request: bare ${cpuBare.toFixed(1)} µs, gateway ${cpuGw.toFixed(1)} µs (bare/gateway ${(cpuBare / cpuGw).toFixed(2)})`);
+  console.log(`p99 the gateway adds at ~${pg.rps.toFixed(0)} req/s: ${addedP99.toFixed(2)} ms (target <= 1 ms)`);
+  const dir = join(ROOT, 'bench/results');
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, 'gateway.json'), `${JSON.stringify(result, null, 2)}\n`);
+  console.log('wrote bench/results/gateway.json');
+}
+
+main().then(() => process.exit(0), (err: unknown) => { console.error(err); process.exit(1); });

@@ -1,0 +1,131 @@
+/**
+ * Child process for the gateway benchmark: runs ONE server so each side of the comparison has
+ * its own event loop, and prints `{"url": ...}` (or `{"urls": [...]}`) on stdout when listening.
+ *   node --import tsx bench/gateway/server.ts standin            two stand-in models (ports A, B)
+ *   node --import tsx bench/gateway/server.ts bare <upstream>    node:http + undici Pool pass-through
+ *   node --import tsx bench/gateway/server.ts gateway <a> <b>    the mlgate gateway, 90/10 over a, b
+ * Each line written to its stdin is answered with `{"cpuUs": N}`: CPU time used so far, so the
+ * parent can compute CPU per request (robust on a shared machine, unlike requests/s).
+ * It exits when stdin closes (the parent went away) or on SIGTERM.
+ */
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Pool } from 'undici';
+import { BasicTracerProvider, BatchSpanProcessor, type ReadableSpan, type SpanExporter } from '@opentelemetry/sdk-trace-base';
+import { parseConfig } from '../../services/core/config.ts';
+import { GatewaySection } from '../../services/gateway/config.ts';
+import { startGateway } from '../../services/gateway/gateway.ts';
+import { createHasher } from '../../services/telemetry/hash.ts';
+import { createRedactor } from '../../services/telemetry/redact.ts';
+import type { TelemetryEvent } from '../../services/telemetry/event.ts';
+import type { SinkStats, TelemetrySink } from '../../services/telemetry/sink.ts';
+
+const [kind, ...args] = process.argv.slice(2);
+const ANSWER = Buffer.from(JSON.stringify({ label: 'positive', score: 0.93, model: 'sentiment', latency_ms: 0 }));
+
+/** A fast stand-in model: fixed JSON, any path. */
+function standIn(): Promise<string> {
+  const server = createServer((req: IncomingMessage, res: ServerResponse) => {
+    req.resume();
+    req.on('end', () => {
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': ANSWER.length });
+      res.end(ANSWER);
+    });
+  });
+  server.keepAliveTimeout = 60_000;
+  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(`http://127.0.0.1:${(server.address() as AddressInfo).port}`)));
+}
+
+const HOP = new Set(['connection', 'keep-alive', 'transfer-encoding', 'host', 'content-length', 'upgrade', 'te', 'trailer', 'proxy-connection']);
+
+/** The baseline: what a minimal correct pass-through proxy on undici does. */
+function bareProxy(upstream: string): Promise<string> {
+  const pool = new Pool(upstream, { connections: 128 });
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const headers: Record<string, string | string[]> = {};
+      for (const k in req.headers) if (!HOP.has(k)) headers[k] = req.headers[k]!;
+      pool.request({ method: req.method as 'POST', path: req.url!, headers, body: chunks.length ? Buffer.concat(chunks) : null }).then(
+        (up) => {
+          const h = up.headers as Record<string, string | string[]>;
+          delete h.connection; delete h['keep-alive']; delete h['transfer-encoding'];
+          res.writeHead(up.statusCode, h);
+          up.body.on('data', (c: Buffer) => { if (!res.write(c)) up.body.pause(); });
+          res.on('drain', () => up.body.resume());
+          up.body.on('end', () => res.end());
+          up.body.on('error', () => res.destroy());
+        },
+        () => { res.writeHead(502); res.end(); },
+      );
+    });
+  });
+  server.keepAliveTimeout = 60_000;
+  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(`http://127.0.0.1:${(server.address() as AddressInfo).port}`)));
+}
+
+/** Counts events and discards them (the gateway still builds each one: hashes, redaction). */
+class CountingSink implements TelemetrySink {
+  private n = 0;
+  emit(_e: TelemetryEvent): void { this.n++; }
+  async flush(): Promise<void> {}
+  async close(): Promise<void> {}
+  stats(): SinkStats { return { queued: 0, sent: this.n, spilled: 0, replayed: 0, dropped: 0, errors: 0 }; }
+}
+
+/** Accepts spans and drops them (the SDK's batching and export path still run). */
+class DroppingExporter implements SpanExporter {
+  exported = 0;
+  export(spans: ReadableSpan[], done: (r: { code: number }) => void): void { this.exported += spans.length; done({ code: 0 }); }
+  async shutdown(): Promise<void> {}
+}
+
+async function gateway(a: string, b: string): Promise<string> {
+  const config = parseConfig(GatewaySection, {
+    port: 0,
+    admin: { port: 0, token: 'bench-admin-token-0123456789' },
+    tracing: { sampleRatio: 0.01 },
+    eventWorker: process.env.BENCH_EVENT_WORKER === '1', // default off, as in the config
+    models: {
+      sentiment: {
+        versions: { stable: { targets: [a] }, canary: { targets: [b] } },
+        weights: { stable: 90, canary: 10 }, fallback: 'stable',
+        prediction: { label: 'label', score: 'score' },
+      },
+    },
+  });
+  const provider = new BasicTracerProvider({ spanProcessors: [new BatchSpanProcessor(new DroppingExporter())] });
+  const hasher = { key: 'bench-hash-key-0123456789', keyId: 'k1' };
+  const redactor = { maxChars: 2048 };
+  const gw = await startGateway({
+    config, sink: new CountingSink(), hasher: createHasher(hasher), redactor: createRedactor(redactor), tracerProvider: provider, gatewayId: 'bench',
+    // As `mlgate gateway` passes them; used only when gateway.eventWorker is on (BENCH_EVENT_WORKER=1).
+    eventWorker: { hasher, redactor },
+  });
+  return gw.url;
+}
+
+async function main(): Promise<void> {
+  let out: unknown;
+  if (kind === 'standin') out = { urls: [await standIn(), await standIn()] };
+  else if (kind === 'bare') out = { url: await bareProxy(args[0]!) };
+  else if (kind === 'gateway') out = { url: await gateway(args[0]!, args[1]!) };
+  else throw new Error(`unknown server kind ${kind}`);
+  process.stdout.write(`${JSON.stringify(out)}\n`);
+  // Each line on stdin asks for the CPU time used so far (µs, user + system, all threads).
+  let buf = '';
+  process.stdin.on('data', (d: Buffer) => {
+    buf += d.toString();
+    let nl;
+    while ((nl = buf.indexOf('\n')) >= 0) {
+      buf = buf.slice(nl + 1);
+      const u = process.cpuUsage();
+      process.stdout.write(`${JSON.stringify({ cpuUs: u.user + u.system })}\n`);
+    }
+  });
+  process.stdin.on('close', () => process.exit(0));
+  process.on('SIGTERM', () => process.exit(0));
+}
+
+await main();
