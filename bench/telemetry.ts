@@ -124,12 +124,16 @@ async function localLogBench(): Promise<void> {
   }
 }
 
-/** Requests/s and this process's CPU µs per request (gateway + load generator + sink, not the broker). */
-async function load(url: string): Promise<{ rps: number; cpuUs: number }> {
+/**
+ * Requests/s, this process's CPU µs per request (all threads: gateway, load generator, sink; not
+ * the broker) and the main thread's busy µs per request (event-loop utilisation).
+ */
+async function load(url: string): Promise<{ rps: number; cpuUs: number; mainUs: number }> {
   const pool = new Pool(url, { connections: 32 });
   const body = JSON.stringify({ inputs: 'The quick brown fox, contact ann@example.com', parameters: { top_k: 3 } });
   let n = 0;
   const cpu0 = process.cpuUsage();
+  const elu0 = performance.eventLoopUtilization();
   const until = performance.now() + SECONDS * 1000;
   await Promise.all(Array.from({ length: 32 }, async () => {
     while (performance.now() < until) {
@@ -139,8 +143,9 @@ async function load(url: string): Promise<{ rps: number; cpuUs: number }> {
     }
   }));
   const cpu = process.cpuUsage(cpu0);
+  const elu = performance.eventLoopUtilization(elu0);
   await pool.close();
-  return { rps: n / SECONDS, cpuUs: (cpu.user + cpu.system) / Math.max(1, n) };
+  return { rps: n / SECONDS, cpuUs: (cpu.user + cpu.system) / Math.max(1, n), mainUs: (elu.active * 1000) / Math.max(1, n) };
 }
 
 async function gatewayBench(kafkaUp: boolean, topic: string): Promise<void> {
@@ -160,19 +165,29 @@ async function gatewayBench(kafkaUp: boolean, topic: string): Promise<void> {
   try {
     // The machine is shared and noisy: the baseline runs before and after the others (mean).
     const memoryBefore = await run(new MemorySink());
-    let kafka = { rps: 0, cpuUs: 0 };
+    let kafka = { rps: 0, cpuUs: 0, mainUs: 0 };
     if (kafkaUp) {
       const cfg = parseConfig(TelemetrySection, { topic, partitions: 6, hashing: { key: HASH_KEY }, spill: { dir: join(dir, 'spill') } });
       kafka = await run(createSink({ telemetry: cfg, kafka: { brokers: BROKERS, clientId: 'bench-gw' }, dataDir: dir, logger: silentLogger() }));
     }
+    let kafkaWorker = { rps: 0, cpuUs: 0, mainUs: 0 };
+    if (kafkaUp) {
+      const cfg = parseConfig(TelemetrySection, { topic, partitions: 6, producerThread: 'worker', hashing: { key: HASH_KEY }, spill: { dir: join(dir, 'spill-w') } });
+      kafkaWorker = await run(createSink({ telemetry: cfg, kafka: { brokers: BROKERS, clientId: 'bench-gw-w' }, dataDir: dir, logger: silentLogger() }));
+    }
     const local = await run(createSink({ telemetry: parseConfig(TelemetrySection, { hashing: { key: HASH_KEY } }), dataDir: join(dir, 'embedded'), logger: silentLogger() }));
     const memoryAfter = await run(new MemorySink());
-    const memory = { rps: (memoryBefore.rps + memoryAfter.rps) / 2, cpuUs: (memoryBefore.cpuUs + memoryAfter.cpuUs) / 2 };
+    const mean = (k: 'rps' | 'cpuUs' | 'mainUs') => (memoryBefore[k] + memoryAfter[k]) / 2;
+    const memory = { rps: mean('rps'), cpuUs: mean('cpuUs'), mainUs: mean('mainUs') };
     console.error(`[bench] gateway with the in-memory sink: ${Math.round(memoryBefore.rps)} req/s before, ${Math.round(memoryAfter.rps)} req/s after the other arms`);
     const base = 'gateway with the in-memory test sink (mean of 2 runs)';
     if (kafkaUp) {
       row('gateway with the Kafka sink', kafka.rps, 'requests/s', base, memory.rps);
       row('  CPU of this process per request, Kafka sink', kafka.cpuUs, 'µs', base, memory.cpuUs);
+      row('gateway with the Kafka sink, producer thread', kafkaWorker.rps, 'requests/s', base, memory.rps);
+      row('  CPU of this process per request, producer thread', kafkaWorker.cpuUs, 'µs', base, memory.cpuUs);
+      row('  main-thread busy per request, Kafka sink', kafka.mainUs, 'µs', base, memory.mainUs);
+      row('  main-thread busy per request, producer thread', kafkaWorker.mainUs, 'µs', base, memory.mainUs);
     }
     row('gateway with the local-log sink', local.rps, 'requests/s', base, memory.rps);
     row('  CPU of this process per request, local-log sink', local.cpuUs, 'µs', base, memory.cpuUs);

@@ -59,6 +59,8 @@ export const TelemetrySection = z.strictObject({
     maxBytes: z.number().int().min(1024).max(64 * MiB).default(512 * 1024),
     lingerMs: z.number().int().min(0).max(10_000).default(5),
   }).prefault({}),
+  /** `worker` runs the Kafka producer in a worker thread, off the gateway's event loop. */
+  producerThread: z.enum(['main', 'worker']).default('main'),
   /** A Kafka send unacknowledged for this long makes the sink spill (the send keeps retrying). */
   stallMs: z.number().int().min(10).max(600_000).default(1000),
   /** Spill log used while Kafka is unreachable or slow. */

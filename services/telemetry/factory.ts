@@ -46,7 +46,7 @@ export function createSink(opts: SinkFactoryOptions): TelemetrySink {
   if (opts.kafka?.brokers?.length) {
     sink = new KafkaSink({
       brokers: opts.kafka.brokers, clientId: opts.kafka.clientId, topic: t.topic, partitions: t.partitions,
-      replicationFactor: t.replicationFactor, queue: t.queue, batch: t.batch, stallMs: t.stallMs,
+      replicationFactor: t.replicationFactor, queue: t.queue, batch: t.batch, stallMs: t.stallMs, producerThread: t.producerThread,
       spill: logOpts(t.spill, spillDir(t, opts.dataDir)),
       connectionTimeoutMs: opts.kafka.connectionTimeoutMs, requestTimeoutMs: opts.kafka.requestTimeoutMs,
       logger: opts.logger, metrics,

@@ -17,7 +17,8 @@ import type { Logger } from '../core/log.ts';
 import { TelemetryErrors } from './errors.ts';
 import type { LocalLogOptions } from './local-log.ts';
 import type { TelemetryMetrics } from './metrics.ts';
-import { KafkaTransport, nonRetriable } from './kafka-transport.ts';
+import { KafkaTransport, nonRetriable, type Transport } from './kafka-transport.ts';
+import { WorkerKafkaTransport } from './kafka-worker-transport.ts';
 import type { EncodedEvent } from './queue.ts';
 import { SinkBase } from './sink-base.ts';
 import { Spill } from './spill.ts';
@@ -39,6 +40,8 @@ export interface KafkaSinkOptions {
   spill: LocalLogOptions;
   connectionTimeoutMs?: number | undefined;
   requestTimeoutMs?: number | undefined;
+  /** `worker`: run kafkajs in a worker thread (off the event loop); default `main`. */
+  producerThread?: 'main' | 'worker' | undefined;
   logger: Logger;
   metrics?: TelemetryMetrics | undefined;
 }
@@ -46,7 +49,7 @@ export interface KafkaSinkOptions {
 /** Kafka sink with spill; see the module comment. */
 export class KafkaSink extends SinkBase implements TelemetrySink {
   private readonly opts: KafkaSinkOptions;
-  private readonly kafka: KafkaTransport;
+  private readonly kafka: Transport;
   private readonly spill: Spill;
   private mode: 'direct' | 'spill' = 'direct';
   private connected = false;
@@ -71,7 +74,7 @@ export class KafkaSink extends SinkBase implements TelemetrySink {
       this.mode = 'spill';
       this.log.info({ events: leftover }, 'spilled events from a previous run: replaying them first');
     }
-    this.kafka = new KafkaTransport({
+    this.kafka = new (opts.producerThread === 'worker' ? WorkerKafkaTransport : KafkaTransport)({
       brokers: opts.brokers, clientId: opts.clientId, topic: opts.topic, partitions: opts.partitions, replicationFactor: opts.replicationFactor,
       connectionTimeoutMs: opts.connectionTimeoutMs, requestTimeoutMs: opts.requestTimeoutMs, logger: this.log, metrics: opts.metrics,
       quiet: () => this.mode === 'spill',

@@ -35,8 +35,18 @@ export function nonRetriable(err: unknown): boolean {
   return e?.name === 'KafkaJSNonRetriableError' || e?.retriable === false;
 }
 
+/** What the Kafka sink needs from Kafka (in this thread, or in a worker thread). */
+export interface Transport {
+  /** Connects and makes sure the topic exists. Throws when Kafka is unreachable. */
+  connect(): Promise<void>;
+  /** Resolves once every replica acknowledged the batch. */
+  send(events: readonly EncodedEvent[]): Promise<void>;
+  /** Disconnects; a send still retrying then fails. */
+  disconnect(): Promise<void>;
+}
+
 /** Producer and admin for the events topic. */
-export class KafkaTransport {
+export class KafkaTransport implements Transport {
   private readonly opts: KafkaTransportOptions;
   private readonly kafka: Kafka;
   private readonly producer: Producer;

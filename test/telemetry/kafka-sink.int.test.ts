@@ -41,13 +41,14 @@ function assertExactly(ids: string[], messages: Array<{ key: string; value: stri
   for (const id of ids) assert.ok(seen.has(id), `missing event ${id}`);
 }
 
-test('kafka sink: 20,000 events give exactly 20,000 messages, keyed by event_id, topic created with its partitions', async (t) => {
+for (const producerThread of ['main', 'worker'] as const) {
+test(`kafka sink (producer in the ${producerThread} thread): 20,000 events give exactly 20,000 messages, keyed by event_id, topic created with its partitions`, async (t) => {
   const brokers = await needKafka(t);
   if (!brokers) return;
   const kafka = testKafka(brokers);
   const topic = uniqueName('t.tel').replace(/_/g, '.');
   t.after(() => deleteTopics(kafka, [topic]));
-  const sink = new KafkaSink(sinkOptions(brokers, topic, tempDir(t)));
+  const sink = new KafkaSink(sinkOptions(brokers, topic, tempDir(t), { producerThread }));
   const ids: string[] = [];
   for (let i = 0; i < 20_000; i++) {
     const e = sampleEvent({ model: `m${i % 4}` });
@@ -70,6 +71,7 @@ test('kafka sink: 20,000 events give exactly 20,000 messages, keyed by event_id,
   assertExactly(ids, msgs);
   assert.equal(new Set(msgs.map((m) => m.partition)).size, 3, 'event_id keys spread over every partition');
 });
+}
 
 test('kafka sink: started while its broker is down, it spills under steady load and delivers every event once when the broker comes up', async (t) => {
   // The steady-load outage of a broker that was up is covered at the gateway level
@@ -132,7 +134,8 @@ test('kafka sink: events spilled by a process killed with SIGKILL are replayed b
   assertExactly(ids, await readTopic(kafka, topic, 3000));
 });
 
-test('kafka sink: an event Kafka refuses for good is counted as dropped and does not stall the others', async (t) => {
+for (const producerThread of ['main', 'worker'] as const) {
+test(`kafka sink (producer in the ${producerThread} thread): an event Kafka refuses for good is counted as dropped and does not stall the others`, async (t) => {
   const brokers = await needKafka(t);
   if (!brokers) return;
   const kafka = testKafka(brokers);
@@ -149,7 +152,7 @@ test('kafka sink: an event Kafka refuses for good is counted as dropped and does
   } finally {
     await admin.disconnect();
   }
-  const sink = new KafkaSink(sinkOptions(brokers, topic, tempDir(t)));
+  const sink = new KafkaSink(sinkOptions(brokers, topic, tempDir(t), { producerThread }));
   t.after(() => sink.close());
   const ids: string[] = [];
   for (let i = 0; i < 50; i++) {
@@ -162,6 +165,7 @@ test('kafka sink: an event Kafka refuses for good is counted as dropped and does
   assert.equal(await topicCount(kafka, topic), 50);
   assertExactly(ids, await readTopic(kafka, topic, 50));
 });
+}
 
 test('kafka sink: past the high-water mark events go through the spill, and all arrive once', async (t) => {
   const brokers = await needKafka(t);
