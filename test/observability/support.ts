@@ -41,6 +41,23 @@ export function needTool(t: TestContext, name: string, debianPackage: string): s
   return undefined;
 }
 
+/**
+ * A stack of cleanups run by one after hook in reverse order (last started, first stopped), so a
+ * service stops before what it depends on. Returns the function that pushes a cleanup. Register it
+ * before helpers with after hooks of their own (e.g. withTopics) so those run after it.
+ */
+export function cleanupStack(t: TestContext): (fn: () => unknown) => void {
+  const fns: Array<() => unknown> = [];
+  t.after(async () => {
+    let first: unknown;
+    for (const fn of fns.reverse()) {
+      try { await fn(); } catch (err) { first ??= err; }
+    }
+    if (first) throw first;
+  });
+  return (fn) => { fns.push(fn); };
+}
+
 /** Files of a repository folder whose names match `pattern`, as repository-relative paths. */
 export function repoFiles(dir: string, pattern: RegExp): string[] {
   return readdirSync(join(ROOT, dir)).filter((f) => pattern.test(f)).sort().map((f) => `${dir}/${f}`);
