@@ -1,0 +1,213 @@
+/**
+ * `startEmbedded(config)`: every mlgate service in one process (DESIGN.md, "Two ways to run"):
+ *
+ *   model servers (optional) → gateway ──local log──▶ ingester ──▶ embedded ClickHouse (chdb)
+ *                                 ▲                                    │
+ *                                 └── in-process control channel ◀── controller (+ rollout page)
+ *                                                                audit API ◀┘
+ *
+ * Start order is chosen for the time to the first prediction: the model servers and the gateway
+ * start while the warehouse opens and migrates; the ingester, controller, rollout page and audit
+ * API follow once the schema is there. Stop order: the gateway drains and flushes its telemetry,
+ * then the ingester stores what it holds and commits, then the controller, the listeners, the
+ * control channel, the warehouse and the model servers. Events the ingester has not read yet stay
+ * in the local log and are ingested on the next start.
+ */
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Registry } from 'prom-client';
+import type { ControlChannel } from '../control/channel.ts';
+import { InProcessControlChannel } from '../control/channel.ts';
+import { createControlChannel } from '../control/factory.ts';
+import { createChainedAdminChangeRecorder } from '../audit/admin-change-recorder.ts';
+import { MlgateError } from '../core/errors.ts';
+import { componentLogger, type Logger } from '../core/log.ts';
+import { startController, type RunningController } from '../controller/service.ts';
+import { startModelServer, type ModelServer } from '../demo/model-server.ts';
+import type { GatewayConfig } from '../gateway/config.ts';
+import { startGateway, type RunningGateway } from '../gateway/gateway.ts';
+import type { GatewayHooks } from '../gateway/hooks.ts';
+import { startTracingSdk } from '../gateway/tracing-sdk.ts';
+import { startIngesterService, type IngesterService } from '../ingester/main.ts';
+import { createSink } from '../telemetry/factory.ts';
+import { createHasher } from '../telemetry/hash.ts';
+import { createRedactor } from '../telemetry/redact.ts';
+import { migrate } from '../warehouse/migrate.ts';
+import { createWarehouse, type Warehouse } from '../warehouse/warehouse.ts';
+import type { EmbeddedConfig } from './config.ts';
+import { EmbeddedErrors } from './errors.ts';
+import { startAuditApi, startRolloutPage, type Listener } from './listeners.ts';
+import { FileBackedControlChannel } from './routing-file.ts';
+
+/** Options of {@link startEmbedded}. */
+export interface StartEmbeddedOptions {
+  /** Root logger (the caller picks where lines go). */
+  logger: Logger;
+  /** Gateway edge hooks (consumers, permissions). */
+  hooks?: GatewayHooks;
+  /** What POST /admin/reload (and `admin.reload`) re-reads; default: the gateway section given. */
+  reloadGateway?: () => GatewayConfig | Promise<GatewayConfig>;
+}
+
+/** Where everything listens. Empty strings for parts that are off. */
+export interface EmbeddedUrls {
+  readonly gateway: string;
+  readonly admin: string;
+  readonly gatewayMetrics: string;
+  readonly ingesterMetrics: string;
+  readonly controller: string;
+  readonly controllerMetrics: string;
+  readonly rolloutPage: string;
+  readonly audit: string;
+  /** Model servers by version name. */
+  readonly models: Readonly<Record<string, string>>;
+}
+
+/** A running embedded process. */
+export interface RunningEmbedded {
+  readonly config: EmbeddedConfig;
+  readonly urls: EmbeddedUrls;
+  readonly gateway: RunningGateway;
+  readonly controller: RunningController;
+  readonly warehouse: Warehouse;
+  readonly ingester: IngesterService;
+  readonly models: readonly ModelServer[];
+  readonly control: ControlChannel;
+  /** Milliseconds from the call to the gateway listening, and to everything started. */
+  readonly timings: Readonly<{ gatewayMs: number; readyMs: number }>;
+  /** Graceful stop in the order of the module comment; idempotent. */
+  stop(): Promise<void>;
+}
+
+/** Longest wait at start for the controller to load its rollouts and lead. */
+const LEAD_WAIT_MS = 15_000;
+
+/** Stop order (name prefixes of the parts); see the module comment. */
+const STOP_ORDER = ['gateway', 'telemetry sink', 'tracing', 'ingester', 'controller', 'rollout page', 'audit API', 'control channel', 'warehouse', 'model'];
+
+/** The admin-change chain id of a gateway id (chain ids allow 1-64 of letters, digits and ._-). */
+function chainIdOf(gatewayId: string): string {
+  return gatewayId.replace(/[^A-Za-z0-9._-]/g, '-').slice(0, 64) || 'gateway';
+}
+
+/** Runs `fn`, turning a failure that is not already a catalogue error into MLG_EMB_START_FAILED naming `what`. */
+async function step<T>(what: string, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    if (err instanceof MlgateError) throw err;
+    throw EmbeddedErrors.startFailed(`${what} did not start: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+/** Starts every service in this process. On a failure, what was started is stopped again. */
+export async function startEmbedded(cfg: EmbeddedConfig, opts: StartEmbeddedOptions): Promise<RunningEmbedded> {
+  const t0 = performance.now();
+  const root = opts.logger;
+  const log = componentLogger(root, 'embedded');
+  const stops: Array<[string, () => Promise<unknown>]> = [];
+  const stopAll = async () => {
+    const rank = (what: string) => {
+      const i = STOP_ORDER.findIndex((p) => what.startsWith(p));
+      return i === -1 ? STOP_ORDER.length : i;
+    };
+    const ordered = stops.splice(0).sort((a, b) => rank(a[0]) - rank(b[0]));
+    for (const [what, fn] of ordered) {
+      await fn().catch((err: unknown) => log.error({ err, component: what }, 'stop failed'));
+    }
+  };
+  try {
+    const models: ModelServer[] = [];
+    for (const m of cfg.embedded.modelServers) {
+      const server = await step(`model server ${m.name} (${m.host}:${m.port})`, () => startModelServer(m));
+      models.push(server);
+      stops.push([`model ${m.name}`, () => server.close()]);
+    }
+    const warehouse = await step('warehouse', () => createWarehouse(cfg.warehouse, { dataDir: cfg.dataDir, logger: componentLogger(root, 'warehouse') }));
+    stops.push(['warehouse', () => warehouse.close()]);
+    const migrated = migrate(warehouse, { retention: cfg.warehouse.retention, dedupWindow: cfg.warehouse.dedupWindow, logger: componentLogger(root, 'migrate') });
+    migrated.catch(() => {}); // awaited below; a rejection before then must not go unhandled
+
+    const control: ControlChannel = cfg.kafka.brokers?.length
+      ? createControlChannel({ kafka: cfg.kafka, topic: cfg.controller.controlTopic, logger: componentLogger(root, 'control') })
+      : cfg.embedded.persistRouting
+        ? new FileBackedControlChannel({ file: join(cfg.dataDir, 'control', 'routing-states.json'), logger: componentLogger(root, 'control') })
+        : new InProcessControlChannel();
+    stops.push(['control channel', () => control.close()]);
+
+    const registry = new Registry();
+    const sink = createSink({ telemetry: cfg.telemetry, kafka: cfg.kafka, dataDir: cfg.dataDir, logger: componentLogger(root, 'telemetry'), registry });
+    stops.push(['telemetry sink', () => sink.close()]);
+    const tracing = await startTracingSdk(cfg.gateway.tracing);
+    stops.push(['tracing', () => tracing.shutdown()]);
+    const hashing = { key: cfg.telemetry.hashing.key, keyId: cfg.telemetry.hashing.keyId };
+    const r = cfg.telemetry.redaction;
+    const redaction = { maxChars: r.maxChars, maskPaths: r.maskPaths, ...(r.maskKeys ? { maskKeys: r.maskKeys } : {}) };
+    const hasher = createHasher(hashing);
+    const gatewayId = cfg.gateway.id || `${hostname()}-${process.pid}`;
+    const gateway = await step(`gateway (${cfg.gateway.host}:${cfg.gateway.port}, admin ${cfg.gateway.admin.host}:${cfg.gateway.admin.port})`, () => startGateway({
+      config: cfg.gateway, sink, hasher, redactor: createRedactor(redaction),
+      logger: root, control, gatewayId, registry, recorder: createChainedAdminChangeRecorder(warehouse, { chainId: chainIdOf(gatewayId), logger: componentLogger(root, 'admin-changes') }),
+      ...(opts.hooks ? { hooks: opts.hooks } : {}), ...(tracing.provider ? { tracerProvider: tracing.provider } : {}),
+      reload: opts.reloadGateway ?? (() => cfg.gateway),
+    }));
+    stops.push(['gateway', () => gateway.close()]);
+    const gatewayMs = performance.now() - t0;
+
+    await step('schema migrations', () => migrated);
+    const ingester = await step(`ingester (metrics ${cfg.ingester.http.host}:${cfg.ingester.http.port})`, () => startIngesterService({
+      dataDir: cfg.dataDir, log: cfg.log, kafka: cfg.kafka, warehouse: cfg.warehouse, ingester: cfg.ingester,
+      telemetry: { localLog: { dir: cfg.telemetry.localLog.dir || undefined } },
+    }, root));
+    stops.push(['ingester', () => ingester.stop()]);
+    const controllerRegistry = new Registry();
+    const controller = await step(`controller (${cfg.controller.host}:${cfg.controller.port})`, () => startController({
+      config: cfg.controller, warehouse, control, logger: root, registry: controllerRegistry, leader: 'always',
+    }));
+    stops.push(['controller', () => controller.close()]);
+    // It leads at once ('always'), but loads its rollouts asynchronously: wait, so the API takes changes when we return.
+    const leadBy = Date.now() + LEAD_WAIT_MS;
+    while (!controller.isLeader() && Date.now() < leadBy) await sleep(20);
+    if (!controller.isLeader()) log.warn({ waited_ms: LEAD_WAIT_MS }, 'the controller has not loaded its rollouts yet; it keeps retrying (see its log lines)');
+
+    let page: Listener | undefined;
+    if (cfg.embedded.ui.enabled) {
+      const ui = cfg.embedded.ui;
+      page = await step(`rollout page (${ui.host}:${ui.port})`, () => startRolloutPage({ host: ui.host, port: ui.port, warehouse, rollouts: controller.rollouts, logger: root }));
+      stops.push(['rollout page', () => page!.close()]);
+    }
+    let audit: Listener | undefined;
+    if (cfg.embedded.auditApi && cfg.audit.tokens.length > 0) {
+      audit = await step(`audit API (${cfg.audit.host}:${cfg.audit.port})`, () => startAuditApi({
+        audit: cfg.audit, retention: cfg.warehouse.retention, warehouse, hasher, logger: root,
+      }));
+      stops.push(['audit API', () => audit!.close()]);
+    } else if (cfg.embedded.auditApi) {
+      log.info('audit API not started: audit.tokens is empty');
+    }
+
+    const urls: EmbeddedUrls = {
+      gateway: gateway.url, admin: gateway.adminUrl, gatewayMetrics: gateway.metricsUrl,
+      ingesterMetrics: `http://${cfg.ingester.http.host}:${ingester.port}/metrics`,
+      controller: controller.url, controllerMetrics: `${controller.url}/metrics`,
+      rolloutPage: page ? `${page.url}/ui/` : '', audit: audit?.url ?? '',
+      models: Object.fromEntries(models.map((m) => [m.name, m.url])),
+    };
+    const readyMs = performance.now() - t0;
+    log.info({ ...urls, gateway_ms: Math.round(gatewayMs), ready_ms: Math.round(readyMs) }, 'mlgate embedded: every service started');
+    let stopping: Promise<void> | undefined;
+    return {
+      config: cfg, urls, gateway, controller, warehouse, ingester, models, control,
+      timings: { gatewayMs, readyMs },
+      stop: () => (stopping ??= (async () => {
+        log.info('stopping');
+        await stopAll();
+        log.info('stopped');
+      })()),
+    };
+  } catch (err) {
+    await stopAll();
+    throw err;
+  }
+}

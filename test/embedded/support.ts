@@ -1,0 +1,36 @@
+/**
+ * Helpers for the embedded-mode tests: the whole stack in this process on free ports over the
+ * demo's three real model servers, in a temporary data directory removed at the end.
+ */
+import type { TestContext } from 'node:test';
+import { silentLogger } from '../../services/core/log.ts';
+import { DEMO_CONSUMERS, DEMO_VERSIONS, demoConfig } from '../../services/demo/config.ts';
+import { apiKeyHooks } from '../../services/demo/hooks.ts';
+import { startModelServer, type ModelServer } from '../../services/demo/model-server.ts';
+import { parseEmbeddedConfig } from '../../services/embedded/config.ts';
+import { startEmbedded, type RunningEmbedded } from '../../services/embedded/embedded.ts';
+import { tempDir } from './util.ts';
+
+export { tempDir, until } from './util.ts';
+
+/** A running test stack. */
+export interface TestStack {
+  rt: RunningEmbedded;
+  models: ModelServer[];
+  dataDir: string;
+}
+
+/** Starts the demo's model servers and the embedded stack on free ports; stopped when the test ends. */
+export async function startTestStack(t: TestContext, opts: { shadow?: { version: string; percent: number } } = {}): Promise<TestStack> {
+  const dataDir = tempDir(t, 'embedded');
+  const models: ModelServer[] = [];
+  for (const v of DEMO_VERSIONS) {
+    const { description: _d, ...server } = v;
+    models.push(await startModelServer(server));
+  }
+  t.after(() => Promise.all(models.map((m) => m.close())));
+  const cfg = parseEmbeddedConfig(demoConfig({ dataDir, models: Object.fromEntries(models.map((m) => [m.name, m.url])), anyPorts: true, shadow: opts.shadow }));
+  const rt = await startEmbedded(cfg, { logger: silentLogger(), hooks: apiKeyHooks(DEMO_CONSUMERS) });
+  t.after(() => rt.stop());
+  return { rt, models, dataDir };
+}
