@@ -1,0 +1,143 @@
+/**
+ * Config schema pieces of the gateway edge: consumers with their keys, models, pinning and
+ * limits; JWT verification; rate-limit store; TLS for the listener and for upstreams; per-model
+ * input schemas and per-version response caches. Every piece is optional: a config without them
+ * parses as before and the gateway serves anonymous consumer ''. All defaults live here.
+ */
+import { z } from 'zod';
+import { API_KEY_HASH_PATTERN } from './api-keys.ts';
+
+const Name = z.string().regex(/^[A-Za-z0-9._-]{1,100}$/, 'expected a name of letters, digits, ".", "_" or "-" (at most 100)');
+const FilePath = z.string().min(1).max(4096);
+const Ms = z.number().int().positive().max(86_400_000);
+
+/** A token bucket: `requestsPerSecond` refill, up to `burst` requests at once. */
+export const LimitSchema = z.strictObject({
+  requestsPerSecond: z.number().positive().max(1_000_000),
+  /** Bucket size; default max(1, requestsPerSecond). */
+  burst: z.number().int().min(1).max(10_000_000).optional(),
+});
+
+/** Limits of one consumer: overall and per model. */
+export const ConsumerLimitsSchema = z.strictObject({
+  /** One bucket for all the consumer's requests. */
+  requests: LimitSchema.optional(),
+  /** One bucket per model (consumer+model). */
+  models: z.record(Name, LimitSchema).default({}),
+});
+
+/** One consumer; its id is its key in `consumers`. */
+export const ConsumerSchema = z.strictObject({
+  /** API key hashes made by `mlgate keys` (`sha256:<key id>:<64 hex>`); never the keys. */
+  keys: z.array(z.string().regex(API_KEY_HASH_PATTERN, 'expected an API key hash from `mlgate keys` (sha256:<id>:<64 hex>)')).max(100).default([]),
+  /** Models it may call; `*` = every model. */
+  models: z.array(z.union([Name, z.literal('*')])).default([]),
+  /** May it pin a version with x-mlgate-version: true, false, or a list of models. */
+  pin: z.union([z.boolean(), z.array(Name)]).default(false),
+  limits: ConsumerLimitsSchema.optional(),
+});
+
+/** JWT bearer tokens. One key source is required: `keys`, `jwksFile` or `jwksUrl`. */
+export const JwtSchema = z
+  .strictObject({
+    /** Public keys as JWKs (a JWKS's `keys`). */
+    keys: z.array(z.record(z.string(), z.unknown())).optional(),
+    /** A JWKS JSON file, read at start. */
+    jwksFile: FilePath.optional(),
+    /** A JWKS URL, fetched (and cached by `jose`) when a token names an unknown key. */
+    jwksUrl: z.url({ protocol: /^https?$/ }).optional(),
+    issuer: z.string().min(1).optional(),
+    audience: z.string().min(1).optional(),
+    algorithms: z.array(z.string().regex(/^(RS|PS|ES)(256|384|512)$|^EdDSA$/, 'expected an asymmetric JWS algorithm')).min(1).default(['RS256', 'ES256', 'EdDSA']),
+    /** Claim holding the consumer id. */
+    consumerClaim: z.string().min(1).default('sub'),
+    /** Claim holding scopes (space-separated string or array). */
+    scopeClaim: z.string().min(1).default('scope'),
+    /** Scope -> models it grants (`*` = all). */
+    scopes: z.record(z.string().min(1), z.array(z.union([Name, z.literal('*')]))).default({}),
+    /** Scope that lets the holder pin versions of the models it may call. */
+    pinScope: z.string().min(1).optional(),
+    clockToleranceSec: z.number().int().min(0).max(300).default(5),
+  })
+  .superRefine((j, ctx) => {
+    const n = [j.keys, j.jwksFile, j.jwksUrl].filter((x) => x !== undefined).length;
+    if (n !== 1) ctx.addIssue({ code: 'custom', path: [], message: 'set exactly one of keys, jwksFile or jwksUrl' });
+  });
+
+/** How callers prove who they are. */
+export const AuthSchema = z.strictObject({
+  /** Accept API keys (Authorization: Bearer or x-api-key). */
+  apiKeys: z.boolean().default(true),
+  jwt: JwtSchema.optional(),
+});
+
+/** Where token buckets live. */
+export const RateLimitsSchema = z
+  .strictObject({
+    store: z.enum(['local', 'redis']).default('local'),
+    /** redis://host:port/db, for `store: redis`. */
+    redisUrl: z.string().regex(/^rediss?:\/\//, 'expected a redis:// URL').optional(),
+    /** Prefix of the Redis keys (separate deployments sharing one Redis). */
+    keyPrefix: z.string().max(100).default('mlgate:rl:'),
+    /** Longest wait for Redis before the request is let through (counted, logged). */
+    redisTimeoutMs: Ms.default(200),
+    /** Limits of consumers that set none (e.g. JWT consumers not listed in `consumers`). */
+    default: ConsumerLimitsSchema.optional(),
+  })
+  .superRefine((r, ctx) => {
+    if (r.store === 'redis' && !r.redisUrl) ctx.addIssue({ code: 'custom', path: ['redisUrl'], message: 'required when store is redis' });
+  });
+
+/** Certificate and key for the HTTPS listener. */
+export const ServerTlsSchema = z.strictObject({
+  cert: FilePath,
+  key: FilePath,
+});
+
+/** TLS towards an https:// upstream. */
+export const UpstreamTlsSchema = z
+  .strictObject({
+    /** CA bundle (PEM file) trusted for the upstream's certificate, instead of the system CAs. */
+    ca: FilePath.optional(),
+    /** Client certificate and key (PEM files) for mutual TLS. */
+    cert: FilePath.optional(),
+    key: FilePath.optional(),
+    /** Name checked against the certificate (SNI), when it differs from the URL's host. */
+    servername: z.string().min(1).max(255).optional(),
+  })
+  .superRefine((t, ctx) => {
+    if ((t.cert === undefined) !== (t.key === undefined)) ctx.addIssue({ code: 'custom', path: ['cert'], message: 'cert and key go together' });
+  });
+
+/** Response cache of one version. */
+export const CacheSchema = z.strictObject({
+  enabled: z.boolean().default(true),
+  ttlMs: Ms.default(60_000),
+  maxEntries: z.number().int().min(1).max(10_000_000).default(10_000),
+  /** Bound on the bytes of all cached bodies of the version. */
+  maxBytes: z.number().int().min(1).max(8 * 2 ** 30).default(64 << 20),
+  /** Larger responses are not cached. */
+  maxEntryBytes: z.number().int().min(1).max(64 << 20).default(256 << 10),
+});
+
+/** A JSON Schema object (draft 2020-12 / 07 as ajv accepts it), or a file holding one. */
+export const InputSchemaSchema = z.union([z.strictObject({ file: FilePath }), z.record(z.string(), z.unknown())]);
+
+/** Parsed consumer. */
+export type ConsumerConfig = z.output<typeof ConsumerSchema>;
+/** Parsed consumer limits. */
+export type ConsumerLimits = z.output<typeof ConsumerLimitsSchema>;
+/** Parsed bucket. */
+export type LimitConfig = z.output<typeof LimitSchema>;
+/** Parsed auth section. */
+export type AuthConfig = z.output<typeof AuthSchema>;
+/** Parsed JWT settings. */
+export type JwtConfig = z.output<typeof JwtSchema>;
+/** Parsed rate-limit section. */
+export type RateLimitsConfig = z.output<typeof RateLimitsSchema>;
+/** Parsed listener TLS. */
+export type ServerTlsConfig = z.output<typeof ServerTlsSchema>;
+/** Parsed upstream TLS. */
+export type UpstreamTlsConfig = z.output<typeof UpstreamTlsSchema>;
+/** Parsed cache settings. */
+export type CacheConfig = z.output<typeof CacheSchema>;

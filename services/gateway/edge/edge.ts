@@ -1,0 +1,143 @@
+/**
+ * The gateway edge, wired: fills the gateway's hooks (resolveConsumer, authorize, allowPin,
+ * stripRequestHeaders) from the config's consumers, auth and rate limits. Without consumers and
+ * auth it returns no hooks at all, so the gateway serves anonymous consumer '' as before.
+ *
+ * Order per request: credential (401) -> model permission (403) -> rate limit (429) -> pin (403).
+ * A refusal is a catalogue error; {@link refusalHeaders} gives the headers it must carry
+ * (WWW-Authenticate, Retry-After, RateLimit-*).
+ */
+import type { Registry } from 'prom-client';
+import type { MlgateError } from '../../core/errors.ts';
+import type { Logger } from '../../core/log.ts';
+import { GatewayErrors } from '../errors.ts';
+import type { Consumer, GatewayHooks, RequestInfo } from '../hooks.ts';
+import { ConsumerTable, type EdgeConsumer } from './consumers.ts';
+import type { AuthConfig, ConsumerConfig, ConsumerLimits, RateLimitsConfig } from './edge-config.ts';
+import { EdgeMetrics } from './edge-metrics.ts';
+import { JwtVerifier } from './jwt.ts';
+import { mayCall, mayPin } from './permissions.ts';
+import { RedisBuckets } from './rate-limit-redis.ts';
+import { LocalBuckets, type BucketSpec, type RateDecision } from './token-bucket.ts';
+
+/** Options of {@link createEdge}. */
+export interface EdgeOptions {
+  consumers?: Readonly<Record<string, ConsumerConfig>> | undefined;
+  auth?: AuthConfig | undefined;
+  rateLimits?: RateLimitsConfig | undefined;
+  /** The gateway's Prometheus registry. */
+  registry: Registry;
+  logger: Logger;
+}
+
+/** A running edge. */
+export interface Edge {
+  /** Hooks for startGateway; `{}` when the edge is off. */
+  readonly hooks: GatewayHooks;
+  readonly metrics: EdgeMetrics;
+  /** The consumer table (admin changes replace it); undefined when the edge is off. */
+  readonly consumers: ConsumerTable | undefined;
+  /** Closes the Redis connection, if any. */
+  close(): Promise<void>;
+}
+
+const headersOf = new WeakMap<MlgateError, Record<string, string>>();
+
+/** Headers a refusal made by the edge must carry, if any. */
+export function refusalHeaders(err: unknown): Record<string, string> | undefined {
+  return typeof err === 'object' && err !== null ? headersOf.get(err as MlgateError) : undefined;
+}
+
+function withHeaders(err: MlgateError, h: Record<string, string>): MlgateError {
+  headersOf.set(err, h);
+  return err;
+}
+
+/** Presented credential: from `Authorization: Bearer` or `x-api-key`. */
+export function credentialOf(info: RequestInfo): string | undefined {
+  const a = info.headers.authorization;
+  if (typeof a === 'string' && a.length > 7 && a.slice(0, 7).toLowerCase() === 'bearer ') return a.slice(7).trim();
+  const k = info.headers['x-api-key'];
+  return typeof k === 'string' && k !== '' ? k : undefined;
+}
+
+const isJwt = (t: string): boolean => t.split('.').length === 3;
+
+/** Builds the edge from config. Throws MLG_EDGE_SETUP (via the JWT key source) on bad settings. */
+export function createEdge(opts: EdgeOptions): Edge {
+  const metrics = new EdgeMetrics(opts.registry);
+  const logger = opts.logger.child({ component: 'edge' });
+  if (!opts.consumers && !opts.auth) return { hooks: {}, metrics, consumers: undefined, close: async () => {} };
+  const table = new ConsumerTable(opts.consumers ?? {});
+  const apiKeys = opts.auth?.apiKeys ?? true;
+  const jwt = opts.auth?.jwt ? new JwtVerifier(opts.auth.jwt, table) : undefined;
+  const rl = opts.rateLimits;
+  let lastStoreLog = 0;
+  const redis = rl?.store === 'redis'
+    ? new RedisBuckets({
+      url: rl.redisUrl!, keyPrefix: rl.keyPrefix, timeoutMs: rl.redisTimeoutMs,
+      onError: (err) => {
+        metrics.rateStoreErrors.inc();
+        if (Date.now() - lastStoreLog > 10_000) { lastStoreLog = Date.now(); logger.warn({ err }, 'rate-limit store failed; letting requests through'); }
+      },
+    })
+    : undefined;
+  const local = new LocalBuckets();
+  const deny = (reason: string, message: string): MlgateError => {
+    metrics.authFailures.labels(reason).inc();
+    return withHeaders(GatewayErrors.unauthorized(message), { 'www-authenticate': `Bearer realm="mlgate"${reason === 'missing' ? '' : ', error="invalid_token"'}` });
+  };
+
+  const resolveConsumer = (info: RequestInfo): Consumer | MlgateError | Promise<Consumer | MlgateError> => {
+    const cred = credentialOf(info);
+    if (cred === undefined) return deny('missing', 'an API key (Authorization: Bearer or x-api-key) or a bearer token is required');
+    if (jwt && isJwt(cred)) {
+      return jwt.verify(cred).then((r) => (r.ok ? r.consumer : deny(r.reason, `the bearer token was refused (${r.reason.replace(/_/g, ' ')})`)));
+    }
+    const c = apiKeys ? table.byApiKey(cred) : undefined;
+    return c ?? deny('invalid_key', 'the API key is not valid');
+  };
+
+  const limitsOf = (c: EdgeConsumer): ConsumerLimits | undefined => c.limits ?? rl?.default;
+  const bucketsOf = (c: EdgeConsumer, model: string): BucketSpec[] => {
+    const l = limitsOf(c);
+    if (!l) return [];
+    const out: BucketSpec[] = [];
+    if (l.requests) out.push({ key: `c:${c.id}`, rate: l.requests.requestsPerSecond, burst: l.requests.burst ?? Math.max(1, l.requests.requestsPerSecond) });
+    const m = l.models[model];
+    if (m) out.push({ key: `cm:${c.id}:${model}`, rate: m.requestsPerSecond, burst: m.burst ?? Math.max(1, m.requestsPerSecond) });
+    return out;
+  };
+  const judge = (c: EdgeConsumer, model: string, d: RateDecision): MlgateError | undefined => {
+    if (d.allowed) return undefined;
+    metrics.rateLimited.labels(c.id, model).inc();
+    const retry = Math.max(1, Math.ceil(d.retryAfterMs / 1000));
+    return withHeaders(GatewayErrors.rateLimited(`rate limit of consumer ${c.id} reached; retry after ${retry} s`, { details: { limit: d.limit, retryAfterMs: d.retryAfterMs } }), {
+      'retry-after': String(retry), 'ratelimit-limit': String(d.limit), 'ratelimit-remaining': String(d.remaining), 'ratelimit-reset': String(Math.ceil(d.resetMs / 1000)),
+    });
+  };
+
+  const authorize = (consumer: Consumer, model: string): MlgateError | undefined | Promise<MlgateError | undefined> => {
+    const c = consumer as EdgeConsumer;
+    if (!mayCall(c, model)) {
+      metrics.authFailures.labels('model_forbidden').inc();
+      return GatewayErrors.forbidden(`consumer ${c.id} may not call model ${model}`, { details: { model } });
+    }
+    const buckets = bucketsOf(c, model);
+    if (buckets.length === 0) return undefined;
+    if (redis) return redis.take(buckets).then((d) => judge(c, model, d));
+    return judge(c, model, local.take(buckets));
+  };
+
+  const allowPin = (consumer: Consumer, model: string): boolean => {
+    const ok = mayPin(consumer as EdgeConsumer, model);
+    if (!ok) metrics.authFailures.labels('pin_forbidden').inc();
+    return ok;
+  };
+
+  return {
+    hooks: { resolveConsumer, authorize, allowPin, stripRequestHeaders: ['authorization', 'x-api-key'] },
+    metrics, consumers: table,
+    close: async () => { await redis?.close(); },
+  };
+}

@@ -1,0 +1,11 @@
+/**
+ * Error codes of the gateway edge. 401/403/429 reuse the gateway's catalogue
+ * (MLG_GW_UNAUTHORIZED, MLG_GW_FORBIDDEN, MLG_GW_RATE_LIMITED) so outcomes stay one mapping.
+ */
+import { defineError } from '../../core/errors.ts';
+
+/** Edge errors. */
+export const EdgeErrors = {
+  schemaInvalid: defineError('MLG_EDGE_SCHEMA_INVALID', 400, 'The request body does not match the model\'s input schema'),
+  setup: defineError('MLG_EDGE_SETUP', 500, 'An edge setting (key, JWKS, input schema, certificate) could not be loaded'),
+} as const;
