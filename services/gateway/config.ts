@@ -8,6 +8,7 @@
  */
 import { z } from 'zod';
 import { NAME_PATTERN, WEIGHT_SUM_TOLERANCE } from '../control/routing-state.ts';
+import { AuthSchema, CacheSchema, ConsumerSchema, InputSchemaSchema, RateLimitsSchema, ServerTlsSchema, UpstreamTlsSchema } from './edge/edge-config.ts';
 
 const Name = z.string().regex(NAME_PATTERN, 'expected a name of letters, digits, ".", "_" or "-" (at most 100)');
 const Ms = z.number().int().positive().max(3_600_000);
@@ -85,6 +86,10 @@ export const VersionSchema = z.strictObject({
   breaker: BreakerSchema.prefault({}),
   health: HealthSchema.optional(),
   ejection: EjectionSchema.prefault({}),
+  /** Response cache of this version (opt-in; see docs/edge.md). */
+  cache: CacheSchema.optional(),
+  /** TLS towards https:// targets: CA bundle, client certificate. */
+  tls: UpstreamTlsSchema.optional(),
 });
 
 /** Sticky routing: `none`, the consumer id, or the value of a named request header. */
@@ -108,6 +113,8 @@ export const ModelSchema = z
     maxBodyBytes: z.number().int().positive().optional(),
     /** Where the prediction's label and score are in a JSON response. */
     prediction: z.strictObject({ label: JsonPath.optional(), score: JsonPath.optional() }).optional(),
+    /** JSON Schema request bodies must match (400 MLG_EDGE_SCHEMA_INVALID otherwise). */
+    inputSchema: InputSchemaSchema.optional(),
     redaction: z.strictObject({
       /** false = the event keeps no input text at all (hashes only). */
       storeInput: z.boolean().default(true),
@@ -179,6 +186,13 @@ export const GatewaySection = z
     eventWorker: z.boolean().default(false),
     /** Most shadow copies in flight at once; more are skipped (and counted). */
     shadowMaxInFlight: z.number().int().min(1).max(100_000).default(256),
+    /** Known consumers by id (edge; absent = anonymous consumer ''). */
+    consumers: z.record(Name, ConsumerSchema).optional(),
+    /** How consumers authenticate; present (or consumers present) = every request needs a credential. */
+    auth: AuthSchema.optional(),
+    rateLimits: RateLimitsSchema.optional(),
+    /** Serve HTTPS with this certificate and key. */
+    tls: ServerTlsSchema.optional(),
     models: z.record(Name, ModelSchema).refine((m) => Object.keys(m).length > 0, 'at least one model is required'),
   })
   .superRefine((g, ctx) => {

@@ -42,6 +42,7 @@ const OUTCOME_BY_CODE: Readonly<Record<string, Outcome>> = {
   MLG_GW_UPSTREAM_TIMEOUT: 'timeout',
   MLG_GW_UPSTREAM_ERROR: 'upstream_error',
   MLG_GW_SHUTTING_DOWN: 'no_upstream',
+  MLG_EDGE_SCHEMA_INVALID: 'schema_invalid',
 };
 
 const OUTCOME_BY_STATUS: Readonly<Record<number, Outcome>> = {

@@ -24,6 +24,7 @@ import { createAdminApp } from './admin.ts';
 import { AdminService } from './admin-service.ts';
 import type { GatewayConfig } from './config.ts';
 import { createDataPlane } from './data-plane.ts';
+import { createEdge } from './edge/edge.ts';
 import type { GatewayHooks } from './hooks.ts';
 import { GatewayMetrics } from './metrics.ts';
 import { RoutingTable } from './routing-table.ts';
@@ -127,8 +128,10 @@ export async function startGateway(opts: StartGatewayOptions): Promise<RunningGa
   });
   const provider = opts.tracerProvider ?? (config.tracing.exporter !== 'none' ? trace.getTracerProvider() : undefined);
   const tracer = new RequestTracer({ provider, sampleRatio: config.tracing.sampleRatio });
+  // The edge (consumers, auth, rate limits) fills the hooks unless the caller brings its own.
+  const edge = opts.hooks ? undefined : createEdge({ consumers: config.consumers, auth: config.auth, rateLimits: config.rateLimits, registry: metrics.registry, logger });
   const { app, handler } = createDataPlane({
-    table, metrics, telemetry, shadow, tracer, hooks: opts.hooks ?? {}, logger, bodyLimit: config.maxBodyBytes,
+    table, metrics, telemetry, shadow, tracer, hooks: opts.hooks ?? edge!.hooks, logger, bodyLimit: config.maxBodyBytes,
   });
   metrics.setInflightSource(() => handler.active + shadow.active);
   metrics.setEventWorkerSource(() => telemetry.usesWorker);
@@ -146,6 +149,7 @@ export async function startGateway(opts: StartGatewayOptions): Promise<RunningGa
     await app.close().catch(() => {});
     await adminApp?.close().catch(() => {});
     await table.destroy();
+    await edge?.close();
     throw err;
   }
   table.startHealthChecks();
@@ -173,6 +177,7 @@ export async function startGateway(opts: StartGatewayOptions): Promise<RunningGa
     await adminApp?.close();
     await table.close();
     await telemetry.close();
+    await edge?.close();
     await opts.sink.flush();
     logger.info({ gateway_id: gatewayId }, 'gateway stopped');
   };

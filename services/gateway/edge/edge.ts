@@ -136,7 +136,7 @@ export function createEdge(opts: EdgeOptions): Edge {
   };
 
   return {
-    hooks: { resolveConsumer, authorize, allowPin, stripRequestHeaders: ['authorization', 'x-api-key'] },
+    hooks: { resolveConsumer, authorize, allowPin, stripRequestHeaders: ['authorization', 'x-api-key'], errorHeaders: refusalHeaders },
     metrics, consumers: table,
     close: async () => { await redis?.close(); },
   };
