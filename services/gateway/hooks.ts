@@ -38,6 +38,8 @@ export interface GatewayHooks {
    * Read once at start.
    */
   stripRequestHeaders?: readonly string[];
+  /** Extra response headers for an error response (e.g. WWW-Authenticate, Retry-After for a refusal). */
+  errorHeaders?(err: MlgateError): Readonly<Record<string, string>> | undefined;
 }
 
 /** The consumer of requests when no hook identifies one. */

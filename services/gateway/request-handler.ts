@@ -228,6 +228,8 @@ export class RequestHandler {
 
   private respondError(x: Exchange, res: ServerResponse, err: unknown): void {
     const extra = this.responseHeaders(x);
+    const more = err instanceof MlgateError ? this.opts.hooks.errorHeaders?.(err) : undefined;
+    if (more) for (const k in more) extra[k.toLowerCase()] = more[k]!;
     sendError(res, x, err, extra);
     x.outcome = outcomeOf(err instanceof MlgateError ? err : undefined);
     if (!(err instanceof MlgateError)) this.opts.logger.error({ err, event_id: x.eventId }, 'unexpected error while proxying');

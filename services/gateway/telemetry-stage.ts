@@ -30,6 +30,9 @@ export interface TelemetryStageOptions {
   worker?: { hasher: HasherOptions; redactor: RedactorOptions } | undefined;
 }
 
+/** Longest stretch of inline event building per loop turn. */
+const BUILD_BUDGET_MS = 1;
+
 /**
  * Starts the worker script next to this file. Run from TypeScript sources (tsx), the worker
  * first registers tsx's loader itself: Node 20 workers do not inherit `--import` hooks.
@@ -98,21 +101,39 @@ export class TelemetryStage {
   }
 
   private run(): void {
-    const batch = this.queue;
-    this.queue = [];
     this.scheduled = false;
-    if (this.worker) this.send(this.worker, batch);
-    else this.buildInline(batch);
+    if (this.worker) {
+      const batch = this.queue;
+      this.queue = [];
+      this.send(this.worker, batch);
+    } else {
+      // Build for at most BUILD_BUDGET_MS per loop turn, then let I/O in: a burst of finished
+      // requests must not hold up the requests arriving behind it.
+      const start = performance.now();
+      let i = 0;
+      const q = this.queue;
+      while (i < q.length) {
+        this.buildOne(q[i++]!);
+        if (performance.now() - start > BUILD_BUDGET_MS) break;
+      }
+      this.queue = i === q.length ? [] : q.slice(i);
+      if (this.queue.length > 0) {
+        this.scheduled = true;
+        setImmediate(() => this.run());
+      }
+    }
     this.settle();
   }
 
   private buildInline(batch: readonly EventRecord[]): void {
-    for (const r of batch) {
-      try {
-        this.opts.sink.emit(buildEvent(r, this.deps));
-      } catch (err) {
-        this.opts.logger.error({ err, model: r.model, event_id: r.event_id }, 'telemetry event could not be built');
-      }
+    for (const r of batch) this.buildOne(r);
+  }
+
+  private buildOne(r: EventRecord): void {
+    try {
+      this.opts.sink.emit(buildEvent(r, this.deps));
+    } catch (err) {
+      this.opts.logger.error({ err, model: r.model, event_id: r.event_id }, 'telemetry event could not be built');
     }
   }
 

@@ -9,7 +9,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { parseConfig } from '../../services/core/config.ts';
+import { loadConfig, parseConfig } from '../../services/core/config.ts';
 import { GatewaySection } from '../../services/gateway/config.ts';
 import { GatewayProcessConfig } from '../../services/gateway/main.ts';
 
@@ -59,6 +59,13 @@ test('config: the process schema ignores other services\' sections and requires 
   assert.equal(c.dataDir, './data');
   assert.equal(c.log.level, 'info');
   assert.throws(() => parseConfig(GatewayProcessConfig, { gateway: base }), /telemetry/);
+});
+
+test('config: the example in docs/examples/gateway.yaml is valid', () => {
+  const file = new URL('../../docs/examples/gateway.yaml', import.meta.url).pathname;
+  const c = loadConfig(GatewayProcessConfig, file, {});
+  assert.deepEqual(Object.keys(c.gateway.models), ['sentiment', 'chat-model']);
+  assert.equal(c.gateway.models.sentiment!.versions.v1!.targets[1]!.weight, 2);
 });
 
 test('config: `mlgate gateway` stops on an invalid file, naming the field', async () => {

@@ -60,10 +60,12 @@ test('events: the consumer seam fills consumer_id, refuses with its status, and 
       },
       allowPin: (c) => c.id === 'c-admin',
       stripRequestHeaders: ['x-api-key'],
+      errorHeaders: (err) => (err.statusCode === 401 ? { 'WWW-Authenticate': 'ApiKey' } : undefined),
     },
   });
   const denied = await call(`${gw.url}/v1/models/m/predict`, { body: {} });
   assert.equal(denied.status, 401);
+  assert.equal(denied.headers['www-authenticate'], 'ApiKey', 'hooks can add headers to refusals');
   const versions = new Set<string>();
   for (let i = 0; i < 5; i++) versions.add((await call(`${gw.url}/v1/models/m/predict`, { body: {}, headers: { 'x-api-key': 'k7' } })).json.version);
   assert.equal(versions.size, 1, 'one consumer sees one version');
