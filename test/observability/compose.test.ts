@@ -63,10 +63,10 @@ test('every service is there with a healthcheck; mlgate services run existing co
     }
   }
   for (const name of MLGATE) {
-    const s = services[name]!;
+    const s: ComposeService = services[name]!;
     assert.equal(s.build?.dockerfile, 'Dockerfile', `${name} is built from the Dockerfile`);
     if (s.entrypoint) {
-      const script = s.entrypoint.find((a) => /\.(mjs|ts)$/.test(a));
+      const script = s.entrypoint.find((a: string) => /\.(mjs|ts)$/.test(a));
       assert.ok(script && existsSync(join(ROOT, script)), `${name} runs ${s.entrypoint.join(' ')}: script missing`);
     } else {
       const cmd = s.command![0]!;
@@ -106,7 +106,7 @@ test('deploy/mlgate.yml is valid for the gateway, the ingester and the controlle
     for (const v of Object.values(m.versions)) {
       for (const target of v.targets) {
         const u = new URL(target.url);
-        const s = services[u.hostname];
+        const s: ComposeService | undefined = services[u.hostname];
         assert.ok(s, `gateway target ${target.url} is not a compose service`);
         assert.equal(probedPort(s), Number(u.port), `gateway target ${target.url} vs the service's port`);
       }
