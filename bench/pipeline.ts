@@ -82,10 +82,13 @@ async function main(): Promise<void> {
 
     console.log('pipeline: the ingester drains the backlog …');
     const wh = await database(chPath, 'bench_pipeline');
+    const cpu0 = process.cpuUsage();
     const drain = await startBenchIngester(BROKERS, wh, backlog);
     await waitFor('the backlog to be committed', async () => (await committed(admin, drain.cfg.groupId, backlog)) >= EVENTS, 600_000);
     const lastCommit = Math.max(...[...drain.commits.values()].map((l) => l[l.length - 1]!.at));
     const drainSeconds = (lastCommit - drain.firstBatchAt()) / 1000;
+    const cpu = process.cpuUsage(cpu0);
+    const cpuMicrosPerEvent = (cpu.user + cpu.system) / EVENTS;
     await drain.ingester.stop();
 
     console.log(`freshness: ${RATE} events/s live for ${SECONDS} s …`);
@@ -110,6 +113,7 @@ async function main(): Promise<void> {
     const pipelineRate = EVENTS / drainSeconds;
     rows.push({ name: 'pipeline: Kafka → ingester → embedded ClickHouse', value: pipelineRate, unit: 'events/s', baseline: 'bare kafkajs consumer', baselineValue: EVENTS / rawConsume.seconds });
     rows.push({ name: 'pipeline: Kafka → ingester → embedded ClickHouse', value: pipelineRate, unit: 'events/s', baseline: 'insert pre-serialized rows, no Kafka', baselineValue: EVENTS / insertOnlyRun.seconds });
+    rows.push({ name: 'pipeline CPU per event (Node + ClickHouse threads)', value: cpuMicrosPerEvent, unit: 'µs' });
     rows.push({ name: `freshness p50 at ${RATE}/s`, value: quantile(ages, 0.5), unit: 'ms' });
     rows.push({ name: `freshness p99 at ${RATE}/s`, value: quantile(ages, 0.99), unit: 'ms' });
     rows.push({ name: 'bytes per event on disk (requests)', value: disk!.bytes / disk!.rows, unit: 'B', baseline: 'JSON message', baselineValue: jsonBytes / EVENTS });
@@ -131,7 +135,7 @@ async function main(): Promise<void> {
       machine: { cpus: cpus().length, cpu: cpus()[0]?.model, node: process.version, loadAverageAtStart: loadStart, loadAverageAtEnd: loadavg().map((l) => Number(l.toFixed(2))) },
       params: { events: EVENTS, liveRate: RATE, liveSeconds: SECONDS, partitions: PARTITIONS, brokers: BROKERS.length, ingester: 'default config' },
       results: {
-        pipelineEventsPerSec: Math.round(pipelineRate), kafkaOnlyEventsPerSec: Math.round(EVENTS / rawConsume.seconds),
+        pipelineEventsPerSec: Math.round(pipelineRate), pipelineCpuMicrosPerEvent: Number(cpuMicrosPerEvent.toFixed(1)), kafkaOnlyEventsPerSec: Math.round(EVENTS / rawConsume.seconds),
         insertOnlyEventsPerSec: Math.round(EVENTS / insertOnlyRun.seconds), freshnessP50Ms: quantile(ages, 0.5), freshnessP99Ms: quantile(ages, 0.99),
         bytesPerEventOnDisk: Number((disk!.bytes / disk!.rows).toFixed(1)), jsonBytesPerEvent: Number((jsonBytes / EVENTS).toFixed(1)),
         aggregateBytesPerEvent: Number((agg!.bytes / disk!.rows).toFixed(2)), rows: check!.n, distinctEventIds: check!.ids,

@@ -87,7 +87,9 @@ export class KafkaSource implements Source {
       maxWaitTimeInMs: opts.lingerMs,
       sessionTimeout: opts.sessionTimeoutMs ?? 30_000,
       heartbeatInterval: Math.min(3000, Math.floor((opts.sessionTimeoutMs ?? 30_000) / 3)),
-      retry: { initialRetryTime: 300, retries: 10 },
+      // Never restart a consumer we are stopping (a crash racing with disconnect would otherwise
+      // reconnect it behind our back).
+      retry: { initialRetryTime: 300, retries: 10, restartOnFailure: async () => !this.stopping },
     });
     this.producer = kafka.producer({ allowAutoTopicCreation: true, retry: { initialRetryTime: 300, retries: 5 } });
     this.admin = kafka.admin();

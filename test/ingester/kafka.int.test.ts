@@ -142,3 +142,22 @@ test('a crash between insert and commit is replayed from the ledger without dupl
   assert.equal(await count(wh, 'SELECT uniqExact(event_id) FROM {db}.requests'), 10_000);
   assert.equal(await count(wh, 'SELECT sum(requests) FROM {db}.requests_1m'), 10_000);
 });
+
+test('two ingesters in one group share the partitions; one leaving mid-stream (rebalance) loses and duplicates nothing', async (t) => {
+  const brokers = await needKafka(t);
+  if (!brokers) return;
+  const topics = await withTopics(t, brokers, { events: { partitions: 4 }, dlq: {} });
+  const wh = await embeddedWarehouse(t);
+  const cfg = testIngesterConfig(topics, { batch: { maxRows: 1000, lingerMs: 100, minBytes: 1 }, sessionTimeoutMs: 6000 });
+  const a = await runIngester(t, wh, cfg, testKafkaSource(brokers, cfg));
+  const b = await runIngester(t, wh, cfg, testKafkaSource(brokers, cfg));
+  const producing = produce(brokers, topics.events, eventValues(40_000), 4, 500, 20);
+  await waitUntil('both ingesters working', () => a.ingester.stats().batches > 0 && b.ingester.stats().batches > 0, 60_000, 100);
+  await a.ingester.stop(); // graceful: leaves the group, b takes over its partitions
+  await producing;
+  await waitUntil('all offsets committed', async () => (await groupProgress(brokers, cfg.groupId, topics.events)).committed === 40_000, 90_000, 250);
+  assert.equal(await count(wh, 'SELECT count() FROM {db}.requests'), 40_000);
+  assert.equal(await count(wh, 'SELECT uniqExact(event_id) FROM {db}.requests'), 40_000);
+  assert.equal(await count(wh, 'SELECT sum(requests) FROM {db}.requests_1m'), 40_000);
+  assert.ok(b.ingester.stats().rows > 0 && a.ingester.stats().rows > 0);
+});

@@ -9,7 +9,7 @@ import { mkdtempSync } from 'node:fs';
 import { setTimeout } from 'node:timers/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { needKafka, waitUntil, withTopics } from '../support/infra.ts';
+import { needKafka, testKafka, waitUntil, withTopics } from '../support/infra.ts';
 import { eventValues, groupProgress, produce } from './support.ts';
 import { spawnIngester, writeConfig, type ChildIngester } from './child.ts';
 import { WarehouseSection } from '../../services/warehouse/config.ts';
@@ -61,8 +61,17 @@ test('killed with SIGKILL mid-stream and restarted, the ingester still gives exa
   await producing;
   await waitUntil('every offset committed', async () => (await progress()) === TOTAL, 120_000, 100);
   rebuilds.push(rebuilt(last));
+  const health = await fetch(`http://127.0.0.1:${last.port}/healthz`);
+  assert.equal(health.status, 200);
+  assert.equal(((await health.json()) as { status: string }).status, 'ok');
+  assert.match(await last.metrics(), /^mlgate_ingester_rows_total \d+/m);
   last.proc.kill('SIGTERM');
   assert.deepEqual(await last.exited, { code: 0, signal: null }, `graceful exit:\n${last.lines.slice(-5).join('\n')}`);
+  const admin = testKafka(brokers).admin();
+  await admin.connect();
+  const { groups } = await admin.describeGroups([groupId]);
+  await admin.disconnect();
+  assert.equal(groups[0]?.state, 'Empty', 'the stopped ingester left the group');
   // Every restart found the killed child's batch in the ledger and rebuilt it.
   assert.ok(rebuilds.slice(1).every((n) => n >= 1), `ledger rebuilds per child: ${rebuilds.join(', ')}`);
   t.diagnostic(`committed offsets at each kill: ${committedAtKill.join(', ')}`);
