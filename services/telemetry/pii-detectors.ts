@@ -96,13 +96,16 @@ export interface KeyHint {
   type: PiiType;
   /** Matches the whole value (as text). */
   value: RegExp;
+  /** Digits the value must hold. */
+  minDigits: number;
+  maxDigits: number;
 }
 
 /** Key hints: a bare number under `phone` is a phone number, under `ssn` an SSN. */
 export const KEY_HINTS: readonly KeyHint[] = [
-  { key: /phone|mobile|^tel$|telephone|fax|msisdn|whatsapp|^cell/i, type: 'PHONE', value: /^\+?\d[\d ().-]{5,20}\d$/ },
-  { key: /^ssn$|social_?security/i, type: 'US_SSN', value: /^\d{3}[- ]?\d{2}[- ]?\d{4}$/ },
-  { key: /^(?:card|card_?number|cc|cc_?number|pan|credit_?card)$/i, type: 'CREDIT_CARD', value: /^\d[\d -]{11,22}\d$/ },
+  { key: /phone|mobile|^tel$|telephone|fax|msisdn|whatsapp|^cell/i, type: 'PHONE', value: /^\+?\(?\d[\d ()-]{5,20}\d$/, minDigits: 7, maxDigits: 15 },
+  { key: /^ssn$|social_?security/i, type: 'US_SSN', value: /^\d{3}[- ]?\d{2}[- ]?\d{4}$/, minDigits: 9, maxDigits: 9 },
+  { key: /^(?:card|card_?number|cc|cc_?number|pan|credit_?card)$/i, type: 'CREDIT_CARD', value: /^\d[\d -]{11,22}\d$/, minDigits: 12, maxDigits: 19 },
 ];
 
 /** The detectors, in the order they run. */

@@ -89,7 +89,8 @@ export function redactString(text: string, counts: Record<string, number>): stri
 
 function keyHint(key: string, value: string): string | undefined {
   if (value.length < 7 || value.length > 30) return undefined;
-  for (const h of KEY_HINTS) if (h.key.test(key) && h.value.test(value)) return h.type;
+  const digits = value.replace(/\D/g, '').length;
+  for (const h of KEY_HINTS) if (digits >= h.minDigits && digits <= h.maxDigits && h.key.test(key) && h.value.test(value)) return h.type;
   return undefined;
 }
 

@@ -59,6 +59,8 @@ test('redact: detector edge cases (versions, dates, invalid checksums are left a
   ];
   for (const s of keep) assert.equal(r.redact(s, 'text/plain').text, s, s);
   assert.equal(r.redact('hosts 8.8.8.8, fe80::1ff:fe23:4567:890a and 2001:0db8:0000:0000:0000:ff00:0042:8329.', 'text/plain').text, 'hosts <IP_ADDRESS>, <IP_ADDRESS> and <IP_ADDRESS>.');
+  assert.equal(r.redact('{"mobile_version":"1.2.3.4567","phone":"n/a","cell":12}', 'application/json').text, '{"mobile_version":"1.2.3.4567","phone":"n/a","cell":12}', 'key hints need a phone-like value');
+  assert.equal(r.redact('{"mobile":"(212) 555-0187","msisdn":447700900123}', 'application/json').text, '{"mobile":"<PHONE>","msisdn":"<PHONE>"}');
   assert.throws(() => createRedactor({ maxChars: -1 }), /maxChars/);
   assert.throws(() => createRedactor({ maxChars: 10, maskPaths: ['a..b'] }), /invalid path/);
 });
