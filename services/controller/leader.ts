@@ -109,6 +109,7 @@ export class KafkaLeaderElector implements LeaderElector {
   private readonly fns = new Set<(leader: boolean) => void>();
   /** Partition 0 is assigned to this member (as of the last join). */
   private assigned = false;
+  private joined = false;
   private lastHeartbeat = 0;
   private leading = false;
   private timer: NodeJS.Timeout | undefined;
@@ -186,6 +187,7 @@ export class KafkaLeaderElector implements LeaderElector {
     const { events } = this.consumer;
     this.consumer.on(events.GROUP_JOIN, (e) => {
       this.assigned = (e.payload.memberAssignment[this.opts.topic] ?? []).includes(0);
+      this.joined = true;
       this.lastHeartbeat = Date.now();
       this.log.info({ instance: this.opts.instanceId, holder: this.assigned }, 'joined the controller leader group');
       this.evaluate();
@@ -194,6 +196,7 @@ export class KafkaLeaderElector implements LeaderElector {
     const lost = (why: string) => () => {
       if (this.assigned) this.log.warn({ instance: this.opts.instanceId, why }, 'leadership lost');
       this.assigned = false;
+      this.joined = false;
       this.evaluate();
     };
     this.consumer.on(events.CRASH, lost('consumer crashed'));
@@ -208,6 +211,11 @@ export class KafkaLeaderElector implements LeaderElector {
 
   isLeader(): boolean {
     return this.leading;
+  }
+
+  /** Membership as of the last group join: joined the group; holds partition 0. */
+  status(): { joined: boolean; holder: boolean } {
+    return { joined: this.joined, holder: this.assigned };
   }
 
   onChange(fn: (leader: boolean) => void): () => void {

@@ -36,6 +36,7 @@ import type { Warehouse } from '../../services/warehouse/warehouse.ts';
 import { gatewayConfig } from '../gateway/helpers.ts';
 import { chdbPath, needKafka, uniqueName, waitUntil, withTopics } from '../support/infra.ts';
 import { startStandIn, type StandIn } from '../support/upstream.ts';
+import { Teardown } from '../controller/service/support.ts';
 
 const TOKEN = 'e2e-operator-token-0123456789';
 const RPS = 150;
@@ -107,17 +108,6 @@ interface Stack {
   warehouse: Warehouse;
   pool: Pool;
   versions: Record<string, { v1: StandIn; v2: StandIn }>;
-}
-
-/** Closes what a test started, last first (node:test runs `after` hooks in the order they were added). */
-class Teardown {
-  private readonly fns: Array<() => Promise<unknown> | unknown> = [];
-  add(fn: () => Promise<unknown> | unknown): void {
-    this.fns.push(fn);
-  }
-  async run(): Promise<void> {
-    for (const fn of this.fns.reverse()) await Promise.resolve().then(fn).catch((err: unknown) => console.error('teardown:', err));
-  }
 }
 
 async function startStack(t: TestContext, brokers: string[], down: Teardown): Promise<Stack> {
