@@ -10,7 +10,9 @@ import type { Logger } from '../core/log.ts';
 import { GatewayErrors, outcomeOf } from './errors.ts';
 import { eventId } from './ids.ts';
 import { Exchange, ResponseCapture } from './exchange.ts';
-import { forward, upstreamHeaders } from './forward.ts';
+import { forward, upstreamHeaders, type Forwarded } from './forward.ts';
+import type { Permit } from './breaker.ts';
+import type { VersionUpstream } from './upstreams.ts';
 import { ANONYMOUS, type Consumer, type GatewayHooks, type RequestInfo } from './hooks.ts';
 import type { GatewayMetrics } from './metrics.ts';
 import type { ModelRuntime } from './model-runtime.ts';
@@ -194,26 +196,39 @@ export class RequestHandler {
         x.tHeaders = performance.now();
         const extra = this.responseHeaders(x);
         extra['x-mlgate-upstream-latency'] = round(x.tHeaders - x.tUpstream);
-        relay(res, f.response, x, extra, (end) => {
-          const ok = end.outcome !== 'upstream_error' && end.outcome !== 'timeout';
-          if (end.outcome === 'client_closed') {
-            v.breaker.release(permit);
-            v.balancer.end(f.target, true);
-            x.status = 499;
-          } else {
-            v.breaker.record(permit, ok);
-            v.balancer.end(f.target, ok);
-          }
-          x.outcome = end.outcome;
-          x.errorClass = end.errorClass;
-          this.finish(x);
-        });
+        try {
+          this.relayAnswer(x, res, f, extra, v, permit);
+        } catch (err) {
+          // e.g. a header the upstream sent that Node refuses to write: our failure, not the version's
+          f.response.body.destroy();
+          v.balancer.end(f.target, true);
+          v.breaker.release(permit);
+          this.opts.logger.error({ err, model: x.model, version: x.version, event_id: x.eventId }, 'could not relay the upstream answer');
+          this.respondError(x, res, GatewayErrors.upstreamError(`version ${v.name} of model ${rt.name} sent an answer the gateway cannot relay`, { cause: err }));
+        }
       },
       (err: unknown) => {
         v.breaker.record(permit, false);
         this.respondError(x, res, err);
       },
     );
+  }
+
+  private relayAnswer(x: Exchange, res: ServerResponse, f: Forwarded, extra: Record<string, string>, v: VersionUpstream, permit: Permit): void {
+    relay(res, f.response, x, extra, (end) => {
+      const ok = end.outcome !== 'upstream_error' && end.outcome !== 'timeout';
+      if (end.outcome === 'client_closed') {
+        v.breaker.release(permit);
+        v.balancer.end(f.target, true);
+        x.status = 499;
+      } else {
+        v.breaker.record(permit, ok);
+        v.balancer.end(f.target, ok);
+      }
+      x.outcome = end.outcome;
+      x.errorClass = end.errorClass;
+      this.finish(x);
+    });
   }
 
   private responseHeaders(x: Exchange): Record<string, string> {

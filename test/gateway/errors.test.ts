@@ -108,3 +108,21 @@ test('errors: a connection error is retried on another target; an upstream 500 i
   await sink.waitFor(7);
   assert.deepEqual([sink.events[6]!.outcome, sink.events[6]!.error_class], ['upstream_error', 'http_500']);
 });
+
+test('errors: an answer with a header the gateway cannot relay is a 502, and the gateway keeps serving', async (t) => {
+  const { createServer } = await import('node:net');
+  const raw = createServer((sock) => {
+    sock.once('data', () => sock.end('HTTP/1.1 200 OK\r\nx-bad: a\u0001b\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok'));
+  });
+  await new Promise<void>((r) => raw.listen(0, '127.0.0.1', () => r()));
+  t.after(() => new Promise<void>((r) => raw.close(() => r())));
+  const good = await startStandIn({ name: 'good', t });
+  const port = (raw.address() as { port: number }).port;
+  const { gw, sink } = await startTestGateway(t, { models: { bad: model({ v1: `http://127.0.0.1:${port}` }, { versionDefaults: { retries: 0 } }), ok: model({ v1: good.url }) } });
+  const r = await call(`${gw.url}/v1/models/bad/predict`, { body: {} });
+  assert.equal(r.status, 502);
+  assert.equal(r.json.error.code, 'MLG_GW_UPSTREAM_ERROR');
+  assert.equal((await call(`${gw.url}/v1/models/ok/predict`, { body: {} })).status, 200);
+  await sink.waitFor(2);
+  assert.equal(sink.events[0]!.outcome, 'upstream_error');
+});
