@@ -136,9 +136,11 @@ test('every PromQL expression of the dashboards and rules runs on a real Prometh
   const dir = mkdtempSync(join(tmpdir(), 'mlgate-obs-'));
   defer(() => rmSync(dir, { recursive: true, force: true }));
 
-  // Two stand-in model versions and a slow shadow.
-  const v1 = await startStandIn({ name: 'v1', keep: 100 });
-  const v2 = await startStandIn({ name: 'v2', keep: 100, errorRate: 0.25, errorStatus: 500, delayMs: 5 });
+  // Two stand-in model versions and a slow shadow (more copies than shadowMaxInFlight: skips).
+  // Both arms fail 3 % of requests alike: errors to count, and no reason to roll back, so the
+  // rollout keeps ticking in its first step (minDurationS) for the whole test.
+  const v1 = await startStandIn({ name: 'v1', keep: 100, errorRate: 0.03, errorStatus: 500 });
+  const v2 = await startStandIn({ name: 'v2', keep: 100, errorRate: 0.03, errorStatus: 500 });
   const v3 = await startStandIn({ name: 'v3', keep: 100, delayMs: 150 });
   for (const m of [v1, v2, v3]) defer(() => m.close());
 
@@ -184,7 +186,7 @@ test('every PromQL expression of the dashboards and rules runs on a real Prometh
     controller: {
       instanceId: 'obs-test', host: '127.0.0.1', port: 0, loopMs: 200, controlTopic: topics.control, leader: { mode: 'always' },
       tickOverride: { intervalS: 1, lagS: 1 },
-      rollouts: [{ id: ROLLOUT, model: 'sentiment', stable: 'v1', canary: 'v2', fallback: 'v1', stepDefaults: { minDurationS: 5, minSamples: 20 } }],
+      rollouts: [{ id: ROLLOUT, model: 'sentiment', stable: 'v1', canary: 'v2', fallback: 'v1', stepDefaults: { minDurationS: 600, minSamples: 20 } }],
     },
   }), silentLogger());
   defer(() => controller.stop());
@@ -194,7 +196,7 @@ test('every PromQL expression of the dashboards and rules runs on a real Prometh
   };
   const prom = await startPrometheus(defer, binary, targets);
 
-  // Traffic until the checks are done: 3 clients, the canary failing a quarter of its requests.
+  // Traffic until the checks are done: 3 clients.
   let stop = false;
   let sent = 0;
   const client = async () => {
@@ -248,6 +250,9 @@ test('every PromQL expression of the dashboards and rules runs on a real Prometh
     }
     assert.deepEqual(missing.map((m) => `${m.e.where}: ${m.why}\n    ${m.e.expanded}`), [], 'expressions that never returned series');
     t.diagnostic(`${runnable.length} expressions checked (${runnable.filter((e) => e.mustReturn).length} returned series) after ${sent} requests`);
+    const phase = (await prom.query('mlgate_controller_rollout_phase == 1')).map((x) => `${x.metric.rollout}: ${x.metric.phase}`);
+    const weights = (await prom.query('mlgate_gateway_version_weight')).map((x) => `${x.metric.version}=${x.value[1]}`).sort();
+    t.diagnostic(`rollout ${phase.join(', ')}; gateway weights ${weights.join(' ')}`);
     t.diagnostic(`metrics exported without samples yet (accepted on their HELP/TYPE): ${[...metadataOnly].sort().join(', ') || 'none'}`);
 
   } finally {
