@@ -20,6 +20,7 @@ import { Registry } from 'prom-client';
 import { parse as parseYaml } from 'yaml';
 import { createChainedWriter } from '../audit/chained-writer.ts';
 import type { ControlChannel } from '../control/channel.ts';
+import { MlgateError } from '../core/errors.ts';
 import { componentLogger, silentLogger, type Logger } from '../core/log.ts';
 import type { Warehouse } from '../warehouse/warehouse.ts';
 import type { MetricsProvider } from './analysis/input.ts';
@@ -73,8 +74,19 @@ export interface RunningController {
   close(): Promise<void>;
 }
 
-/** Reads the rollout specs of the config (inline, then the file), validated. @throws MLG_CTL_SPEC_INVALID naming the entry and field. */
-export function configRollouts(config: ControllerConfig, parse: (raw: unknown, source: string) => ResolvedRolloutSpec): ResolvedRolloutSpec[] {
+/** Reads the rollout specs of the config (inline, then the file: one spec, a list, or `rollouts: [...]`), validated. @throws MLG_CTL_SPEC_INVALID naming the entry and field. */
+export function configRollouts(config: ControllerConfig, parseSpec: (raw: unknown, source: string) => ResolvedRolloutSpec): ResolvedRolloutSpec[] {
+  const parse = (raw: unknown, source: string): ResolvedRolloutSpec => {
+    try {
+      return parseSpec(raw, source);
+    } catch (err) {
+      // The spec parser names the field; the config also needs to say which entry.
+      if (err instanceof MlgateError && !err.message.includes(source)) {
+        throw ControllerErrors.specInvalid(`invalid ${source}: ${err.message.replace(/^invalid rollout spec: /, '')}`, { cause: err, ...(err.details ? { details: { ...err.details } } : {}) });
+      }
+      throw err;
+    }
+  };
   const specs = config.rollouts.map((r, i) => parse(r, `controller.rollouts.${i}`));
   if (config.rolloutsFile) {
     let doc: unknown;
@@ -83,8 +95,9 @@ export function configRollouts(config: ControllerConfig, parse: (raw: unknown, s
     } catch (err) {
       throw ControllerErrors.specInvalid(`cannot read rollouts file ${config.rolloutsFile}: ${(err as Error).message}`, { cause: err });
     }
-    const list = Array.isArray(doc) ? doc : (doc as { rollouts?: unknown } | null)?.rollouts;
-    if (!Array.isArray(list)) throw ControllerErrors.specInvalid(`rollouts file ${config.rolloutsFile} must hold a list of specs (or rollouts: [...])`);
+    const obj = doc && typeof doc === 'object' && !Array.isArray(doc) ? (doc as Record<string, unknown>) : null;
+    const list = Array.isArray(doc) ? doc : obj && 'rollouts' in obj ? obj.rollouts : obj ? [obj] : null;
+    if (!Array.isArray(list)) throw ControllerErrors.specInvalid(`rollouts file ${config.rolloutsFile} must hold a spec, a list of specs, or rollouts: [...]`);
     list.forEach((r, i) => specs.push(parse(r, `${config.rolloutsFile} rollouts.${i}`)));
   }
   const ids = new Set<string>();
