@@ -72,13 +72,13 @@ export interface PageOptions {
 /** Requests matching `filter`, oldest first. */
 export function searchRequests(wh: Warehouse, filter: RequestFilter, page: PageOptions): Promise<Page<RequestRecord>> {
   const where = filterWhere(filter);
-  return listPage<RequestRecord>(wh, REQUESTS, where, { ...page, queryKey: queryKey('requests', where) });
+  return listPage<RequestRecord>(wh, REQUESTS, where, { ...page, queryKey: queryKey('requests', where), range: filter.range });
 }
 
 /** Every request whose input had the keyed hash `hash` (optionally within a range), oldest first. */
 export function requestsByInputHash(wh: Warehouse, hash: string, range: TimeRange | undefined, page: PageOptions): Promise<Page<RequestRecord>> {
   const where = filterWhere({ conditions: [{ column: 'input_hash', type: 'String', value: hash }], range });
-  return listPage<RequestRecord>(wh, REQUESTS, where, { ...page, queryKey: queryKey('input', where) });
+  return listPage<RequestRecord>(wh, REQUESTS, where, { ...page, queryKey: queryKey('input', where), range });
 }
 
 /** The request with event id `id`. @throws MLG_AUD_NOT_FOUND */
