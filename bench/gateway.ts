@@ -129,6 +129,12 @@ async function main(): Promise<void> {
   const pg = best(pacedGw, (r) => r.p99Ms);
   const ratio = gwR.rps / bareR.rps;
   const addedP99 = pg.p99Ms - pb.p99Ms;
+  const addedP50 = best(pacedGw, (r) => r.p50Ms).p50Ms - best(pacedBare, (r) => r.p50Ms).p50Ms;
+  // Spread of p99 between identical runs of the same proxy: when it is larger than the target,
+  // the p99 comparison says more about the machine's other load than about the gateway.
+  const bareP99s = pacedBare.map((r) => r.p99Ms);
+  const p99Noise = Math.max(...bareP99s) - Math.min(...bareP99s);
+  const cpuAddedUs = Math.min(...pacedGw.map((r) => r.cpuUsPerRequest)) - Math.min(...pacedBare.map((r) => r.cpuUsPerRequest));
   const row = (r: Run) => ({ rps: round(r.rps, 1), p50_ms: round(r.p50Ms), p99_ms: round(r.p99Ms), requests: r.requests, errors: r.errors, server_cpu_us_per_request: round(r.cpuUsPerRequest, 1) });
   const cpuBare = Math.min(...bareRuns.map((r) => r.cpuUsPerRequest));
   const cpuGw = Math.min(...gwRuns.map((r) => r.cpuUsPerRequest));
@@ -156,9 +162,12 @@ async function main(): Promise<void> {
       gateway: row(pg),
       runs: { bare_proxy: pacedBare.map(row), gateway: pacedGw.map(row) },
       gateway_added_p99_ms: round(addedP99),
+      gateway_added_p50_ms: round(addedP50),
+      bare_proxy_p99_spread_between_runs_ms: round(p99Noise),
+      gateway_added_cpu_ms_per_request: round(cpuAddedUs / 1000, 4),
     },
     targets: { throughput_ratio_min: 0.8, added_p99_ms_max: 1 },
-    met: { throughput: ratio >= 0.8, added_p99: addedP99 <= 1 },
+    met: { throughput: ratio >= 0.8, added_p99: p99Noise > 1 ? 'inconclusive (p99 spread between identical runs above 1 ms)' : addedP99 <= 1 },
   };
   console.log('');
   console.log('| side       |   req/s |  p50 ms |  p99 ms | paced p50 | paced p99 |');
@@ -169,7 +178,8 @@ async function main(): Promise<void> {
   line('gateway', gwR, pg);
   console.log(`gateway / bare proxy throughput: ${ratio.toFixed(2)}x (target >= 0.8)`);
   console.log(`server CPU per request: bare ${cpuBare.toFixed(1)} µs, gateway ${cpuGw.toFixed(1)} µs (bare/gateway ${(cpuBare / cpuGw).toFixed(2)})`);
-  console.log(`p99 the gateway adds at ~${pg.rps.toFixed(0)} req/s: ${addedP99.toFixed(2)} ms (target <= 1 ms)`);
+  console.log(`p99 the gateway adds at ~${pg.rps.toFixed(0)} req/s: ${addedP99.toFixed(2)} ms (target <= 1 ms; the bare proxy's own p99 varied by ${p99Noise.toFixed(2)} ms between identical runs${p99Noise > 1 ? ': inconclusive here' : ''})`);
+  console.log(`p50 it adds there: ${addedP50.toFixed(2)} ms; CPU it adds per request: ${(cpuAddedUs / 1000).toFixed(3)} ms`);
   const dir = join(ROOT, 'bench/results');
   mkdirSync(dir, { recursive: true });
   writeFileSync(join(dir, 'gateway.json'), `${JSON.stringify(result, null, 2)}\n`);
