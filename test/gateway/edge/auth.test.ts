@@ -7,6 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { webcrypto } from 'node:crypto';
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { createApiKey } from '../../../services/gateway/edge/api-keys.ts';
 import { startStandIn } from '../../support/upstream.ts';
@@ -20,7 +21,7 @@ async function jwks(t: import('node:test').TestContext) {
   await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
   t.after(() => new Promise<void>((r) => srv.close(() => r())));
   const url = `http://127.0.0.1:${(srv.address() as AddressInfo).port}/jwks.json`;
-  const sign = (key: CryptoKey, claims: Record<string, unknown>, opts: { exp?: number | string; nbf?: number | string; iss?: string; kid?: string } = {}) => {
+  const sign = (key: webcrypto.CryptoKey, claims: Record<string, unknown>, opts: { exp?: number | string; nbf?: number | string; iss?: string; kid?: string } = {}) => {
     let j = new SignJWT(claims).setProtectedHeader({ alg: 'ES256', kid: opts.kid ?? 'k1' }).setIssuer(opts.iss ?? 'https://idp.test').setAudience('mlgate').setIssuedAt();
     j = j.setExpirationTime(opts.exp ?? '5m');
     if (opts.nbf !== undefined) j = j.setNotBefore(opts.nbf);
