@@ -15,6 +15,8 @@ export interface DecodedItem {
   line?: string;
   /** Event time (ms), for freshness metrics. */
   ts?: number;
+  /** The event's id (part of the batch's deduplication token). */
+  id?: string;
   dead?: DeadLetter;
 }
 
@@ -42,6 +44,7 @@ export function createMessageDecoder(format: 'JSONCompactEachRow' | 'JSONEachRow
       const reason = r.reason.startsWith('not JSON') ? 'invalid_json' : 'schema_invalid';
       return { offset: msg.offset, value: msg.value, key, dead: { source, partition, offset: msg.offset, value: msg.value, key, reason, detail: cap(r.reason) } };
     }
-    return { offset: msg.offset, value: msg.value, key, ts: r.event.ts, line: toLine(r.event, { topic: source, partition, offset: msg.offset }) };
+    const { ts, event_id: id } = r.event;
+    return { offset: msg.offset, value: msg.value, key, ts, id, line: toLine(r.event, { topic: source, partition, offset: msg.offset }) };
   };
 }

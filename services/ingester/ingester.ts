@@ -180,7 +180,7 @@ class IngesterCore implements Ingester {
     await this.writer.enqueue({
       source, partition, range: chunk.range, valid, dead, generation: this.generation,
       commitTo: Math.max(chunk.range.last, items[items.length - 1]!.offset) + 1,
-      token: valid.length && this.ledger.enabled ? batchToken(source, partition, chunk.range) : undefined,
+      token: valid.length && this.ledger.enabled ? batchToken(source, partition, chunk.range, valid[0]!.id!, valid[valid.length - 1]!.id!) : undefined,
     }, ctl);
   }
 

@@ -4,12 +4,20 @@
  * partition reads the ranges at or past its starting offset and rebuilds exactly those batches
  * (planner.ts), so their deduplication tokens match what may already be stored.
  */
+import { createHash } from 'node:crypto';
 import type { Warehouse } from '../warehouse/warehouse.ts';
 import type { OffsetRange } from './planner.ts';
 
-/** The deduplication token of a batch: `source:partition:first-last`. */
-export function batchToken(source: string, partition: number, range: OffsetRange): string {
-  return `${source}:${partition}:${range.first}-${range.last}`;
+/**
+ * The deduplication token of a batch: `p<partition>:<first>-<last>:<fingerprint>`, where the
+ * fingerprint hashes the source name and the first and last event_id of the batch. The offsets
+ * make a rebuilt batch match; the event ids make a batch of a *new* offset space (a topic
+ * recreated, a local log deleted) differ from an old one with the same offsets, which ClickHouse
+ * would otherwise drop as a repeat while the old token is in its deduplication window.
+ */
+export function batchToken(source: string, partition: number, range: OffsetRange, firstEventId: string, lastEventId: string): string {
+  const fingerprint = createHash('sha256').update(`${source}\n${firstEventId}\n${lastEventId}`).digest('hex').slice(0, 16);
+  return `p${partition}:${range.first}-${range.last}:${fingerprint}`;
 }
 
 /** Reads and writes the ledger; a disabled ledger reads nothing and writes nothing. */

@@ -1,7 +1,7 @@
 // The same ingester core tailing the local telemetry log (embedded mode) into the embedded engine.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { waitUntil } from '../support/infra.ts';
@@ -45,4 +45,23 @@ test('local log: events are stored exactly once across a restart; malformed ones
   assert.equal(Buffer.from(records[1]!.value_base64, 'base64').toString(), 'garbage');
   assert.match(records[0]!.detail, /event_id/);
   assert.equal(await metric(first.registry, 'mlgate_ingester_dlq_total'), 2);
+});
+
+test('local log: a log deleted and started again from offset 0 is not mistaken for a replay of the old one', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'mlgate-locallog-'));
+  const wh = await embeddedWarehouse(t);
+  const cfg = IngesterSection.parse({ lagIntervalMs: 100, batch: { maxRows: 700, lingerMs: 50 } });
+  const ingest = async (values: Buffer[], expected: number) => {
+    const writer = new LocalLogWriter({ dir: join(dir, 'log'), fsync: 'never' });
+    await writer.append(values);
+    await writer.close();
+    const run = await runIngester(t, wh, cfg, source(dir));
+    await waitUntil(`${expected} rows`, async () => (await count(wh, 'SELECT count() FROM {db}.requests')) === expected, 30_000);
+    await run.ingester.stop();
+  };
+  await ingest(eventValues(1500), 1500);
+  rmSync(join(dir, 'log'), { recursive: true, force: true }); // same offsets 0…1499 again, other events
+  await ingest(eventValues(1500), 3000);
+  assert.equal(await count(wh, 'SELECT uniqExact(event_id) FROM {db}.requests'), 3000);
+  assert.equal(await count(wh, 'SELECT sum(requests) FROM {db}.requests_1m'), 3000);
 });

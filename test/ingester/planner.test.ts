@@ -47,8 +47,14 @@ test('a ledger range whose last offsets never arrive (gap) closes at the first l
   assert.deepEqual(skipped.skipped, [{ first: 10, last: 14 }]);
 });
 
-test('ledger ranges are ordered, committed ones dropped, overlaps refused', () => {
+test('ledger ranges are ordered, committed ones dropped, overlaps refused; tokens name offsets and events', () => {
   assert.deepEqual(normalizeForced([{ first: 20, last: 29 }, { first: 0, last: 9 }, { first: 10, last: 19 }, { first: 15, last: 40 }], 10),
     [{ first: 10, last: 19 }, { first: 20, last: 29 }]);
-  assert.equal(batchToken('mlgate.telemetry.v1', 3, { first: 10, last: 19 }), 'mlgate.telemetry.v1:3:10-19');
+  const a = '0190b2a1-7c4e-7d2a-9b1c-1234567890ab';
+  const b = '0190b2a1-7c4e-7d2a-9b1c-1234567890ac';
+  const token = batchToken('mlgate.telemetry.v1', 3, { first: 10, last: 19 }, a, b);
+  assert.match(token, /^p3:10-19:[0-9a-f]{16}$/);
+  assert.equal(batchToken('mlgate.telemetry.v1', 3, { first: 10, last: 19 }, a, b), token, 'a rebuilt batch gets the same token');
+  assert.notEqual(batchToken('mlgate.telemetry.v1', 3, { first: 10, last: 19 }, b, a), token, 'other events at the same offsets do not');
+  assert.notEqual(batchToken('other.topic', 3, { first: 10, last: 19 }, a, b), token);
 });
