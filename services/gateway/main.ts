@@ -9,7 +9,8 @@ import { KafkaSection, LogSection, loadConfig } from '../core/config.ts';
 import type { EnvSnapshot } from '../core/env.ts';
 import { createLogger, type Logger } from '../core/log.ts';
 import type { DestinationStream } from 'pino';
-import { InProcessControlChannel, type ControlChannel } from '../control/channel.ts';
+import type { ControlChannel } from '../control/channel.ts';
+import { createControlChannel } from '../control/factory.ts';
 import { TelemetrySection } from '../telemetry/config.ts';
 import { createSink } from '../telemetry/factory.ts';
 import { createHasher } from '../telemetry/hash.ts';
@@ -38,7 +39,11 @@ export interface RunGatewayOptions {
   env: EnvSnapshot;
   /** Log destination (default stdout). */
   logDestination?: DestinationStream;
-  /** Control channel (default an in-process one: this gateway's admin API only). */
+  /**
+   * Control channel. Default: the Kafka channel (compacted `mlgate.control.v1`) when
+   * `kafka.brokers` is configured, so the gateway follows the controller; else an in-process one
+   * (this gateway's admin API only).
+   */
   control?: ControlChannel;
   hooks?: GatewayHooks;
 }
@@ -61,6 +66,8 @@ export async function runGateway(opts: RunGatewayOptions): Promise<GatewayProces
   const hasherOptions = { key: cfg.telemetry.hashing.key, keyId: cfg.telemetry.hashing.keyId };
   const r = cfg.telemetry.redaction;
   const redactorOptions = { maxChars: r.maxChars, maskPaths: r.maskPaths, ...(r.maskKeys ? { maskKeys: r.maskKeys } : {}) };
+  const ownControl = opts.control ? undefined : createControlChannel({ kafka: cfg.kafka, logger });
+  const control = opts.control ?? ownControl!;
   let gateway: RunningGateway;
   try {
     gateway = await startGateway({
@@ -70,7 +77,7 @@ export async function runGateway(opts: RunGatewayOptions): Promise<GatewayProces
       redactor: createRedactor(redactorOptions),
       eventWorker: { hasher: hasherOptions, redactor: redactorOptions },
       logger,
-      control: opts.control ?? new InProcessControlChannel(),
+      control,
       ...(opts.hooks ? { hooks: opts.hooks } : {}),
       registry,
       ...(tracing.provider ? { tracerProvider: tracing.provider } : {}),
@@ -78,6 +85,7 @@ export async function runGateway(opts: RunGatewayOptions): Promise<GatewayProces
     });
   } catch (err) {
     await sink.close().catch(() => {});
+    await ownControl?.close().catch(() => {});
     await tracing.shutdown().catch(() => {});
     throw err;
   }
@@ -85,6 +93,7 @@ export async function runGateway(opts: RunGatewayOptions): Promise<GatewayProces
   const stop = async () => {
     await gateway.close();
     await sink.close();
+    await ownControl?.close().catch((err: unknown) => logger.warn({ err }, 'control channel close failed'));
     await tracing.shutdown().catch((err: unknown) => logger.warn({ err }, 'tracing shutdown failed'));
     logger.flush?.();
   };
