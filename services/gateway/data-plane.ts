@@ -19,6 +19,8 @@ import { RequestHandler, type RouteKind } from './request-handler.ts';
 import type { ShadowSender } from './shadow.ts';
 import type { TelemetryStage } from './telemetry-stage.ts';
 import type { RequestTracer } from './tracing.ts';
+import type { EdgeMetrics } from './edge/edge-metrics.ts';
+import type { SchemaBook } from './edge/input-schema.ts';
 
 /** What the data plane needs. */
 export interface DataPlaneOptions {
@@ -31,6 +33,8 @@ export interface DataPlaneOptions {
   logger: Logger;
   /** Ceiling on request bodies (gateway.maxBodyBytes). */
   bodyLimit: number;
+  schemas: SchemaBook;
+  edgeMetrics: EdgeMetrics;
 }
 
 /** The data plane app and its request handler (for draining). */

@@ -25,6 +25,8 @@ import { AdminService } from './admin-service.ts';
 import type { GatewayConfig } from './config.ts';
 import { createDataPlane } from './data-plane.ts';
 import { createEdge } from './edge/edge.ts';
+import { EdgeMetrics } from './edge/edge-metrics.ts';
+import { SchemaBook } from './edge/input-schema.ts';
 import type { GatewayHooks } from './hooks.ts';
 import { GatewayMetrics } from './metrics.ts';
 import { RoutingTable } from './routing-table.ts';
@@ -100,6 +102,9 @@ export async function startGateway(opts: StartGatewayOptions): Promise<RunningGa
   const root = opts.logger ?? silentLogger();
   const logger = componentLogger(root, 'gateway');
   const metrics = new GatewayMetrics(opts.sink, gatewayId, opts.registry);
+  // Compile every input schema now: a schema that does not compile stops the start.
+  const schemas = new SchemaBook();
+  for (const [name, m] of Object.entries(config.models)) schemas.of(name, m);
   const table = new RoutingTable({
     config, logger,
     onBreakerChange: (model, version, state) => metrics.setBreaker(model, version, state),
@@ -130,8 +135,9 @@ export async function startGateway(opts: StartGatewayOptions): Promise<RunningGa
   const tracer = new RequestTracer({ provider, sampleRatio: config.tracing.sampleRatio });
   // The edge (consumers, auth, rate limits) fills the hooks unless the caller brings its own.
   const edge = opts.hooks ? undefined : createEdge({ consumers: config.consumers, auth: config.auth, rateLimits: config.rateLimits, registry: metrics.registry, logger });
+  const edgeMetrics = edge?.metrics ?? new EdgeMetrics(metrics.registry);
   const { app, handler } = createDataPlane({
-    table, metrics, telemetry, shadow, tracer, hooks: opts.hooks ?? edge!.hooks, logger, bodyLimit: config.maxBodyBytes,
+    table, metrics, telemetry, shadow, tracer, hooks: opts.hooks ?? edge!.hooks, logger, bodyLimit: config.maxBodyBytes, schemas, edgeMetrics,
   });
   metrics.setInflightSource(() => handler.active + shadow.active);
   metrics.setEventWorkerSource(() => telemetry.usesWorker);

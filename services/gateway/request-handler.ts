@@ -21,6 +21,8 @@ import type { RoutingTable } from './routing-table.ts';
 import type { ShadowSender } from './shadow.ts';
 import type { TelemetryStage } from './telemetry-stage.ts';
 import { RequestTracer } from './tracing.ts';
+import type { EdgeMetrics } from './edge/edge-metrics.ts';
+import type { SchemaBook } from './edge/input-schema.ts';
 
 /** Which family of route a request came in on. */
 export type RouteKind = 'model' | 'openai';
@@ -40,6 +42,9 @@ export interface RequestHandlerOptions {
   hooks: GatewayHooks;
   logger: Logger;
   bodyLimit: number;
+  /** Input schemas by model config (edge). */
+  schemas: SchemaBook;
+  edgeMetrics: EdgeMetrics;
 }
 
 const round = (ms: number) => String(Math.round(ms * 1000) / 1000);
@@ -150,6 +155,14 @@ export class RequestHandler {
     if (hooks.authorize) {
       const refusal = await hooks.authorize(consumer, rt.name, info);
       if (refusal) return this.respondError(x, res, refusal);
+    }
+    const schemas = this.opts.schemas.of(rt.name, rt.config);
+    if (schemas) {
+      const bad = schemas.check(rt.name, x.requestJson, x.requestJson !== undefined);
+      if (bad) {
+        this.opts.edgeMetrics.schemaRejections.labels(rt.name, bad.reason).inc();
+        return this.respondError(x, res, bad.error);
+      }
     }
     x.trace = this.opts.tracer.begin(req.headers.traceparent, `${x.method} ${template}`);
     const pinHeader = req.headers[VERSION_HEADER];

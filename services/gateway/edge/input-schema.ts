@@ -65,3 +65,22 @@ export class InputSchemas {
     };
   }
 }
+
+/**
+ * The compiled schemas of each model config object. The gateway compiles every configured model
+ * at start (a bad schema stops the start); a model config that arrives later by a reload is
+ * compiled on its first request (a schema that does not compile then answers 500 MLG_EDGE_SETUP).
+ */
+export class SchemaBook {
+  private readonly byConfig = new WeakMap<object, InputSchemas | null>();
+
+  /** The schemas of `model` under `config`, or undefined when it has no input schema. */
+  of(model: string, config: { readonly inputSchema?: Record<string, unknown> | undefined }): InputSchemas | undefined {
+    let s = this.byConfig.get(config);
+    if (s === undefined) {
+      s = config.inputSchema ? new InputSchemas({ [model]: config.inputSchema }) : null;
+      this.byConfig.set(config, s);
+    }
+    return s ?? undefined;
+  }
+}
