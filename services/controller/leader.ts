@@ -137,7 +137,7 @@ export class KafkaLeaderElector implements LeaderElector {
       heartbeatInterval: Math.max(100, Math.min(1000, Math.floor(sessionTimeoutMs / 4))),
       maxWaitTimeInMs: Math.max(50, Math.min(500, Math.floor(sessionTimeoutMs / 8))),
       partitionAssigners: [this.assigner()],
-      retry: { initialRetryTime: 200, retries: 1_000_000 },
+      retry: { initialRetryTime: 200, retries: 10 },
     });
   }
 
