@@ -21,6 +21,8 @@ import type { TelemetryStage } from './telemetry-stage.ts';
 import type { RequestTracer } from './tracing.ts';
 import type { EdgeMetrics } from './edge/edge-metrics.ts';
 import type { SchemaBook } from './edge/input-schema.ts';
+import type { ResponseCache } from './edge/cache.ts';
+import type { Hasher } from '../telemetry/hash.ts';
 
 /** What the data plane needs. */
 export interface DataPlaneOptions {
@@ -35,6 +37,8 @@ export interface DataPlaneOptions {
   bodyLimit: number;
   schemas: SchemaBook;
   edgeMetrics: EdgeMetrics;
+  cache: ResponseCache;
+  hasher: Hasher;
 }
 
 /** The data plane app and its request handler (for draining). */

@@ -41,6 +41,8 @@ export interface EventRecord {
   correlation_id: string;
   trace_id: string;
   span_id: string;
+  /** Response cache result ('' when the version does not cache). */
+  cache: '' | 'hit' | 'miss';
   requestBody: Uint8Array | null;
   requestContentType: string | undefined;
   /** The parsed request body when the request path parsed it (same-thread builds only). */
@@ -80,6 +82,7 @@ export function recordOf(x: Exchange): EventRecord {
     correlation_id: x.correlationId,
     trace_id: x.trace?.traceId ?? '',
     span_id: x.trace?.spanId ?? '',
+    cache: x.cache,
     requestBody: x.requestBody && x.requestBody.length > 0 ? x.requestBody : null,
     requestContentType: x.requestContentType,
     requestJson: x.requestJson,
@@ -220,7 +223,7 @@ export function assembleEvent(r: EventRecord, f: PayloadFields, gatewayId: strin
     correlation_id: r.correlation_id,
     trace_id: r.trace_id,
     span_id: r.span_id,
-    cache: '',
+    cache: r.cache,
     schema_version: SCHEMA_VERSION,
   };
 }

@@ -74,6 +74,8 @@ export class Exchange {
   modelConfig: ModelConfig | undefined;
   trace: TraceHandle | undefined;
   correlationId = '';
+  /** Response cache result: '' when the version does not cache. */
+  cache: '' | 'hit' | 'miss' = '';
 
   constructor(eventId: string, ts: number, t0: number) {
     this.eventId = eventId;

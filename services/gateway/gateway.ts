@@ -27,6 +27,8 @@ import { createDataPlane } from './data-plane.ts';
 import { createEdge } from './edge/edge.ts';
 import { EdgeMetrics } from './edge/edge-metrics.ts';
 import { SchemaBook } from './edge/input-schema.ts';
+import { ResponseCache } from './edge/cache.ts';
+import type { CacheConfig } from './edge/edge-config.ts';
 import type { GatewayHooks } from './hooks.ts';
 import { GatewayMetrics } from './metrics.ts';
 import { RoutingTable } from './routing-table.ts';
@@ -105,10 +107,15 @@ export async function startGateway(opts: StartGatewayOptions): Promise<RunningGa
   // Compile every input schema now: a schema that does not compile stops the start.
   const schemas = new SchemaBook();
   for (const [name, m] of Object.entries(config.models)) schemas.of(name, m);
+  const cache = new ResponseCache(cacheConfigs(config));
   const table = new RoutingTable({
     config, logger,
     onBreakerChange: (model, version, state) => metrics.setBreaker(model, version, state),
-    onStateApplied: (model, state) => metrics.setRouting(model, state),
+    onStateApplied: (model, state) => {
+      metrics.setRouting(model, state);
+      // A version whose weight or state changed may now be another model: its answers go.
+      if (state) cache.onState(model, state.versions);
+    },
   });
   for (const m of table.all()) for (const v of m.versions.values()) metrics.setBreaker(m.name, v.name, 'closed');
   const offer = (state: RoutingState, source: string): ApplyResult => {
@@ -138,6 +145,7 @@ export async function startGateway(opts: StartGatewayOptions): Promise<RunningGa
   const edgeMetrics = edge?.metrics ?? new EdgeMetrics(metrics.registry);
   const { app, handler } = createDataPlane({
     table, metrics, telemetry, shadow, tracer, hooks: opts.hooks ?? edge!.hooks, logger, bodyLimit: config.maxBodyBytes, schemas, edgeMetrics,
+    cache, hasher: opts.hasher,
   });
   metrics.setInflightSource(() => handler.active + shadow.active);
   metrics.setEventWorkerSource(() => telemetry.usesWorker);
@@ -194,6 +202,15 @@ export async function startGateway(opts: StartGatewayOptions): Promise<RunningGa
     applyState: (s) => offer(s, 'direct'),
     close: () => (closing ??= close()),
   };
+}
+
+/** Cache settings of the versions that cache, by `model\0version` (fixed at start). */
+function cacheConfigs(config: GatewayConfig): Map<string, CacheConfig> {
+  const out = new Map<string, CacheConfig>();
+  for (const [m, mc] of Object.entries(config.models)) {
+    for (const [v, vc] of Object.entries(mc.versions)) if (vc.cache?.enabled) out.set(`${m}\0${v}`, vc.cache);
+  }
+  return out;
 }
 
 /** Waits for `p` up to `ms`; resolves true when the time ran out first. */

@@ -23,6 +23,9 @@ import type { TelemetryStage } from './telemetry-stage.ts';
 import { RequestTracer } from './tracing.ts';
 import type { EdgeMetrics } from './edge/edge-metrics.ts';
 import type { SchemaBook } from './edge/input-schema.ts';
+import type { CachedResponse, Lru, ResponseCache } from './edge/cache.ts';
+import { CACHE_HEADER, requestCacheKey, storable, wantsStream, writeHit } from './edge/cache-path.ts';
+import type { Hasher } from '../telemetry/hash.ts';
 
 /** Which family of route a request came in on. */
 export type RouteKind = 'model' | 'openai';
@@ -45,6 +48,16 @@ export interface RequestHandlerOptions {
   /** Input schemas by model config (edge). */
   schemas: SchemaBook;
   edgeMetrics: EdgeMetrics;
+  /** Response caches of the versions that cache. */
+  cache: ResponseCache;
+  /** Keys the response cache (the events' input hash). */
+  hasher: Hasher;
+}
+
+/** Where a cache miss stores its answer. */
+interface CacheSlot {
+  lru: Lru;
+  key: string;
 }
 
 const round = (ms: number) => String(Math.round(ms * 1000) / 1000);
@@ -196,6 +209,21 @@ export class RequestHandler {
     x.role = choice.role;
     x.rolloutId = rt.state.rollout_id ?? '';
     x.capture = new ResponseCapture(this.opts.table.gatewayConfig.captureMaxBytes);
+    const lru = this.opts.cache.of(rt.name, v.name);
+    let slot: CacheSlot | undefined;
+    if (lru) {
+      x.cache = 'miss';
+      if (!wantsStream(x, req)) {
+        const key = requestCacheKey(this.opts.hasher, x, rest);
+        const hit = lru.get(key);
+        this.opts.edgeMetrics.cache.labels(rt.name, v.name, hit ? 'hit' : 'miss').inc();
+        if (hit) {
+          v.breaker.release(permit);
+          return this.serveHit(x, res, hit);
+        }
+        slot = { lru, key };
+      }
+    }
     const headers = upstreamHeaders(req.headers, this.strip);
     headers.traceparent = RequestTracer.header(x.trace!);
     const xff = req.headers['x-forwarded-for'];
@@ -209,8 +237,11 @@ export class RequestHandler {
         x.tHeaders = performance.now();
         const extra = this.responseHeaders(x);
         extra['x-mlgate-upstream-latency'] = round(x.tHeaders - x.tUpstream);
+        if (x.cache !== '') extra[CACHE_HEADER] = 'miss';
+        const store = slot && storable(f.response) ? slot : undefined;
+        if (slot && !store) this.opts.edgeMetrics.cache.labels(rt.name, v.name, 'skip').inc();
         try {
-          this.relayAnswer(x, res, f, extra, v, permit);
+          this.relayAnswer(x, res, f, extra, v, permit, store);
         } catch (err) {
           // e.g. a header the upstream sent that Node refuses to write: our failure, not the version's
           f.response.body.destroy();
@@ -227,7 +258,27 @@ export class RequestHandler {
     );
   }
 
-  private relayAnswer(x: Exchange, res: ServerResponse, f: Forwarded, extra: Record<string, string>, v: VersionUpstream, permit: Permit): void {
+  private serveHit(x: Exchange, res: ServerResponse, hit: CachedResponse): void {
+    x.cache = 'hit';
+    x.status = hit.status;
+    x.responseContentType = hit.contentType;
+    x.responseBytes = hit.body.length;
+    x.capture!.add(hit.body);
+    x.tFirstByte = performance.now();
+    writeHit(res, hit, this.responseHeaders(x));
+    x.tEnd = performance.now();
+    x.outcome = 'ok';
+    this.finish(x);
+  }
+
+  /** Keeps a complete answer of a cache miss. */
+  private store(x: Exchange, slot: CacheSlot): void {
+    const body = x.capture?.body();
+    const kept = body !== undefined && x.status === 200 && slot.lru.set(slot.key, { status: 200, contentType: x.responseContentType, body: Buffer.from(body) });
+    this.opts.edgeMetrics.cache.labels(x.model, x.version, kept ? 'store' : 'skip').inc();
+  }
+
+  private relayAnswer(x: Exchange, res: ServerResponse, f: Forwarded, extra: Record<string, string>, v: VersionUpstream, permit: Permit, slot?: CacheSlot): void {
     relay(res, f.response, x, extra, (end) => {
       const ok = end.outcome !== 'upstream_error' && end.outcome !== 'timeout';
       if (end.outcome === 'client_closed') {
@@ -240,6 +291,7 @@ export class RequestHandler {
       }
       x.outcome = end.outcome;
       x.errorClass = end.errorClass;
+      if (slot && end.outcome === 'ok') this.store(x, slot);
       this.finish(x);
     });
   }
