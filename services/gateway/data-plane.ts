@@ -39,6 +39,8 @@ export interface DataPlaneOptions {
   edgeMetrics: EdgeMetrics;
   cache: ResponseCache;
   hasher: Hasher;
+  /** Serve HTTPS with this certificate and key. */
+  https?: { cert: Buffer; key: Buffer } | undefined;
 }
 
 /** The data plane app and its request handler (for draining). */
@@ -49,15 +51,17 @@ export interface DataPlane {
 
 /** Builds the data plane app (not listening yet). */
 export function createDataPlane(opts: DataPlaneOptions): DataPlane {
-  const app = Fastify({
+  const common = {
     logger: false,
     bodyLimit: opts.bodyLimit,
-    requestIdHeader: false,
+    requestIdHeader: false as const,
     return503OnClosing: false,
     forceCloseConnections: false,
     keepAliveTimeout: 65_000,
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 200 },
-  });
+  } as const;
+  // The routes only touch the raw req/res, which HTTP and HTTPS servers share.
+  const app = (opts.https ? Fastify({ ...common, https: opts.https, http2: false }) : Fastify(common)) as unknown as FastifyInstance;
   const handler = new RequestHandler(opts);
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));

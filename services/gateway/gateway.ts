@@ -29,6 +29,7 @@ import { EdgeMetrics } from './edge/edge-metrics.ts';
 import { SchemaBook } from './edge/input-schema.ts';
 import { ResponseCache } from './edge/cache.ts';
 import type { CacheConfig } from './edge/edge-config.ts';
+import { serverTlsOptions } from './edge/tls.ts';
 import type { GatewayHooks } from './hooks.ts';
 import { GatewayMetrics } from './metrics.ts';
 import { RoutingTable } from './routing-table.ts';
@@ -91,10 +92,10 @@ export interface RunningGateway {
   close(): Promise<void>;
 }
 
-function urlOf(app: FastifyInstance): string {
+function urlOf(app: FastifyInstance, scheme = 'http'): string {
   const a = app.server.address() as AddressInfo;
   const host = a.address === '0.0.0.0' || a.address === '::' ? '127.0.0.1' : a.family === 'IPv6' ? `[${a.address}]` : a.address;
-  return `http://${host}:${a.port}`;
+  return `${scheme}://${host}:${a.port}`;
 }
 
 /** Starts a gateway. Rejects (and releases what it opened) when a listener cannot bind. */
@@ -108,6 +109,7 @@ export async function startGateway(opts: StartGatewayOptions): Promise<RunningGa
   const schemas = new SchemaBook();
   for (const [name, m] of Object.entries(config.models)) schemas.of(name, m);
   const cache = new ResponseCache(cacheConfigs(config));
+  const https = config.tls ? serverTlsOptions(config.tls) : undefined;
   const table = new RoutingTable({
     config, logger,
     onBreakerChange: (model, version, state) => metrics.setBreaker(model, version, state),
@@ -145,7 +147,7 @@ export async function startGateway(opts: StartGatewayOptions): Promise<RunningGa
   const edgeMetrics = edge?.metrics ?? new EdgeMetrics(metrics.registry);
   const { app, handler } = createDataPlane({
     table, metrics, telemetry, shadow, tracer, hooks: opts.hooks ?? edge!.hooks, logger, bodyLimit: config.maxBodyBytes, schemas, edgeMetrics,
-    cache, hasher: opts.hasher,
+    cache, hasher: opts.hasher, https,
   });
   metrics.setInflightSource(() => handler.active + shadow.active);
   metrics.setEventWorkerSource(() => telemetry.usesWorker);
@@ -167,7 +169,7 @@ export async function startGateway(opts: StartGatewayOptions): Promise<RunningGa
     throw err;
   }
   table.startHealthChecks();
-  const url = urlOf(app);
+  const url = urlOf(app, https ? 'https' : 'http');
   const adminUrl = adminApp ? urlOf(adminApp) : '';
   logger.info({ gateway_id: gatewayId, url, admin_url: adminUrl, models: Object.keys(config.models) }, 'gateway listening');
 

@@ -7,6 +7,7 @@ import type { Logger } from '../core/log.ts';
 import type { VersionConfig } from './config.ts';
 import { Balancer } from './balancer.ts';
 import { CircuitBreaker, type BreakerState } from './breaker.ts';
+import { upstreamConnectOptions } from './edge/tls.ts';
 
 /** One upstream target. */
 export interface UpstreamTarget {
@@ -63,6 +64,8 @@ export class VersionUpstream {
       weights: c.targets.map((t) => t.weight), strategy: c.balance,
       ejectAfter: c.ejection.consecutiveFailures, ejectMs: c.ejection.ejectMs,
     });
+    // Read once per version (a missing file stops the start or the reload with its path).
+    const connect = c.tls ? upstreamConnectOptions(c.tls, `gateway.models.${opts.model}.versions.${opts.name}.tls`) : undefined;
     this.targets = c.targets.map((t) => {
       const u = new URL(t.url);
       return {
@@ -72,6 +75,7 @@ export class VersionUpstream {
         pool: new Pool(u.origin, {
           connections: c.connections, connectTimeout: c.connectTimeoutMs, keepAliveTimeout: 10_000,
           headersTimeout: c.timeoutMs, bodyTimeout: c.streamIdleTimeoutMs,
+          ...(connect && u.protocol === 'https:' ? { connect } : {}),
         }),
       };
     });
