@@ -39,29 +39,39 @@ export async function run(argv: string[], env: EnvSnapshot): Promise<number> {
   const configFile = values.config ?? env.MLGATE_CONFIG ?? DEFAULT_CONFIG;
   const cfg = loadEmbeddedConfig(configFile, env);
   const logger = createLogger({ service: 'mlgate', level: cfg.log.level, destination: pino.destination({ fd: 2, sync: false }) });
-  const running = await startEmbedded(cfg, { logger });
-  console.log(bannerLines(cfg, running.urls, { configFile, readyMs: running.timings.readyMs }).join('\n'));
-  return new Promise<number>((resolve) => {
-    let signalledAt = 0;
-    const onSignal = (signal: NodeJS.Signals) => {
-      // Ctrl-C under `npm start` reaches this process twice (the terminal's and npm's copy): a
-      // second signal means "exit now" only when it comes a while after the first.
-      if (signalledAt) {
-        if (Date.now() - signalledAt < 1000) return;
-        logger.warn({ signal }, 'second signal: exiting now');
-        process.exit(1);
-      }
-      signalledAt = Date.now();
-      console.log(`\n${signal}: stopping (the gateway finishes the requests in flight and flushes its telemetry)…`);
-      running.stop().then(() => {
-        logger.flush();
-        resolve(0);
-      }, (err: unknown) => {
-        logger.error({ err }, 'shutdown failed');
-        resolve(1);
-      });
-    };
-    process.on('SIGTERM', onSignal);
-    process.on('SIGINT', onSignal);
-  });
+  // Handlers go in before anything starts: a Ctrl-C during the start still stops gracefully.
+  let signalledAt = 0;
+  let wake: (() => void) | undefined;
+  const stopRequested = new Promise<void>((resolve) => { wake = resolve; });
+  const onSignal = (signal: NodeJS.Signals) => {
+    // Ctrl-C under `npm start` reaches this process twice (the terminal's and npm's copy): a
+    // second signal means "exit now" only when it comes a while after the first.
+    if (signalledAt) {
+      if (Date.now() - signalledAt < 1000) return;
+      logger.warn({ signal }, 'second signal: exiting now');
+      logger.flush();
+      process.exit(1);
+    }
+    signalledAt = Date.now();
+    console.log(`\n${signal}: stopping (the gateway finishes the requests in flight and flushes its telemetry)…`);
+    wake!();
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+  try {
+    const running = await startEmbedded(cfg, { logger });
+    if (!signalledAt) console.log(bannerLines(cfg, running.urls, { configFile, readyMs: running.timings.readyMs }).join('\n'));
+    await stopRequested;
+    try {
+      await running.stop();
+      return 0;
+    } catch (err) {
+      logger.error({ err }, 'shutdown failed');
+      return 1;
+    }
+  } finally {
+    logger.flush();
+    process.off('SIGTERM', onSignal);
+    process.off('SIGINT', onSignal);
+  }
 }
