@@ -4,6 +4,8 @@
  *   bare_proxy  wrk -> node:http + undici Pool pass-through -> stand-in
  *   gateway     wrk -> mlgate gateway (weights 90/10 over two stand-ins, metrics, tracing at 1%,
  *               telemetry events built for every request into a counting sink) -> stand-ins
+ *   gateway_edge the same gateway with an API-key consumer and a (high, never reached) local rate
+ *               limit: every request presents x-api-key, is looked up and takes a token
  * Every server runs in its own process. Peak: wrk -t1 -c32 for BENCH_SECONDS (default 6) per
  * run after a 2 s warm-up; the bare proxy and the gateway are measured BENCH_ROUNDS times
  * (default 2), interleaved, and the best run of each counts (the machine is shared: other load
@@ -32,6 +34,7 @@ process.on('exit', () => { for (const c of children) c.kill('SIGKILL'); });
 /** A server child process. */
 interface Server {
   url?: string;
+  key?: string;
   urls?: string[];
   child: ChildProcess;
   /** CPU time (µs) the process has used so far. */
@@ -60,7 +63,7 @@ async function server(kind: string, ...args: string[]): Promise<Server> {
     waiting.push(resolve);
     child.once('exit', (code) => reject(new Error(`${kind} server exited with ${code}`)));
   });
-  const first = JSON.parse(await next()) as { url?: string; urls?: string[] };
+  const first = JSON.parse(await next()) as { url?: string; urls?: string[]; key?: string };
   return {
     ...first, child,
     cpu: async () => {
@@ -84,13 +87,14 @@ interface Run extends WrkResult {
 
 async function run(name: string, srv: Server, url: string, meanDelayMs?: number): Promise<Run> {
   const before = await srv.cpu();
-  const r = await wrk({ url: url + PATH, body: BODY, seconds: SECONDS, connections: CONNECTIONS, threads: 1, ...(meanDelayMs !== undefined ? { meanDelayMs } : {}) });
+  const headers = srv.key ? { 'x-api-key': srv.key } : undefined;
+  const r = await wrk({ url: url + PATH, body: BODY, seconds: SECONDS, connections: CONNECTIONS, threads: 1, ...(meanDelayMs !== undefined ? { meanDelayMs } : {}), ...(headers ? { headers } : {}) });
   const cpuUsPerRequest = ((await srv.cpu()) - before) / Math.max(1, r.requests);
   console.log(`  ${name.padEnd(11)} ${r.rps.toFixed(0).padStart(7)} req/s  p50 ${r.p50Ms.toFixed(2)} ms  p99 ${r.p99Ms.toFixed(2)} ms  cpu ${cpuUsPerRequest.toFixed(1)} µs/req  errors ${r.errors}`);
   return { ...r, cpuUsPerRequest };
 }
 
-const warm = (url: string) => wrk({ url: url + PATH, body: BODY, seconds: 2, connections: CONNECTIONS, threads: 1 });
+const warm = (url: string, key?: string) => wrk({ url: url + PATH, body: BODY, seconds: 2, connections: CONNECTIONS, threads: 1, ...(key ? { headers: { 'x-api-key': key } } : {}) });
 const best = (rs: Run[], by: (r: Run) => number) => rs.reduce((a, b) => (by(b) < by(a) ? b : a));
 const round = (n: number, d = 3) => Math.round(n * 10 ** d) / 10 ** d;
 
@@ -102,15 +106,21 @@ async function main(): Promise<void> {
   const [a, b] = standins.urls!;
   const bare = await server('bare', a!);
   const gw = await server('gateway', a!, b!);
+  const edge = await server('gateway_edge', a!, b!);
   for (const u of [a!, bare.url!, gw.url!]) await warm(u);
+  await warm(edge.url!, edge.key);
   console.log('peak:');
   const direct = await run('direct', standins, a!);
   const bareRuns: Run[] = [];
   const gwRuns: Run[] = [];
+  const edgeRuns: Run[] = [];
   for (let i = 0; i < ROUNDS; i++) {
     bareRuns.push(await run('bare_proxy', bare, bare.url!));
     gwRuns.push(await run('gateway', gw, gw.url!));
+    edgeRuns.push(await run('gw_edge', edge, edge.url!));
   }
+  await stop(edge.child);
+  const edgeR = best(edgeRuns, (r) => -r.rps);
   const bareR = best(bareRuns, (r) => -r.rps);
   const gwR = best(gwRuns, (r) => -r.rps);
   const rate = gwR.rps / 2;
@@ -147,10 +157,16 @@ async function main(): Promise<void> {
     settings: {
       wrk: `-t1 -c${CONNECTIONS} -d${SECONDS}s --latency, ${ROUNDS} interleaved rounds, best run per side, 2 s warm-up per server`,
       body_bytes: Buffer.byteLength(BODY),
+      gateway_edge: 'as gateway, plus one API-key consumer (x-api-key on every request) with a local token-bucket limit of 1e6 req/s',
       gateway: 'weights 90/10 over two stand-ins, prom-client metrics, tracing at 1% (BatchSpanProcessor), one telemetry event per request (hashes, redaction, prediction paths) into a counting sink',
     },
-    results: { direct: row(direct), bare_proxy: row(bareR), gateway: row(gwR) },
-    runs: { bare_proxy: bareRuns.map(row), gateway: gwRuns.map(row) },
+    results: { direct: row(direct), bare_proxy: row(bareR), gateway: row(gwR), gateway_edge: row(edgeR) },
+    runs: { bare_proxy: bareRuns.map(row), gateway: gwRuns.map(row), gateway_edge: edgeRuns.map(row) },
+    // The gateway with an API-key consumer and a rate limit on, against the same gateway without.
+    edge_vs_gateway: {
+      throughput: round(edgeR.rps / gwR.rps),
+      server_cpu_us_per_request: { gateway: round(cpuGw, 1), gateway_edge: round(Math.min(...edgeRuns.map((r) => r.cpuUsPerRequest)), 1) },
+    },
     gateway_vs_bare_throughput: round(ratio),
     // CPU per request of the proxy process itself: barely moved by other load on a shared
     // machine, so its ratio is the steadier estimate of what throughput a dedicated core gives.
@@ -176,6 +192,8 @@ async function main(): Promise<void> {
   line('direct', direct);
   line('bare_proxy', bareR, pb);
   line('gateway', gwR, pg);
+  line('gw_edge', edgeR);
+  console.log(`gateway with API key + rate limit / without: ${(edgeR.rps / gwR.rps).toFixed(2)}x throughput; CPU ${Math.min(...edgeRuns.map((r) => r.cpuUsPerRequest)).toFixed(1)} vs ${cpuGw.toFixed(1)} µs/req`);
   console.log(`gateway / bare proxy throughput: ${ratio.toFixed(2)}x (target >= 0.8)`);
   console.log(`server CPU per request: bare ${cpuBare.toFixed(1)} µs, gateway ${cpuGw.toFixed(1)} µs (bare/gateway ${(cpuBare / cpuGw).toFixed(2)})`);
   console.log(`p99 the gateway adds at ~${pg.rps.toFixed(0)} req/s: ${addedP99.toFixed(2)} ms (target <= 1 ms; the bare proxy's own p99 varied by ${p99Noise.toFixed(2)} ms between identical runs${p99Noise > 1 ? ': inconclusive here' : ''})`);

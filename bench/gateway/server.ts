@@ -12,6 +12,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import { Pool } from 'undici';
 import { BasicTracerProvider, BatchSpanProcessor, type ReadableSpan, type SpanExporter } from '@opentelemetry/sdk-trace-base';
+import { createApiKey } from '../../services/gateway/edge/api-keys.ts';
 import { parseConfig } from '../../services/core/config.ts';
 import { GatewaySection } from '../../services/gateway/config.ts';
 import { startGateway } from '../../services/gateway/gateway.ts';
@@ -81,8 +82,18 @@ class DroppingExporter implements SpanExporter {
   async shutdown(): Promise<void> {}
 }
 
-async function gateway(a: string, b: string): Promise<string> {
+/** The edge of the `gateway_edge` variant: one API-key consumer with a rate limit far above the load. */
+function edgeSection(hash: string): Record<string, unknown> {
+  return {
+    consumers: { bench: { keys: [hash], models: ['sentiment'], limits: { requests: { requestsPerSecond: 1_000_000, burst: 1_000_000 } } } },
+    auth: { apiKeys: true },
+    rateLimits: { store: 'local' },
+  };
+}
+
+async function gateway(a: string, b: string, edge?: Record<string, unknown>): Promise<string> {
   const config = parseConfig(GatewaySection, {
+    ...edge,
     port: 0,
     admin: { port: 0, token: 'bench-admin-token-0123456789' },
     tracing: { sampleRatio: 0.01 },
@@ -111,6 +122,10 @@ async function main(): Promise<void> {
   if (kind === 'standin') out = { urls: [await standIn(), await standIn()] };
   else if (kind === 'bare') out = { url: await bareProxy(args[0]!) };
   else if (kind === 'gateway') out = { url: await gateway(args[0]!, args[1]!) };
+  else if (kind === 'gateway_edge') {
+    const k = createApiKey();
+    out = { url: await gateway(args[0]!, args[1]!, edgeSection(k.hash)), key: k.key };
+  }
   else throw new Error(`unknown server kind ${kind}`);
   process.stdout.write(`${JSON.stringify(out)}\n`);
   // Each line on stdin asks for the CPU time used so far (µs, user + system, all threads).

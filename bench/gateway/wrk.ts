@@ -32,6 +32,8 @@ export interface WrkOptions {
    * (exponentially distributed, so arrivals look random). Absent = as fast as possible.
    */
   meanDelayMs?: number;
+  /** Extra request headers (e.g. an API key). */
+  headers?: Record<string, string>;
 }
 
 /** Parses a wrk duration such as `812.00us`, `1.23ms`, `2.00s`, `1.00m` into ms. */
@@ -59,6 +61,7 @@ export function parseWrk(out: string): WrkResult {
 export async function wrk(o: WrkOptions): Promise<WrkResult> {
   const script = join(tmpdir(), `mlgate-bench-${process.pid}.lua`);
   let lua = `wrk.method = "POST"\nwrk.body = ${JSON.stringify(o.body)}\nwrk.headers["Content-Type"] = "application/json"\n`;
+  for (const [k, v] of Object.entries(o.headers ?? {})) lua += `wrk.headers[${JSON.stringify(k)}] = ${JSON.stringify(v)}\n`;
   if (o.meanDelayMs !== undefined) {
     lua += `function init(args) math.randomseed(os.time() + math.floor(os.clock() * 1e6)) end\n`;
     lua += `function delay() return math.floor(-math.log(1 - math.random()) * ${o.meanDelayMs}) end\n`;
