@@ -11,9 +11,12 @@ export function bannerLines(cfg: EmbeddedConfig, urls: EmbeddedUrls, opts: { con
   const m = cfg.gateway.models[model];
   const versions = m ? Object.keys(m.versions) : [];
   const pad = (s: string) => s.padEnd(16);
+  const kafka = cfg.kafka.brokers?.length ? `Kafka ${cfg.kafka.brokers.join(',')}` : 'local telemetry log';
+  const clickhouse = cfg.warehouse.engine === 'server' ? `ClickHouse server ${new URL(cfg.warehouse.url!).origin}` : 'embedded ClickHouse';
+  const mode = kafka === 'local telemetry log' && clickhouse === 'embedded ClickHouse' ? 'embedded mode' : `${kafka}, ${clickhouse}`;
   const lines = [
-    `mlgate is running: every service in this process (embedded mode), ready in ${(opts.readyMs / 1000).toFixed(1)} s`,
-    `  config ${opts.configFile}, data in ${cfg.dataDir}${cfg.kafka.brokers?.length ? `, Kafka ${cfg.kafka.brokers.join(',')}` : ''}`,
+    `mlgate is running: every service in this process (${mode}), ready in ${(opts.readyMs / 1000).toFixed(1)} s`,
+    `  config ${opts.configFile}, data in ${cfg.dataDir}`,
     '',
     `  ${pad('gateway')}${urls.gateway}   POST /v1/models/{model}/predict  (models: ${Object.keys(cfg.gateway.models).join(', ')})`,
   ];
