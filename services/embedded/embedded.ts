@@ -28,7 +28,6 @@ import { startModelServer, type ModelServer } from '../demo/model-server.ts';
 import type { GatewayConfig } from '../gateway/config.ts';
 import { startGateway, type RunningGateway } from '../gateway/gateway.ts';
 import type { GatewayHooks } from '../gateway/hooks.ts';
-import { startTracingSdk } from '../gateway/tracing-sdk.ts';
 import { startIngesterService, type IngesterService } from '../ingester/main.ts';
 import { createSink } from '../telemetry/factory.ts';
 import { createHasher } from '../telemetry/hash.ts';
@@ -139,7 +138,10 @@ export async function startEmbedded(cfg: EmbeddedConfig, opts: StartEmbeddedOpti
     const registry = new Registry();
     const sink = createSink({ telemetry: cfg.telemetry, kafka: cfg.kafka, dataDir: cfg.dataDir, logger: componentLogger(root, 'telemetry'), registry });
     stops.push(['telemetry sink', () => sink.close()]);
-    const tracing = await startTracingSdk(cfg.gateway.tracing);
+    // The OpenTelemetry SDK takes about a second to load: only when spans are exported.
+    const tracing = cfg.gateway.tracing.exporter === 'none'
+      ? { provider: undefined, shutdown: async () => {} }
+      : await (await import('../gateway/tracing-sdk.ts')).startTracingSdk(cfg.gateway.tracing);
     stops.push(['tracing', () => tracing.shutdown()]);
     const hashing = { key: cfg.telemetry.hashing.key, keyId: cfg.telemetry.hashing.keyId };
     const r = cfg.telemetry.redaction;
