@@ -1,11 +1,11 @@
 /**
  * Admin changes: every change an operator makes through an admin API (weights, trip, reset,
- * reload) is recorded with who, what and when, before it takes effect. This is the port; the
+ * reload, consumers and API key hashes) is recorded with who, what and when, before it takes effect. This is the port; the
  * in-memory adapter lives here, a ClickHouse one (table `admin_changes`) with the warehouse work.
  */
 
 /** What an admin did. */
-export const ADMIN_ACTIONS = ['set_weights', 'trip', 'reset', 'reload'] as const;
+export const ADMIN_ACTIONS = ['set_weights', 'trip', 'reset', 'reload', 'consumer.upsert', 'consumer.remove', 'key.add', 'key.revoke'] as const;
 /** One of {@link ADMIN_ACTIONS}. */
 export type AdminAction = (typeof ADMIN_ACTIONS)[number];
 
@@ -16,9 +16,9 @@ export interface AdminChange {
   /** Who made it (the admin API's actor name). Never a token. */
   actor: string;
   action: AdminAction;
-  /** What it changed: `model`, `model/version` or `config`. */
+  /** What it changed: `model`, `model/version`, `config`, `consumer:<id>` or `key:<key id>`. */
   target: string;
-  /** State before (JSON value; e.g. the routing state), or null. */
+  /** State before (JSON value; e.g. the routing state; a consumer with key ids only, never hashes or keys), or null. */
   before: unknown;
   /** State after (JSON value), or null. */
   after: unknown;

@@ -9,6 +9,8 @@ import type { AdminAction, AdminChange, AdminChangeRecorder } from '../control/a
 import type { ControlChannel } from '../control/channel.ts';
 import { nextGeneration, RoutingStateSchema, type RoutingState } from '../control/routing-state.ts';
 import type { GatewayConfig } from './config.ts';
+import { ConsumerAdmin, viewsOf } from './consumer-admin.ts';
+import type { ConsumerTable } from './edge/consumers.ts';
 import { GatewayErrors } from './errors.ts';
 import type { GatewayMetrics } from './metrics.ts';
 import type { ModelRuntime } from './model-runtime.ts';
@@ -22,6 +24,8 @@ export interface AdminServiceOptions {
   metrics: GatewayMetrics;
   logger: Logger;
   control?: ControlChannel | undefined;
+  /** The edge's consumer table (admin consumer and key changes); absent = the edge is off. */
+  consumers?: ConsumerTable | undefined;
   /** Re-reads the config (the CLI passes one that reads the file); absent = reload unavailable. */
   reload?: (() => GatewayConfig | Promise<GatewayConfig>) | undefined;
 }
@@ -39,7 +43,18 @@ const RESTART_ONLY = ['id', 'host', 'port', 'maxBodyBytes', 'shutdownTimeoutMs',
 
 /** Admin operations. */
 export class AdminService {
-  constructor(private readonly opts: AdminServiceOptions) {}
+  /** Consumer and API key changes (same validate-record-apply path). */
+  readonly consumers: ConsumerAdmin;
+  /** The file's consumers as last applied (start or reload): a reload resets only when they changed. */
+  private fileConsumers: string;
+
+  constructor(private readonly opts: AdminServiceOptions) {
+    this.consumers = new ConsumerAdmin({
+      table: opts.consumers, models: () => Object.keys(opts.table.gatewayConfig.models),
+      record: (c) => this.record(c), metrics: opts.metrics, logger: opts.logger,
+    });
+    this.fileConsumers = JSON.stringify(opts.table.gatewayConfig.consumers ?? {});
+  }
 
   /** The recorder in use. */
   get recorder(): AdminChangeRecorder {
@@ -148,18 +163,27 @@ export class AdminService {
     const id = uuidv7();
     const at = Date.now();
     const plan = this.opts.table.planReload(next, { actor, reason: reason || 'config reloaded', id, at });
+    // The file's consumers replace the live table (admin changes included) only when the file's
+    // `consumers` changed since start or the last reload; that reset is part of this record.
+    const fileConsumers = JSON.stringify(next.consumers ?? {});
+    const resetConsumers = this.opts.consumers !== undefined && fileConsumers !== this.fileConsumers;
+    const consumers = resetConsumers ? { before: viewsOf(this.opts.consumers!.config), after: viewsOf(next.consumers ?? {}) } : undefined;
     try {
-      await this.record({ id, actor, action: 'reload', target: 'config', before: this.opts.table.states(), after: { summary: plan.summary, states: plan.states }, at, reason });
+      await this.record({ id, actor, action: 'reload', target: 'config', before: this.opts.table.states(), after: { summary: plan.summary, states: plan.states, ...(consumers ? { consumers } : {}) }, at, reason });
     } catch (err) {
       await plan.abandon();
       throw err;
     }
     plan.commit();
+    if (resetConsumers) {
+      this.consumers.replaceFromFile(next.consumers ?? {});
+      this.fileConsumers = fileConsumers;
+    }
     let published = true;
     for (const s of plan.states) published = (await this.publish(s)) && published;
     this.opts.metrics.adminChanges.labels('reload').inc();
     this.opts.logger.info({ change_id: id, actor, ...plan.summary }, 'config reloaded');
-    return { change_id: id, published, summary: plan.summary };
+    return { change_id: id, published, summary: { ...plan.summary, consumers: resetConsumers ? 'from_file' : 'kept' } };
   }
 
   private async record(change: AdminChange): Promise<void> {

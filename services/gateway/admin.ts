@@ -7,6 +7,11 @@
  * - POST /admin/models/:model/versions/:version/reset {reason?}  (active again, breaker closed)
  * - POST /admin/reload {reason?} — re-reads the config file
  * - GET  /admin/changes — recent admin changes (in-memory recorder only)
+ * - GET  /admin/consumers, /admin/consumers/:id — consumers with key ids (never hashes or keys)
+ * - PUT  /admin/consumers/:id {keys?, models?, pin?, limits?, reason?} — add or replace
+ * - DELETE /admin/consumers/:id {reason?}
+ * - POST /admin/consumers/:id/keys {hash, reason?} — add a key hash
+ * - DELETE /admin/keys/:keyId {reason?} — revoke a key by its id
  * The actor is the `x-mlgate-actor` header (default `admin`). Each change is validated (400 and
  * nothing changes when it is bad), recorded, applied with a new generation, then published.
  */
@@ -36,6 +41,9 @@ const WeightsBody = z.strictObject({
   rollout_id: z.string().max(200).optional(),
 });
 const ReasonBody = z.strictObject({ reason: Reason }).prefault({});
+/** The consumer fields are checked by the config's ConsumerSchema in the service. */
+const ConsumerBody = z.looseObject({ reason: Reason });
+const KeyBody = z.strictObject({ hash: z.string().max(200), reason: Reason });
 const ACTOR = /^[A-Za-z0-9._@:+-]{1,100}$/;
 
 const digest = (s: string) => createHash('sha256').update(s).digest();
@@ -105,6 +113,24 @@ export function createAdminApp(opts: AdminAppOptions): FastifyInstance {
     if (!(rec instanceof MemoryAdminChangeRecorder)) throw GatewayErrors.adminInvalid('this gateway records admin changes elsewhere; query the audit API');
     const limit = Math.min(1000, Math.max(1, Number(req.query.limit ?? 100) || 100));
     return { changes: rec.changes.slice(-limit) };
+  });
+  app.get('/admin/consumers', async () => ({ consumers: s.consumers.list() }));
+  app.get<{ Params: { id: string } }>('/admin/consumers/:id', async (req) => s.consumers.get(req.params.id));
+  app.put<{ Params: { id: string } }>('/admin/consumers/:id', async (req, reply) => {
+    const { reason, ...consumer } = parseBody(ConsumerBody, req.body);
+    return ok(reply, await s.consumers.upsert(actorOf(req.headers['x-mlgate-actor']), req.params.id, consumer, reason));
+  });
+  app.delete<{ Params: { id: string } }>('/admin/consumers/:id', async (req, reply) => {
+    const b = parseBody(ReasonBody, req.body);
+    return ok(reply, await s.consumers.remove(actorOf(req.headers['x-mlgate-actor']), req.params.id, b.reason));
+  });
+  app.post<{ Params: { id: string } }>('/admin/consumers/:id/keys', async (req, reply) => {
+    const b = parseBody(KeyBody, req.body);
+    return ok(reply, await s.consumers.addKey(actorOf(req.headers['x-mlgate-actor']), req.params.id, b.hash, b.reason));
+  });
+  app.delete<{ Params: { keyId: string } }>('/admin/keys/:keyId', async (req, reply) => {
+    const b = parseBody(ReasonBody, req.body);
+    return ok(reply, await s.consumers.revokeKey(actorOf(req.headers['x-mlgate-actor']), req.params.keyId, b.reason));
   });
   return app;
 }

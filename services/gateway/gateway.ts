@@ -152,7 +152,7 @@ export async function startGateway(opts: StartGatewayOptions): Promise<RunningGa
   metrics.setInflightSource(() => handler.active + shadow.active);
   metrics.setEventWorkerSource(() => telemetry.usesWorker);
   const recorder = opts.recorder ?? new MemoryAdminChangeRecorder();
-  const admin = new AdminService({ gatewayId, table, recorder, metrics, logger, control, reload: opts.reload });
+  const admin = new AdminService({ gatewayId, table, recorder, metrics, logger, control, consumers: edge?.consumers, reload: opts.reload });
   const adminApp = config.admin.enabled
     ? createAdminApp({ token: config.admin.token ?? '', metricsRequireToken: config.admin.metricsRequireToken, service: admin, metrics })
     : undefined;

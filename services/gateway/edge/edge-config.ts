@@ -11,6 +11,9 @@ const Name = z.string().regex(/^[A-Za-z0-9._-]{1,100}$/, 'expected a name of let
 const FilePath = z.string().min(1).max(4096);
 const Ms = z.number().int().positive().max(86_400_000);
 
+/** A consumer id (its key in `consumers`). */
+export const ConsumerIdSchema = Name;
+
 /** A token bucket: `requestsPerSecond` refill, up to `burst` requests at once. */
 export const LimitSchema = z.strictObject({
   requestsPerSecond: z.number().positive().max(1_000_000),
