@@ -11,6 +11,7 @@ import { createLogger, type Logger } from '../core/log.ts';
 import type { DestinationStream } from 'pino';
 import type { ControlChannel } from '../control/channel.ts';
 import { createControlChannel } from '../control/factory.ts';
+import { StartupTolerantChannel } from '../control/startup-tolerant.ts';
 import { TelemetrySection } from '../telemetry/config.ts';
 import { createSink } from '../telemetry/factory.ts';
 import { createHasher } from '../telemetry/hash.ts';
@@ -66,7 +67,11 @@ export async function runGateway(opts: RunGatewayOptions): Promise<GatewayProces
   const hasherOptions = { key: cfg.telemetry.hashing.key, keyId: cfg.telemetry.hashing.keyId };
   const r = cfg.telemetry.redaction;
   const redactorOptions = { maxChars: r.maxChars, maskPaths: r.maskPaths, ...(r.maskKeys ? { maskKeys: r.maskKeys } : {}) };
-  const ownControl = opts.control ? undefined : createControlChannel({ kafka: cfg.kafka, logger });
+  // Kafka down at start must not stop the models' traffic: wait a little for the control topic,
+  // then serve the configured routing and catch up when Kafka answers (services/control/startup-tolerant.ts).
+  const ownControl = opts.control ? undefined : cfg.kafka.brokers?.length
+    ? new StartupTolerantChannel(createControlChannel({ kafka: cfg.kafka, logger }), { startupTimeoutMs: 5000, retryMs: 5000, logger })
+    : createControlChannel({ kafka: cfg.kafka, logger });
   const control = opts.control ?? ownControl!;
   let gateway: RunningGateway;
   try {

@@ -55,12 +55,16 @@ export abstract class SinkBase {
   /** Resolves once every event emitted so far is delivered or durably written to disk. */
   async flush(): Promise<void> {
     this.flushing++;
+    // The background loop's timers are unref'd so an idle sink never holds a process open; a
+    // caller awaiting flush (graceful shutdown) must be, until its events are safe.
+    const keepAlive = setInterval(() => {}, 1000);
     try {
       this.onEnqueue();
       this.wake();
       while (!this.settled()) await this.nextChange(100);
       await this.afterFlush();
     } finally {
+      clearInterval(keepAlive);
       this.flushing--;
     }
   }
