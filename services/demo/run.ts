@@ -109,7 +109,9 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
     }
     const modelUrls = Object.fromEntries(models.map((m) => [m.name, m.url]));
     let shadow: { version: string; percent: number } | undefined;
-    const build = () => parseEmbeddedConfig(applyEnvOverrides(demoConfig({ dataDir, models: modelUrls, anyPorts: o.anyPorts, shadow }) as Record<string, unknown>, o.env), 'demo config');
+    // MLGATE_DATA_DIR names the base directory (the caller's choice); the demo's own is <base>/demo.
+    const env = Object.fromEntries(Object.entries(o.env).filter(([k]) => k !== 'MLGATE_DATA_DIR'));
+    const build = () => parseEmbeddedConfig(applyEnvOverrides(demoConfig({ dataDir, models: modelUrls, anyPorts: o.anyPorts, shadow }) as Record<string, unknown>, env), 'demo config');
     const cfg = build();
     writeFileSync(configFile, `# Written by mlgate demo: the config it ran with. Read its data with\n# mlgate audit rollout sentiment-v2 --config ${configFile}\n${toYaml(demoConfig({ dataDir, models: modelUrls, anyPorts: o.anyPorts }))}`);
     const logger = createLogger({ service: 'mlgate', level: cfg.log.level, destination: pino.destination({ dest: logFile, mkdir: true, sync: false }) });

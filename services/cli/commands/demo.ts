@@ -40,9 +40,17 @@ export async function run(argv: string[], env: EnvSnapshot): Promise<number> {
     return 0;
   }
   const abort = new AbortController();
-  const onSignal = () => abort.abort();
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+  let signalledAt = 0;
+  const onSignal = () => {
+    // Under `npm run demo` a Ctrl-C arrives twice (the terminal's and npm's copy): one request.
+    if (signalledAt && Date.now() - signalledAt >= 1000) process.exit(1);
+    if (signalledAt) return;
+    signalledAt = Date.now();
+    console.log('\nstopping the demo…');
+    abort.abort();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
   console.log(`mlgate demo${values.fast ? ' --fast' : ''}: starting the stack and three model versions…`);
   try {
     const result = await runDemo({
@@ -53,13 +61,10 @@ export async function run(argv: string[], env: EnvSnapshot): Promise<number> {
     });
     console.log(demoSummary(result, { stayed: values.stay === true }).join('\n'));
     if (values.stay) {
-      process.off('SIGINT', onSignal);
-      process.off('SIGTERM', onSignal);
       await new Promise<void>((resolve) => {
-        process.once('SIGINT', () => resolve());
-        process.once('SIGTERM', () => resolve());
+        if (abort.signal.aborted) resolve();
+        else abort.signal.addEventListener('abort', () => resolve(), { once: true });
       });
-      console.log('stopping…');
       await result.stop();
     }
     return result.ok ? 0 : 1;
