@@ -10,6 +10,7 @@
  * shadow_agreement (20% disagreement allowed), while the bad build's 8% errors (stable: none) and
  * +25 ms fail error_rate (+5%, +2 points) and p95 latency (+10%, +5 ms).
  */
+import { hashApiKey } from '../gateway/edge/api-keys.ts';
 import type { ModelServerInput } from './model-server.ts';
 import type { EmbeddedConfigInput } from '../embedded/config.ts';
 
@@ -26,11 +27,16 @@ export const DEMO_VERSIONS: readonly (ModelServerInput & { description: string }
   { name: 'v3', model: 'vader', latency: LATENCY, description: 'canary: VADER, healthy' },
 ];
 
-/** API keys of the demo's consumers (sent by the load generator, stripped before the model). */
+/**
+ * The demo's consumers and their API keys (mlgate key form `mlg_<8 hex id>_<43 characters>`; these
+ * are public DEMO keys). The gateway's config holds only their hashes (`gateway.consumers`, as
+ * `mlgate keys` makes them); the load generator sends the keys as `x-api-key`, and the gateway
+ * strips them before the model and records the consumer id, never the key.
+ */
 export const DEMO_CONSUMERS: Readonly<Record<string, string>> = Object.freeze({
-  'demo-key-web-shop-0001': 'web-shop',
-  'demo-key-support-bot-02': 'support-bot',
-  'demo-key-reviews-etl-03': 'reviews-etl',
+  'web-shop': 'mlg_de000001_DEMO-web-shop-key-not-secret-xxxxxxxxxxxxxx',
+  'support-bot': 'mlg_de000002_DEMO-support-bot-key-not-secret-xxxxxxxxxxx',
+  'reviews-etl': 'mlg_de000003_DEMO-reviews-etl-key-not-secret-xxxxxxxxxxx',
 });
 
 /** Timing of one demo variant. */
@@ -106,6 +112,7 @@ export function demoConfig(o: DemoConfigOptions): EmbeddedConfigInput {
           ...(o.shadow ? { shadow: o.shadow } : {}),
         },
       },
+      consumers: Object.fromEntries(Object.entries(DEMO_CONSUMERS).map(([id, key]) => [id, { keys: [hashApiKey(key)], models: [DEMO_MODEL] }])),
     },
     telemetry: { hashing: { key: 'mlgate-DEMO-hash-key-not-secret', keyId: 'demo1' } },
     ingester: { batch: { lingerMs: 250 }, localLog: { pollMs: 100 }, http: { port: port(9465) } },

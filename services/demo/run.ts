@@ -24,7 +24,6 @@ import { parseEmbeddedConfig } from '../embedded/config.ts';
 import { startEmbedded, type RunningEmbedded } from '../embedded/embedded.ts';
 import { EmbeddedErrors } from '../embedded/errors.ts';
 import { DEMO_CONSUMERS, DEMO_VERSIONS, FAST, FULL, demoConfig, demoRollout, type DemoTiming } from './config.ts';
-import { apiKeyHooks } from './hooks.ts';
 import { startLoad, type Load, type LoadStats } from './load.ts';
 import { startModelServer, type ModelServer } from './model-server.ts';
 import { LiveView } from './view.ts';
@@ -115,11 +114,11 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
     const cfg = build();
     writeFileSync(configFile, `# Written by mlgate demo: the config it ran with. Read its data with\n# mlgate audit rollout sentiment-v2 --config ${configFile}\n${toYaml(demoConfig({ dataDir, models: modelUrls, anyPorts: o.anyPorts }))}`);
     const logger = createLogger({ service: 'mlgate', level: cfg.log.level, destination: pino.destination({ dest: logFile, mkdir: true, sync: false }) });
-    running = await startEmbedded(cfg, { logger, hooks: apiKeyHooks(DEMO_CONSUMERS), reloadGateway: () => build().gateway });
+    running = await startEmbedded(cfg, { logger, reloadGateway: () => build().gateway });
     o.onStarted?.(running);
     const rt = running;
 
-    load = startLoad({ url: rt.urls.gateway, model: 'sentiment', rps: t.rps, apiKeys: Object.keys(DEMO_CONSUMERS), seed: 7 });
+    load = startLoad({ url: rt.urls.gateway, model: 'sentiment', rps: t.rps, apiKeys: Object.values(DEMO_CONSUMERS), seed: 7 });
     const view = new LiveView({ out: o.out, ...(o.tty !== undefined ? { tty: o.tty } : {}) });
     const history = new Map<string, string[]>();
     const seen = new Map<string, number>();

@@ -20,6 +20,7 @@ import { Registry } from 'prom-client';
 import type { ControlChannel } from '../control/channel.ts';
 import { InProcessControlChannel } from '../control/channel.ts';
 import { createControlChannel } from '../control/factory.ts';
+import { StartupTolerantChannel } from '../control/startup-tolerant.ts';
 import { createChainedAdminChangeRecorder } from '../audit/admin-change-recorder.ts';
 import { MlgateError } from '../core/errors.ts';
 import { componentLogger, type Logger } from '../core/log.ts';
@@ -128,12 +129,18 @@ export async function startEmbedded(cfg: EmbeddedConfig, opts: StartEmbeddedOpti
     const migrated = migrate(warehouse, { retention: cfg.warehouse.retention, dedupWindow: cfg.warehouse.dedupWindow, logger: componentLogger(root, 'migrate') });
     migrated.catch(() => {}); // awaited below; a rejection before then must not go unhandled
 
+    const controlLog = componentLogger(root, 'control');
     const control: ControlChannel = cfg.kafka.brokers?.length
-      ? createControlChannel({ kafka: cfg.kafka, topic: cfg.controller.controlTopic, logger: componentLogger(root, 'control') })
+      ? createControlChannel({ kafka: cfg.kafka, topic: cfg.controller.controlTopic, logger: controlLog })
       : cfg.embedded.persistRouting
-        ? new FileBackedControlChannel({ file: join(cfg.dataDir, 'control', 'routing-states.json'), logger: componentLogger(root, 'control') })
+        ? new FileBackedControlChannel({ file: join(cfg.dataDir, 'control', 'routing-states.json'), logger: controlLog })
         : new InProcessControlChannel();
-    stops.push(['control channel', () => control.close()]);
+    // As in `mlgate gateway`: Kafka down at start must not hold the models' traffic (the gateway
+    // serves its configured routing and catches up later); the controller reads the channel itself.
+    const gatewayControl: ControlChannel = cfg.kafka.brokers?.length
+      ? new StartupTolerantChannel(control, { startupTimeoutMs: 5000, retryMs: 5000, logger: controlLog })
+      : control;
+    stops.push(['control channel', () => gatewayControl.close()]);
 
     const registry = new Registry();
     const sink = createSink({ telemetry: cfg.telemetry, kafka: cfg.kafka, dataDir: cfg.dataDir, logger: componentLogger(root, 'telemetry'), registry });
@@ -149,8 +156,8 @@ export async function startEmbedded(cfg: EmbeddedConfig, opts: StartEmbeddedOpti
     const hasher = createHasher(hashing);
     const gatewayId = cfg.gateway.id || `${hostname()}-${process.pid}`;
     const gateway = await step(`gateway (${cfg.gateway.host}:${cfg.gateway.port}, admin ${cfg.gateway.admin.host}:${cfg.gateway.admin.port})`, () => startGateway({
-      config: cfg.gateway, sink, hasher, redactor: createRedactor(redaction),
-      logger: root, control, gatewayId, registry, recorder: createChainedAdminChangeRecorder(warehouse, { chainId: chainIdOf(gatewayId), logger: componentLogger(root, 'admin-changes') }),
+      config: cfg.gateway, sink, hasher, redactor: createRedactor(redaction), eventWorker: { hasher: hashing, redactor: redaction },
+      logger: root, control: gatewayControl, gatewayId, registry, recorder: createChainedAdminChangeRecorder(warehouse, { chainId: chainIdOf(gatewayId), logger: componentLogger(root, 'admin-changes') }),
       ...(opts.hooks ? { hooks: opts.hooks } : {}), ...(tracing.provider ? { tracerProvider: tracing.provider } : {}),
       reload: opts.reloadGateway ?? (() => cfg.gateway),
     }));

@@ -1,13 +1,12 @@
 /**
  * The demo's parts on their own: the two real models, the corpus (planted PII caught by the real
  * redactor, nothing else flagged), the model server over real sockets (answers, faults, bad
- * input), the API-key hooks, and the live view (in-place redraw on a TTY, plain lines elsewhere).
+ * input), and the live view (in-place redraw on a TTY, plain lines elsewhere).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
 import { createCorpus, PII_SHARE } from '../../services/demo/corpus.ts';
-import { apiKeyHooks } from '../../services/demo/hooks.ts';
 import { startModelServer } from '../../services/demo/model-server.ts';
 import { afinn, vaderModel } from '../../services/demo/models.ts';
 import { LiveView, clip, renderFrame, type Frame } from '../../services/demo/view.ts';
@@ -70,17 +69,6 @@ test('model server: predictions, health, bad input, injected errors', async (t) 
   assert.deepEqual({ ...ok.stats }, { served: 2, failed: 0 });
   assert.deepEqual({ ...bad.stats }, { served: 0, failed: 3 });
   await assert.rejects(startModelServer({ name: 'v9', model: 'vader', latency: { medianMs: 10, p95Ms: 5 } }), { code: 'MLG_CORE_BAD_ARGUMENT' });
-});
-
-test('hooks: API key to consumer id, unknown key refused, key stripped', () => {
-  const hooks = apiKeyHooks({ 'key-aaaaaaaaaaaa': 'shop' });
-  const req = (key?: string) => ({ method: 'POST', path: '/', ip: '127.0.0.1', headers: key ? { 'x-api-key': key } : {} });
-  assert.deepEqual(hooks.resolveConsumer!(req('key-aaaaaaaaaaaa')), { id: 'shop' });
-  assert.deepEqual(hooks.resolveConsumer!(req()), { id: '' });
-  const refused = hooks.resolveConsumer!(req('key-bbbbbbbbbbbb')) as { code?: string; statusCode?: number };
-  assert.equal(refused.code, 'MLG_GW_UNAUTHORIZED');
-  assert.equal(refused.statusCode, 401);
-  assert.deepEqual(hooks.stripRequestHeaders, ['x-api-key']);
 });
 
 function rollout(over: Partial<RolloutSnapshot> = {}): RolloutSnapshot {

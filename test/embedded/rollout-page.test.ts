@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
-import { FULL, demoRollout } from '../../services/demo/config.ts';
+import { DEMO_CONSUMERS, FULL, demoRollout } from '../../services/demo/config.ts';
 import { startLoad } from '../../services/demo/load.ts';
 import { startTestStack, tempDir, until } from './support.ts';
 
@@ -19,7 +19,7 @@ const CHROMIUM = '/usr/bin/chromium';
 
 test('rollout page: live rollout, phase, weight and traffic charts in headless Chromium', async (t) => {
   const { rt } = await startTestStack(t, { shadow: { version: 'v3', percent: 25 } });
-  const load = startLoad({ url: rt.urls.gateway, model: 'sentiment', rps: 40, apiKeys: ['demo-key-web-shop-0001'] });
+  const load = startLoad({ url: rt.urls.gateway, model: 'sentiment', rps: 40, apiKeys: [DEMO_CONSUMERS['web-shop']!] });
   t.after(() => load.stop());
   // FULL timing: the first step (10%) lasts at least 30 s, so the rollout is mid-way while we look.
   const created = await rt.controller.rollouts.create(demoRollout('v3', FULL), 'page-test');

@@ -4,8 +4,7 @@
  */
 import type { TestContext } from 'node:test';
 import { silentLogger } from '../../services/core/log.ts';
-import { DEMO_CONSUMERS, DEMO_VERSIONS, demoConfig } from '../../services/demo/config.ts';
-import { apiKeyHooks } from '../../services/demo/hooks.ts';
+import { DEMO_VERSIONS, demoConfig } from '../../services/demo/config.ts';
 import { startModelServer, type ModelServer } from '../../services/demo/model-server.ts';
 import { parseEmbeddedConfig } from '../../services/embedded/config.ts';
 import { startEmbedded, type RunningEmbedded } from '../../services/embedded/embedded.ts';
@@ -30,7 +29,7 @@ export async function startTestStack(t: TestContext, opts: { shadow?: { version:
   }
   t.after(() => Promise.all(models.map((m) => m.close())));
   const cfg = parseEmbeddedConfig(demoConfig({ dataDir, models: Object.fromEntries(models.map((m) => [m.name, m.url])), anyPorts: true, shadow: opts.shadow }));
-  const rt = await startEmbedded(cfg, { logger: silentLogger(), hooks: apiKeyHooks(DEMO_CONSUMERS) });
+  const rt = await startEmbedded(cfg, { logger: silentLogger() });
   t.after(() => rt.stop());
   return { rt, models, dataDir };
 }
