@@ -19,14 +19,13 @@ import { applyEnvOverrides } from '../core/config.ts';
 import type { EnvSnapshot } from '../core/env.ts';
 import { createLogger } from '../core/log.ts';
 import { readDecisions, type DecisionRow } from '../controller/web/traffic.ts';
-import type { RolloutSnapshot } from '../controller/web/types.ts';
 import { parseEmbeddedConfig } from '../embedded/config.ts';
 import { startEmbedded, type RunningEmbedded } from '../embedded/embedded.ts';
 import { EmbeddedErrors } from '../embedded/errors.ts';
 import { DEMO_CONSUMERS, DEMO_VERSIONS, FAST, FULL, demoConfig, demoRollout, type DemoTiming } from './config.ts';
 import { startLoad, type Load, type LoadStats } from './load.ts';
 import { startModelServer, type ModelServer } from './model-server.ts';
-import { LiveView } from './view.ts';
+import { ViewLoop } from './view-loop.ts';
 
 /** Options of {@link runDemo}. */
 export interface DemoOptions {
@@ -93,84 +92,83 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
   const dataDir = resolve(o.dataDir, 'demo');
   rmSync(dataDir, { recursive: true, force: true });
   mkdirSync(dataDir, { recursive: true });
-  const logFile = join(dataDir, 'mlgate.log');
-  const configFile = join(dataDir, 'mlgate.yaml');
   const t0 = Date.now();
-
   const models: ModelServer[] = [];
-  let running: RunningEmbedded | undefined;
+  let stack: DemoStack | undefined;
   let load: Load | undefined;
-  let viewTimer: NodeJS.Timeout | undefined;
+  let loop: ViewLoop | undefined;
   try {
-    for (const v of DEMO_VERSIONS) {
-      const { description: _d, ...server } = v;
-      models.push(await startModelServer(server));
-    }
-    const modelUrls = Object.fromEntries(models.map((m) => [m.name, m.url]));
-    let shadow: { version: string; percent: number } | undefined;
-    // MLGATE_DATA_DIR names the base directory (the caller's choice); the demo's own is <base>/demo.
-    const env = Object.fromEntries(Object.entries(o.env).filter(([k]) => k !== 'MLGATE_DATA_DIR'));
-    const build = () => parseEmbeddedConfig(applyEnvOverrides(demoConfig({ dataDir, models: modelUrls, anyPorts: o.anyPorts, shadow }) as Record<string, unknown>, env), 'demo config');
-    const cfg = build();
-    writeFileSync(configFile, `# Written by mlgate demo: the config it ran with. Read its data with\n# mlgate audit rollout sentiment-v2 --config ${configFile}\n${toYaml(demoConfig({ dataDir, models: modelUrls, anyPorts: o.anyPorts }))}`);
-    const logger = createLogger({ service: 'mlgate', level: cfg.log.level, destination: pino.destination({ dest: logFile, mkdir: true, sync: false }) });
-    running = await startEmbedded(cfg, { logger, reloadGateway: () => build().gateway });
-    o.onStarted?.(running);
-    const rt = running;
-
-    load = startLoad({ url: rt.urls.gateway, model: 'sentiment', rps: t.rps, apiKeys: Object.values(DEMO_CONSUMERS), seed: 7 });
-    const view = new LiveView({ out: o.out, ...(o.tty !== undefined ? { tty: o.tty } : {}) });
-    const history = new Map<string, string[]>();
-    const seen = new Map<string, number>();
-    let rollouts: readonly RolloutSnapshot[] = [];
-    let stage = 'warming up: stable v1 serves all traffic';
-    const frame = async () => {
-      rollouts = await rt.controller.rollouts.list();
-      for (const r of rollouts) {
-        const d = r.latestDecision;
-        if (d && d.seq !== seen.get(r.id)) {
-          seen.set(r.id, d.seq);
-          if (d.action !== 'wait') history.set(r.id, [...(history.get(r.id) ?? []), `${d.action}@${d.toWeight}%`]);
-        }
-      }
-      view.draw({ elapsedS: (Date.now() - t0) / 1000, stage, rps: t.rps, load: load!.stats, rollouts, history });
-    };
-    const tick = () => { frame().catch(() => {}); };
-    viewTimer = setInterval(tick, (o.tty ?? o.out.isTTY) ? 250 : 1000);
-    viewTimer.unref();
-
+    for (const { description: _d, ...server } of DEMO_VERSIONS) models.push(await startModelServer(server));
+    stack = await startStack(o, dataDir, models);
+    const rt = stack.rt;
+    o.onStarted?.(rt);
+    const l = (load = startLoad({ url: rt.urls.gateway, model: 'sentiment', rps: t.rps, apiKeys: Object.values(DEMO_CONSUMERS), seed: 7 }));
+    loop = new ViewLoop({ out: o.out, tty: o.tty, rollouts: rt.controller.rollouts, load: () => l.stats, rps: t.rps, t0 });
     await wait(t.warmupS * 1000, o.signal);
     for (const step of PLAN) {
-      stage = step.stage;
-      shadow = { version: step.canary, percent: t.shadowPercent };
-      await rt.gateway.admin.reload('demo', `shadow copies to the canary ${step.canary}`);
-      await rt.controller.rollouts.create(demoRollout(step.canary, t), 'demo');
-      const id = `sentiment-${step.canary}`;
-      const deadline = Date.now() + t.rolloutDeadlineS * 1000;
-      while (!TERMINAL.has((await rt.controller.rollouts.get(id)).phase)) {
-        if (Date.now() > deadline) throw EmbeddedErrors.demoFailed(`rollout ${id} did not finish within ${t.rolloutDeadlineS} s`);
-        await wait(500, o.signal);
-      }
-      await frame();
+      loop.stage = step.stage;
+      await stack.shadowTo(step.canary, t.shadowPercent);
+      await rollOut(rt, step.canary, t, o.signal);
+      await loop.frame();
     }
-    stage = 'done: reading the decisions back from ClickHouse';
+    loop.stage = 'done: reading the decisions back from ClickHouse';
     await load.stop();
     const outcomes: RolloutOutcome[] = [];
     for (const step of PLAN) outcomes.push(await outcomeOf(rt, step.canary, step.expected));
-    clearInterval(viewTimer);
-    await frame();
-    view.done();
+    await loop.stop(true);
     const ok = outcomes.every((x) => x.phase === x.expected && x.decisions.some((d) => finalAction(d, x.expected)));
     let stopping: Promise<void> | undefined;
     const stop = () => (stopping ??= rt.stop().finally(() => Promise.all(models.map((m) => m.close()))).then(() => undefined));
     if (!o.stay) await stop();
-    return { ok, rollouts: outcomes, load: load.stats, durationS: (Date.now() - t0) / 1000, configFile, dataDir, logFile, running: rt, stop };
+    return { ok, rollouts: outcomes, load: load.stats, durationS: (Date.now() - t0) / 1000, configFile: stack.configFile, dataDir, logFile: stack.logFile, running: rt, stop };
   } catch (err) {
-    clearInterval(viewTimer);
+    await loop?.stop();
     await load?.stop();
-    await running?.stop();
+    await stack?.rt.stop();
     await Promise.all(models.map((m) => m.close()));
     throw err;
+  }
+}
+
+/** The demo's running stack. */
+interface DemoStack {
+  rt: RunningEmbedded;
+  configFile: string;
+  logFile: string;
+  /** Reloads the gateway's config with shadow copies going to `version`. */
+  shadowTo(version: string, percent: number): Promise<void>;
+}
+
+/** Writes the demo's config (for `mlgate audit --config`) and starts the embedded stack, logging to a file. */
+async function startStack(o: DemoOptions, dataDir: string, models: readonly ModelServer[]): Promise<DemoStack> {
+  const modelUrls = Object.fromEntries(models.map((m) => [m.name, m.url]));
+  const logFile = join(dataDir, 'mlgate.log');
+  const configFile = join(dataDir, 'mlgate.yaml');
+  let shadow: { version: string; percent: number } | undefined;
+  // MLGATE_DATA_DIR names the base directory (the caller's choice); the demo's own is <base>/demo.
+  const env = Object.fromEntries(Object.entries(o.env).filter(([k]) => k !== 'MLGATE_DATA_DIR'));
+  const raw = () => demoConfig({ dataDir, models: modelUrls, anyPorts: o.anyPorts, shadow });
+  const build = () => parseEmbeddedConfig(applyEnvOverrides(raw() as Record<string, unknown>, env), 'demo config');
+  const cfg = build();
+  writeFileSync(configFile, `# Written by mlgate demo: the config it ran with. Read its data with\n# mlgate audit rollout sentiment-v2 --config ${configFile}\n${toYaml(raw())}`);
+  const logger = createLogger({ service: 'mlgate', level: cfg.log.level, destination: pino.destination({ dest: logFile, mkdir: true, sync: false }) });
+  const rt = await startEmbedded(cfg, { logger, reloadGateway: () => build().gateway });
+  return {
+    rt, configFile, logFile,
+    shadowTo: async (version, percent) => {
+      shadow = { version, percent };
+      await rt.gateway.admin.reload('demo', `shadow copies to the canary ${version}`);
+    },
+  };
+}
+
+/** Creates the rollout of `canary` and waits until it is over. */
+async function rollOut(rt: RunningEmbedded, canary: string, t: DemoTiming, signal: AbortSignal | undefined): Promise<void> {
+  const view = await rt.controller.rollouts.create(demoRollout(canary, t), 'demo');
+  const deadline = Date.now() + t.rolloutDeadlineS * 1000;
+  while (!TERMINAL.has((await rt.controller.rollouts.get(view.id)).phase)) {
+    if (Date.now() > deadline) throw EmbeddedErrors.demoFailed(`rollout ${view.id} did not finish within ${t.rolloutDeadlineS} s`);
+    await wait(500, signal);
   }
 }
 

@@ -22,7 +22,6 @@ import { InProcessControlChannel } from '../control/channel.ts';
 import { createControlChannel } from '../control/factory.ts';
 import { StartupTolerantChannel } from '../control/startup-tolerant.ts';
 import { createChainedAdminChangeRecorder } from '../audit/admin-change-recorder.ts';
-import { MlgateError } from '../core/errors.ts';
 import { componentLogger, type Logger } from '../core/log.ts';
 import { startController, type RunningController } from '../controller/service.ts';
 import { startModelServer, type ModelServer } from '../demo/model-server.ts';
@@ -31,13 +30,13 @@ import { startGateway, type RunningGateway } from '../gateway/gateway.ts';
 import type { GatewayHooks } from '../gateway/hooks.ts';
 import { startIngesterService, type IngesterService } from '../ingester/main.ts';
 import { createSink } from '../telemetry/factory.ts';
-import { createHasher } from '../telemetry/hash.ts';
+import { createHasher, type Hasher } from '../telemetry/hash.ts';
 import { createRedactor } from '../telemetry/redact.ts';
 import { migrate } from '../warehouse/migrate.ts';
 import { createWarehouse, type Warehouse } from '../warehouse/warehouse.ts';
 import type { EmbeddedConfig } from './config.ts';
-import { EmbeddedErrors } from './errors.ts';
 import { startAuditApi, startRolloutPage, type Listener } from './listeners.ts';
+import { Parts, step } from './parts.ts';
 import { FileBackedControlChannel } from './routing-file.ts';
 
 /** Options of {@link startEmbedded}. */
@@ -83,119 +82,128 @@ export interface RunningEmbedded {
 /** Longest wait at start for the controller to load its rollouts and lead. */
 const LEAD_WAIT_MS = 15_000;
 
-/** Stop order (name prefixes of the parts); see the module comment. */
-const STOP_ORDER = ['gateway', 'telemetry sink', 'tracing', 'ingester', 'controller', 'rollout page', 'audit API', 'control channel', 'warehouse', 'model'];
-
 /** The admin-change chain id of a gateway id (chain ids allow 1-64 of letters, digits and ._-). */
 function chainIdOf(gatewayId: string): string {
   return gatewayId.replace(/[^A-Za-z0-9._-]/g, '-').slice(0, 64) || 'gateway';
 }
 
-/** Runs `fn`, turning a failure that is not already a catalogue error into MLG_EMB_START_FAILED naming `what`. */
-async function step<T>(what: string, fn: () => Promise<T>): Promise<T> {
-  try {
-    return await fn();
-  } catch (err) {
-    if (err instanceof MlgateError) throw err;
-    throw EmbeddedErrors.startFailed(`${what} did not start: ${(err as Error).message}`, { cause: err });
+/** What the serving half (model servers, warehouse, control channel, sink, gateway) hands on. */
+interface Front {
+  models: ModelServer[];
+  warehouse: Warehouse;
+  migrated: Promise<unknown>;
+  control: ControlChannel;
+  gateway: RunningGateway;
+  hasher: Hasher;
+}
+
+/** The control channel the configuration asks for, and the gateway's view of it. */
+function controlChannels(cfg: EmbeddedConfig, log: Logger): { control: ControlChannel; gatewayControl: ControlChannel } {
+  const control: ControlChannel = cfg.kafka.brokers?.length
+    ? createControlChannel({ kafka: cfg.kafka, topic: cfg.controller.controlTopic, logger: log })
+    : cfg.embedded.persistRouting
+      ? new FileBackedControlChannel({ file: join(cfg.dataDir, 'control', 'routing-states.json'), logger: log })
+      : new InProcessControlChannel();
+  // As in `mlgate gateway`: Kafka down at start must not hold the models' traffic (the gateway
+  // serves its configured routing and catches up later); the controller reads the channel itself.
+  const gatewayControl = cfg.kafka.brokers?.length ? new StartupTolerantChannel(control, { startupTimeoutMs: 5000, retryMs: 5000, logger: log }) : control;
+  return { control, gatewayControl };
+}
+
+/** Starts the model servers and the gateway with what it needs; the migrations run meanwhile. */
+async function startFront(cfg: EmbeddedConfig, opts: StartEmbeddedOptions, parts: Parts): Promise<Front> {
+  const root = opts.logger;
+  const models: ModelServer[] = [];
+  for (const m of cfg.embedded.modelServers) {
+    const server = await step(`model server ${m.name} (${m.host}:${m.port})`, () => startModelServer(m));
+    models.push(server);
+    parts.started(`model ${m.name}`, () => server.close());
   }
+  const warehouse = await step('warehouse', () => createWarehouse(cfg.warehouse, { dataDir: cfg.dataDir, logger: componentLogger(root, 'warehouse') }));
+  parts.started('warehouse', () => warehouse.close());
+  const migrated = migrate(warehouse, { retention: cfg.warehouse.retention, dedupWindow: cfg.warehouse.dedupWindow, logger: componentLogger(root, 'migrate') });
+  migrated.catch(() => {}); // awaited by the caller; a rejection before then must not go unhandled
+  const { control, gatewayControl } = controlChannels(cfg, componentLogger(root, 'control'));
+  parts.started('control channel', () => gatewayControl.close());
+  const registry = new Registry();
+  const sink = createSink({ telemetry: cfg.telemetry, kafka: cfg.kafka, dataDir: cfg.dataDir, logger: componentLogger(root, 'telemetry'), registry });
+  parts.started('telemetry sink', () => sink.close());
+  // The OpenTelemetry SDK takes about a second to load: only when spans are exported.
+  const tracing = cfg.gateway.tracing.exporter === 'none'
+    ? { provider: undefined, shutdown: async () => {} }
+    : await (await import('../gateway/tracing-sdk.ts')).startTracingSdk(cfg.gateway.tracing);
+  parts.started('tracing', () => tracing.shutdown());
+  const hashing = { key: cfg.telemetry.hashing.key, keyId: cfg.telemetry.hashing.keyId };
+  const r = cfg.telemetry.redaction;
+  const redaction = { maxChars: r.maxChars, maskPaths: r.maskPaths, ...(r.maskKeys ? { maskKeys: r.maskKeys } : {}) };
+  const hasher = createHasher(hashing);
+  const gatewayId = cfg.gateway.id || `${hostname()}-${process.pid}`;
+  const g = cfg.gateway;
+  const gateway = await step(`gateway (${g.host}:${g.port}, admin ${g.admin.host}:${g.admin.port})`, () => startGateway({
+    config: g, sink, hasher, redactor: createRedactor(redaction), eventWorker: { hasher: hashing, redactor: redaction },
+    logger: root, control: gatewayControl, gatewayId, registry,
+    recorder: createChainedAdminChangeRecorder(warehouse, { chainId: chainIdOf(gatewayId), logger: componentLogger(root, 'admin-changes') }),
+    ...(opts.hooks ? { hooks: opts.hooks } : {}), ...(tracing.provider ? { tracerProvider: tracing.provider } : {}),
+    reload: opts.reloadGateway ?? (() => g),
+  }));
+  parts.started('gateway', () => gateway.close());
+  return { models, warehouse, migrated, control, gateway, hasher };
+}
+
+/** What the back half (ingester, controller, page, audit API) hands on. */
+interface Back {
+  ingester: IngesterService;
+  controller: RunningController;
+  page: Listener | undefined;
+  audit: Listener | undefined;
+}
+
+/** Starts the ingester, the controller, the rollout page and the audit API, once the schema is there. */
+async function startBack(cfg: EmbeddedConfig, front: Front, root: Logger, parts: Parts): Promise<Back> {
+  const log = componentLogger(root, 'embedded');
+  const { warehouse } = front;
+  await step('schema migrations', () => front.migrated);
+  const ingester = await step(`ingester (metrics ${cfg.ingester.http.host}:${cfg.ingester.http.port})`, () => startIngesterService({
+    dataDir: cfg.dataDir, log: cfg.log, kafka: cfg.kafka, warehouse: cfg.warehouse, ingester: cfg.ingester,
+    telemetry: { localLog: { dir: cfg.telemetry.localLog.dir || undefined } },
+  }, root));
+  parts.started('ingester', () => ingester.stop());
+  const controller = await step(`controller (${cfg.controller.host}:${cfg.controller.port})`, () => startController({
+    config: cfg.controller, warehouse, control: front.control, logger: root, registry: new Registry(), leader: 'always',
+  }));
+  parts.started('controller', () => controller.close());
+  // It leads at once ('always'), but loads its rollouts asynchronously: wait, so the API takes changes when we return.
+  const leadBy = Date.now() + LEAD_WAIT_MS;
+  while (!controller.isLeader() && Date.now() < leadBy) await sleep(20);
+  if (!controller.isLeader()) log.warn({ waited_ms: LEAD_WAIT_MS }, 'the controller has not loaded its rollouts yet; it keeps retrying (see its log lines)');
+  let page: Listener | undefined;
+  const ui = cfg.embedded.ui;
+  if (ui.enabled) {
+    page = await step(`rollout page (${ui.host}:${ui.port})`, () => startRolloutPage({ host: ui.host, port: ui.port, warehouse, rollouts: controller.rollouts, logger: root }));
+    parts.started('rollout page', () => page!.close());
+  }
+  let audit: Listener | undefined;
+  if (cfg.embedded.auditApi && cfg.audit.tokens.length > 0) {
+    audit = await step(`audit API (${cfg.audit.host}:${cfg.audit.port})`, () => startAuditApi({
+      audit: cfg.audit, retention: cfg.warehouse.retention, warehouse, hasher: front.hasher, logger: root,
+    }));
+    parts.started('audit API', () => audit!.close());
+  } else if (cfg.embedded.auditApi) {
+    log.info('audit API not started: audit.tokens is empty');
+  }
+  return { ingester, controller, page, audit };
 }
 
 /** Starts every service in this process. On a failure, what was started is stopped again. */
 export async function startEmbedded(cfg: EmbeddedConfig, opts: StartEmbeddedOptions): Promise<RunningEmbedded> {
   const t0 = performance.now();
-  const root = opts.logger;
-  const log = componentLogger(root, 'embedded');
-  const stops: Array<[string, () => Promise<unknown>]> = [];
-  const stopAll = async () => {
-    const rank = (what: string) => {
-      const i = STOP_ORDER.findIndex((p) => what.startsWith(p));
-      return i === -1 ? STOP_ORDER.length : i;
-    };
-    const ordered = stops.splice(0).sort((a, b) => rank(a[0]) - rank(b[0]));
-    for (const [what, fn] of ordered) {
-      await fn().catch((err: unknown) => log.error({ err, component: what }, 'stop failed'));
-    }
-  };
+  const log = componentLogger(opts.logger, 'embedded');
+  const parts = new Parts(log);
   try {
-    const models: ModelServer[] = [];
-    for (const m of cfg.embedded.modelServers) {
-      const server = await step(`model server ${m.name} (${m.host}:${m.port})`, () => startModelServer(m));
-      models.push(server);
-      stops.push([`model ${m.name}`, () => server.close()]);
-    }
-    const warehouse = await step('warehouse', () => createWarehouse(cfg.warehouse, { dataDir: cfg.dataDir, logger: componentLogger(root, 'warehouse') }));
-    stops.push(['warehouse', () => warehouse.close()]);
-    const migrated = migrate(warehouse, { retention: cfg.warehouse.retention, dedupWindow: cfg.warehouse.dedupWindow, logger: componentLogger(root, 'migrate') });
-    migrated.catch(() => {}); // awaited below; a rejection before then must not go unhandled
-
-    const controlLog = componentLogger(root, 'control');
-    const control: ControlChannel = cfg.kafka.brokers?.length
-      ? createControlChannel({ kafka: cfg.kafka, topic: cfg.controller.controlTopic, logger: controlLog })
-      : cfg.embedded.persistRouting
-        ? new FileBackedControlChannel({ file: join(cfg.dataDir, 'control', 'routing-states.json'), logger: controlLog })
-        : new InProcessControlChannel();
-    // As in `mlgate gateway`: Kafka down at start must not hold the models' traffic (the gateway
-    // serves its configured routing and catches up later); the controller reads the channel itself.
-    const gatewayControl: ControlChannel = cfg.kafka.brokers?.length
-      ? new StartupTolerantChannel(control, { startupTimeoutMs: 5000, retryMs: 5000, logger: controlLog })
-      : control;
-    stops.push(['control channel', () => gatewayControl.close()]);
-
-    const registry = new Registry();
-    const sink = createSink({ telemetry: cfg.telemetry, kafka: cfg.kafka, dataDir: cfg.dataDir, logger: componentLogger(root, 'telemetry'), registry });
-    stops.push(['telemetry sink', () => sink.close()]);
-    // The OpenTelemetry SDK takes about a second to load: only when spans are exported.
-    const tracing = cfg.gateway.tracing.exporter === 'none'
-      ? { provider: undefined, shutdown: async () => {} }
-      : await (await import('../gateway/tracing-sdk.ts')).startTracingSdk(cfg.gateway.tracing);
-    stops.push(['tracing', () => tracing.shutdown()]);
-    const hashing = { key: cfg.telemetry.hashing.key, keyId: cfg.telemetry.hashing.keyId };
-    const r = cfg.telemetry.redaction;
-    const redaction = { maxChars: r.maxChars, maskPaths: r.maskPaths, ...(r.maskKeys ? { maskKeys: r.maskKeys } : {}) };
-    const hasher = createHasher(hashing);
-    const gatewayId = cfg.gateway.id || `${hostname()}-${process.pid}`;
-    const gateway = await step(`gateway (${cfg.gateway.host}:${cfg.gateway.port}, admin ${cfg.gateway.admin.host}:${cfg.gateway.admin.port})`, () => startGateway({
-      config: cfg.gateway, sink, hasher, redactor: createRedactor(redaction), eventWorker: { hasher: hashing, redactor: redaction },
-      logger: root, control: gatewayControl, gatewayId, registry, recorder: createChainedAdminChangeRecorder(warehouse, { chainId: chainIdOf(gatewayId), logger: componentLogger(root, 'admin-changes') }),
-      ...(opts.hooks ? { hooks: opts.hooks } : {}), ...(tracing.provider ? { tracerProvider: tracing.provider } : {}),
-      reload: opts.reloadGateway ?? (() => cfg.gateway),
-    }));
-    stops.push(['gateway', () => gateway.close()]);
+    const front = await startFront(cfg, opts, parts);
     const gatewayMs = performance.now() - t0;
-
-    await step('schema migrations', () => migrated);
-    const ingester = await step(`ingester (metrics ${cfg.ingester.http.host}:${cfg.ingester.http.port})`, () => startIngesterService({
-      dataDir: cfg.dataDir, log: cfg.log, kafka: cfg.kafka, warehouse: cfg.warehouse, ingester: cfg.ingester,
-      telemetry: { localLog: { dir: cfg.telemetry.localLog.dir || undefined } },
-    }, root));
-    stops.push(['ingester', () => ingester.stop()]);
-    const controllerRegistry = new Registry();
-    const controller = await step(`controller (${cfg.controller.host}:${cfg.controller.port})`, () => startController({
-      config: cfg.controller, warehouse, control, logger: root, registry: controllerRegistry, leader: 'always',
-    }));
-    stops.push(['controller', () => controller.close()]);
-    // It leads at once ('always'), but loads its rollouts asynchronously: wait, so the API takes changes when we return.
-    const leadBy = Date.now() + LEAD_WAIT_MS;
-    while (!controller.isLeader() && Date.now() < leadBy) await sleep(20);
-    if (!controller.isLeader()) log.warn({ waited_ms: LEAD_WAIT_MS }, 'the controller has not loaded its rollouts yet; it keeps retrying (see its log lines)');
-
-    let page: Listener | undefined;
-    if (cfg.embedded.ui.enabled) {
-      const ui = cfg.embedded.ui;
-      page = await step(`rollout page (${ui.host}:${ui.port})`, () => startRolloutPage({ host: ui.host, port: ui.port, warehouse, rollouts: controller.rollouts, logger: root }));
-      stops.push(['rollout page', () => page!.close()]);
-    }
-    let audit: Listener | undefined;
-    if (cfg.embedded.auditApi && cfg.audit.tokens.length > 0) {
-      audit = await step(`audit API (${cfg.audit.host}:${cfg.audit.port})`, () => startAuditApi({
-        audit: cfg.audit, retention: cfg.warehouse.retention, warehouse, hasher, logger: root,
-      }));
-      stops.push(['audit API', () => audit!.close()]);
-    } else if (cfg.embedded.auditApi) {
-      log.info('audit API not started: audit.tokens is empty');
-    }
-
+    const { ingester, controller, page, audit } = await startBack(cfg, front, opts.logger, parts);
+    const { gateway, warehouse, models, control } = front;
     const urls: EmbeddedUrls = {
       gateway: gateway.url, admin: gateway.adminUrl, gatewayMetrics: gateway.metricsUrl,
       ingesterMetrics: `http://${cfg.ingester.http.host}:${ingester.port}/metrics`,
@@ -211,12 +219,12 @@ export async function startEmbedded(cfg: EmbeddedConfig, opts: StartEmbeddedOpti
       timings: { gatewayMs, readyMs },
       stop: () => (stopping ??= (async () => {
         log.info('stopping');
-        await stopAll();
+        await parts.stopAll();
         log.info('stopped');
       })()),
     };
   } catch (err) {
-    await stopAll();
+    await parts.stopAll();
     throw err;
   }
 }
