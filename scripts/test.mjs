@@ -46,7 +46,10 @@ if (files.some(isIntegration) && env.MLGATE_NO_INFRA !== '1') {
 env.MLGATE_TEST_KAFKA_BROKERS ??= `127.0.0.1:${env.MLGATE_KAFKA_PORT ?? 19092}`;
 env.MLGATE_TEST_CLICKHOUSE_URL ??= `http://127.0.0.1:${env.MLGATE_CH_HTTP_PORT ?? 18123}`;
 
-const nodeArgs = ['--import', 'tsx', '--test', '--test-reporter=spec',
+// --test-force-exit: a test file whose tests have all finished exits even if a client library
+// (kafkajs reconnect timers, a socket) still holds the event loop; without it one such handle
+// turns a passed file into a 10-minute timeout.
+const nodeArgs = ['--import', 'tsx', '--test', '--test-force-exit', '--test-reporter=spec',
   `--test-concurrency=${env.MLGATE_TEST_CONCURRENCY ?? 2}`, `--test-timeout=${env.MLGATE_TEST_TIMEOUT_MS ?? 600000}`, ...files];
 const child = spawn(process.execPath, nodeArgs, { cwd: root, env, stdio: 'inherit' });
 const code = await new Promise((resolve) => child.on('exit', (c, sig) => resolve(c ?? (sig ? 1 : 0))));
