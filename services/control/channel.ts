@@ -36,14 +36,17 @@ export interface ControlChannel {
  * One instance can be shared by several gateways and a controller in the same process.
  */
 export class InProcessControlChannel implements ControlChannel {
-  private readonly latest = new Map<string, RoutingState>();
+  /** Last state per model; subclasses may seed it (e.g. from a file) before any publish. */
+  protected readonly latest = new Map<string, RoutingState>();
   private readonly handlers = new Set<ControlHandler>();
   private closed = false;
 
   async publish(state: RoutingState): Promise<void> {
     if (this.closed) throw ControlErrors.channelClosed('the control channel is closed');
     const valid = parseRoutingState(state);
-    this.latest.set(valid.model, valid);
+    const cur = this.latest.get(valid.model);
+    if (!cur || valid.generation >= cur.generation) this.latest.set(valid.model, valid);
+    await this.persist();
     const handlers = [...this.handlers];
     queueMicrotask(() => {
       for (const h of handlers) {
@@ -69,4 +72,7 @@ export class InProcessControlChannel implements ControlChannel {
     this.closed = true;
     this.handlers.clear();
   }
+
+  /** Makes {@link latest} durable after a publish, before delivery; nothing in memory only. */
+  protected async persist(): Promise<void> {}
 }

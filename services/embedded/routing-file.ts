@@ -12,9 +12,8 @@
 import { mkdirSync, readFileSync } from 'node:fs';
 import { open, rename } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import type { ControlChannel, ControlHandler } from '../control/channel.ts';
-import { ControlErrors } from '../control/errors.ts';
-import { parseRoutingState, type RoutingState } from '../control/routing-state.ts';
+import { InProcessControlChannel } from '../control/channel.ts';
+import { parseRoutingState } from '../control/routing-state.ts';
 import type { Logger } from '../core/log.ts';
 import { silentLogger } from '../core/log.ts';
 import { EmbeddedErrors } from './errors.ts';
@@ -32,16 +31,14 @@ interface FileDoc {
 }
 
 /** See the module comment. */
-export class FileBackedControlChannel implements ControlChannel {
-  private readonly latest = new Map<string, RoutingState>();
-  private readonly handlers = new Set<ControlHandler>();
+export class FileBackedControlChannel extends InProcessControlChannel {
   private readonly file: string;
   private readonly log: Logger;
   private writes: Promise<void> = Promise.resolve();
-  private closed = false;
 
   /** Loads the file when it exists. @throws MLG_EMB_ROUTING_STORE_UNREADABLE */
   constructor(opts: FileBackedControlChannelOptions) {
+    super();
     this.file = opts.file;
     this.log = opts.logger ?? silentLogger();
     mkdirSync(dirname(this.file), { recursive: true });
@@ -69,37 +66,13 @@ export class FileBackedControlChannel implements ControlChannel {
     }
   }
 
-  async publish(state: RoutingState): Promise<void> {
-    if (this.closed) throw ControlErrors.channelClosed('the control channel is closed');
-    const valid = parseRoutingState(state);
-    const cur = this.latest.get(valid.model);
-    if (!cur || valid.generation >= cur.generation) this.latest.set(valid.model, valid);
-    await this.save();
-    const handlers = [...this.handlers];
-    queueMicrotask(() => {
-      for (const h of handlers) {
-        try {
-          h(valid);
-        } catch {
-          /* a handler must not break delivery to the others */
-        }
-      }
-    });
-  }
-
-  subscribe(handler: ControlHandler): () => void {
-    this.handlers.add(handler);
-    return () => { this.handlers.delete(handler); };
-  }
-
-  async readToEnd(): Promise<RoutingState[]> {
-    return [...this.latest.values()];
-  }
-
-  async close(): Promise<void> {
-    this.closed = true;
-    this.handlers.clear();
+  override async close(): Promise<void> {
+    await super.close();
     await this.writes;
+  }
+
+  protected override persist(): Promise<void> {
+    return this.save();
   }
 
   /** Writes the current states (serialised; each call waits for its own write). */
