@@ -38,6 +38,12 @@ export const ControllerSection = z.strictObject({
   port: z.number().int().min(0).max(65535).default(9466),
   /** Bearer tokens. With none, every /v1 route answers 401 (metrics and health stay open). */
   tokens: z.array(ControllerTokenSchema).default([]),
+  /**
+   * The built-in rollout page (read-only, no token: rollouts, traffic per version, decisions) at
+   * `<url>/ui/` on the API port. On by default; turn it off where rollout status must not be
+   * readable without a token.
+   */
+  ui: z.boolean().default(true),
   /** How often the scheduler looks for rollouts whose tick is due, ms. */
   loopMs: z.number().int().min(10).max(60_000).default(500),
   /** Forces these tick settings on every rollout spec this controller parses (tests, demos). */

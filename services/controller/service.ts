@@ -37,6 +37,7 @@ import { RoutingFollower } from './routing.ts';
 import { Scheduler } from './scheduler.ts';
 import { ClickHouseRolloutStore } from './store.ts';
 import { viewOf } from './views.ts';
+import { registerRolloutPage } from './web/rollout-page.ts';
 
 /** Options of {@link startController}. */
 export interface StartControllerOptions {
@@ -191,6 +192,7 @@ export async function startController(opts: StartControllerOptions): Promise<Run
   };
 
   const app = createControllerApp({ api: rollouts, tokens: cfg.tokens, registry, logger: log, health: () => ({ leader: isLeader(), instance: cfg.instanceId }) });
+  if (cfg.ui) registerRolloutPage(app, { warehouse: opts.warehouse, rollouts, logger: log });
   await app.listen({ host: cfg.host, port: cfg.port });
   const a = app.server.address() as AddressInfo;
   const url = `http://${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}`;

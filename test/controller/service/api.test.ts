@@ -158,3 +158,20 @@ test('controller: a restarted controller resumes from the store; config rollouts
   assert.equal(new Set(after.map((r) => r.decision_id)).size, after.length, 'no decision written twice');
   assert.equal(after.filter((r) => r.action === 'manual_start').length, 1);
 });
+
+test('controller: the rollout page is served on the API port (read-only, no token) and can be turned off', async (t) => {
+  const wh = await embeddedWarehouse(t);
+  const control = new InProcessControlChannel();
+  const c = await controller(t, { warehouse: wh, control });
+  assert.equal((await call(`${c.url}/v1/rollouts`, { body: SPEC, headers: as(ALICE) })).status, 201);
+  const page = await fetch(`${c.url}/ui/`);
+  assert.equal(page.status, 200);
+  assert.match(page.headers.get('content-type') ?? '', /text\/html/);
+  assert.match(await page.text(), /<html/i);
+  const listed = JSON.stringify(await (await fetch(`${c.url}/ui/api/rollouts`)).json());
+  assert.match(listed, /fraud-v2/);
+  assert.equal((await fetch(`${c.url}/ui/api/rollouts`, { method: 'POST' })).status, 404, 'the page is read-only');
+
+  const off = await controller(t, { warehouse: wh, control: new InProcessControlChannel() }, { instanceId: 'api-test-off', ui: false });
+  assert.equal((await fetch(`${off.url}/ui/`)).status, 404);
+});
