@@ -10,35 +10,11 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { MlgateError } from '../core/errors.ts';
-import type { Logger } from '../core/log.ts';
 import { GatewayErrors } from './errors.ts';
-import type { GatewayMetrics } from './metrics.ts';
-import type { RoutingTable } from './routing-table.ts';
-import type { GatewayHooks } from './hooks.ts';
-import { RequestHandler, type RouteKind } from './request-handler.ts';
-import type { ShadowSender } from './shadow.ts';
-import type { TelemetryStage } from './telemetry-stage.ts';
-import type { RequestTracer } from './tracing.ts';
-import type { EdgeMetrics } from './edge/edge-metrics.ts';
-import type { SchemaBook } from './edge/input-schema.ts';
-import type { ResponseCache } from './edge/cache.ts';
-import type { Hasher } from '../telemetry/hash.ts';
+import { RequestHandler, type RequestHandlerOptions, type RouteKind } from './request-handler.ts';
 
-/** What the data plane needs. */
-export interface DataPlaneOptions {
-  table: RoutingTable;
-  metrics: GatewayMetrics;
-  telemetry: TelemetryStage;
-  shadow: ShadowSender;
-  tracer: RequestTracer;
-  hooks: GatewayHooks;
-  logger: Logger;
-  /** Ceiling on request bodies (gateway.maxBodyBytes). */
-  bodyLimit: number;
-  schemas: SchemaBook;
-  edgeMetrics: EdgeMetrics;
-  cache: ResponseCache;
-  hasher: Hasher;
+/** What the data plane needs: the request handler's options, plus TLS for the listener. */
+export interface DataPlaneOptions extends RequestHandlerOptions {
   /** Serve HTTPS with this certificate and key. */
   https?: { cert: Buffer; key: Buffer } | undefined;
 }
