@@ -26,12 +26,13 @@
  * Errors: the codes below are the Kafka adapter's own (`MLG_CONTROL_*`, the control area).
  */
 import { randomBytes } from 'node:crypto';
-import { Kafka, logLevel, Partitioners, type Admin, type Consumer, type EachBatchPayload, type LogEntry, type Producer } from 'kafkajs';
+import { Kafka, logLevel, Partitioners, type Admin, type Consumer, type EachBatchPayload, type Producer } from 'kafkajs';
 import { defineError } from '../core/errors.ts';
 import { silentLogger, type Logger } from '../core/log.ts';
 import type { ControlChannel, ControlHandler } from './channel.ts';
 import { ControlErrors } from './errors.ts';
 import { parseRoutingState, type RoutingState } from './routing-state.ts';
+import { kafkaLogCreator } from '../core/kafka-log.ts';
 
 /** Errors of the Kafka control channel. */
 export const KafkaControlErrors = {
@@ -65,14 +66,6 @@ interface Waiter {
 }
 
 const TOPIC_NAME = /^[A-Za-z0-9._-]{1,249}$/;
-
-function kafkaLogger(log: Logger) {
-  return () => ({ level, log: entry }: LogEntry) => {
-    const fields = { kafka: { namespace: entry.namespace, error: entry.error as unknown } };
-    if (level <= logLevel.ERROR) log.warn(fields, `kafka: ${entry.message}`);
-    else log.debug(fields, `kafka: ${entry.message}`);
-  };
-}
 
 /** The Kafka adapter of the control channel; see the module comment. */
 export class KafkaControlChannel implements ControlChannel {
@@ -112,7 +105,7 @@ export class KafkaControlChannel implements ControlChannel {
       connectionTimeout: opts.connectionTimeoutMs ?? 3000,
       requestTimeout: opts.requestTimeoutMs ?? 30_000,
       logLevel: logLevel.WARN,
-      logCreator: kafkaLogger(this.log),
+      logCreator: kafkaLogCreator(this.log),
       retry: { initialRetryTime: 200, retries: 8 },
     });
     this.producer = this.kafka.producer({

@@ -19,9 +19,10 @@
  *
  * {@link AlwaysLeader}: one controller (embedded mode, tests): always leads.
  */
-import { Kafka, logLevel, AssignerProtocol, type Consumer, type LogEntry, type PartitionAssigner } from 'kafkajs';
+import { Kafka, logLevel, AssignerProtocol, type Consumer, type PartitionAssigner } from 'kafkajs';
 import { silentLogger, type Logger } from '../core/log.ts';
 import { ControllerErrors } from './errors.ts';
+import { kafkaLogCreator } from '../core/kafka-log.ts';
 
 /** Decides whether this controller acts. */
 export interface LeaderElector {
@@ -92,14 +93,6 @@ function decodeInfo(buf: Buffer | null | undefined): JoinInfo {
   }
 }
 
-function kafkaLogger(log: Logger) {
-  return () => ({ level, log: entry }: LogEntry) => {
-    const fields = { kafka: { namespace: entry.namespace, error: entry.error as unknown } };
-    if (level <= logLevel.ERROR) log.warn(fields, `kafka: ${entry.message}`);
-    else log.debug(fields, `kafka: ${entry.message}`);
-  };
-}
-
 /** Leadership through a consumer group on a one-partition topic; see the module comment. */
 export class KafkaLeaderElector implements LeaderElector {
   private readonly opts: Required<Omit<KafkaLeaderOptions, 'logger' | 'connectionTimeoutMs'>> & { connectionTimeoutMs: number };
@@ -128,7 +121,7 @@ export class KafkaLeaderElector implements LeaderElector {
     this.log = opts.logger ?? silentLogger();
     this.kafka = new Kafka({
       clientId: opts.clientId, brokers: [...opts.brokers], connectionTimeout: this.opts.connectionTimeoutMs,
-      logLevel: logLevel.WARN, logCreator: kafkaLogger(this.log), retry: { initialRetryTime: 200, retries: 10 },
+      logLevel: logLevel.WARN, logCreator: kafkaLogCreator(this.log), retry: { initialRetryTime: 200, retries: 10 },
     });
     this.consumer = this.kafka.consumer({
       groupId: this.opts.groupId,

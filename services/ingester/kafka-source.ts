@@ -4,11 +4,12 @@
  * or `lingerMs`, and returns at most `maxBytes` per partition), a producer for the dead-letter
  * topic, and an admin client that reads the group's lag from the broker.
  */
-import { Kafka, logLevel, type Admin, type Consumer, type LogEntry, type Producer, type EachBatchPayload } from 'kafkajs';
+import { Kafka, logLevel, type Admin, type Consumer, type Producer, type EachBatchPayload } from 'kafkajs';
 import type { Logger } from '../core/log.ts';
 import { silentLogger } from '../core/log.ts';
 import { IngesterErrors } from './errors.ts';
 import type { BatchHandler, DeadLetter, PartitionLag, Source } from './source.ts';
+import { kafkaLogCreator } from '../core/kafka-log.ts';
 
 /** Options of {@link KafkaSource}. */
 export interface KafkaSourceOptions {
@@ -41,15 +42,6 @@ export function rebalanceError(err: unknown): Error | undefined {
   return undefined;
 }
 
-function kafkaLogger(log: Logger) {
-  return () => ({ level, log: entry }: LogEntry) => {
-    const { message, ...rest } = entry;
-    const fields = { kafka: { namespace: entry.namespace, error: rest.error } };
-    if (level <= logLevel.ERROR) log.warn(fields, `kafka: ${message}`);
-    else log.debug(fields, `kafka: ${message}`);
-  };
-}
-
 /** A Kafka consumer-group source. */
 export class KafkaSource implements Source {
   readonly kind = 'kafka' as const;
@@ -76,7 +68,7 @@ export class KafkaSource implements Source {
       connectionTimeout: opts.connectionTimeoutMs ?? 3000,
       requestTimeout: opts.requestTimeoutMs ?? 30_000,
       logLevel: logLevel.WARN,
-      logCreator: kafkaLogger(this.log),
+      logCreator: kafkaLogCreator(this.log),
       retry: { initialRetryTime: 300, retries: 8 },
     });
     this.consumer = kafka.consumer({
