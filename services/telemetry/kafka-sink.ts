@@ -115,7 +115,9 @@ export class KafkaSink extends SinkBase implements TelemetrySink {
   protected override async shutdown(): Promise<void> {
     clearInterval(this.watchdog);
     this.wake();
-    await Promise.race([this.loop, new Promise((r) => setTimeout(r, 2000).unref())]);
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.loop, new Promise((r) => { timer = setTimeout(r, 2000); })]);
+    clearTimeout(timer);
     await this.kafka.disconnect();
     await this.spill.close();
   }
@@ -223,6 +225,7 @@ export class KafkaSink extends SinkBase implements TelemetrySink {
       this.log.info({ topic: this.opts.topic }, 'telemetry producer connected');
     } catch (err) {
       this.counters.errors++;
+      if (this.closedForGood) return;
       this.log.warn({ err }, 'telemetry producer cannot connect to Kafka; retrying');
       await this.nextWake(1000);
     }

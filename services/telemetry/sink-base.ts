@@ -72,12 +72,19 @@ export abstract class SinkBase {
   /** Flushes, stops the background work and releases the transport and files. */
   close(): Promise<void> {
     this.closing ??= (async () => {
+      // Like flush: the loops' timers are unref'd, so a caller awaiting close must hold the
+      // process open itself until the transport and files are released.
+      const keepAlive = setInterval(() => {}, 1000);
       try {
         await this.flush();
       } finally {
         this.closedForGood = true;
         this.wake();
-        await this.shutdown();
+        try {
+          await this.shutdown();
+        } finally {
+          clearInterval(keepAlive);
+        }
       }
     })();
     return this.closing;

@@ -1,5 +1,6 @@
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -94,6 +95,20 @@ test('kafka sink with an unreachable broker: events spill to disk, flush resolve
   assert.match(await registry.metrics(), /mlgate_telemetry_events_total\{result="spilled"\} 300/);
   await sink.close();
   assert.throws(() => new KafkaSink({ brokers: [], clientId: 'x', topic: 't', partitions: 1, queue: { maxEvents: 10, highWater: 5 }, batch: { maxEvents: 1, maxBytes: 2048, lingerMs: 0 }, stallMs: 100, spill: { dir }, logger: silentLogger() }), /brokers are required/);
+});
+
+test('kafka sink: close with Kafka unreachable holds the process open until it is done, wherever the connect loop is', async (t) => {
+  // Regression: close() once left only unref'd timers while the loop was in a failed connect,
+  // so a process awaiting close (graceful shutdown) could end before its events were safe.
+  const dir = tempDir(t);
+  const delays = [0, 300, 600, 1000];
+  const { code, stdout } = await new Promise<{ code: number | null; stdout: string }>((resolve) => {
+    execFile(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'helpers/close-child.ts'), dir, ...delays.map(String)], (err, stdout) => {
+      resolve({ code: err ? (typeof err.code === 'number' ? err.code : -1) : 0, stdout });
+    });
+  });
+  assert.equal(code, 0, `the child exits cleanly (13 means a pending close was abandoned); it printed:\n${stdout}`);
+  assert.deepEqual(stdout.trim().split('\n'), delays.map((d) => `closed ${d} spilled=1`), 'every close finished and the event was kept in the spill');
 });
 
 test('kafka sink: a full spill and a full queue count every event they could not keep', async (t) => {
