@@ -93,6 +93,12 @@ test('two controllers: one acts; when it stops, the standby takes over and finis
     return v.finishedAt !== null ? v : undefined;
   }, 90_000, 200);
   assert.equal(done.phase, 'promoted', done.latestDecision?.reason);
+  // The state is saved before the outbox delivers: wait for the final routing state and decision.
+  await waitUntil('the final routing state published', () => published.at(-1)?.versions.find((v) => v.name === 'v2')?.weight === 100, 15_000);
+  await waitUntil('the final decision recorded', async () => {
+    const last = await wh.query<{ decision_id: string }>("SELECT decision_id FROM {db}.canary_decisions WHERE rollout_id = 'm-v2' ORDER BY ts DESC, seq DESC LIMIT 1");
+    return last[0]?.decision_id === done.latestDecision?.decisionId;
+  }, 15_000, 200);
   const after = published.slice(byA);
   assert.ok(after.length >= 1);
   assert.deepEqual([...new Set(after.map((s) => s.cause.actor))], ['controller-b']);

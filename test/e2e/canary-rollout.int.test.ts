@@ -244,7 +244,14 @@ test('canary rollouts end to end: a failing canary is rolled back by itself, a h
     assert.equal(view.phase, 'promoted', `the healthy canary ended ${view.phase}: ${view.latestDecision?.reason}`);
     t.diagnostic(`good: promoted after ${Math.round((Date.now() - started) / 1000)} s`);
     assert.equal(view.weight, 100);
-    const rows = await decisions(s.warehouse, 'good-v2');
+    // The rollout's state is saved before its outbox delivers the decision row: poll for the
+    // final decision (the one the view reports) rather than read once.
+    const finalId = view.latestDecision?.decisionId;
+    assert.ok(finalId, 'the finished rollout reports its last decision');
+    const rows = await waitUntil('the final decision in ClickHouse', async () => {
+      const r = await decisions(s.warehouse, 'good-v2');
+      return r.at(-1)?.decision_id === finalId ? r : undefined;
+    }, 15_000, 200);
     const steps = rows.filter((r) => r.action === 'promote' || r.action === 'manual_start').map((r) => [r.action, r.weight_before, r.weight_after]);
     assert.deepEqual(steps, [['manual_start', 0, 10], ['promote', 10, 50], ['promote', 50, 100]]);
     const final = JSON.parse(rows.at(-1)!.evidence) as Evidence;
