@@ -8,6 +8,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import type { Dispatcher } from 'undici';
 import { MlgateError } from '../core/errors.ts';
 import { GatewayErrors } from './errors.ts';
+import { UpstreamCall } from './upstream-call.ts';
 import type { VersionUpstream } from './upstreams.ts';
 
 /** Hop-by-hop headers (RFC 9110 7.6.1) and headers a proxy must not pass on. */
@@ -53,7 +54,8 @@ export interface ForwardRequest {
  * `version.balancer.end(target, ok)` (in-flight count, passive ejection).
  */
 export interface Forwarded {
-  response: Dispatcher.ResponseData;
+  /** Status and headers; the body is read with `response.pipe(sink)` (or dropped with `destroy()`). */
+  response: UpstreamCall;
   /** Index of the target that answered. */
   target: number;
   /** Retries it took. */
@@ -86,10 +88,10 @@ export function forward(v: VersionUpstream, req: ForwardRequest, onRetry?: () =>
   );
 }
 
-function attempt(v: VersionUpstream, req: ForwardRequest, i: number): Promise<Dispatcher.ResponseData> {
+function attempt(v: VersionUpstream, req: ForwardRequest, i: number): Promise<UpstreamCall> {
   const t = v.targets[i]!;
   v.balancer.begin(i);
-  return t.pool.request({
+  return UpstreamCall.start(t.pool, {
     method: req.method as Dispatcher.HttpMethod,
     path: t.basePath + req.path,
     headers: req.headers,

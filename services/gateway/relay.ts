@@ -4,12 +4,12 @@
  * Fills the exchange's times and byte counts on the way.
  */
 import type { ServerResponse } from 'node:http';
-import type { Dispatcher } from 'undici';
 import { MlgateError } from '../core/errors.ts';
 import type { Outcome } from '../telemetry/event.ts';
 import { GatewayErrors } from './errors.ts';
 import type { Exchange } from './exchange.ts';
 import { errorCode } from './forward.ts';
+import type { BodySink, UpstreamCall } from './upstream-call.ts';
 
 const RESPONSE_HOP_BY_HOP = ['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'trailer', 'te'];
 const TIMEOUT_CODES = new Set(['UND_ERR_BODY_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT']);
@@ -41,7 +41,7 @@ export function outcomeForStatus(status: number): Outcome {
  * exactly once: when the last byte was handed to the socket, the upstream failed mid-body, or
  * the client went away.
  */
-export function relay(res: ServerResponse, up: Dispatcher.ResponseData, x: Exchange, extra: Record<string, string>, onEnd: (e: RelayEnd) => void): void {
+export function relay(res: ServerResponse, up: UpstreamCall, x: Exchange, extra: Record<string, string>, onEnd: (e: RelayEnd) => void): void {
   const headers = up.headers as Record<string, string | string[] | undefined>;
   for (const h of RESPONSE_HOP_BY_HOP) if (headers[h] !== undefined) delete headers[h];
   for (const k in extra) headers[k] = extra[k];
@@ -57,34 +57,31 @@ export function relay(res: ServerResponse, up: Dispatcher.ResponseData, x: Excha
  * closures: on the hot path each named closure costs an allocation (and, under tsx's keepNames,
  * a defineProperty call).
  */
-class Relay {
+class Relay implements BodySink {
   private ended = false;
 
-  constructor(private readonly res: ServerResponse, private readonly up: Dispatcher.ResponseData, private readonly x: Exchange, private readonly onEnd: (e: RelayEnd) => void) {
-    const body = up.body;
+  constructor(private readonly res: ServerResponse, private readonly up: UpstreamCall, private readonly x: Exchange, private readonly onEnd: (e: RelayEnd) => void) {
     res.on('close', () => this.onClose());
-    res.on('drain', () => body.resume());
-    body.on('data', (chunk: Buffer) => this.onData(chunk));
-    body.on('end', () => this.onBodyEnd());
-    body.on('error', (err: Error) => this.onError(err));
+    res.on('drain', () => up.resume());
+    up.pipe(this);
   }
 
-  private onData(chunk: Buffer): void {
+  data(chunk: Buffer): boolean {
     const x = this.x;
     if (x.tFirstByte === 0) x.tFirstByte = performance.now();
     x.responseBytes += chunk.length;
     x.capture?.add(chunk);
-    if (!this.res.write(chunk)) this.up.body.pause();
+    return this.res.write(chunk);
   }
 
-  private onBodyEnd(): void {
+  end(): void {
     const x = this.x;
     x.tUpstreamEnd = performance.now();
     if (x.tFirstByte === 0) x.tFirstByte = x.tUpstreamEnd;
     this.res.end(() => this.finish(outcomeForStatus(this.up.statusCode), this.up.statusCode >= 400 ? `http_${this.up.statusCode}` : ''));
   }
 
-  private onError(err: Error): void {
+  error(err: Error): void {
     if (this.ended) return;
     this.x.tUpstreamEnd = performance.now();
     const code = errorCode(err);
@@ -95,8 +92,8 @@ class Relay {
 
   private onClose(): void {
     if (this.ended) return;
-    this.up.body.destroy();
     this.finish('client_closed', 'client_closed');
+    this.up.destroy(); // undici reports the abort to error() at once: already ended, ignored
   }
 
   private finish(outcome: Outcome, errorClass: string): void {

@@ -244,7 +244,7 @@ export class RequestHandler {
           this.relayAnswer(x, res, f, extra, v, permit, store);
         } catch (err) {
           // e.g. a header the upstream sent that Node refuses to write: our failure, not the version's
-          f.response.body.destroy();
+          f.response.destroy();
           v.balancer.end(f.target, true);
           v.breaker.release(permit);
           this.opts.logger.error({ err, model: x.model, version: x.version, event_id: x.eventId }, 'could not relay the upstream answer');

@@ -91,11 +91,16 @@ export class ShadowSender {
       const ct = f.response.headers['content-type'];
       x.responseContentType = typeof ct === 'string' ? ct : undefined;
       try {
-        for await (const chunk of f.response.body as AsyncIterable<Buffer>) {
-          if (x.tFirstByte === 0) x.tFirstByte = performance.now();
-          x.responseBytes += chunk.length;
-          x.capture!.add(chunk);
-        }
+        await new Promise<void>((resolve, reject) => f.response.pipe({
+          data(chunk) {
+            if (x.tFirstByte === 0) x.tFirstByte = performance.now();
+            x.responseBytes += chunk.length;
+            x.capture!.add(chunk);
+            return true;
+          },
+          end: resolve,
+          error: reject,
+        }));
         x.tUpstreamEnd = performance.now();
         ok = x.status < 500;
         x.outcome = outcomeForStatus(x.status);

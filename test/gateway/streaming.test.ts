@@ -4,6 +4,8 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { createServer, request as httpRequest, type IncomingMessage } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { request } from 'undici';
 import { startStandIn } from '../support/upstream.ts';
 import { waitUntil } from '../support/infra.ts';
@@ -76,4 +78,55 @@ test('streaming: a client that leaves mid-stream is recorded as client_closed an
     return j.versions[0]!.targets[0]!.inflight === 0 ? j : undefined;
   });
   assert.ok(routing);
+});
+
+test('streaming: a client that stops reading stalls the upstream (backpressure end to end, nothing buffered whole)', async (t) => {
+  const TOTAL = 64 * 1024 * 1024;
+  const CHUNK = Buffer.alloc(64 * 1024, 0x61);
+  const up = { written: 0, stalled: false, finished: false };
+  const upstream = createServer((req, res) => {
+    req.resume();
+    res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(TOTAL) });
+    const pump = (): void => {
+      up.stalled = false;
+      while (up.written < TOTAL) {
+        up.written += CHUNK.length;
+        if (!res.write(CHUNK)) {
+          up.stalled = true;
+          res.once('drain', pump);
+          return;
+        }
+      }
+      res.end(() => { up.finished = true; });
+    };
+    pump();
+  });
+  await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r));
+  t.after(() => new Promise<void>((r) => { upstream.closeAllConnections(); upstream.close(() => r()); }));
+  const { gw, sink } = await startTestGateway(t, { models: { m: model({ v1: `http://127.0.0.1:${(upstream.address() as AddressInfo).port}` }) } });
+
+  const client = await new Promise<IncomingMessage>((resolve, reject) => {
+    const r = httpRequest(`${gw.url}/v1/models/m/predict`, { method: 'POST', headers: { 'content-type': 'application/json' } }, resolve);
+    r.on('error', reject);
+    r.end('{}');
+  });
+  let received = 0;
+  client.on('data', (c: Buffer) => { received += c.length; });
+  client.pause();
+  // Paused client: the upstream must stop and stay stopped far below the total (polled twice,
+  // 250 ms apart; a gateway that buffered the body would have read all 64 MiB in well under that).
+  let before = -1;
+  await waitUntil('the upstream to stall behind the paused client', () => {
+    const stuck = up.stalled && up.written < TOTAL && up.written === before;
+    before = up.written;
+    return stuck;
+  }, 20_000, 250);
+  assert.ok(up.written <= TOTAL / 4, `the upstream wrote ${up.written} bytes of ${TOTAL} while the client read nothing`);
+  assert.equal(up.finished, false);
+  client.resume();
+  await new Promise((r) => client.once('end', r));
+  assert.equal(received, TOTAL);
+  await sink.waitFor(1);
+  assert.equal(sink.events[0]!.outcome, 'ok');
+  assert.equal(sink.events[0]!.response_bytes, TOTAL);
 });

@@ -5,7 +5,7 @@
  * with a length; never a stream), and writing a hit.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Dispatcher } from 'undici';
+import type { UpstreamHead } from '../upstream-call.ts';
 import type { Hasher } from '../../telemetry/hash.ts';
 import type { Exchange } from '../exchange.ts';
 import { cacheKey, type CachedResponse } from './cache.ts';
@@ -30,7 +30,7 @@ export function requestCacheKey(hasher: Hasher, x: Exchange, path: string): stri
 }
 
 /** True when an upstream answer may be stored once complete: 200, a content-length, not SSE. */
-export function storable(up: Dispatcher.ResponseData): boolean {
+export function storable(up: UpstreamHead): boolean {
   if (up.statusCode !== 200) return false;
   const h = up.headers;
   const ct = h['content-type'];
