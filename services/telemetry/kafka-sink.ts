@@ -57,6 +57,9 @@ export class KafkaSink extends SinkBase implements TelemetrySink {
   private inFlight: { events: EncodedEvent[]; since: number; spilling?: Promise<{ firstOffset: number; lastOffset: number } | undefined> } | undefined;
   private spillPumping = false;
   private readonly loop: Promise<void>;
+  /** Resolves when shutdown begins: a connect still retrying is abandoned then. */
+  private stopping!: () => void;
+  private readonly stopped = new Promise<void>((resolve) => { this.stopping = resolve; });
   private readonly watchdog: NodeJS.Timeout;
 
   /** Validates the options, opens the spill (replaying leftovers first) and starts connecting. */
@@ -114,6 +117,7 @@ export class KafkaSink extends SinkBase implements TelemetrySink {
 
   protected override async shutdown(): Promise<void> {
     clearInterval(this.watchdog);
+    this.stopping();
     this.wake();
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([this.loop, new Promise((r) => { timer = setTimeout(r, 2000); })]);
@@ -220,7 +224,14 @@ export class KafkaSink extends SinkBase implements TelemetrySink {
 
   private async connect(): Promise<void> {
     try {
-      await this.kafka.connect();
+      // kafkajs retries a refused connection for seconds and cannot be interrupted: a shutdown
+      // does not wait for that. An abandoned attempt that still succeeds is disconnected.
+      const attempt = this.kafka.connect();
+      const stop = await Promise.race([attempt.then(() => false), this.stopped.then(() => true)]);
+      if (stop) {
+        attempt.then(() => this.kafka.disconnect(), () => undefined).catch(() => undefined);
+        return;
+      }
       this.connected = true;
       this.log.info({ topic: this.opts.topic }, 'telemetry producer connected');
     } catch (err) {
