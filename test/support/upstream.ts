@@ -95,7 +95,8 @@ export interface StandInOptions extends Partial<StandInBehaviour> {
 }
 
 const LLM_PATH = /\/(chat\/completions|completions|embeddings)(\?|$)/;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+// Unref'd: a stand-in still "thinking" must not keep a finished test process alive.
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms).unref());
 
 /** Starts a stand-in model on 127.0.0.1. */
 export async function startStandIn(opts: StandInOptions): Promise<StandIn> {
