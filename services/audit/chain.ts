@@ -39,7 +39,7 @@ export interface ChainPosition {
 }
 
 /** What can be wrong with a row of a chain (`unchained`: a row written outside any chain). */
-export type BreakKind = 'seq_start' | 'seq_gap' | 'fork' | 'hash' | 'prev_hash' | 'unchained';
+export type BreakKind = 'seq_start' | 'seq_gap' | 'fork' | 'hash' | 'prev_hash' | 'unchained' | 'truncated' | 'rewritten';
 
 /** The first broken link of a chain. */
 export interface ChainBreak {

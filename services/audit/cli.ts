@@ -18,7 +18,7 @@ import { AuditErrors } from './errors.ts';
 import type { RawInput } from './filters.ts';
 import { OUTPUT_FORMATS, formatRows, toTable, type OutputFormat } from './format.ts';
 import { checkSchema, openAudit, runAuditServer, type AuditRuntime } from './main.ts';
-import type { VerifyReport } from './verify.ts';
+import { parseAnchors, type Anchor, type VerifyReport } from './verify.ts';
 
 /** The streams a CLI run uses (the process's, or a test's). */
 export interface CliIO {
@@ -205,10 +205,21 @@ const COMMANDS: Record<string, Command> = {
     },
   },
   verify: {
-    usage: 'verify [--table canary_decisions|admin_changes|erasure_log] [--allow-unchained]',
-    options: { table: s(), 'allow-unchained': { type: 'boolean' } },
+    usage: 'verify [--table canary_decisions|admin_changes|erasure_log] [--allow-unchained] [--anchors REPORT.json]   (save a report with --format jsonl; a later verify with --anchors fails if any head in it was cut off or rewritten)',
+    options: { table: s(), 'allow-unchained': { type: 'boolean' }, anchors: s() },
     run: async (ctx) => {
-      const report = await ctx.rt.service.verify({ ...pick(ctx.values, ['table']), ...(ctx.values['allow-unchained'] ? { allow_unchained: 'true' } : {}) });
+      const file = ctx.values.anchors;
+      let anchors: Anchor[] | undefined;
+      if (typeof file === 'string') {
+        let text: string;
+        try {
+          text = readFileSync(file, 'utf8');
+        } catch (err) {
+          throw new UsageError(`--anchors: cannot read ${file}: ${(err as Error).message}`);
+        }
+        anchors = parseAnchors(text, file);
+      }
+      const report = await ctx.rt.service.verify({ ...pick(ctx.values, ['table']), ...(ctx.values['allow-unchained'] ? { allow_unchained: 'true' } : {}) }, anchors);
       if (ctx.format === 'jsonl') await write(ctx.io.stdout, `${JSON.stringify(report)}\n`);
       else await write(ctx.io.stdout, formatRows(verifyTable(report), ctx.format));
       if (ctx.format === 'table') await write(ctx.io.stdout, report.firstBreak ? `FIRST BROKEN LINK: ${report.firstBreak.message}\n` : 'OK: every chain verifies\n');

@@ -25,7 +25,7 @@ import {
 } from './requests.ts';
 import { effectiveRetention, type RetentionRow } from './retention.ts';
 import { parseTimeRange, type TimeRange, type TimeRangeOptions } from './time-range.ts';
-import { verifyChains, type VerifyReport } from './verify.ts';
+import { verifyChains, type Anchor, type VerifyReport } from './verify.ts';
 
 /** Options of {@link createAuditService}. */
 export interface AuditServiceOptions {
@@ -77,7 +77,8 @@ export interface AuditService {
   /** What remains of a consumer or subject, and its erasures. */
   verifyErasure(selector: RawInput): Promise<ErasureCheck>;
   /** Recomputes the hash chains (`table` optional; `allow_unchained` to only report unchained rows). */
-  verify(input: RawInput): Promise<VerifyReport>;
+  /** Verifies the chains; `anchors` (heads recorded earlier) must still be in them, unchanged. */
+  verify(input: RawInput, anchors?: readonly Anchor[]): Promise<VerifyReport>;
   /** Effective retention of every table next to the configured one. */
   retention(): Promise<RetentionRow[]>;
 }
@@ -215,7 +216,7 @@ class Service implements AuditService {
     return verifyErasure({ wh: this.warehouse, hasher: this.opts.hasher, subjectColumn: this.config.erasure.subjectColumn }, parseSelector(selector));
   }
 
-  verify(input: RawInput): Promise<VerifyReport> {
+  verify(input: RawInput, anchors?: readonly Anchor[]): Promise<VerifyReport> {
     rejectUnknown(input, ['table', 'allow_unchained'], 'verify');
     const table = textOf(input, 'table');
     if (table !== undefined && !(CHAINED_TABLES as readonly string[]).includes(table)) {
@@ -225,6 +226,7 @@ class Service implements AuditService {
     return verifyChains(this.warehouse, {
       ...(table ? { tables: [table as ChainedTable] } : {}),
       allowUnchained: allow === 'true' || allow === '1',
+      ...(anchors ? { anchors } : {}),
     });
   }
 

@@ -7,6 +7,11 @@
  * Rows with an empty chain id were written outside any chain (before migration 0100, through
  * the plain recorders, or by hand): each table's count of them is reported and, unless
  * `allowUnchained`, fails the verification, since anyone with write access could have added them.
+ *
+ * A chain alone cannot show that rows were cut from its end, or that it was rewritten whole from
+ * some seq on with fresh hashes. Anchors close that: heads recorded by an earlier verification and
+ * kept outside ClickHouse (the `head` of each chain in a saved report). Each anchor's seq must still
+ * be in its chain with the same hash, else the verification fails (`truncated` / `rewritten`).
  */
 import type { Warehouse } from '../warehouse/warehouse.ts';
 import { ChainVerifier, type ChainBreak, type StoredRow } from './chain.ts';
@@ -42,8 +47,19 @@ export interface VerifyReport {
   readonly firstBreak: ChainBreak | undefined;
 }
 
+/** A chain head recorded by an earlier verification (kept outside ClickHouse). */
+export interface Anchor {
+  readonly table: ChainedTable;
+  readonly chain_id: string;
+  /** Decimal string. */
+  readonly seq: string;
+  readonly hash: string;
+}
+
 /** Options of {@link verifyChains}. */
 export interface VerifyOptions {
+  /** Heads recorded earlier: each must still be in its chain, unchanged. */
+  anchors?: readonly Anchor[];
   /** Tables to check; default all three. */
   tables?: readonly ChainedTable[];
   /** Seqs per read; default 5000. */
@@ -117,11 +133,73 @@ export async function verifyChains(wh: Warehouse, opts: VerifyOptions = {}): Pro
   const results: TableResult[] = [];
   let firstBreak: ChainBreak | undefined;
   for (const t of tables) {
-    const r = await verifyTable(wh, t, window, opts.allowUnchained ?? false);
+    let r = await verifyTable(wh, t, window, opts.allowUnchained ?? false);
+    const anchors = (opts.anchors ?? []).filter((a) => a.table === t);
+    if (anchors.length) r = await checkAnchors(wh, r, anchors);
     results.push(r);
     firstBreak ??= r.chains.find((c) => c.broken)?.broken ?? (r.unchained > 0 && !opts.allowUnchained ? unchainedBreak(r) : undefined);
   }
   return { ok: results.every((r) => r.ok), tables: results, firstBreak };
+}
+
+const short = (h: string): string => `${h.slice(0, 12)}…`;
+
+/** Marks each chain of `r` whose anchor is gone or changed as broken (first problem per chain). */
+async function checkAnchors(wh: Warehouse, r: TableResult, anchors: readonly Anchor[]): Promise<TableResult> {
+  const chains = [...r.chains];
+  const spec = CHAIN_SPECS[r.table];
+  for (const a of anchors) {
+    const i = chains.findIndex((c) => c.chain_id === a.chain_id);
+    const c = chains[i];
+    if (c?.broken) continue; // already failing; its first break is the news
+    const fail = (kind: 'truncated' | 'rewritten', id: string, expected: string, found: string, what: string): ChainBreak =>
+      ({ table: r.table, chain_id: a.chain_id, seq: a.seq, id, kind, expected, found, message: `${r.table} chain ${a.chain_id}: ${what}` });
+    let broken: ChainBreak | undefined;
+    if (!c) {
+      broken = fail('truncated', '', `seq ${a.seq} with hash ${short(a.hash)}`, 'no rows',
+        `the anchor at seq ${a.seq} (hash ${short(a.hash)}) was recorded, but the chain has no rows now: it was deleted`);
+    } else if (!c.head || BigInt(c.head.seq) < BigInt(a.seq)) {
+      broken = fail('truncated', '', `seq ${a.seq} with hash ${short(a.hash)}`, `chain ends at seq ${c.head?.seq ?? 0}`,
+        `the chain ends at seq ${c.head?.seq ?? 0}, but seq ${a.seq} (hash ${short(a.hash)}) was recorded: rows were removed from its end`);
+    } else {
+      const [row] = await wh.query<{ hash: string; id: string }>(
+        `SELECT hash, toString(${spec.idColumn}) AS id FROM ${wh.table(r.table)} WHERE chain_id = {chain:String} AND seq = {seq:UInt64} LIMIT 1`,
+        { chain: a.chain_id, seq: a.seq },
+      );
+      if (!row || row.hash !== a.hash) {
+        broken = fail('rewritten', row?.id ?? '', `hash ${short(a.hash)}`, `hash ${short(row?.hash ?? '')}`,
+          `seq ${a.seq} has hash ${short(row?.hash ?? '')}, not the recorded ${short(a.hash)}: the chain was rewritten from there or before`);
+      }
+    }
+    if (!broken) continue;
+    if (c) chains[i] = { ...c, broken };
+    else chains.push({ chain_id: a.chain_id, rows: 0, head: undefined, broken });
+  }
+  return { ...r, chains, ok: r.ok && chains.every((c) => !c.broken) };
+}
+
+/** Anchors from a saved report (`mlgate audit verify --format jsonl`) or a plain anchor list. */
+export function parseAnchors(text: string, source: string): Anchor[] {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(text);
+  } catch (err) {
+    throw AuditErrors.badFilter(`anchors: ${source} is not JSON (${(err as Error).message}); give a report saved with \`mlgate audit verify --format jsonl\``);
+  }
+  const list: unknown[] = Array.isArray(doc)
+    ? doc
+    : ((doc as { tables?: unknown })?.tables as Array<{ table?: unknown; chains?: Array<{ chain_id?: unknown; head?: { seq?: unknown; hash?: unknown } }> }> | undefined)
+      ?.flatMap((t) => (t.chains ?? []).filter((c) => c.head).map((c) => ({ table: t.table, chain_id: c.chain_id, seq: c.head!.seq, hash: c.head!.hash }))) ?? [];
+  if (!Array.isArray(doc) && !Array.isArray((doc as { tables?: unknown })?.tables)) {
+    throw AuditErrors.badFilter(`anchors: ${source} is neither a verification report (with "tables") nor a list of anchors`);
+  }
+  return list.map((a, i) => {
+    const x = a as Record<string, unknown>;
+    const ok = (CHAINED_TABLES as readonly unknown[]).includes(x.table) && typeof x.chain_id === 'string' && x.chain_id !== ''
+      && typeof x.seq === 'string' && /^[1-9]\d{0,19}$/.test(x.seq) && typeof x.hash === 'string' && /^[0-9a-f]{64}$/.test(x.hash);
+    if (!ok) throw AuditErrors.badFilter(`anchors: entry ${i} of ${source} needs table (one of ${CHAINED_TABLES.join(', ')}), chain_id, seq (decimal) and hash (64 hex)`);
+    return { table: x.table as ChainedTable, chain_id: x.chain_id as string, seq: x.seq as string, hash: x.hash as string };
+  });
 }
 
 /** Fails with MLG_AUD_SCHEMA_MISSING unless every table in `tables` has the chain columns. */

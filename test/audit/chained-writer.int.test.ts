@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { MlgateError } from '../../services/core/errors.ts';
 import { createChainedWriter } from '../../services/audit/chained-writer.ts';
 import { createChainedAdminChangeRecorder } from '../../services/audit/admin-change-recorder.ts';
-import { verifyChains } from '../../services/audit/verify.ts';
+import { parseAnchors, verifyChains } from '../../services/audit/verify.ts';
 import { GENESIS } from '../../services/audit/chain.ts';
 import type { Warehouse } from '../../services/warehouse/warehouse.ts';
 import { embeddedWarehouse } from '../warehouse/support.ts';
@@ -179,4 +179,43 @@ test('the gateway\'s admin-change recorder port writes a verifiable chain, null 
   assert.deepEqual(rows.map((r) => [r.change_id, r.before, r.after, r.reason, r.seq]), [
     ['ch-1', 'null', '{"v1":90,"v2":10}', 'canary', '1'], ['ch-2', '{"state":"active"}', '{"state":"tripped"}', '', '2']]);
   assert.equal((await verifyChains(wh, { tables: ['admin_changes'] })).ok, true);
+});
+
+test('anchors from an earlier report catch what a chain alone cannot: rows cut from its end, a rewrite, a deleted chain', async (t) => {
+  const wh = await embeddedWarehouse(t);
+  const w = createChainedWriter(wh, { table: 'canary_decisions', chainId: 'ctl' });
+  for (let i = 1; i <= 6; i++) await w.append(decision(i));
+  const saved = await verifyChains(wh, { tables: ['canary_decisions'] });
+  const anchors = parseAnchors(JSON.stringify(saved), 'saved report');
+  assert.deepEqual(anchors.map((a) => [a.table, a.chain_id, a.seq]), [['canary_decisions', 'ctl', '6']]);
+  assert.equal((await verifyChains(wh, { anchors })).ok, true, 'an untouched chain verifies against its own anchor');
+  await w.append(decision(7));
+  assert.equal((await verifyChains(wh, { anchors })).ok, true, 'a chain that grew past its anchor verifies');
+
+  // Cut the last three rows: the rest still links up, so only the anchor can tell.
+  await wh.command('ALTER TABLE {db}.canary_decisions DELETE WHERE seq >= 5 SETTINGS mutations_sync = 2');
+  assert.equal((await verifyChains(wh)).ok, true, 'without anchors a truncated chain looks fine');
+  let r = await verifyChains(wh, { anchors });
+  assert.equal(r.ok, false);
+  assert.deepEqual([r.firstBreak?.kind, r.firstBreak?.chain_id, r.firstBreak?.seq], ['truncated', 'ctl', '6']);
+  assert.match(r.firstBreak!.message, /ends at seq 4, but seq 6 .* was recorded: rows were removed from its end/);
+
+  // Rewrite it whole with different content: a valid chain, with other hashes.
+  await wh.command("ALTER TABLE {db}.canary_decisions DELETE WHERE chain_id = 'ctl' SETTINGS mutations_sync = 2");
+  const forger = createChainedWriter(wh, { table: 'canary_decisions', chainId: 'ctl' });
+  for (let i = 1; i <= 6; i++) await forger.append(decision(i, { reason: `rewritten ${i}` }));
+  assert.equal((await verifyChains(wh)).ok, true, 'a rewritten chain links up by itself');
+  r = await verifyChains(wh, { anchors });
+  assert.deepEqual([r.firstBreak?.kind, r.firstBreak?.seq, r.firstBreak?.id], ['rewritten', '6', 'dec-6']);
+
+  // Delete the chain entirely.
+  await wh.command("ALTER TABLE {db}.canary_decisions DELETE WHERE chain_id = 'ctl' SETTINGS mutations_sync = 2");
+  r = await verifyChains(wh, { anchors });
+  assert.deepEqual([r.firstBreak?.kind, r.tables[0]!.ok], ['truncated', false]);
+  assert.match(r.firstBreak!.message, /has no rows now/);
+
+  // Bad anchor files are refused, naming the problem.
+  assert.throws(() => parseAnchors('{not json', 'a.json'), /anchors: a.json is not JSON/);
+  assert.throws(() => parseAnchors('{"x":1}', 'a.json'), /neither a verification report/);
+  assert.throws(() => parseAnchors('[{"table":"requests","chain_id":"c","seq":"1","hash":"00"}]', 'a.json'), /entry 0 of a.json needs table/);
 });

@@ -6,7 +6,7 @@
 // makes `mlgate audit verify` fail at that row.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MlgateError } from '../../services/core/errors.ts';
@@ -194,6 +194,15 @@ test('a month of 1,000,000 events: every audit query, erasure and verify', async
     const ok = await cli(['verify', '-c', s.configFile]);
     assert.equal(ok.code, 0, ok.stdout);
     assert.match(ok.stdout, /OK: every chain verifies/);
+    // A report saved now is the anchor file of later verifications.
+    const saved = await cli(['verify', '--format', 'jsonl', '-c', s.configFile]);
+    const anchorFile = join(mkdtempSync(join(tmpdir(), 'mlgate-anchors-')), 'report.json');
+    writeFileSync(anchorFile, saved.stdout);
+    const anchored = await cli(['verify', '--anchors', anchorFile, '-c', s.configFile]);
+    assert.equal(anchored.code, 0, anchored.stdout + anchored.stderr);
+    const missing = await cli(['verify', '--anchors', `${anchorFile}.missing`, '-c', s.configFile]);
+    assert.equal(missing.code, 2);
+    assert.match(missing.stderr, /--anchors: cannot read/);
     const seq = (await wh.query<{ s: string }>("SELECT toString(seq) AS s FROM {db}.canary_decisions WHERE decision_id = 'd-2'"))[0]!.s;
     await wh.command("ALTER TABLE {db}.canary_decisions UPDATE action = 'promote', reason = 'looks fine' WHERE decision_id = 'd-2' SETTINGS mutations_sync = 2");
     const bad = await cli(['verify', '-c', s.configFile]);
