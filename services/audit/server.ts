@@ -17,6 +17,8 @@
  * - POST /v1/erasures         (admin)     {consumer | input_hash | subject, reason?} → the erasure record
  * - GET  /v1/erasures/check               consumer | input_hash | subject → rows remaining, erasures
  * - GET  /v1/verify                       table? allow_unchained? → the chain verification report
+ * - POST /v1/verify                       body = a report saved earlier (or a list of anchors); same
+ *                                         query → the report, failing where a saved head was cut or rewritten
  * - GET  /v1/retention                    effective vs configured retention per table
  *
  * Logs carry the route pattern, status, time and the token's name: never a query string or a
@@ -28,6 +30,7 @@ import { MlgateError } from '../core/errors.ts';
 import type { Logger } from '../core/log.ts';
 import { silentLogger } from '../core/log.ts';
 import { authorize, createAuthenticator, type Principal } from './auth.ts';
+import { parseAnchors } from './verify.ts';
 import type { AuditRole, AuditConfig } from './config.ts';
 import { AuditErrors } from './errors.ts';
 import type { RawInput } from './filters.ts';
@@ -132,6 +135,11 @@ export function createAuditApp(opts: AuditAppOptions): FastifyInstance {
   });
   app.get('/v1/verify', read, async (req, reply) => {
     const report = await service.verify(query(req));
+    return reply.code(200).send(report);
+  });
+  app.post('/v1/verify', read, async (req, reply) => {
+    const anchors = parseAnchors(JSON.stringify(req.body ?? null), 'the request body');
+    const report = await service.verify(query(req), anchors);
     return reply.code(200).send(report);
   });
   app.get('/v1/retention', read, async () => ({ rows: await service.retention() }));

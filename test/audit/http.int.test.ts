@@ -130,6 +130,17 @@ test('the audit API', async (t) => {
     assert.deepEqual(log.body.rows.map((x: any) => [x.actor, x.selector_kind, x.seq]), [['dpo', 'consumer', 1]]);
     const v = await call('/v1/verify');
     assert.equal(v.body.ok, true, JSON.stringify(v.body.firstBreak));
+    const anchored = await call('/v1/verify', { method: 'POST', body: v.text, headers: { 'content-type': 'application/json' } });
+    assert.equal(anchored.body.ok, true, anchored.text);
+    const forged = JSON.parse(v.text);
+    const head = forged.tables.flatMap((x: any) => x.chains).find((c: any) => c.head);
+    assert.ok(head, 'the report has a chain head to anchor');
+    head.head.hash = 'f'.repeat(64);
+    const caught = await call('/v1/verify', { method: 'POST', body: JSON.stringify(forged), headers: { 'content-type': 'application/json' } });
+    assert.deepEqual([caught.status, caught.body.ok, caught.body.firstBreak.kind], [200, false, 'rewritten']);
+    const junk = await call('/v1/verify', { method: 'POST', body: '{"x":1}', headers: { 'content-type': 'application/json' } });
+    assert.equal(junk.status, 400);
+    assert.match(junk.body.error.message, /neither a verification report/);
     const ret = await call('/v1/retention');
     const byTable = Object.fromEntries(ret.body.rows.map((x: any) => [x.table, x]));
     assert.deepEqual([byTable.requests.effective_days, byTable.requests.status], [60, 'ok']);
