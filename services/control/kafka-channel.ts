@@ -26,13 +26,13 @@
  * Errors: the codes below are the Kafka adapter's own (`MLG_CONTROL_*`, the control area).
  */
 import { randomBytes } from 'node:crypto';
-import { Kafka, logLevel, Partitioners, type Admin, type Consumer, type EachBatchPayload, type Producer } from 'kafkajs';
+import { Partitioners, type Kafka, type Admin, type Consumer, type EachBatchPayload, type Producer } from 'kafkajs';
 import { defineError } from '../core/errors.ts';
 import { silentLogger, type Logger } from '../core/log.ts';
 import type { ControlChannel, ControlHandler } from './channel.ts';
 import { ControlErrors } from './errors.ts';
 import { parseRoutingState, type RoutingState } from './routing-state.ts';
-import { kafkaLogCreator } from '../core/kafka-log.ts';
+import { kafkaClient } from '../core/kafka-log.ts';
 
 /** Errors of the Kafka control channel. */
 export const KafkaControlErrors = {
@@ -99,14 +99,9 @@ export class KafkaControlChannel implements ControlChannel {
     this.opts = opts;
     this.topic = topic;
     this.log = opts.logger ?? silentLogger();
-    this.kafka = new Kafka({
-      clientId: opts.clientId,
-      brokers: [...opts.brokers],
-      connectionTimeout: opts.connectionTimeoutMs ?? 3000,
-      requestTimeout: opts.requestTimeoutMs ?? 30_000,
-      logLevel: logLevel.WARN,
-      logCreator: kafkaLogCreator(this.log),
-      retry: { initialRetryTime: 200, retries: 8 },
+    this.kafka = kafkaClient({
+      clientId: opts.clientId, brokers: opts.brokers, connectionTimeoutMs: opts.connectionTimeoutMs, requestTimeoutMs: opts.requestTimeoutMs,
+      logger: this.log, retry: { initialRetryTime: 200, retries: 8 },
     });
     this.producer = this.kafka.producer({
       idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false,

@@ -19,10 +19,10 @@
  *
  * {@link AlwaysLeader}: one controller (embedded mode, tests): always leads.
  */
-import { Kafka, logLevel, AssignerProtocol, type Consumer, type PartitionAssigner } from 'kafkajs';
+import { AssignerProtocol, type Kafka, type Consumer, type PartitionAssigner } from 'kafkajs';
 import { silentLogger, type Logger } from '../core/log.ts';
 import { ControllerErrors } from './errors.ts';
-import { kafkaLogCreator } from '../core/kafka-log.ts';
+import { kafkaClient } from '../core/kafka-log.ts';
 
 /** Decides whether this controller acts. */
 export interface LeaderElector {
@@ -119,9 +119,9 @@ export class KafkaLeaderElector implements LeaderElector {
       sessionTimeoutMs, connectionTimeoutMs: opts.connectionTimeoutMs ?? 3000,
     };
     this.log = opts.logger ?? silentLogger();
-    this.kafka = new Kafka({
-      clientId: opts.clientId, brokers: [...opts.brokers], connectionTimeout: this.opts.connectionTimeoutMs,
-      logLevel: logLevel.WARN, logCreator: kafkaLogCreator(this.log), retry: { initialRetryTime: 200, retries: 10 },
+    this.kafka = kafkaClient({
+      clientId: opts.clientId, brokers: opts.brokers, connectionTimeoutMs: this.opts.connectionTimeoutMs,
+      logger: this.log, retry: { initialRetryTime: 200, retries: 10 },
     });
     this.consumer = this.kafka.consumer({
       groupId: this.opts.groupId,

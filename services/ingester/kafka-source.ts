@@ -4,12 +4,12 @@
  * or `lingerMs`, and returns at most `maxBytes` per partition), a producer for the dead-letter
  * topic, and an admin client that reads the group's lag from the broker.
  */
-import { Kafka, logLevel, type Admin, type Consumer, type Producer, type EachBatchPayload } from 'kafkajs';
+import type { Admin, Consumer, Producer, EachBatchPayload } from 'kafkajs';
 import type { Logger } from '../core/log.ts';
 import { silentLogger } from '../core/log.ts';
 import { IngesterErrors } from './errors.ts';
 import type { BatchHandler, DeadLetter, PartitionLag, Source } from './source.ts';
-import { kafkaLogCreator } from '../core/kafka-log.ts';
+import { kafkaClient } from '../core/kafka-log.ts';
 
 /** Options of {@link KafkaSource}. */
 export interface KafkaSourceOptions {
@@ -62,14 +62,9 @@ export class KafkaSource implements Source {
     if (opts.topic === opts.dlqTopic) throw IngesterErrors.badOptions('kafka source: dlqTopic must differ from topic');
     this.opts = opts;
     this.log = opts.logger ?? silentLogger();
-    const kafka = new Kafka({
-      clientId: opts.clientId,
-      brokers: [...opts.brokers],
-      connectionTimeout: opts.connectionTimeoutMs ?? 3000,
-      requestTimeout: opts.requestTimeoutMs ?? 30_000,
-      logLevel: logLevel.WARN,
-      logCreator: kafkaLogCreator(this.log),
-      retry: { initialRetryTime: 300, retries: 8 },
+    const kafka = kafkaClient({
+      clientId: opts.clientId, brokers: opts.brokers, connectionTimeoutMs: opts.connectionTimeoutMs, requestTimeoutMs: opts.requestTimeoutMs,
+      logger: this.log, retry: { initialRetryTime: 300, retries: 8 },
     });
     this.consumer = kafka.consumer({
       groupId: opts.groupId,
