@@ -53,41 +53,46 @@ export abstract class SinkBase {
   }
 
   /** Resolves once every event emitted so far is delivered or durably written to disk. */
-  async flush(): Promise<void> {
-    this.flushing++;
-    // The background loop's timers are unref'd so an idle sink never holds a process open; a
-    // caller awaiting flush (graceful shutdown) must be, until its events are safe.
-    const keepAlive = setInterval(() => {}, 1000);
-    try {
-      this.onEnqueue();
-      this.wake();
-      while (!this.settled()) await this.nextChange(100);
-      await this.afterFlush();
-    } finally {
-      clearInterval(keepAlive);
-      this.flushing--;
-    }
+  flush(): Promise<void> {
+    return this.heldOpen(async () => {
+      this.flushing++;
+      try {
+        this.onEnqueue();
+        this.wake();
+        while (!this.settled()) await this.nextChange(100);
+        await this.afterFlush();
+      } finally {
+        this.flushing--;
+      }
+    });
   }
 
   /** Flushes, stops the background work and releases the transport and files. */
   close(): Promise<void> {
-    this.closing ??= (async () => {
-      // Like flush: the loops' timers are unref'd, so a caller awaiting close must hold the
-      // process open itself until the transport and files are released.
-      const keepAlive = setInterval(() => {}, 1000);
+    this.closing ??= this.heldOpen(async () => {
       try {
         await this.flush();
       } finally {
         this.closedForGood = true;
         this.wake();
-        try {
-          await this.shutdown();
-        } finally {
-          clearInterval(keepAlive);
-        }
+        await this.shutdown();
       }
-    })();
+    });
     return this.closing;
+  }
+
+  /**
+   * Runs `work` with the process held open. The background loops' timers are unref'd so an idle
+   * sink never keeps a process alive; a caller awaiting flush or close (graceful shutdown) must be
+   * kept alive until its events are safe and the transport and files are released.
+   */
+  private async heldOpen(work: () => Promise<void>): Promise<void> {
+    const keepAlive = setInterval(() => {}, 1000);
+    try {
+      await work();
+    } finally {
+      clearInterval(keepAlive);
+    }
   }
 
   /** Events waiting in memory. */
