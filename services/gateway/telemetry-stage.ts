@@ -3,11 +3,12 @@
  * so hashing, redaction and JSON parsing never add to client latency. The sink's `emit` is never
  * awaited. Two ways to build:
  * - inline: in this thread, in one setImmediate per loop turn for everything that finished;
- * - worker (when given the hasher and redactor options): in a worker thread. Each loop turn's
- *   records go over in one message, their bodies packed into one transferred buffer; the events
- *   come back and are emitted here. If the worker fails (or hashes differently from the hasher
- *   given), the stage logs it and builds inline from then on, including what was in flight, so
- *   no event is lost.
+ * - worker (when given the hasher and redactor options): in a worker thread. Each finished
+ *   request's payloads are copied into a shared ring (telemetry-wire.ts) at once, with no
+ *   message and no wake-up of the worker; the worker's results come back in batches and are
+ *   emitted here. A payload that does not fit the ring is built inline. If the worker fails (or
+ *   hashes differently from the hasher given), the stage logs it and builds inline from then
+ *   on, including what was in flight, so no event is lost.
  * {@link TelemetryStage.drain} waits for every event submitted so far to reach the sink.
  */
 import { Worker } from 'node:worker_threads';
@@ -17,7 +18,7 @@ import type { Redactor, RedactorOptions } from '../telemetry/redact.ts';
 import type { TelemetrySink } from '../telemetry/sink.ts';
 import { assembleEvent, buildEvent, PROBE, recordOf, type BuildDeps, type EventRecord } from './event-record.ts';
 import type { Exchange } from './exchange.ts';
-import { fieldsAt, packBatch, type BackMessage, type Profile } from './telemetry-wire.ts';
+import { fieldsAt, MAX_PROFILE, ringMemory, RingWriter, type BackMessage, type Profile } from './telemetry-wire.ts';
 
 /** Options of {@link TelemetryStage}. */
 export interface TelemetryStageOptions {
@@ -28,10 +29,14 @@ export interface TelemetryStageOptions {
   logger: Logger;
   /** Build events in a worker thread constructed from these options (the same the hasher and redactor were made with). */
   worker?: { hasher: HasherOptions; redactor: RedactorOptions } | undefined;
+  /** Bytes of the ring the worker reads from (default 8 MiB; a record above a quarter of it is built inline). */
+  ringBytes?: number | undefined;
 }
 
 /** Longest stretch of inline event building per loop turn. */
 const BUILD_BUDGET_MS = 1;
+/** Size of the ring the worker reads payloads from. */
+const RING_BYTES = 8 << 20;
 
 /**
  * Starts the worker script next to this file. Run from TypeScript sources (tsx), the worker
@@ -53,12 +58,16 @@ export class TelemetryStage {
   private waiters: Array<() => void> = [];
   private readonly deps: BuildDeps;
   private worker: Worker | undefined;
-  private readonly inFlight = new Map<number, EventRecord[]>();
-  /** Model settings already sent to the worker (keyed by config object identity). Reset with the worker. */
-  private readonly profiles = new WeakMap<object, number>();
+  private ring: RingWriter | undefined;
+  /** Records in the ring or being built by the worker, in ring order (from `pendingHead`). */
+  private pending: EventRecord[] = [];
+  private pendingHead = 0;
+  /** Model settings already written to the ring (keyed by config object identity). Reset with the worker. */
+  private profiles = new WeakMap<object, number>();
   private profileCount = 0;
-  private nextId = 1;
   private closed = false;
+  /** Events handed to the sink so far, by where they were built. */
+  readonly built = { worker: 0, inline: 0 };
 
   constructor(private readonly opts: TelemetryStageOptions) {
     this.deps = { hasher: opts.hasher, redactor: opts.redactor, gatewayId: opts.gatewayId, paths: new Map() };
@@ -72,14 +81,14 @@ export class TelemetryStage {
 
   /** Events submitted but not yet handed to the sink. */
   get backlog(): number {
-    let n = this.queue.length;
-    for (const b of this.inFlight.values()) n += b.length;
-    return n;
+    return this.queue.length + this.pending.length - this.pendingHead;
   }
 
   /** Schedules the event of a finished exchange. Never throws. */
   submit(x: Exchange): void {
-    this.queue.push(recordOf(x));
+    const r = recordOf(x);
+    if (this.ring && this.toRing(this.ring, r)) return;
+    this.queue.push(r);
     if (this.scheduled) return;
     this.scheduled = true;
     setImmediate(() => this.run());
@@ -97,32 +106,51 @@ export class TelemetryStage {
     this.closed = true;
     const w = this.worker;
     this.worker = undefined;
+    this.ring = undefined;
     if (w) await w.terminate();
   }
 
   private run(): void {
     this.scheduled = false;
-    if (this.worker) {
-      const batch = this.queue;
-      this.queue = [];
-      this.send(this.worker, batch);
-    } else {
-      // Build for at most BUILD_BUDGET_MS per loop turn, then let I/O in: a burst of finished
-      // requests must not hold up the requests arriving behind it.
-      const start = performance.now();
-      let i = 0;
-      const q = this.queue;
-      while (i < q.length) {
-        this.buildOne(q[i++]!);
-        if (performance.now() - start > BUILD_BUDGET_MS) break;
-      }
-      this.queue = i === q.length ? [] : q.slice(i);
-      if (this.queue.length > 0) {
-        this.scheduled = true;
-        setImmediate(() => this.run());
-      }
+    // Build for at most BUILD_BUDGET_MS per loop turn, then let I/O in: a burst of finished
+    // requests must not hold up the requests arriving behind it.
+    const start = performance.now();
+    let i = 0;
+    const q = this.queue;
+    while (i < q.length) {
+      this.buildOne(q[i++]!);
+      if (performance.now() - start > BUILD_BUDGET_MS) break;
+    }
+    this.queue = i === q.length ? [] : q.slice(i);
+    if (this.queue.length > 0) {
+      this.scheduled = true;
+      setImmediate(() => this.run());
     }
     this.settle();
+  }
+
+  /** Copies a record's payloads into the ring. False when it must be built inline. */
+  private toRing(ring: RingWriter, r: EventRecord): boolean {
+    const profile = this.profileOf(ring, r);
+    if (profile < 0 || !ring.writeEvent(r, profile)) return false;
+    this.pending.push(r);
+    return true;
+  }
+
+  /** Numbers a model's settings (by identity of its config objects), registering new ones in the ring. -1 when it could not. */
+  private profileOf(ring: RingWriter, r: EventRecord): number {
+    const key = r.redaction ?? r.prediction;
+    if (!key) return 0;
+    let n = this.profiles.get(key);
+    if (n === undefined) {
+      if (this.profileCount >= MAX_PROFILE) return -1;
+      n = this.profileCount + 1;
+      const p: Profile = { prediction: r.prediction, redaction: r.redaction };
+      if (!ring.writeProfile(n, p)) return -1;
+      this.profileCount = n;
+      this.profiles.set(key, n);
+    }
+    return n;
   }
 
   private buildInline(batch: readonly EventRecord[]): void {
@@ -131,53 +159,47 @@ export class TelemetryStage {
 
   private buildOne(r: EventRecord): void {
     try {
-      this.opts.sink.emit(buildEvent(r, this.deps));
+      const e = buildEvent(r, this.deps);
+      this.built.inline++;
+      this.opts.sink.emit(e);
     } catch (err) {
       this.opts.logger.error({ err, model: r.model, event_id: r.event_id }, 'telemetry event could not be built');
     }
   }
 
-  private send(worker: Worker, batch: EventRecord[]): void {
-    const id = this.nextId++;
-    this.inFlight.set(id, batch);
-    const { msg, transfer } = packBatch(id, batch, (r, fresh) => this.profileOf(r, fresh));
-    worker.postMessage(msg, transfer);
-  }
-
-  /** Numbers a model's settings (by identity of its config objects) for the worker. */
-  private profileOf(r: EventRecord, fresh: Array<[number, Profile]>): number {
-    const key = r.redaction ?? r.prediction;
-    if (!key) return 0;
-    let n = this.profiles.get(key);
-    if (n === undefined) {
-      n = ++this.profileCount;
-      this.profiles.set(key, n);
-      fresh.push([n, { prediction: r.prediction, redaction: r.redaction }]);
-    }
-    return n;
-  }
-
   private onResult(msg: BackMessage): void {
-    const batch = this.inFlight.get(msg.id);
-    if (!batch) return;
-    this.inFlight.delete(msg.id);
+    const start = this.pendingHead;
+    const n = Math.min(msg.n, this.pending.length - start);
     const keyId = this.opts.hasher.keyId;
     for (const e of msg.errors) this.opts.logger.warn({ reason: e }, 'telemetry worker could not build an event; building it here');
-    for (let i = 0; i < batch.length; i++) {
-      const r = batch[i]!;
+    for (let i = 0; i < n; i++) {
+      const r = this.pending[start + i]!;
       const f = fieldsAt(msg.out, i);
-      if (f) this.opts.sink.emit(assembleEvent(r, f, this.opts.gatewayId, keyId));
-      else this.buildInline([r]); // the worker could not: try here, where errors are logged
+      if (f) {
+        this.built.worker++;
+        this.opts.sink.emit(assembleEvent(r, f, this.opts.gatewayId, keyId));
+      } else this.buildInline([r]); // the worker could not: try here, where errors are logged
+    }
+    this.pendingHead = start + n;
+    if (this.pendingHead === this.pending.length) {
+      this.pending = [];
+      this.pendingHead = 0;
+    } else if (this.pendingHead > 4096) {
+      this.pending = this.pending.slice(this.pendingHead);
+      this.pendingHead = 0;
     }
     this.settle();
   }
 
   private startWorker(options: { hasher: HasherOptions; redactor: RedactorOptions }): void {
-    const worker = spawnWorker({ gatewayId: this.opts.gatewayId, hasher: options.hasher, redactor: options.redactor });
+    const mem = ringMemory(this.opts.ringBytes ?? RING_BYTES);
+    const worker = spawnWorker({ gatewayId: this.opts.gatewayId, hasher: options.hasher, redactor: options.redactor, ring: mem });
     worker.unref();
     this.worker = worker;
+    this.ring = new RingWriter(mem);
     const expected = this.opts.hasher.hashPayload(PROBE);
     worker.on('message', (m: BackMessage & { ready?: boolean; probe?: string }) => {
+      if (this.worker !== worker) return; // a worker given up on: what it still sends is built here already
       if (m.ready) {
         if (m.probe !== expected) this.fallBack(worker, new Error('the worker hashes differently from the hasher given to the gateway'));
         return;
@@ -192,11 +214,15 @@ export class TelemetryStage {
   private fallBack(worker: Worker, err: unknown): void {
     if (this.worker !== worker) return;
     this.worker = undefined;
+    this.ring = undefined;
     this.opts.logger.error({ err }, 'telemetry worker failed; building events in the main thread from now on');
     void worker.terminate();
-    const pending = [...this.inFlight.values()];
-    this.inFlight.clear();
-    for (const batch of pending) this.buildInline(batch);
+    const pending = this.pending.slice(this.pendingHead);
+    this.pending = [];
+    this.pendingHead = 0;
+    this.profiles = new WeakMap();
+    this.profileCount = 0;
+    this.buildInline(pending);
     this.settle();
   }
 

@@ -24,6 +24,49 @@ test('hash: canonical form sorts keys, drops whitespace and unrepresentable valu
   assert.equal(canonicalJson([Infinity, NaN]), '[null,null]');
 });
 
+/** The first, plainly written canonical form: the fast one must agree with it on everything. */
+function referenceCanonical(value: unknown): string {
+  const nfc = (x: string) => x.normalize('NFC');
+  if (value === null || typeof value !== 'object') {
+    if (typeof value === 'number' && !Number.isFinite(value)) return 'null';
+    if (typeof value === 'string') return JSON.stringify(nfc(value));
+    if (typeof value === 'bigint') return value.toString();
+    return JSON.stringify(value) ?? 'null';
+  }
+  if (Array.isArray(value)) return `[${value.map((v) => referenceCanonical(v)).join(',')}]`;
+  const obj = value as Record<string, unknown>;
+  const entries = Object.keys(obj)
+    .filter((k) => obj[k] !== undefined && typeof obj[k] !== 'function')
+    .map((k) => [nfc(k), k] as const)
+    .sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+  return `{${entries.map(([n, k]) => `${JSON.stringify(n)}:${referenceCanonical(obj[k])}`).join(',')}}`;
+}
+
+test('hash: the canonical form agrees with a plain reference on 3,000 generated values', () => {
+  let seed = 12345;
+  const rnd = () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff);
+  const pick = <T,>(xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)]!;
+  const keys = ['a', 'b', 'z', 'A', '_', '10', '2', 'é', 'e\u0301', 'Å', 'A\u030a', '日本', '\ud83d\ude00', 'x"y', 'a\\b', 'long_key_name', ''];
+  const scalars: unknown[] = [0, -0, 1, -1, 1.5, 1e21, 1e-7, 2 ** 53 + 2, Infinity, NaN, true, false, null, undefined, 'plain', 'e\u0301', '\u2028', '"q"', 12n, () => 1];
+  const gen = (depth: number): unknown => {
+    const r = rnd();
+    if (depth > 3 || r < 0.4) return pick(scalars);
+    if (r < 0.6) return Array.from({ length: Math.floor(rnd() * 5) }, () => gen(depth + 1));
+    const o: Record<string, unknown> = {};
+    for (let i = Math.floor(rnd() * 7); i > 0; i--) o[pick(keys)] = gen(depth + 1);
+    return o;
+  };
+  let sortedSeen = 0;
+  for (let i = 0; i < 3000; i++) {
+    const v = gen(0);
+    assert.equal(canonicalJson(v), referenceCanonical(v), `value ${i}`);
+    if (v && typeof v === 'object' && !Array.isArray(v) && Object.keys(v).length > 2) sortedSeen++;
+  }
+  assert.ok(sortedSeen > 100, 'objects with several keys were generated');
+  // Keys equal after NFC keep their own order, as a stable sort does.
+  assert.equal(canonicalJson({ b: 1, 'e\u0301': 2, 'é': 3, a: 4 }), referenceCanonical({ b: 1, 'e\u0301': 2, 'é': 3, a: 4 }));
+});
+
 test('hash: keyed, so a short input cannot be found by hashing guesses; the key id travels with it', () => {
   const email = 'john.doe@example.com';
   const keyed = h.hashPayload(email, 'text/plain');
