@@ -4,6 +4,7 @@
  *   node --import tsx bench/gateway/server.ts standin            two stand-in models (ports A, B)
  *   node --import tsx bench/gateway/server.ts bare <upstream>    node:http + undici Pool pass-through
  *   node --import tsx bench/gateway/server.ts gateway <a> <b>    the mlgate gateway, 90/10 over a, b
+ *   node --import tsx bench/gateway/server.ts gateway_worker <a> <b>  the same with gateway.eventWorker on
  * Each line written to its stdin is answered with `{"cpuUs": N}`: CPU time used so far, so the
  * parent can compute CPU per request (robust on a shared machine, unlike requests/s).
  * It exits when stdin closes (the parent went away) or on SIGTERM.
@@ -91,13 +92,13 @@ function edgeSection(hash: string): Record<string, unknown> {
   };
 }
 
-async function gateway(a: string, b: string, edge?: Record<string, unknown>): Promise<string> {
+async function gateway(a: string, b: string, edge?: Record<string, unknown>, eventWorker = false): Promise<string> {
   const config = parseConfig(GatewaySection, {
     ...edge,
     port: 0,
     admin: { port: 0, token: 'bench-admin-token-0123456789' },
     tracing: { sampleRatio: 0.01 },
-    eventWorker: process.env.BENCH_EVENT_WORKER === '1', // default off, as in the config
+    eventWorker, // off by default, as in the config; on for the gateway_worker side
     models: {
       sentiment: {
         versions: { stable: { targets: [a] }, canary: { targets: [b] } },
@@ -111,7 +112,7 @@ async function gateway(a: string, b: string, edge?: Record<string, unknown>): Pr
   const redactor = { maxChars: 2048 };
   const gw = await startGateway({
     config, sink: new CountingSink(), hasher: createHasher(hasher), redactor: createRedactor(redactor), tracerProvider: provider, gatewayId: 'bench',
-    // As `mlgate gateway` passes them; used only when gateway.eventWorker is on (BENCH_EVENT_WORKER=1).
+    // As `mlgate gateway` passes them; used only when gateway.eventWorker is on.
     eventWorker: { hasher, redactor },
   });
   return gw.url;
@@ -122,6 +123,7 @@ async function main(): Promise<void> {
   if (kind === 'standin') out = { urls: [await standIn(), await standIn()] };
   else if (kind === 'bare') out = { url: await bareProxy(args[0]!) };
   else if (kind === 'gateway') out = { url: await gateway(args[0]!, args[1]!) };
+  else if (kind === 'gateway_worker') out = { url: await gateway(args[0]!, args[1]!, undefined, true) };
   else if (kind === 'gateway_edge') {
     const k = createApiKey();
     out = { url: await gateway(args[0]!, args[1]!, edgeSection(k.hash)), key: k.key };

@@ -7,12 +7,18 @@
  */
 import { SCHEMA_VERSION, type Outcome, type Role, type TelemetryEvent } from '../telemetry/event.ts';
 import type { Hasher } from '../telemetry/hash.ts';
-import type { Redactor } from '../telemetry/redact.ts';
+import { MAX_JSON_PARSE, type Redactor } from '../telemetry/redact.ts';
 import type { Exchange } from './exchange.ts';
 import { extractPrediction, maskPath, splitPath } from './json-path.ts';
 import { usageOf, usageOfSse, type TokenUsage } from './usage.ts';
 
 const MAX_INPUT_CHARS = 65536;
+
+/** True when `Redactor.redact` would parse a body of this type and size as JSON. */
+const redactsAsJson = (ct: string | undefined, length: number): boolean => {
+  const t = ct?.toLowerCase() ?? '';
+  return t.includes('json') && !t.includes('ndjson') && length <= MAX_JSON_PARSE;
+};
 
 /** Text the telemetry worker hashes at start so the parent can check both use the same key. */
 export const PROBE = 'mlgate-event-worker-probe';
@@ -141,6 +147,7 @@ export function payloadFields(r: PayloadInput, deps: BuildDeps): PayloadFields {
     inputHash = parsed !== undefined ? hasher.hashValue(parsed) : hasher.hashPayload(body, r.requestContentType);
     if (!r.redaction || r.redaction.storeInput) {
       let text: Buffer | string = body;
+      let value = parsed;
       const counts: Record<string, number> = {};
       if (r.redaction && r.redaction.maskPaths.length > 0 && parsed !== null && typeof parsed === 'object') {
         const copy: unknown = structuredClone(parsed);
@@ -148,8 +155,12 @@ export function payloadFields(r: PayloadInput, deps: BuildDeps): PayloadFields {
         for (const p of r.redaction.maskPaths) masked += maskPath(copy, pathOf(deps, p), '<MASKED>');
         if (masked > 0) counts.MASKED = masked;
         text = JSON.stringify(copy);
+        value = copy;
       }
-      const red = deps.redactor.redact(text, r.requestContentType);
+      // The redactor would parse the text again; when it would take it as JSON, give it the value.
+      const red = value !== undefined && redactsAsJson(r.requestContentType, text.length)
+        ? deps.redactor.redactValue(value)
+        : deps.redactor.redact(text, r.requestContentType);
       for (const [k, v] of Object.entries(red.counts)) counts[k] = (counts[k] ?? 0) + v;
       redacted = red.text.slice(0, MAX_INPUT_CHARS);
       redactions = counts;

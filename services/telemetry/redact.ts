@@ -40,6 +40,11 @@ export interface Redactor {
   redact(body: Buffer | string, contentType?: string): Redaction;
   /** Redacts a free-text string, adding to `counts`. */
   redactText(text: string, counts: Record<string, number>): string;
+  /**
+   * Redacts an already-parsed JSON body: the same result as `redact` of its text with a JSON
+   * content type, without parsing it again.
+   */
+  redactValue(value: unknown): Redaction;
 }
 
 /** Key names whose values are secrets by definition. */
@@ -51,7 +56,7 @@ export const DEFAULT_MASK_KEYS: readonly string[] = Object.freeze([
 /** Text beyond maxChars that is still scanned, so a value straddling the cut is caught whole. */
 const SCAN_MARGIN = 4096;
 /** Bodies above this are scanned as text (pre-cut) instead of parsed as JSON. */
-const MAX_JSON_PARSE = 1024 * 1024;
+export const MAX_JSON_PARSE = 1024 * 1024;
 const MASKED = '<MASKED>';
 
 function applyDetector(d: Detector, text: string, counts: Record<string, number>): string {
@@ -202,8 +207,16 @@ export function createRedactor(opts: RedactorOptions): Redactor {
     return { text: cut(text, max), counts, truncated };
   };
 
+  const redactValue = (value: unknown): Redaction => {
+    const counts: Record<string, number> = {};
+    const w = new JsonWriter(max, counts, maskPaths, maskKeys);
+    w.write(value, [], false);
+    return finish(w.result(), counts);
+  };
+
   return {
     redactText: redactString,
+    redactValue,
     redact(body, contentType) {
       const counts: Record<string, number> = {};
       if (isBinary(body)) return { text: `<BINARY ${body.length} bytes>`, counts, truncated: false };
@@ -218,11 +231,7 @@ export function createRedactor(opts: RedactorOptions): Redactor {
         } catch {
           parsed = false;
         }
-        if (parsed) {
-          const w = new JsonWriter(max, counts, maskPaths, maskKeys);
-          w.write(value, [], false);
-          return finish(w.result(), counts);
-        }
+        if (parsed) return redactValue(value);
       }
       const scanned = text.length > max + SCAN_MARGIN ? cut(text, max + SCAN_MARGIN) : text;
       if (ct.includes('x-www-form-urlencoded')) {

@@ -50,3 +50,15 @@ test(`redaction corpus: ${control.length} PII-free inputs come back unchanged (f
   console.log(`[redaction] control inputs: ${control.length}; changed ${changed.length}; false-positive rate ${(changed.length / control.length * 100).toFixed(2)}%`);
   assert.deepEqual(changed, []);
 });
+
+test('redaction corpus: redactValue of a parsed JSON body gives what redact gives for its text', () => {
+  const small = createRedactor({ maxChars: 300, maskPaths: ['user.ssn', 'messages.*.content'] });
+  let compared = 0;
+  for (const c of [...planted, ...control]) {
+    let value: unknown;
+    try { value = JSON.parse(c.input); } catch { continue; }
+    for (const r of [redactor, small]) assert.deepEqual(r.redactValue(value), r.redact(c.input, 'application/json'), c.name);
+    compared++;
+  }
+  assert.ok(compared >= 50, `compared ${compared} JSON inputs`);
+});
