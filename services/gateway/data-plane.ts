@@ -6,9 +6,17 @@
  *   comes from the JSON body), forwarded with `/v1` replaced by the target URL's path;
  * - `GET /healthz` (no event).
  * Bodies are read as Buffers (no parsing unless JSON must be checked or the model read).
+ *
+ * The hot requests (a POST to `/v1/models/{model}/predict` or an OpenAI route, with a
+ * content type and a content length within the limit) skip fastify: the server's listener reads
+ * the body and calls the request handler itself, which saves fastify's request and reply
+ * objects, its hooks and its body parser on every request. Everything else (other methods and
+ * paths, chunked or missing lengths, oversized bodies, odd model names) goes through fastify's
+ * routes and error handling as before, so each case is answered the same way.
  */
-import type { IncomingMessage, ServerResponse } from 'node:http';
-import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerFactory } from 'fastify';
 import { MlgateError } from '../core/errors.ts';
 import { GatewayErrors } from './errors.ts';
 import { RequestHandler, type RequestHandlerOptions, type RouteKind } from './request-handler.ts';
@@ -27,6 +35,18 @@ export interface DataPlane {
 
 /** Builds the data plane app (not listening yet). */
 export function createDataPlane(opts: DataPlaneOptions): DataPlane {
+  const handler = new RequestHandler(opts);
+  const serverFactory: FastifyServerFactory = (fastifyHandler) => {
+    const listener = (req: IncomingMessage, res: ServerResponse): void => {
+      if (!fastPath(handler, opts.bodyLimit, req, res)) fastifyHandler(req, res);
+    };
+    const server = opts.https ? createHttpsServer({ cert: opts.https.cert, key: opts.https.key }, listener) : createServer(listener);
+    // What fastify sets on a server it makes itself.
+    server.keepAliveTimeout = 65_000;
+    server.requestTimeout = 0;
+    server.setTimeout(0);
+    return server;
+  };
   const common = {
     logger: false,
     bodyLimit: opts.bodyLimit,
@@ -35,10 +55,10 @@ export function createDataPlane(opts: DataPlaneOptions): DataPlane {
     forceCloseConnections: false,
     keepAliveTimeout: 65_000,
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 200 },
+    serverFactory,
   } as const;
   // The routes only touch the raw req/res, which HTTP and HTTPS servers share.
-  const app = (opts.https ? Fastify({ ...common, https: opts.https, http2: false }) : Fastify(common)) as unknown as FastifyInstance;
-  const handler = new RequestHandler(opts);
+  const app = Fastify(common) as unknown as FastifyInstance;
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
 
@@ -65,6 +85,101 @@ export function createDataPlane(opts: DataPlaneOptions): DataPlane {
   });
   return { app, handler };
 }
+
+const OPENAI_ROUTES: Record<string, string> = {
+  '/v1/chat/completions': '/v1/chat/completions',
+  '/v1/completions': '/v1/completions',
+  '/v1/embeddings': '/v1/embeddings',
+};
+const MODEL_PREFIX = '/v1/models/';
+/** Model names the fast path takes as they are (anything else, e.g. percent-encoded, goes through the router). */
+const PLAIN_NAME = /^[A-Za-z0-9._~-]{1,200}$/;
+
+/** A request the fast path takes: its route family and span template, and its body length. */
+export interface FastRoute {
+  kind: RouteKind;
+  template: string;
+  length: number;
+}
+
+/**
+ * Whether a request is one of the simple hot cases the fast path serves (see the file comment);
+ * undefined when fastify must take it.
+ */
+export function fastRoute(method: string | undefined, url: string, headers: IncomingMessage['headers'], bodyLimit: number): FastRoute | undefined {
+  if (method !== 'POST') return undefined;
+  const q = url.indexOf('?');
+  const path = q < 0 ? url : url.slice(0, q);
+  let kind: RouteKind;
+  let template: string;
+  if (path.startsWith(MODEL_PREFIX)) {
+    const slash = path.indexOf('/', MODEL_PREFIX.length);
+    if (slash < 0 || path.slice(slash) !== '/predict' || !PLAIN_NAME.test(path.slice(MODEL_PREFIX.length, slash))) return undefined;
+    kind = 'model';
+    template = '/v1/models/{model}/predict';
+  } else {
+    const t = OPENAI_ROUTES[path];
+    if (t === undefined) return undefined;
+    kind = 'openai';
+    template = t;
+  }
+  if (headers['transfer-encoding'] !== undefined || headers['content-type'] === undefined) return undefined;
+  const cl = headers['content-length'];
+  if (cl === undefined || !/^[1-9][0-9]{0,15}$/.test(cl)) return undefined;
+  const length = Number(cl);
+  return length <= bodyLimit ? { kind, template, length } : undefined;
+}
+
+/** Serves a hot request without fastify; false, having touched nothing, when fastify must take it. */
+function fastPath(handler: RequestHandler, bodyLimit: number, req: IncomingMessage, res: ServerResponse): boolean {
+  const r = fastRoute(req.method, req.url ?? '', req.headers, bodyLimit);
+  if (!r) return false;
+  new BodyReader(handler, r.kind, r.template, req, res, r.length);
+  return true;
+}
+
+/** Reads a request body of a known length, then hands the request to the handler. */
+class BodyReader {
+  private readonly chunks: Buffer[] = [];
+  private received = 0;
+  private done = false;
+
+  constructor(
+    private readonly handler: RequestHandler, private readonly kind: RouteKind, private readonly template: string,
+    private readonly req: IncomingMessage, private readonly res: ServerResponse, private readonly length: number,
+  ) {
+    req.on('data', (c: Buffer) => this.data(c));
+    req.on('end', () => this.end());
+    req.on('error', (err: Error & { code?: string }) => this.error(err));
+  }
+
+  private data(c: Buffer): void {
+    this.chunks.push(c);
+    this.received += c.length;
+  }
+
+  private end(): void {
+    if (this.done) return;
+    this.done = true;
+    const body = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks, this.received);
+    if (this.received !== this.length) {
+      // node's parser frames the body by its length, so this is a bug guard, not a client case
+      this.handler.fail(this.req, this.res, GatewayErrors.badRequest('request body length does not match content-length'), ipOf(this.req));
+      return;
+    }
+    this.handler.handle(this.kind, this.template, this.req, this.res, body, ipOf(this.req));
+  }
+
+  /** As fastify answers a body that broke off (the client will mostly not see it). */
+  private error(err: Error & { code?: string }): void {
+    if (this.done) return;
+    this.done = true;
+    this.handler.fail(this.req, this.res, GatewayErrors.badRequest(`bad request: ${err.message}`, { details: { code: err.code ?? '' } }), ipOf(this.req));
+  }
+}
+
+/** The client's address as fastify's `request.ip` gives it (no trusted proxies). */
+const ipOf = (req: IncomingMessage): string => req.socket?.remoteAddress ?? '';
 
 function pathOf(req: IncomingMessage): string {
   const url = req.url ?? '/';
