@@ -8,6 +8,7 @@
  * Limits: JSON numbers are IEEE doubles after parsing, so integers above 2^53 that differ only
  * past double precision hash alike; `1`, `1.0` and `1e0` are one number (that is the point).
  */
+import * as crypto from 'node:crypto';
 import { createHmac, createSecretKey, type KeyObject } from 'node:crypto';
 import { TelemetryErrors } from './errors.ts';
 
@@ -89,12 +90,34 @@ function looksJson(contentType: string | undefined, text: string): boolean {
   return c === '{' || c === '[';
 }
 
+/**
+ * HMAC-SHA-256 (RFC 2104) of text, built on the one-shot `crypto.hash` (node >= 20.12): the two
+ * SHA-256 passes with the key's inner and outer pads, instead of a `createHmac` object per call,
+ * costs about half as much (0.8 vs 1.75 us for a 90-byte body here), and each event hashes two
+ * payloads. Only for keys of at most one block in ASCII, whose pads are ASCII too and so can be
+ * prefixed to the text as a string; otherwise undefined and the caller uses `createHmac`.
+ */
+function textHmac(key: Buffer): ((text: string) => string) | undefined {
+  const hash = (crypto as { hash?: (alg: string, data: string | Buffer, enc: 'binary' | 'hex') => string }).hash;
+  if (typeof hash !== 'function' || key.length > 64 || key.some((b) => b >= 0x80)) return undefined;
+  const block = Buffer.alloc(64);
+  key.copy(block);
+  const innerPad = Buffer.from(block.map((b) => b ^ 0x36)).toString('binary');
+  const outer = Buffer.alloc(64 + 32); // outer pad, then the inner digest
+  Buffer.from(block.map((b) => b ^ 0x5c)).copy(outer);
+  return (text) => {
+    outer.write(hash('sha256', innerPad + text, 'binary'), 64, 'binary');
+    return hash('sha256', outer, 'hex');
+  };
+}
+
 /** Builds a hasher; rejects a missing or short key at setup (MLG_TEL_HASH_KEY). */
 export function createHasher(opts: HasherOptions): Hasher {
   if (!opts || typeof opts.key !== 'string' || opts.key.length < 16) throw TelemetryErrors.hashKey('telemetry.hashing.key must be at least 16 characters');
   if (typeof opts.keyId !== 'string' || !opts.keyId) throw TelemetryErrors.hashKey('telemetry.hashing.keyId must not be empty');
   const key: KeyObject = createSecretKey(Buffer.from(opts.key, 'utf8'));
-  const hmac = (data: string | Buffer) => createHmac('sha256', key).update(data).digest('hex');
+  const fast = textHmac(Buffer.from(opts.key, 'utf8'));
+  const hmac = (data: string | Buffer) => (fast && typeof data === 'string' ? fast(data) : createHmac('sha256', key).update(data).digest('hex'));
   return {
     keyId: opts.keyId,
     hashValue: (value) => hmac(canonicalJson(value)),
@@ -107,7 +130,7 @@ export function createHasher(opts: HasherOptions): Hasher {
           /* not JSON after all: hash the bytes */
         }
       }
-      return hmac(typeof body === 'string' ? Buffer.from(body) : body);
+      return hmac(body);
     },
   };
 }

@@ -90,3 +90,17 @@ test('hash: a short or missing key is refused at setup with MLG_TEL_HASH_KEY', (
   assert.throws(() => createHasher({ key: 'short', keyId: 'k1' }), (e) => TelemetryErrors.hashKey.is(e) && /at least 16/.test((e as Error).message));
   assert.throws(() => createHasher({ key: KEY, keyId: '' }), (e) => TelemetryErrors.hashKey.is(e));
 });
+
+test('hash: the two-pass HMAC of text equals createHmac for every key length and text shape', () => {
+  const keys = ['k'.repeat(16), 'test-key-0123456789abcdef', 'x'.repeat(63), 'y'.repeat(64), 'z'.repeat(65), 'clé-non-ascii-0123456789', 'ключ-0123456789abcdef'];
+  const texts = ['', 'a', 'é☃😀', 'x'.repeat(52), 'x'.repeat(53), 'x'.repeat(62), 'x'.repeat(117), 'x'.repeat(4096), 'mail jane@example.com', '\u0000\uffff', 'lone \ud800 half'];
+  for (const key of keys) {
+    const hasher = createHasher({ key, keyId: 'k' });
+    for (const text of texts) {
+      // A JSON string value is hashed as its canonical text (quoted): the text path of the HMAC.
+      assert.equal(hasher.hashValue(text), createHmac('sha256', key).update(JSON.stringify(text)).digest('hex'), `key of ${key.length} chars, text of ${text.length}`);
+      assert.equal(hasher.hashPayload(text, 'text/plain'), createHmac('sha256', key).update(text).digest('hex'));
+    }
+    assert.equal(hasher.hashValue({ b: 1, a: 'é' }), createHmac('sha256', key).update('{"a":"é","b":1}').digest('hex'));
+  }
+});
