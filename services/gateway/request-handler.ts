@@ -159,14 +159,18 @@ export class RequestHandler {
     const info: RequestInfo = { method: x.method, path: x.route, headers: req.headers, ip };
     const hooks = this.opts.hooks;
     let consumer: Consumer = ANONYMOUS;
+    // Hooks answer synchronously unless they must ask a store (JWKS, Redis): await only then, so
+    // the common case takes no microtask hop.
     if (hooks.resolveConsumer) {
-      const c = await hooks.resolveConsumer(info);
+      let c = hooks.resolveConsumer(info);
+      if (isThenable(c)) c = await c;
       if (c instanceof MlgateError) return this.respondError(x, res, c);
       consumer = c;
     }
     x.consumerId = consumer.id;
     if (hooks.authorize) {
-      const refusal = await hooks.authorize(consumer, rt.name, info);
+      let refusal = hooks.authorize(consumer, rt.name, info);
+      if (isThenable(refusal)) refusal = await refusal;
       if (refusal) return this.respondError(x, res, refusal);
     }
     const schemas = this.opts.schemas.of(rt.name, rt.config);
@@ -330,6 +334,11 @@ export class RequestHandler {
     this.opts.telemetry.submit(x);
     if (--this.inflight === 0) for (const w of this.idleWaiters.splice(0)) w();
   }
+}
+
+/** A promise (or any thenable a hook may return). */
+function isThenable<T>(v: T | PromiseLike<T>): v is PromiseLike<T> {
+  return typeof v === 'object' && v !== null && typeof (v as { then?: unknown }).then === 'function';
 }
 
 function safeDecode(s: string): string {
