@@ -17,12 +17,12 @@
  * rounds, p99 difference of the best runs. Prints a table, writes bench/results/gateway.json.
  * Run: npm run bench:gateway
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { cpus, loadavg } from 'node:os';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { wrk, type WrkResult } from './gateway/wrk.ts';
+import { server, stop, type Server } from './gateway/servers.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 4);
@@ -30,58 +30,6 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 4);
 const CONNECTIONS = 32;
 const BODY = JSON.stringify({ text: 'the service was great, thanks! write to me at jane.doe@example.com', lang: 'en' });
 const PATH = '/v1/models/sentiment/predict';
-
-const children: ChildProcess[] = [];
-process.on('exit', () => { for (const c of children) c.kill('SIGKILL'); });
-
-/** A server child process. */
-interface Server {
-  url?: string;
-  key?: string;
-  urls?: string[];
-  child: ChildProcess;
-  /** CPU time (µs) the process has used so far. */
-  cpu(): Promise<number>;
-}
-
-async function server(kind: string, ...args: string[]): Promise<Server> {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'bench/gateway/server.ts'), kind, ...args], { cwd: ROOT, stdio: ['pipe', 'pipe', 'inherit'] });
-  children.push(child);
-  const lines: string[] = [];
-  const waiting: Array<(l: string) => void> = [];
-  let buf = '';
-  child.stdout!.on('data', (d: Buffer) => {
-    buf += d.toString();
-    let nl;
-    while ((nl = buf.indexOf('\n')) >= 0) {
-      const l = buf.slice(0, nl);
-      buf = buf.slice(nl + 1);
-      const w = waiting.shift();
-      if (w) w(l); else lines.push(l);
-    }
-  });
-  const next = () => new Promise<string>((resolve, reject) => {
-    const l = lines.shift();
-    if (l !== undefined) return resolve(l);
-    waiting.push(resolve);
-    child.once('exit', (code) => reject(new Error(`${kind} server exited with ${code}`)));
-  });
-  const first = JSON.parse(await next()) as { url?: string; urls?: string[]; key?: string };
-  return {
-    ...first, child,
-    cpu: async () => {
-      child.stdin!.write('cpu\n');
-      return (JSON.parse(await next()) as { cpuUs: number }).cpuUs;
-    },
-  };
-}
-
-async function stop(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null) return;
-  const gone = new Promise((r) => child.once('exit', r));
-  child.kill('SIGTERM');
-  await gone;
-}
 
 /** A wrk result plus the CPU the measured server spent per request. */
 interface Run extends WrkResult {
@@ -107,10 +55,10 @@ async function main(): Promise<void> {
   console.log(`gateway benchmark: wrk -t1 -c${CONNECTIONS} -d${SECONDS}s, ${ROUNDS} interleaved rounds; ${cpus().length} CPUs (load ${load.toFixed(1)}); node ${process.version}`);
   const standins = await server('standin');
   const [a, b] = standins.urls!;
-  const bare = await server('bare', a!);
-  const gw = await server('gateway', a!, b!);
-  const gwWorker = await server('gateway_worker', a!, b!);
-  const edge = await server('gateway_edge', a!, b!);
+  const bare = await server('bare', [a!]);
+  const gw = await server('gateway', [a!, b!]);
+  const gwWorker = await server('gateway_worker', [a!, b!]);
+  const edge = await server('gateway_edge', [a!, b!]);
   for (const u of [a!, bare.url!, gw.url!, gwWorker.url!]) await warm(u);
   await warm(edge.url!, edge.key);
   console.log('peak:');
