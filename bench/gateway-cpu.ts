@@ -19,12 +19,10 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { server, stop, type Server } from './gateway/servers.ts';
+import { BODY, PATH, server, stop, type Server } from './gateway/servers.ts';
 import { wrk } from './gateway/wrk.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const BODY = JSON.stringify({ text: 'the service was great, thanks! write to me at jane.doe@example.com', lang: 'en' });
-const PATH = '/v1/models/sentiment/predict';
 const KINDS = new Set(['bare', 'gateway', 'gateway_worker', 'gateway_edge']);
 
 const { values, positionals } = parseArgs({

@@ -22,14 +22,12 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { wrk, type WrkResult } from './gateway/wrk.ts';
-import { server, stop, type Server } from './gateway/servers.ts';
+import { BODY, PATH, server, stop, type Server } from './gateway/servers.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 4);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 4);
 const CONNECTIONS = 32;
-const BODY = JSON.stringify({ text: 'the service was great, thanks! write to me at jane.doe@example.com', lang: 'en' });
-const PATH = '/v1/models/sentiment/predict';
 
 /** A wrk result plus the CPU the measured server spent per request. */
 interface Run extends WrkResult {

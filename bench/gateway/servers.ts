@@ -8,6 +8,11 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+/** The request every side is driven with: a JSON body with one e-mail address in it. */
+export const BODY = JSON.stringify({ text: 'the service was great, thanks! write to me at jane.doe@example.com', lang: 'en' });
+/** The route it is sent to (the gateway's model is `sentiment`). */
+export const PATH = '/v1/models/sentiment/predict';
+
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const children: ChildProcess[] = [];
 process.on('exit', () => { for (const c of children) c.kill('SIGKILL'); });

@@ -66,11 +66,9 @@ export function createDataPlane(opts: DataPlaneOptions): DataPlane {
     reply.hijack();
     handler.handle(kind, template, req.raw, reply.raw, req.body as Buffer | undefined, req.ip);
   };
-  app.post('/v1/models/:model/predict', route('model', '/v1/models/{model}/predict'));
+  app.post('/v1/models/:model/predict', route('model', PREDICT));
   app.all('/v1/models/:model/*', route('model', '/v1/models/{model}/*'));
-  app.post('/v1/chat/completions', route('openai', '/v1/chat/completions'));
-  app.post('/v1/completions', route('openai', '/v1/completions'));
-  app.post('/v1/embeddings', route('openai', '/v1/embeddings'));
+  for (const path of OPENAI_ROUTES) app.post(path, route('openai', path));
   app.get('/healthz', (_req, reply) => {
     if (handler.draining) return reply.code(503).send({ status: 'draining' });
     return reply.send({ status: 'ok' });
@@ -86,11 +84,9 @@ export function createDataPlane(opts: DataPlaneOptions): DataPlane {
   return { app, handler };
 }
 
-const OPENAI_ROUTES: Record<string, string> = {
-  '/v1/chat/completions': '/v1/chat/completions',
-  '/v1/completions': '/v1/completions',
-  '/v1/embeddings': '/v1/embeddings',
-};
+/** The OpenAI-style routes (each is also its span template). */
+const OPENAI_ROUTES: ReadonlySet<string> = new Set(['/v1/chat/completions', '/v1/completions', '/v1/embeddings']);
+const PREDICT = '/v1/models/{model}/predict';
 const MODEL_PREFIX = '/v1/models/';
 /** Model names the fast path takes as they are (anything else, e.g. percent-encoded, goes through the router). */
 const PLAIN_NAME = /^[A-Za-z0-9._~-]{1,200}$/;
@@ -116,12 +112,11 @@ export function fastRoute(method: string | undefined, url: string, headers: Inco
     const slash = path.indexOf('/', MODEL_PREFIX.length);
     if (slash < 0 || path.slice(slash) !== '/predict' || !PLAIN_NAME.test(path.slice(MODEL_PREFIX.length, slash))) return undefined;
     kind = 'model';
-    template = '/v1/models/{model}/predict';
+    template = PREDICT;
   } else {
-    const t = OPENAI_ROUTES[path];
-    if (t === undefined) return undefined;
+    if (!OPENAI_ROUTES.has(path)) return undefined;
     kind = 'openai';
-    template = t;
+    template = path;
   }
   if (headers['transfer-encoding'] !== undefined || headers['content-type'] === undefined) return undefined;
   const cl = headers['content-length'];
@@ -138,35 +133,27 @@ function fastPath(handler: RequestHandler, bodyLimit: number, req: IncomingMessa
   return true;
 }
 
-/** Reads a request body of a known length, then hands the request to the handler. */
+/**
+ * Reads a request body of a known length, then hands the request to the handler. 'end' comes
+ * only once node's parser has read exactly `length` bytes; a body that breaks off gives 'error'.
+ */
 class BodyReader {
   private readonly chunks: Buffer[] = [];
-  private received = 0;
   private done = false;
 
   constructor(
     private readonly handler: RequestHandler, private readonly kind: RouteKind, private readonly template: string,
     private readonly req: IncomingMessage, private readonly res: ServerResponse, private readonly length: number,
   ) {
-    req.on('data', (c: Buffer) => this.data(c));
+    req.on('data', (c: Buffer) => this.chunks.push(c));
     req.on('end', () => this.end());
     req.on('error', (err: Error & { code?: string }) => this.error(err));
-  }
-
-  private data(c: Buffer): void {
-    this.chunks.push(c);
-    this.received += c.length;
   }
 
   private end(): void {
     if (this.done) return;
     this.done = true;
-    const body = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks, this.received);
-    if (this.received !== this.length) {
-      // node's parser frames the body by its length, so this is a bug guard, not a client case
-      this.handler.fail(this.req, this.res, GatewayErrors.badRequest('request body length does not match content-length'), ipOf(this.req));
-      return;
-    }
+    const body = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks, this.length);
     this.handler.handle(this.kind, this.template, this.req, this.res, body, ipOf(this.req));
   }
 
@@ -174,7 +161,7 @@ class BodyReader {
   private error(err: Error & { code?: string }): void {
     if (this.done) return;
     this.done = true;
-    this.handler.fail(this.req, this.res, GatewayErrors.badRequest(`bad request: ${err.message}`, { details: { code: err.code ?? '' } }), ipOf(this.req));
+    this.handler.fail(this.req, this.res, badRequestOf(err), ipOf(this.req));
   }
 }
 
@@ -187,15 +174,17 @@ function pathOf(req: IncomingMessage): string {
   return (q < 0 ? url : url.slice(0, q)).slice(0, 200);
 }
 
+/** A request the client got wrong (a 4xx fastify raised, or a body that broke off). */
+const badRequestOf = (err: Error & { code?: string }): MlgateError =>
+  GatewayErrors.badRequest(`bad request: ${err.message}`, { details: { code: err.code ?? '' } });
+
 /** Maps fastify's own errors (body limit, bad content length, ...) to the catalogue. */
 function mapFastifyError(err: Error & { statusCode?: number; code?: string }, req: IncomingMessage): MlgateError {
   if (err instanceof MlgateError) return err;
   if (err.statusCode === 413 || err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
     return GatewayErrors.tooLarge(`request body is larger than the gateway's limit`, { details: { path: pathOf(req) } });
   }
-  if (err.statusCode !== undefined && err.statusCode >= 400 && err.statusCode < 500) {
-    return GatewayErrors.badRequest(`bad request: ${err.message}`, { details: { code: err.code ?? '' } });
-  }
+  if (err.statusCode !== undefined && err.statusCode >= 400 && err.statusCode < 500) return badRequestOf(err);
   return GatewayErrors.internal('unexpected gateway failure', { cause: err });
 }
 

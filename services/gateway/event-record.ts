@@ -7,18 +7,12 @@
  */
 import { SCHEMA_VERSION, type Outcome, type Role, type TelemetryEvent } from '../telemetry/event.ts';
 import type { Hasher } from '../telemetry/hash.ts';
-import { MAX_JSON_PARSE, type Redactor } from '../telemetry/redact.ts';
+import type { Redactor } from '../telemetry/redact.ts';
 import type { Exchange } from './exchange.ts';
 import { extractPrediction, maskPath, splitPath } from './json-path.ts';
 import { usageOf, usageOfSse, type TokenUsage } from './usage.ts';
 
 const MAX_INPUT_CHARS = 65536;
-
-/** True when `Redactor.redact` would parse a body of this type and size as JSON. */
-const redactsAsJson = (ct: string | undefined, length: number): boolean => {
-  const t = ct?.toLowerCase() ?? '';
-  return t.includes('json') && !t.includes('ndjson') && length <= MAX_JSON_PARSE;
-};
 
 /** Text the telemetry worker hashes at start so the parent can check both use the same key. */
 export const PROBE = 'mlgate-event-worker-probe';
@@ -157,10 +151,7 @@ export function payloadFields(r: PayloadInput, deps: BuildDeps): PayloadFields {
         text = JSON.stringify(copy);
         value = copy;
       }
-      // The redactor would parse the text again; when it would take it as JSON, give it the value.
-      const red = value !== undefined && redactsAsJson(r.requestContentType, text.length)
-        ? deps.redactor.redactValue(value)
-        : deps.redactor.redact(text, r.requestContentType);
+      const red = deps.redactor.redact(text, r.requestContentType, value);
       for (const [k, v] of Object.entries(red.counts)) counts[k] = (counts[k] ?? 0) + v;
       redacted = red.text.slice(0, MAX_INPUT_CHARS);
       redactions = counts;

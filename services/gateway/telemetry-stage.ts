@@ -18,7 +18,7 @@ import type { Redactor, RedactorOptions } from '../telemetry/redact.ts';
 import type { TelemetrySink } from '../telemetry/sink.ts';
 import { assembleEvent, buildEvent, PROBE, recordOf, type BuildDeps, type EventRecord } from './event-record.ts';
 import type { Exchange } from './exchange.ts';
-import { fieldsAt, MAX_PROFILE, ringMemory, RingWriter, type BackMessage, type Profile } from './telemetry-wire.ts';
+import { fieldsAt, ringMemory, RingWriter, type BackMessage, type Profile } from './telemetry-wire.ts';
 
 /** Options of {@link TelemetryStage}. */
 export interface TelemetryStageOptions {
@@ -62,8 +62,8 @@ export class TelemetryStage {
   /** Records in the ring or being built by the worker, in ring order (from `pendingHead`). */
   private pending: EventRecord[] = [];
   private pendingHead = 0;
-  /** Model settings already written to the ring (keyed by config object identity). Reset with the worker. */
-  private profiles = new WeakMap<object, number>();
+  /** Model settings already written to the ring (keyed by config object identity). */
+  private readonly profiles = new WeakMap<object, number>();
   private profileCount = 0;
   private closed = false;
   /** Events handed to the sink so far, by where they were built. */
@@ -143,7 +143,6 @@ export class TelemetryStage {
     if (!key) return 0;
     let n = this.profiles.get(key);
     if (n === undefined) {
-      if (this.profileCount >= MAX_PROFILE) return -1;
       n = this.profileCount + 1;
       const p: Profile = { prediction: r.prediction, redaction: r.redaction };
       if (!ring.writeProfile(n, p)) return -1;
@@ -178,7 +177,7 @@ export class TelemetryStage {
       if (f) {
         this.built.worker++;
         this.opts.sink.emit(assembleEvent(r, f, this.opts.gatewayId, keyId));
-      } else this.buildInline([r]); // the worker could not: try here, where errors are logged
+      } else this.buildOne(r); // the worker could not: try here, where errors are logged
     }
     this.pendingHead = start + n;
     if (this.pendingHead === this.pending.length) {
@@ -220,8 +219,6 @@ export class TelemetryStage {
     const pending = this.pending.slice(this.pendingHead);
     this.pending = [];
     this.pendingHead = 0;
-    this.profiles = new WeakMap();
-    this.profileCount = 0;
     this.buildInline(pending);
     this.settle();
   }

@@ -41,7 +41,7 @@ const EVENT_HEADER = 4 + 4 + 4 + 4 + 2 + 2;
 /** Content types longer than this are cut (only their family matters to the worker). */
 const MAX_CT = 200;
 /** Profile numbers fit 16 bits; a gateway reloaded that often builds the rest in the request thread. */
-export const MAX_PROFILE = 0xffff;
+const MAX_PROFILE = 0xffff;
 
 const align = (n: number): number => (n + 3) & ~3;
 
@@ -73,8 +73,9 @@ export class RingWriter {
     return this.cap >>> 2;
   }
 
-  /** Registers profile `id`. False when the ring has no room now. */
+  /** Registers profile `id`. False when the ring has no room now, or `id` is past {@link MAX_PROFILE}. */
   writeProfile(id: number, p: Profile): boolean {
+    if (id > MAX_PROFILE) return false;
     const json = JSON.stringify({ id, prediction: p.prediction ?? null, redaction: p.redaction ?? null });
     const len = Buffer.byteLength(json);
     const size = align(12 + len);
@@ -97,7 +98,7 @@ export class RingWriter {
     const reqLen = req ? req.length : 0;
     const resLen = res ? res.length : 0;
     const size = align(EVENT_HEADER + reqCT.length + resCT.length + reqLen + resLen);
-    if (size > this.maxRecord || profile > MAX_PROFILE) return false;
+    if (size > this.maxRecord) return false;
     const at = this.reserve(size);
     if (at < 0) return false;
     const b = this.buf;
@@ -155,9 +156,6 @@ function cutType(ct: string | undefined): string {
   // latin1 by construction (a header value); the cut keeps the family (application/json, ...).
   return ct.length > MAX_CT ? ct.slice(0, MAX_CT) : ct;
 }
-
-/** One record read by the worker. */
-export type RingRecord = { kind: 'profile'; id: number; profile: Profile } | { kind: 'event'; input: PayloadInput };
 
 /** The reader's side (worker thread). */
 export class RingReader {

@@ -11,7 +11,7 @@
  * {@link UpstreamCall.pipe}; chunks that arrive before it is attached (same socket read as the
  * headers) are kept and delivered first. Exactly one of `end` or `error` reaches the sink.
  */
-import type { Dispatcher } from 'undici';
+import { util, type Dispatcher } from 'undici';
 
 /** Receives a response body. */
 export interface BodySink {
@@ -87,7 +87,7 @@ export class UpstreamCall implements UpstreamHead {
   onHeaders(statusCode: number, raw: Buffer[], resume: () => void): boolean {
     if (statusCode < 200) return true; // 1xx: informational, the real answer follows
     this.statusCode = statusCode;
-    this.headers = parseRawHeaders(raw);
+    this.headers = util.parseHeaders(raw);
     this.resumeFn = resume;
     const s = this.settle;
     this.settle = undefined;
@@ -127,19 +127,4 @@ export class UpstreamCall implements UpstreamHead {
     if (d === 'end') this.sink!.end();
     else this.sink!.error(d!);
   }
-}
-
-/** `[name, value, ...]` as undici delivers them, to a header object. */
-export function parseRawHeaders(raw: readonly (Buffer | Buffer[])[]): Record<string, string | string[]> {
-  const out: Record<string, string | string[]> = {};
-  for (let i = 0; i + 1 < raw.length; i += 2) {
-    const kb = raw[i]!;
-    const k = (Array.isArray(kb) ? kb.join('') : kb.toString('latin1')).toLowerCase();
-    const rv = raw[i + 1]!;
-    const v = Array.isArray(rv) ? rv.map((b) => b.toString('latin1')) : rv.toString('latin1');
-    const prev = out[k];
-    if (prev === undefined) out[k] = v;
-    else out[k] = ([] as string[]).concat(prev, v);
-  }
-  return out;
 }

@@ -8,8 +8,8 @@
  * Limits: JSON numbers are IEEE doubles after parsing, so integers above 2^53 that differ only
  * past double precision hash alike; `1`, `1.0` and `1e0` are one number (that is the point).
  */
+// A namespace import: `crypto.hash` is looked up at run time (node < 20.12 lacks it).
 import * as crypto from 'node:crypto';
-import { createHmac, createSecretKey, type KeyObject } from 'node:crypto';
 import { TelemetryErrors } from './errors.ts';
 
 /** Options of {@link createHasher}. */
@@ -115,9 +115,9 @@ function textHmac(key: Buffer): ((text: string) => string) | undefined {
 export function createHasher(opts: HasherOptions): Hasher {
   if (!opts || typeof opts.key !== 'string' || opts.key.length < 16) throw TelemetryErrors.hashKey('telemetry.hashing.key must be at least 16 characters');
   if (typeof opts.keyId !== 'string' || !opts.keyId) throw TelemetryErrors.hashKey('telemetry.hashing.keyId must not be empty');
-  const key: KeyObject = createSecretKey(Buffer.from(opts.key, 'utf8'));
+  const key: crypto.KeyObject = crypto.createSecretKey(Buffer.from(opts.key, 'utf8'));
   const fast = textHmac(Buffer.from(opts.key, 'utf8'));
-  const hmac = (data: string | Buffer) => (fast && typeof data === 'string' ? fast(data) : createHmac('sha256', key).update(data).digest('hex'));
+  const hmac = (data: string | Buffer) => (fast && typeof data === 'string' ? fast(data) : crypto.createHmac('sha256', key).update(data).digest('hex'));
   return {
     keyId: opts.keyId,
     hashValue: (value) => hmac(canonicalJson(value)),

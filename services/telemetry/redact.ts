@@ -36,8 +36,11 @@ export interface Redaction {
 
 /** Redacts payloads. */
 export interface Redactor {
-  /** Redacts a request or response body. JSON bodies keep their shape; other text is scanned whole. */
-  redact(body: Buffer | string, contentType?: string): Redaction;
+  /**
+   * Redacts a request or response body. JSON bodies keep their shape; other text is scanned whole.
+   * `parsed`, when the caller already parsed the body, is used instead of parsing it again.
+   */
+  redact(body: Buffer | string, contentType?: string, parsed?: unknown): Redaction;
   /** Redacts a free-text string, adding to `counts`. */
   redactText(text: string, counts: Record<string, number>): string;
   /**
@@ -56,7 +59,7 @@ export const DEFAULT_MASK_KEYS: readonly string[] = Object.freeze([
 /** Text beyond maxChars that is still scanned, so a value straddling the cut is caught whole. */
 const SCAN_MARGIN = 4096;
 /** Bodies above this are scanned as text (pre-cut) instead of parsed as JSON. */
-export const MAX_JSON_PARSE = 1024 * 1024;
+const MAX_JSON_PARSE = 1024 * 1024;
 const MASKED = '<MASKED>';
 
 function applyDetector(d: Detector, text: string, counts: Record<string, number>): string {
@@ -217,13 +220,16 @@ export function createRedactor(opts: RedactorOptions): Redactor {
   return {
     redactText: redactString,
     redactValue,
-    redact(body, contentType) {
+    redact(body, contentType, parsed) {
+      const ct = contentType?.toLowerCase() ?? '';
+      const jsonType = ct.includes('json') && !ct.includes('ndjson');
+      // A parsed body holds no NUL byte (JSON cannot), and its bytes bound its characters.
+      if (parsed !== undefined && jsonType && body.length <= MAX_JSON_PARSE) return redactValue(parsed);
       const counts: Record<string, number> = {};
       if (isBinary(body)) return { text: `<BINARY ${body.length} bytes>`, counts, truncated: false };
       const text = typeof body === 'string' ? body : body.toString('utf8');
-      const ct = contentType?.toLowerCase() ?? '';
       const first = text.trimStart()[0];
-      if ((ct.includes('json') || (!ct && (first === '{' || first === '['))) && text.length <= MAX_JSON_PARSE && !ct.includes('ndjson')) {
+      if ((jsonType || (!ct && (first === '{' || first === '['))) && text.length <= MAX_JSON_PARSE) {
         let value: unknown;
         let parsed = true;
         try {
