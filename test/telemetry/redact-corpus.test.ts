@@ -62,3 +62,16 @@ test('redaction corpus: redactValue of a parsed JSON body gives what redact give
   }
   assert.ok(compared >= 50, `compared ${compared} JSON inputs`);
 });
+
+test('redaction corpus: a body parsed by the caller is used only where redact would parse it as JSON', () => {
+  let compared = 0;
+  for (const c of [...planted, ...control]) {
+    let value: unknown;
+    try { value = JSON.parse(c.input); } catch { continue; }
+    for (const ct of ['application/json', 'text/plain', 'application/x-ndjson', undefined]) {
+      assert.deepEqual(redactor.redact(c.input, ct, value), redactor.redact(c.input, ct), `${c.name} as ${ct}`);
+    }
+    compared++;
+  }
+  assert.ok(compared >= 50, `compared ${compared} JSON inputs`);
+});
