@@ -12,7 +12,7 @@ import { execFile } from 'node:child_process';
 import { Writable } from 'node:stream';
 import { promisify } from 'node:util';
 import { runDemo } from '../../services/demo/run.ts';
-import { tempDir } from '../embedded/util.ts';
+import { cleanup, tempDir } from '../embedded/util.ts';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
 const run = promisify(execFile);
@@ -41,7 +41,7 @@ test('demo --fast: v2 rolled back, v3 promoted; decisions in ClickHouse and thro
   const base = tempDir(t, 'demo');
   const out = new Capture();
   const result = await runDemo({ fast: true, dataDir: base, anyPorts: true, out, tty: false, env: {}, stay: true });
-  t.after(() => result.stop());
+  cleanup(t, () => result.stop());
   t.diagnostic(`demo took ${Math.round(result.durationS)} s, ${result.load.sent} requests, answers ${JSON.stringify(result.load.byStatus)}`);
   assert.equal(result.ok, true, out.text);
 

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 import { DEMO_CONSUMERS, FULL, demoRollout } from '../../services/demo/config.ts';
 import { startLoad } from '../../services/demo/load.ts';
-import { startTestStack, tempDir, until } from './support.ts';
+import { cleanup, startTestStack, tempDir, until } from './support.ts';
 
 const ARTIFACTS = new URL('../../test-artifacts/', import.meta.url).pathname;
 const CHROMIUM = '/usr/bin/chromium';
@@ -20,7 +20,7 @@ const CHROMIUM = '/usr/bin/chromium';
 test('rollout page: live rollout, phase, weight and traffic charts in headless Chromium', async (t) => {
   const { rt } = await startTestStack(t, { shadow: { version: 'v3', percent: 25 } });
   const load = startLoad({ url: rt.urls.gateway, model: 'sentiment', rps: 40, apiKeys: [DEMO_CONSUMERS['web-shop']!] });
-  t.after(() => load.stop());
+  cleanup(t, () => load.stop());
   // FULL timing: the first step (10%) lasts at least 30 s, so the rollout is mid-way while we look.
   const created = await rt.controller.rollouts.create(demoRollout('v3', FULL), 'page-test');
   assert.equal(created.id, 'sentiment-v3');
@@ -52,7 +52,7 @@ test('rollout page: live rollout, phase, weight and traffic charts in headless C
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
       '--disable-component-update', '--disable-sync'],
   });
-  t.after(() => context.close());
+  cleanup(t, () => context.close());
   const tab = context.pages()[0] ?? (await context.newPage());
   const errors: string[] = [];
   tab.on('pageerror', (e) => errors.push(e.message));

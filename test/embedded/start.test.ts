@@ -14,7 +14,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { tempDir, until } from './util.ts';
+import { cleanup, tempDir, until } from './util.ts';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
 const SAMPLE = join(ROOT, 'config/mlgate.yaml');
@@ -45,7 +45,12 @@ async function start(t: import('node:test').TestContext, configFile: string, dat
   };
   const t0 = Date.now();
   const child = spawn(process.execPath, ['--import', 'tsx', 'services/cli/main.ts', 'start', '--config', configFile], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
-  t.after(() => { if (child.exitCode === null) child.kill('SIGKILL'); });
+  cleanup(t, async () => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    const exited = once(child, 'exit');
+    child.kill('SIGKILL');
+    await exited;
+  });
   let out = '';
   let err = '';
   child.stdout!.on('data', (c: Buffer) => { out += c.toString(); });
@@ -98,7 +103,8 @@ test('mlgate start: the sample config serves predictions, stores redacted teleme
   const auth = { authorization: `Bearer ${sample.audit.tokens[0]!.token}` };
   const row = await until('the event in ClickHouse', async () => {
     const page = await (await fetch(`${audit}/v1/requests?model=sentiment&from=now-1h&limit=100`, { headers: auth })).json() as { rows: Array<Record<string, unknown>> };
-    return page.rows.find((r) => String(r.input_redacted).includes('phone case'));
+    // The sample config shadows 10% of requests to v2: that copy carries the same input, role shadow.
+    return page.rows.find((r) => String(r.input_redacted).includes('phone case') && r.role !== 'shadow');
   }, 30_000, 250);
   assert.equal(row.version, 'v1');
   assert.equal(row.prediction_label, 'positive');

@@ -8,9 +8,9 @@ import { DEMO_VERSIONS, demoConfig } from '../../services/demo/config.ts';
 import { startModelServer, type ModelServer } from '../../services/demo/model-server.ts';
 import { parseEmbeddedConfig } from '../../services/embedded/config.ts';
 import { startEmbedded, type RunningEmbedded } from '../../services/embedded/embedded.ts';
-import { tempDir } from './util.ts';
+import { cleanup, tempDir } from './util.ts';
 
-export { tempDir, until } from './util.ts';
+export { cleanup, tempDir, until } from './util.ts';
 
 /** A running test stack. */
 export interface TestStack {
@@ -19,7 +19,7 @@ export interface TestStack {
   dataDir: string;
 }
 
-/** Starts the demo's model servers and the embedded stack on free ports; stopped when the test ends. */
+/** Starts the demo's model servers and the embedded stack on free ports; stopped when the test ends (with `cleanup`: before the data directory is removed). */
 export async function startTestStack(t: TestContext, opts: { shadow?: { version: string; percent: number } } = {}): Promise<TestStack> {
   const dataDir = tempDir(t, 'embedded');
   const models: ModelServer[] = [];
@@ -27,9 +27,9 @@ export async function startTestStack(t: TestContext, opts: { shadow?: { version:
     const { description: _d, ...server } = v;
     models.push(await startModelServer(server));
   }
-  t.after(() => Promise.all(models.map((m) => m.close())));
+  cleanup(t, () => Promise.all(models.map((m) => m.close())));
   const cfg = parseEmbeddedConfig(demoConfig({ dataDir, models: Object.fromEntries(models.map((m) => [m.name, m.url])), anyPorts: true, shadow: opts.shadow }));
   const rt = await startEmbedded(cfg, { logger: silentLogger() });
-  t.after(() => rt.stop());
+  cleanup(t, () => rt.stop());
   return { rt, models, dataDir };
 }

@@ -1,15 +1,5 @@
 /** Small helpers of the embedded-mode tests that need no service: temporary directories and polling. */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import type { TestContext } from 'node:test';
-
-/** A temporary directory, removed when the test ends. */
-export function tempDir(t: TestContext, prefix: string): string {
-  const dir = mkdtempSync(join(tmpdir(), `mlgate-${prefix}-`));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
+export { cleanup, tempDir } from '../support/cleanup.ts';
 
 /** Polls `fn` until it returns a value other than undefined/false, or fails after `ms`. */
 export async function until<T>(what: string, fn: () => Promise<T | undefined | false> | T | undefined | false, ms = 30_000, every = 200): Promise<T> {

@@ -7,8 +7,7 @@
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Pool } from 'undici';
 import { stringify } from 'yaml';
@@ -25,24 +24,19 @@ import { needKafka, privateKafka, testKafka, uniqueName, waitUntil } from '../su
 import { startStandIn } from '../support/upstream.ts';
 import { gatewayConfig, model } from '../gateway/helpers.ts';
 import { deleteTopics, readTopic, topicCount } from './helpers/kafka.ts';
+import { cleanup, tempDir } from '../support/cleanup.ts';
 
 const HASH_KEY = 'gateway-kafka-test-key-0123';
 
-function tempDir(t: TestContext): string {
-  const dir = mkdtempSync(join(tmpdir(), 'mlgate-gwk-'));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
-
 async function gatewayWithKafka(t: TestContext, brokers: string[], topic: string, upstream: string, telemetry: Record<string, unknown> = {}): Promise<{ gw: RunningGateway; sink: KafkaSink }> {
   const cfg = parseConfig(TelemetrySection, { topic, partitions: 3, hashing: { key: HASH_KEY }, ...telemetry });
-  const sink = createSink({ telemetry: cfg, kafka: { brokers, clientId: 'gw-test', connectionTimeoutMs: 1000 }, dataDir: tempDir(t), logger: silentLogger() });
+  const sink = createSink({ telemetry: cfg, kafka: { brokers, clientId: 'gw-test', connectionTimeoutMs: 1000 }, dataDir: tempDir(t, 'gwk'), logger: silentLogger() });
   assert.ok(sink instanceof KafkaSink);
   const gw = await startGateway({
     config: gatewayConfig({ models: { m: model({ v1: upstream }) } }), sink, gatewayId: 'gw-kafka-test',
     hasher: createHasher({ key: HASH_KEY, keyId: 'k1' }), redactor: createRedactor({ maxChars: 2048 }), logger: silentLogger(),
   });
-  t.after(async () => { await gw.close(); await sink.close(); });
+  cleanup(t, async () => { await gw.close(); await sink.close(); });
   return { gw, sink };
 }
 
@@ -73,11 +67,11 @@ test('gateway + Kafka: 20,000 requests give exactly 20,000 events with the ids t
   if (!brokers) return;
   const kafka = testKafka(brokers);
   const topic = uniqueName('t.gw').replace(/_/g, '.');
-  t.after(() => deleteTopics(kafka, [topic]));
+  cleanup(t, () => deleteTopics(kafka, [topic]));
   const v1 = await startStandIn({ name: 'v1', t });
   const { gw, sink } = await gatewayWithKafka(t, brokers, topic, v1.url);
   const pool = new Pool(gw.url, { connections: 32, pipelining: 1 });
-  t.after(() => pool.close());
+  cleanup(t, () => pool.close());
   const ids: string[] = [];
   let next = 0;
   await Promise.all(Array.from({ length: 48 }, async () => {
@@ -105,7 +99,7 @@ test('gateway + Kafka: a 15 s broker outage under steady load fails no request a
   const v1 = await startStandIn({ name: 'v1', t });
   const { gw, sink } = await gatewayWithKafka(t, [broker.address], topic, v1.url, { stallMs: 300 });
   const pool = new Pool(gw.url, { connections: 8 });
-  t.after(() => pool.close());
+  cleanup(t, () => pool.close());
   const ids: string[] = [];
   const failures: number[] = [];
   let stop = false;
@@ -143,9 +137,9 @@ test('gateway + Kafka: a gateway SIGKILLed while events wait in its spill replay
   const brokers = await needKafka(t);
   if (!brokers) return;
   const kafka = testKafka(brokers);
-  const dir = tempDir(t);
+  const dir = tempDir(t, 'gwk');
   const topic = uniqueName('t.gwkill').replace(/_/g, '.');
-  t.after(() => deleteTopics(kafka, [topic]));
+  cleanup(t, () => deleteTopics(kafka, [topic]));
   const v1 = await startStandIn({ name: 'v1', t });
   const config = (kafkaBrokers: string[]) => ({
     gateway: { port: 0, admin: { port: 0, token: 'kill-test-admin-token-0123' }, models: { m: model({ v1: v1.url }) } },
@@ -158,7 +152,7 @@ test('gateway + Kafka: a gateway SIGKILLed while events wait in its spill replay
   const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('MLGATE_') && !k.startsWith('KAFKA_') && !k.startsWith('CLICKHOUSE_')));
   const child = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, '../../services/cli/main.ts'), 'gateway', '--config', firstCfg], { env, stdio: ['ignore', 'pipe', 'inherit'] });
   const exited = new Promise((resolve) => child.once('exit', resolve));
-  t.after(() => { child.kill('SIGKILL'); });
+  cleanup(t, () => { child.kill('SIGKILL'); });
   let ready: { url: string; metrics_url: string } | undefined;
   let buf = '';
   child.stdout.setEncoding('utf8').on('data', (s: string) => {
@@ -192,7 +186,7 @@ test('gateway + Kafka: a gateway SIGKILLed while events wait in its spill replay
   const secondCfg = join(dir, 'second.yaml');
   writeFileSync(secondCfg, stringify(config(brokers)));
   const proc = await runGateway({ configFile: secondCfg, env: {}, logDestination: { write: () => undefined } });
-  t.after(() => proc.stop());
+  cleanup(t, () => proc.stop());
   await waitUntil('the restarted gateway to replay 600 events', async () => (await topicCount(kafka, topic).catch(() => 0)) >= 600, 60_000, 200);
   await proc.stop();
   assert.equal(await topicCount(kafka, topic), 600);

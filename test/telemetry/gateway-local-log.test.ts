@@ -5,9 +5,6 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { Pool } from 'undici';
 import { parseConfig } from '../../services/core/config.ts';
 import { silentLogger } from '../../services/core/log.ts';
@@ -21,10 +18,10 @@ import { LocalLogSink } from '../../services/telemetry/log-sink.ts';
 import { createRedactor } from '../../services/telemetry/redact.ts';
 import { startStandIn } from '../support/upstream.ts';
 import { gatewayConfig, model } from '../gateway/helpers.ts';
+import { cleanup, tempDir } from '../support/cleanup.ts';
 
 test('gateway + local log: 2,000 requests give exactly 2,000 records with the clients\' event ids', async (t) => {
-  const dataDir = mkdtempSync(join(tmpdir(), 'mlgate-gwlog-'));
-  t.after(() => rmSync(dataDir, { recursive: true, force: true }));
+  const dataDir = tempDir(t, 'gwlog');
   const telemetry = parseConfig(TelemetrySection, { hashing: { key: 'embedded-test-key-0123456' } });
   const sink = createSink({ telemetry, dataDir, logger: silentLogger() });
   assert.ok(sink instanceof LocalLogSink);
@@ -33,9 +30,9 @@ test('gateway + local log: 2,000 requests give exactly 2,000 records with the cl
     config: gatewayConfig({ models: { m: model({ v1: v1.url }) } }), sink, gatewayId: 'gw-embedded',
     hasher: createHasher({ key: 'embedded-test-key-0123456', keyId: 'k1' }), redactor: createRedactor({ maxChars: 2048 }), logger: silentLogger(),
   });
-  t.after(async () => { await gw.close(); await sink.close(); });
+  cleanup(t, async () => { await gw.close(); await sink.close(); });
   const pool = new Pool(gw.url, { connections: 16 });
-  t.after(() => pool.close());
+  cleanup(t, () => pool.close());
   const ids = new Set<string>();
   let next = 0;
   await Promise.all(Array.from({ length: 16 }, async () => {
@@ -50,7 +47,7 @@ test('gateway + local log: 2,000 requests give exactly 2,000 records with the cl
   await gw.close();
   await sink.flush();
   const reader = new LocalLogReader({ dir: localLogDir(telemetry, dataDir), name: 'ingester' });
-  t.after(() => reader.close());
+  cleanup(t, () => reader.close());
   const seen = new Set<string>();
   let expectedOffset = 0;
   for (let recs = await reader.read(500); recs.length; recs = await reader.read(500)) {

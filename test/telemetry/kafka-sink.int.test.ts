@@ -2,23 +2,17 @@
  * The Kafka sink against real brokers: exact counts into the shared broker, an outage of a
  * private broker under steady load, and a SIGKILLed process whose spill is replayed by the next.
  */
-import { test, type TestContext } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { silentLogger } from '../../services/core/log.ts';
 import { KafkaSink, type KafkaSinkOptions } from '../../services/telemetry/kafka-sink.ts';
 import { sampleEvent } from '../support/events.ts';
 import { needKafka, privateKafka, testKafka, uniqueName, waitUntil } from '../support/infra.ts';
 import { deleteTopics, readTopic, topicCount } from './helpers/kafka.ts';
-
-function tempDir(t: TestContext): string {
-  const dir = mkdtempSync(join(tmpdir(), 'mlgate-ksink-'));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
+import { cleanup, tempDir } from '../support/cleanup.ts';
 
 function sinkOptions(brokers: string[], topic: string, dir: string, over: Partial<KafkaSinkOptions> = {}): KafkaSinkOptions {
   return {
@@ -47,8 +41,8 @@ test(`kafka sink (producer in the ${producerThread} thread): 20,000 events give 
   if (!brokers) return;
   const kafka = testKafka(brokers);
   const topic = uniqueName('t.tel').replace(/_/g, '.');
-  t.after(() => deleteTopics(kafka, [topic]));
-  const sink = new KafkaSink(sinkOptions(brokers, topic, tempDir(t), { producerThread }));
+  cleanup(t, () => deleteTopics(kafka, [topic]));
+  const sink = new KafkaSink(sinkOptions(brokers, topic, tempDir(t, 'ksink'), { producerThread }));
   const ids: string[] = [];
   for (let i = 0; i < 20_000; i++) {
     const e = sampleEvent({ model: `m${i % 4}` });
@@ -81,8 +75,8 @@ test('kafka sink: started while its broker is down, it spills under steady load 
   await broker.stop();
   const kafka = testKafka([broker.address]);
   const topic = 'mlgate.telemetry.v1';
-  const sink = new KafkaSink(sinkOptions([broker.address], topic, tempDir(t), { stallMs: 300 }));
-  t.after(() => sink.close());
+  const sink = new KafkaSink(sinkOptions([broker.address], topic, tempDir(t, 'ksink'), { stallMs: 300 }));
+  cleanup(t, () => sink.close());
   const ids: string[] = [];
   let stop = false;
   const load = (async () => {
@@ -113,7 +107,7 @@ test('kafka sink: events spilled by a process killed with SIGKILL are replayed b
   const brokers = await needKafka(t);
   if (!brokers) return;
   const kafka = testKafka(brokers);
-  const dir = tempDir(t);
+  const dir = tempDir(t, 'ksink');
   const spillDir = join(dir, 'spill');
   const idsFile = join(dir, 'ids.json');
   const child = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'helpers/spill-child.ts'), spillDir, '3000', idsFile], { stdio: ['ignore', 'pipe', 'inherit'] });
@@ -125,7 +119,7 @@ test('kafka sink: events spilled by a process killed with SIGKILL are replayed b
   await exited;
   const ids = JSON.parse(readFileSync(idsFile, 'utf8')) as string[];
   const topic = uniqueName('t.tel').replace(/_/g, '.');
-  t.after(() => deleteTopics(kafka, [topic]));
+  cleanup(t, () => deleteTopics(kafka, [topic]));
   const sink = new KafkaSink(sinkOptions(brokers, topic, spillDir));
   assert.equal(sink.currentMode(), 'spill', 'a restart with leftover spill replays it first');
   await waitUntil('leftover replayed', () => sink.stats().replayed === 3000 && sink.currentMode() === 'direct', 60_000);
@@ -142,7 +136,7 @@ test(`kafka sink (producer in the ${producerThread} thread): an event Kafka refu
   const topic = uniqueName('t.poison').replace(/_/g, '.');
   const admin = kafka.admin();
   await admin.connect();
-  t.after(() => deleteTopics(kafka, [topic]));
+  cleanup(t, () => deleteTopics(kafka, [topic]));
   try {
     await admin.createTopics({ waitForLeaders: false, topics: [{ topic, numPartitions: 1, configEntries: [{ name: 'max.message.bytes', value: '30000' }] }] });
     await waitUntil('the topic to have a leader', async () => {
@@ -152,8 +146,8 @@ test(`kafka sink (producer in the ${producerThread} thread): an event Kafka refu
   } finally {
     await admin.disconnect();
   }
-  const sink = new KafkaSink(sinkOptions(brokers, topic, tempDir(t), { producerThread }));
-  t.after(() => sink.close());
+  const sink = new KafkaSink(sinkOptions(brokers, topic, tempDir(t, 'ksink'), { producerThread }));
+  cleanup(t, () => sink.close());
   const ids: string[] = [];
   for (let i = 0; i < 50; i++) {
     const e = sampleEvent();
@@ -172,9 +166,9 @@ test('kafka sink: past the high-water mark events go through the spill, and all 
   if (!brokers) return;
   const kafka = testKafka(brokers);
   const topic = uniqueName('t.hw').replace(/_/g, '.');
-  t.after(() => deleteTopics(kafka, [topic]));
-  const sink = new KafkaSink(sinkOptions(brokers, topic, tempDir(t), { queue: { maxEvents: 20_000, highWater: 200 } }));
-  t.after(() => sink.close());
+  cleanup(t, () => deleteTopics(kafka, [topic]));
+  const sink = new KafkaSink(sinkOptions(brokers, topic, tempDir(t, 'ksink'), { queue: { maxEvents: 20_000, highWater: 200 } }));
+  cleanup(t, () => sink.close());
   const ids: string[] = [];
   for (let i = 0; i < 5000; i++) {
     const e = sampleEvent();

@@ -1,18 +1,12 @@
-import { test, type TestContext } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { appendFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { appendFileSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { LocalLogReader, LocalLogWriter } from '../../services/telemetry/local-log.ts';
 import { TelemetryErrors } from '../../services/telemetry/errors.ts';
 import { waitUntil } from '../support/infra.ts';
-
-function tempDir(t: TestContext): string {
-  const dir = mkdtempSync(join(tmpdir(), 'mlgate-log-'));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
+import { tempDir } from '../support/cleanup.ts';
 
 const rec = (i: number) => Buffer.from(JSON.stringify({ i, pad: 'p'.repeat(100) }));
 const segments = (dir: string) => readdirSync(dir).filter((f) => f.endsWith('.seg')).sort();
@@ -27,7 +21,7 @@ async function readAll(r: LocalLogReader, batch = 37): Promise<Array<{ offset: n
 }
 
 test('local log: dense offsets across segments and restarts, reader resumes at its commit', async (t) => {
-  const dir = tempDir(t);
+  const dir = tempDir(t, 'log');
   let w = new LocalLogWriter({ dir, segmentBytes: 2048, fsync: 'always' });
   const a = await w.append([rec(0), rec(1), rec(2)]);
   assert.deepEqual(a, { firstOffset: 0, lastOffset: 2 });
@@ -63,7 +57,7 @@ test('local log: dense offsets across segments and restarts, reader resumes at i
 });
 
 test('local log: a torn final record is never returned and is truncated by the next writer', async (t) => {
-  const dir = tempDir(t);
+  const dir = tempDir(t, 'log');
   let w = new LocalLogWriter({ dir });
   await w.append([rec(0), rec(1), rec(2)]);
   await w.close();
@@ -85,7 +79,7 @@ test('local log: a torn final record is never returned and is truncated by the n
 });
 
 test('local log: a complete frame with a bad checksum (or zero fill) is cut at start', async (t) => {
-  const dir = tempDir(t);
+  const dir = tempDir(t, 'log');
   let w = new LocalLogWriter({ dir });
   await w.append([rec(0), rec(1)]);
   await w.close();
@@ -103,7 +97,7 @@ test('local log: a complete frame with a bad checksum (or zero fill) is cut at s
 });
 
 test('local log: segments are deleted only once every reader has committed past them', async (t) => {
-  const dir = tempDir(t);
+  const dir = tempDir(t, 'log');
   const w = new LocalLogWriter({ dir, segmentBytes: 1024 });
   for (let i = 0; i < 60; i++) await w.append([rec(i)]);
   const nSegs = segments(dir).length;
@@ -132,7 +126,7 @@ test('local log: segments are deleted only once every reader has committed past 
 });
 
 test('local log: appends past maxBytes fail with MLG_TEL_LOG_FULL until readers free space', async (t) => {
-  const dir = tempDir(t);
+  const dir = tempDir(t, 'log');
   const w = new LocalLogWriter({ dir, segmentBytes: 1024, maxBytes: 4096 });
   let appended = 0;
   for (;;) {
@@ -155,7 +149,7 @@ test('local log: appends past maxBytes fail with MLG_TEL_LOG_FULL until readers 
 });
 
 test('local log: one live writer per directory; a dead writer\'s lock is taken over', async (t) => {
-  const dir = tempDir(t);
+  const dir = tempDir(t, 'log');
   const w = new LocalLogWriter({ dir });
   assert.throws(() => new LocalLogWriter({ dir }), (e) => TelemetryErrors.logLocked.is(e));
   await w.close();
@@ -169,7 +163,7 @@ test('local log: one live writer per directory; a dead writer\'s lock is taken o
 });
 
 test('local log: a writer killed with SIGKILL loses no acknowledged record and leaves no garbage', async (t) => {
-  const dir = tempDir(t);
+  const dir = tempDir(t, 'log');
   const child = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'helpers/log-writer-child.ts'), dir], { stdio: ['ignore', 'pipe', 'inherit'] });
   let acked = -1;
   child.stdout.setEncoding('utf8').on('data', (s: string) => {

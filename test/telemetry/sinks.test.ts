@@ -1,8 +1,6 @@
-import { test, type TestContext } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Registry } from 'prom-client';
 import { silentLogger } from '../../services/core/log.ts';
@@ -15,12 +13,7 @@ import { LocalLogReader } from '../../services/telemetry/local-log.ts';
 import { LocalLogSink } from '../../services/telemetry/log-sink.ts';
 import { sampleEvent } from '../support/events.ts';
 import { waitUntil } from '../support/infra.ts';
-
-function tempDir(t: TestContext): string {
-  const dir = mkdtempSync(join(tmpdir(), 'mlgate-sink-'));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
+import { tempDir } from '../support/cleanup.ts';
 
 test('config: only the hash key is required; every sink setting has a default', () => {
   const c = parseConfig(TelemetrySection, { hashing: { key: 'k'.repeat(16) } });
@@ -33,7 +26,7 @@ test('config: only the hash key is required; every sink setting has a default', 
 });
 
 test('local-log sink (embedded mode): every event reaches the log in order, readable by the ingester', async (t) => {
-  const dataDir = tempDir(t);
+  const dataDir = tempDir(t, 'sink');
   const telemetry = parseConfig(TelemetrySection, { hashing: { key: 'k'.repeat(16) } });
   const registry = new Registry();
   const sink = createSink({ telemetry, dataDir, logger: silentLogger(), registry });
@@ -66,7 +59,7 @@ test('local-log sink (embedded mode): every event reaches the log in order, read
 });
 
 test('local-log sink: past the size cap each event is counted as dropped; emit never throws', async (t) => {
-  const dir = tempDir(t);
+  const dir = tempDir(t, 'sink');
   const sink = new LocalLogSink({ log: { dir, maxBytes: 64 * 1024, segmentBytes: 16 * 1024 }, queue: { maxEvents: 10_000 }, batch: { maxEvents: 50, maxBytes: 1 << 20, lingerMs: 1 }, logger: silentLogger() });
   for (let i = 0; i < 500; i++) sink.emit(sampleEvent());
   const bad = sampleEvent() as unknown as Record<string, unknown>;
@@ -80,7 +73,7 @@ test('local-log sink: past the size cap each event is counted as dropped; emit n
 });
 
 test('kafka sink with an unreachable broker: events spill to disk, flush resolves, nothing is lost', async (t) => {
-  const dir = tempDir(t);
+  const dir = tempDir(t, 'sink');
   const registry = new Registry();
   const telemetry = parseConfig(TelemetrySection, { hashing: { key: 'k'.repeat(16) }, stallMs: 100, spill: { dir } });
   const sink = createSink({ telemetry, kafka: { brokers: ['127.0.0.1:29097'], clientId: 'test', connectionTimeoutMs: 200 }, dataDir: dir, logger: silentLogger(), registry });
@@ -100,7 +93,7 @@ test('kafka sink with an unreachable broker: events spill to disk, flush resolve
 test('kafka sink: close with Kafka unreachable holds the process open until it is done, wherever the connect loop is', async (t) => {
   // Regression: close() once left only unref'd timers while the loop was in a failed connect,
   // so a process awaiting close (graceful shutdown) could end before its events were safe.
-  const dir = tempDir(t);
+  const dir = tempDir(t, 'sink');
   const delays = [0, 300, 600, 1000];
   const { code, stdout } = await new Promise<{ code: number | null; stdout: string }>((resolve) => {
     execFile(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'helpers/close-child.ts'), dir, ...delays.map(String)], (err, stdout) => {
@@ -112,7 +105,7 @@ test('kafka sink: close with Kafka unreachable holds the process open until it i
 });
 
 test('kafka sink: a full spill and a full queue count every event they could not keep', async (t) => {
-  const dir = tempDir(t);
+  const dir = tempDir(t, 'sink');
   const sink = new KafkaSink({
     brokers: ['127.0.0.1:29096'], clientId: 'test', topic: 't', partitions: 1, queue: { maxEvents: 400, highWater: 100 },
     batch: { maxEvents: 50, maxBytes: 1 << 20, lingerMs: 1 }, stallMs: 50, spill: { dir, maxBytes: 64 * 1024, segmentBytes: 16 * 1024 },
