@@ -7,7 +7,9 @@
  *
  *   npm run bench:gateway:cpu -- [--rounds 12] [--seconds 2] [--against REV] [side ...]
  *
- * Sides: bare, gateway (default: both), gateway_worker, gateway_edge. `--against REV` adds the
+ * Sides: bare, gateway (default: both), gateway_worker, gateway_edge, and ablations
+ * `gateway-without:<part>,...` (parts: events, metrics, tracing, capture; bench/gateway/server.ts
+ * replaces them by no-ops) to see what each part of the gateway's work costs. `--against REV` adds the
  * gateway of another revision (checked out in a git worktree under the system temp dir, with
  * this checkout's node_modules). Each round runs `wrk -t1 -c32` for `--seconds` on every side
  * in turn and reads, from /proc (Linux), the CPU time of the server's main thread and of all its
@@ -33,7 +35,7 @@ const ROUNDS = Number(values.rounds);
 const SECONDS = Number(values.seconds);
 if (!(ROUNDS >= 1) || !(SECONDS >= 1)) throw new Error('--rounds and --seconds must be at least 1');
 const kinds = positionals.length ? positionals : ['bare', 'gateway'];
-for (const k of kinds) if (!KINDS.has(k)) throw new Error(`unknown side ${k} (one of ${[...KINDS].join(', ')})`);
+for (const k of kinds) if (!KINDS.has(k) && !/^gateway-without:[a-z]+(,[a-z]+)*$/.test(k)) throw new Error(`unknown side ${k} (one of ${[...KINDS].join(', ')}, gateway-without:<part>,...)`);
 if (!existsSync('/proc/self/task')) throw new Error('bench:gateway:cpu reads per-thread CPU from /proc: Linux only');
 
 const TICK_US = 1e6 / Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());

@@ -5,6 +5,9 @@
  *   node --import tsx bench/gateway/server.ts bare <upstream>    node:http + undici Pool pass-through
  *   node --import tsx bench/gateway/server.ts gateway <a> <b>    the mlgate gateway, 90/10 over a, b
  *   node --import tsx bench/gateway/server.ts gateway_worker <a> <b>  the same with gateway.eventWorker on
+ *   node --import tsx bench/gateway/server.ts gateway-without:events,metrics <a> <b>
+ *       the gateway with parts of its per-request work replaced by no-ops (an ablation: what each
+ *       part costs; see ABLATIONS)
  * Each line written to its stdin is answered with `{"cpuUs": N}`: CPU time used so far, so the
  * parent can compute CPU per request (robust on a shared machine, unlike requests/s).
  * It exits when stdin closes (the parent went away) or on SIGTERM.
@@ -21,6 +24,10 @@ import { createHasher } from '../../services/telemetry/hash.ts';
 import { createRedactor } from '../../services/telemetry/redact.ts';
 import type { TelemetryEvent } from '../../services/telemetry/event.ts';
 import type { SinkStats, TelemetrySink } from '../../services/telemetry/sink.ts';
+import { ResponseCapture } from '../../services/gateway/exchange.ts';
+import { GatewayMetrics } from '../../services/gateway/metrics.ts';
+import { TelemetryStage } from '../../services/gateway/telemetry-stage.ts';
+import { RequestTracer, type TraceHandle } from '../../services/gateway/tracing.ts';
 
 const [kind, ...args] = process.argv.slice(2);
 const ANSWER = Buffer.from(JSON.stringify({ label: 'positive', score: 0.93, model: 'sentiment', latency_ms: 0 }));
@@ -118,11 +125,41 @@ async function gateway(a: string, b: string, edge?: Record<string, unknown>, eve
   return gw.url;
 }
 
+const FIXED_TRACE: TraceHandle = { traceId: '0af7651916cd43dd8448eb211c80319c', spanId: 'b7ad6b7169203331', sampled: false, span: undefined };
+const noop = (): void => {};
+
+/**
+ * Ablations for `gateway-without:<part>,...` (benchmark only; the gateway has no such switches):
+ * each part of the per-request work is replaced by a no-op on its class's prototype in this
+ * process, so the CPU it costs shows as the difference to the full gateway.
+ */
+const ABLATIONS: Record<string, () => void> = {
+  /** Building and handing over the telemetry event (hashes, redaction, prediction summary). */
+  events: () => { TelemetryStage.prototype.submit = noop; },
+  /** The four request-path series (requests, duration, upstream duration, time to first byte). */
+  metrics: () => {
+    const m = GatewayMetrics.prototype;
+    m.countRequest = noop; m.observeDuration = noop; m.observeUpstream = noop; m.observeTtfb = noop;
+  },
+  /** traceparent parsing, sampling and fresh ids: every request gets the same unsampled ids. */
+  tracing: () => { RequestTracer.prototype.begin = () => FIXED_TRACE; },
+  /** Keeping the response bytes for the event (only meaningful with `events`). */
+  capture: () => { ResponseCapture.prototype.add = noop; },
+};
+
 async function main(): Promise<void> {
   let out: unknown;
   if (kind === 'standin') out = { urls: [await standIn(), await standIn()] };
   else if (kind === 'bare') out = { url: await bareProxy(args[0]!) };
   else if (kind === 'gateway') out = { url: await gateway(args[0]!, args[1]!) };
+  else if (kind?.startsWith('gateway-without:')) {
+    for (const part of kind.slice('gateway-without:'.length).split(',')) {
+      const ablate = ABLATIONS[part];
+      if (!ablate) throw new Error(`unknown ablation ${part} (one of ${Object.keys(ABLATIONS).join(', ')})`);
+      ablate();
+    }
+    out = { url: await gateway(args[0]!, args[1]!) };
+  }
   else if (kind === 'gateway_worker') out = { url: await gateway(args[0]!, args[1]!, undefined, true) };
   else if (kind === 'gateway_edge') {
     const k = createApiKey();
