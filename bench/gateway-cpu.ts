@@ -21,6 +21,7 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { median } from 'simple-statistics';
 import { BODY, PATH, server, stop, type Server } from './gateway/servers.ts';
 import { wrk } from './gateway/wrk.ts';
 
@@ -64,11 +65,6 @@ interface Side {
   runs: Array<{ rps: number; mainUs: number; allUs: number }>;
 }
 
-const median = (xs: number[]): number => {
-  const v = [...xs].sort((a, b) => a - b);
-  const m = v.length >> 1;
-  return v.length % 2 ? v[m]! : (v[m - 1]! + v[m]!) / 2;
-};
 const round1 = (n: number) => Math.round(n * 10) / 10;
 
 async function main(): Promise<void> {

@@ -21,6 +21,7 @@ import { cpus, loadavg } from 'node:os';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
+import { median } from 'simple-statistics';
 import { wrk, type WrkResult } from './gateway/wrk.ts';
 import { BODY, PATH, server, stop, type Server } from './gateway/servers.ts';
 
@@ -92,7 +93,6 @@ async function main(): Promise<void> {
   const pb = best(pacedBare, (r) => r.p99Ms);
   const pg = best(pacedGw, (r) => r.p99Ms);
   const ratio = gwR.rps / bareR.rps;
-  const median = (xs: number[]) => { const v = [...xs].sort((p, q) => p - q); const m = v.length >> 1; return v.length % 2 ? v[m]! : (v[m - 1]! + v[m]!) / 2; };
   const roundRatio = median(gwRuns.map((r, i) => r.rps / bareRuns[i]!.rps));
   const roundCpuRatio = median(gwRuns.map((r, i) => bareRuns[i]!.cpuUsPerRequest / r.cpuUsPerRequest));
   const addedP99 = pg.p99Ms - pb.p99Ms;

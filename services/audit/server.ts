@@ -30,7 +30,7 @@ import { MlgateError } from '../core/errors.ts';
 import type { Logger } from '../core/log.ts';
 import { silentLogger } from '../core/log.ts';
 import { authorize, createAuthenticator, type Principal } from './auth.ts';
-import { parseAnchors } from './verify.ts';
+import { anchorsOf } from './verify.ts';
 import type { AuditRole, AuditConfig } from './config.ts';
 import { AuditErrors } from './errors.ts';
 import type { RawInput } from './filters.ts';
@@ -138,7 +138,7 @@ export function createAuditApp(opts: AuditAppOptions): FastifyInstance {
     return reply.code(200).send(report);
   });
   app.post('/v1/verify', read, async (req, reply) => {
-    const anchors = parseAnchors(JSON.stringify(req.body ?? null), 'the request body');
+    const anchors = anchorsOf(req.body ?? null, 'the request body');
     const report = await service.verify(query(req), anchors);
     return reply.code(200).send(report);
   });

@@ -178,7 +178,7 @@ async function checkAnchors(wh: Warehouse, r: TableResult, anchors: readonly Anc
   return { ...r, chains, ok: r.ok && chains.every((c) => !c.broken) };
 }
 
-/** Anchors from a saved report (`mlgate audit verify --format jsonl`) or a plain anchor list. */
+/** Anchors from the text of a saved report (`mlgate audit verify --format jsonl`) or of a plain anchor list. */
 export function parseAnchors(text: string, source: string): Anchor[] {
   let doc: unknown;
   try {
@@ -186,13 +186,19 @@ export function parseAnchors(text: string, source: string): Anchor[] {
   } catch (err) {
     throw AuditErrors.badFilter(`anchors: ${source} is not JSON (${(err as Error).message}); give a report saved with \`mlgate audit verify --format jsonl\``);
   }
-  const list: unknown[] = Array.isArray(doc)
-    ? doc
-    : ((doc as { tables?: unknown })?.tables as Array<{ table?: unknown; chains?: Array<{ chain_id?: unknown; head?: { seq?: unknown; hash?: unknown } }> }> | undefined)
-      ?.flatMap((t) => (t.chains ?? []).filter((c) => c.head).map((c) => ({ table: t.table, chain_id: c.chain_id, seq: c.head!.seq, hash: c.head!.hash }))) ?? [];
-  if (!Array.isArray(doc) && !Array.isArray((doc as { tables?: unknown })?.tables)) {
+  return anchorsOf(doc, source);
+}
+
+/** Anchors from a parsed report (the head of each chain) or a plain anchor list. */
+export function anchorsOf(doc: unknown, source: string): Anchor[] {
+  type ReportTables = Array<{ table?: unknown; chains?: Array<{ chain_id?: unknown; head?: { seq?: unknown; hash?: unknown } }> }>;
+  const tables = (doc as { tables?: unknown } | null)?.tables;
+  if (!Array.isArray(doc) && !Array.isArray(tables)) {
     throw AuditErrors.badFilter(`anchors: ${source} is neither a verification report (with "tables") nor a list of anchors`);
   }
+  const list: unknown[] = Array.isArray(doc)
+    ? doc
+    : (tables as ReportTables).flatMap((t) => (t.chains ?? []).filter((c) => c.head).map((c) => ({ table: t.table, chain_id: c.chain_id, seq: c.head!.seq, hash: c.head!.hash })));
   return list.map((a, i) => {
     const x = a as Record<string, unknown>;
     const ok = (CHAINED_TABLES as readonly unknown[]).includes(x.table) && typeof x.chain_id === 'string' && x.chain_id !== ''

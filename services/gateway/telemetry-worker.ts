@@ -12,7 +12,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { createHasher, type HasherOptions } from '../telemetry/hash.ts';
 import { createRedactor, type RedactorOptions } from '../telemetry/redact.ts';
-import { payloadFields, PROBE, type BuildDeps } from './event-record.ts';
+import { payloadFields, PROBE, type BuildDeps, type PayloadInput } from './event-record.ts';
 import { NAP, PARKED, pushFailure, pushFields, RingReader, type RingMemory } from './telemetry-wire.ts';
 
 /** What the parent passes as `workerData`. */
@@ -36,7 +36,7 @@ port.postMessage({ ready: true, probe: deps.hasher.hashPayload(PROBE) });
 
 let out: unknown[] = [];
 let errors: string[] = [];
-const build = (input: Parameters<typeof payloadFields>[0]): void => {
+const build = (input: PayloadInput): void => {
   try {
     pushFields(out, payloadFields(input, deps));
   } catch (err) {
@@ -60,7 +60,6 @@ for (;;) {
     if (ring.empty()) Atomics.wait(ctrl, PARKED, 1, PARK_MS);
     Atomics.store(ctrl, PARKED, 0);
     idle = ring.empty() ? IDLE_NAPS - 1 : 0; // nothing came: park again after the next look
-
   } else {
     Atomics.wait(ctrl, NAP, 0, 1);
   }

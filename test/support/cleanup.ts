@@ -18,8 +18,7 @@ const stacks = new WeakMap<TestContext, Array<() => unknown>>();
 export function cleanup(t: TestContext, fn: () => unknown): void {
   let stack = stacks.get(t);
   if (!stack) {
-    const fns: Array<() => unknown> = [];
-    stack = fns;
+    const fns: Array<() => unknown> = (stack = []);
     stacks.set(t, fns);
     t.after(async () => {
       let first: unknown;
