@@ -26,7 +26,7 @@ import type { TelemetryEvent } from '../../services/telemetry/event.ts';
 import type { SinkStats, TelemetrySink } from '../../services/telemetry/sink.ts';
 import { ResponseCapture } from '../../services/gateway/exchange.ts';
 import { GatewayMetrics } from '../../services/gateway/metrics.ts';
-import { TelemetryStage } from '../../services/gateway/telemetry-stage.ts';
+import { TelemetryStage } from '../../services/telemetry/event-stage.ts';
 import { RequestTracer, type TraceHandle } from '../../services/gateway/tracing.ts';
 
 const [kind, ...args] = process.argv.slice(2);

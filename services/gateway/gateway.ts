@@ -34,7 +34,7 @@ import type { GatewayHooks } from './hooks.ts';
 import { GatewayMetrics } from './metrics.ts';
 import { RoutingTable } from './routing-table.ts';
 import { ShadowSender } from './shadow.ts';
-import { TelemetryStage } from './telemetry-stage.ts';
+import { TelemetryStage } from '../telemetry/event-stage.ts';
 import { RequestTracer } from './tracing.ts';
 
 /** Options of {@link startGateway}. */

@@ -19,7 +19,8 @@ import type { ModelRuntime } from './model-runtime.ts';
 import { relay, sendError } from './relay.ts';
 import type { RoutingTable } from './routing-table.ts';
 import type { ShadowSender } from './shadow.ts';
-import type { TelemetryStage } from './telemetry-stage.ts';
+import type { TelemetryStage } from '../telemetry/event-stage.ts';
+import { recordOf } from './event-record.ts';
 import { RequestTracer } from './tracing.ts';
 import type { EdgeMetrics } from './edge/edge-metrics.ts';
 import type { SchemaBook } from './edge/input-schema.ts';
@@ -331,7 +332,7 @@ export class RequestHandler {
     if (x.tUpstream > 0 && (x.tUpstreamEnd || x.tHeaders) > 0) m.observeUpstream(model, x.version, ((x.tUpstreamEnd || x.tHeaders) - x.tUpstream) / 1000);
     if (x.tFirstByte > 0) m.observeTtfb(model, x.version, (x.tFirstByte - x.t0) / 1000);
     if (x.trace) RequestTracer.end(x.trace, { status: x.status, outcome: x.outcome, model, version: x.version, role: x.role });
-    this.opts.telemetry.submit(x);
+    this.opts.telemetry.submit(recordOf(x));
     if (--this.inflight === 0) for (const w of this.idleWaiters.splice(0)) w();
   }
 }

@@ -15,7 +15,8 @@ import type { VersionUpstream } from './upstreams.ts';
 import type { Permit } from './breaker.ts';
 import { outcomeForStatus } from './relay.ts';
 import { outcomeOf } from './errors.ts';
-import type { TelemetryStage } from './telemetry-stage.ts';
+import type { TelemetryStage } from '../telemetry/event-stage.ts';
+import { recordOf } from './event-record.ts';
 import { RequestTracer, randomHex } from './tracing.ts';
 
 /** Options of {@link ShadowSender}. */
@@ -118,7 +119,7 @@ export class ShadowSender {
       x.tEnd = performance.now();
       this.opts.metrics.countRequest(x.model, x.version, 'shadow', x.outcome);
       this.opts.metrics.observeDuration(x.model, x.version, 'shadow', (x.tEnd - x.t0) / 1000);
-      this.opts.telemetry.submit(x);
+      this.opts.telemetry.submit(recordOf(x));
     }
   }
 

@@ -1,7 +1,7 @@
 /**
  * The telemetry worker thread: computes the costly event fields (hashes, redaction, response
  * parsing, prediction, usage) from the payloads the request thread writes into the shared ring
- * (telemetry-wire.ts), so that work does not run on the gateway's event loop. Raw payloads stay
+ * (event-ring.ts), so that work does not run on the gateway's event loop. Raw payloads stay
  * inside the process (a worker thread shares it); only hashes and redacted text go back.
  *
  * The thread runs one loop and never returns to its event loop: take everything in the ring,
@@ -10,10 +10,10 @@
  * key matches.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { createHasher, type HasherOptions } from '../telemetry/hash.ts';
-import { createRedactor, type RedactorOptions } from '../telemetry/redact.ts';
-import { payloadFields, PROBE, type BuildDeps, type PayloadInput } from './event-record.ts';
-import { NAP, PARKED, pushFailure, pushFields, RingReader, type RingMemory } from './telemetry-wire.ts';
+import { createHasher, type HasherOptions } from './hash.ts';
+import { createRedactor, type RedactorOptions } from './redact.ts';
+import { payloadFields, PROBE, type BuildDeps, type PayloadInput } from './event-builder.ts';
+import { NAP, PARKED, pushFailure, pushFields, RingReader, type RingMemory } from './event-ring.ts';
 
 /** What the parent passes as `workerData`. */
 export interface TelemetryWorkerData {

@@ -15,7 +15,7 @@
  * worker cycle for everything it built (so a batch, not a message per request); they are
  * matched to records by order.
  */
-import type { EventRecord, PayloadFields, PayloadInput } from './event-record.ts';
+import type { EventRecord, PayloadFields, PayloadInput } from './event-builder.ts';
 
 /** Model settings the worker needs (prediction paths, redaction options). */
 export interface Profile {

@@ -4,7 +4,7 @@
  * awaited. Two ways to build:
  * - inline: in this thread, in one setImmediate per loop turn for everything that finished;
  * - worker (when given the hasher and redactor options): in a worker thread. Each finished
- *   request's payloads are copied into a shared ring (telemetry-wire.ts) at once, with no
+ *   request's payloads are copied into a shared ring (event-ring.ts) at once, with no
  *   message and no wake-up of the worker; the worker's results come back in batches and are
  *   emitted here. A payload that does not fit the ring is built inline. If the worker fails (or
  *   hashes differently from the hasher given), the stage logs it and builds inline from then
@@ -13,12 +13,11 @@
  */
 import { Worker } from 'node:worker_threads';
 import type { Logger } from '../core/log.ts';
-import type { Hasher, HasherOptions } from '../telemetry/hash.ts';
-import type { Redactor, RedactorOptions } from '../telemetry/redact.ts';
-import type { TelemetrySink } from '../telemetry/sink.ts';
-import { assembleEvent, buildEvent, PROBE, recordOf, type BuildDeps, type EventRecord } from './event-record.ts';
-import type { Exchange } from './exchange.ts';
-import { fieldsAt, ringMemory, RingWriter, type BackMessage, type Profile } from './telemetry-wire.ts';
+import type { Hasher, HasherOptions } from './hash.ts';
+import type { Redactor, RedactorOptions } from './redact.ts';
+import type { TelemetrySink } from './sink.ts';
+import { assembleEvent, buildEvent, PROBE, type BuildDeps, type EventRecord } from './event-builder.ts';
+import { fieldsAt, ringMemory, RingWriter, type BackMessage, type Profile } from './event-ring.ts';
 
 /** Options of {@link TelemetryStage}. */
 export interface TelemetryStageOptions {
@@ -44,7 +43,7 @@ const RING_BYTES = 8 << 20;
  */
 function spawnWorker(workerData: unknown): Worker {
   const self = import.meta.url;
-  const script = new URL(self.endsWith('.ts') ? './telemetry-worker.ts' : './telemetry-worker.js', self);
+  const script = new URL(self.endsWith('.ts') ? './event-worker.ts' : './event-worker.js', self);
   if (!self.endsWith('.ts')) return new Worker(script, { workerData });
   const tsx = import.meta.resolve('tsx/esm/api');
   const boot = `import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(script.href)}); })`;
@@ -84,9 +83,8 @@ export class TelemetryStage {
     return this.queue.length + this.pending.length - this.pendingHead;
   }
 
-  /** Schedules the event of a finished exchange. Never throws. */
-  submit(x: Exchange): void {
-    const r = recordOf(x);
+  /** Schedules the event of a finished exchange (its record, see gateway/event-record.ts). Never throws. */
+  submit(r: EventRecord): void {
     if (this.ring && this.toRing(this.ring, r)) return;
     this.queue.push(r);
     if (this.scheduled) return;

@@ -5,16 +5,17 @@
  */
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { TelemetryStage } from '../../services/gateway/telemetry-stage.ts';
+import { TelemetryStage } from '../../services/telemetry/event-stage.ts';
 import { Exchange, ResponseCapture } from '../../services/gateway/exchange.ts';
-import { buildEvent, recordOf } from '../../services/gateway/event-record.ts';
+import { buildEvent } from '../../services/telemetry/event-builder.ts';
+import { recordOf } from '../../services/gateway/event-record.ts';
 import { createHasher } from '../../services/telemetry/hash.ts';
 import { createRedactor } from '../../services/telemetry/redact.ts';
 import { createLogger } from '../../services/core/log.ts';
 import { MemorySink } from '../../services/telemetry/sink.ts';
 import type { ModelConfig } from '../../services/gateway/config.ts';
 import type { TelemetryEvent } from '../../services/telemetry/event.ts';
-import { HASH_KEY } from './helpers.ts';
+import { HASH_KEY } from '../gateway/helpers.ts';
 
 const hasherOpts = { key: HASH_KEY, keyId: 'k1' };
 const redactorOpts = { maxChars: 2048 };
@@ -59,7 +60,7 @@ function stage(t: TestContext, sink: MemorySink, ringBytes?: number): TelemetryS
 
 /** Waits until the worker has built an event (it takes a few hundred ms to start). */
 async function workerUp(s: TelemetryStage): Promise<void> {
-  s.submit(exchange(0));
+  s.submit(recordOf(exchange(0)));
   await until('the worker to build its first event', () => s.built.worker > 0);
 }
 
@@ -79,7 +80,7 @@ test('telemetry stage: 3,000 events through a 64 KiB ring (wrapping ~45 times) e
   for (let i = 1; i <= 3000; i++) {
     const x = exchange(i, (i * 37) % 900);
     xs.push(x);
-    s.submit(x);
+    s.submit(recordOf(x));
     if (i % 20 === 0) await until('the worker to keep up', () => s.backlog < 20); // ~20 KiB in the ring at most
   }
   await s.drain();
@@ -95,8 +96,8 @@ test('telemetry stage: a record larger than a quarter of the ring is built inlin
   await workerUp(s);
   const big = exchange(1, 40_000);
   const small = exchange(2);
-  s.submit(big);
-  s.submit(small);
+  s.submit(recordOf(big));
+  s.submit(recordOf(small));
   await s.drain();
   assert.equal(s.built.inline, 1);
   assert.equal(s.built.worker, 2);
@@ -112,7 +113,7 @@ test('telemetry stage: a parked worker is woken by the next record', async (t) =
   // parked, with its own next look (every 1 s) some 700 ms away.
   await new Promise((r) => setTimeout(r, 300));
   const started = Date.now();
-  s.submit(exchange(2));
+  s.submit(recordOf(exchange(2)));
   await s.drain();
   const took = Date.now() - started;
   assert.equal(s.built.worker, 2, 'built in the worker after waking it');
@@ -126,7 +127,7 @@ test('telemetry stage: a worker that dies with records in the ring loses none of
   const xs = Array.from({ length: 500 }, (_, i) => exchange(i + 1));
   // Kill the worker from inside: terminate it the way a crash would end it, with records queued.
   const w = (s as unknown as { worker: { terminate(): Promise<number> } }).worker;
-  for (const x of xs) s.submit(x);
+  for (const x of xs) s.submit(recordOf(x));
   void w.terminate();
   await until('the stage to give up on the worker', () => !s.usesWorker);
   await s.drain();

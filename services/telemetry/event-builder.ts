@@ -1,0 +1,197 @@
+/**
+ * From a finished exchange to its telemetry event. The gateway copies what an event needs into a
+ * plain, cloneable {@link EventRecord} (cheap, on the request thread: gateway/event-record.ts);
+ * {@link buildEvent} (hashes, redaction, JSON parsing of the response, prediction paths, token
+ * usage) turns a record into the event, in the same thread or in the telemetry worker. This is
+ * the one place where the PII policy is applied to an event.
+ */
+import { SCHEMA_VERSION, type Outcome, type Role, type TelemetryEvent } from './event.ts';
+import type { Hasher } from './hash.ts';
+import type { Redactor } from './redact.ts';
+import { extractPrediction, maskPath, splitPath } from './json-path.ts';
+import { usageOf, usageOfSse, type TokenUsage } from './usage.ts';
+
+const MAX_INPUT_CHARS = 65536;
+
+/** Text the telemetry worker hashes at start so the parent can check both use the same key. */
+export const PROBE = 'mlgate-event-worker-probe';
+const SSE = /text\/event-stream/i;
+const isJsonType = (ct: string | undefined): boolean => ct === undefined || /json/i.test(ct);
+
+/** Everything an event needs, as plain data (structured-cloneable when `requestJson` is unset). */
+export interface EventRecord {
+  event_id: string;
+  ts: number;
+  route: string;
+  model: string;
+  version: string;
+  role: Role;
+  rollout_id: string;
+  consumer_id: string;
+  method: string;
+  status: number;
+  outcome: Outcome;
+  error_class: string;
+  latency_ms: number;
+  upstream_latency_ms: number | null;
+  ttfb_ms: number | null;
+  request_bytes: number;
+  response_bytes: number;
+  correlation_id: string;
+  trace_id: string;
+  span_id: string;
+  /** Response cache result ('' when the version does not cache). */
+  cache: '' | 'hit' | 'miss';
+  requestBody: Uint8Array | null;
+  requestContentType: string | undefined;
+  /** The parsed request body when the request path parsed it (same-thread builds only). */
+  requestJson?: unknown;
+  /** Whole response body (when it fit the capture limit). */
+  responseBody: Uint8Array | null;
+  /** Last bytes of a response that did not fit (for an SSE stream's final usage). */
+  responseTail: Uint8Array | null;
+  responseContentType: string | undefined;
+  prediction: { label?: string | undefined; score?: string | undefined } | undefined;
+  redaction: { storeInput: boolean; maskPaths: readonly string[] } | undefined;
+}
+
+/** What {@link buildEvent} needs. */
+export interface BuildDeps {
+  hasher: Hasher;
+  redactor: Redactor;
+  gatewayId: string;
+  /** Cache of split JSON paths (shared across calls). */
+  paths: Map<string, string[]>;
+}
+
+const asBuffer = (u: Uint8Array): Buffer => (Buffer.isBuffer(u) ? u : Buffer.from(u.buffer, u.byteOffset, u.byteLength));
+
+function pathOf(deps: BuildDeps, p: string): string[] {
+  let s = deps.paths.get(p);
+  if (!s) deps.paths.set(p, (s = splitPath(p)));
+  return s;
+}
+
+/** The fields of an event computed from the payloads (the costly part). */
+export interface PayloadFields {
+  input_hash: string;
+  output_hash: string;
+  input_redacted: string;
+  redactions: Record<string, number>;
+  prediction_label: string | null;
+  prediction_score: number | null;
+  tokens_in: number | null;
+  tokens_out: number | null;
+}
+
+/** The payload inputs of {@link payloadFields} (a subset of {@link EventRecord}). */
+export type PayloadInput = Pick<EventRecord, 'requestBody' | 'requestContentType' | 'requestJson' | 'responseBody' | 'responseTail' | 'responseContentType' | 'prediction' | 'redaction'>;
+
+/** Hashes, redaction, prediction and usage of one request's payloads. Throws only on bugs. */
+export function payloadFields(r: PayloadInput, deps: BuildDeps): PayloadFields {
+  const { hasher } = deps;
+  let inputHash = '';
+  let redacted = '';
+  let redactions: Record<string, number> = {};
+  if (r.requestBody) {
+    const body = asBuffer(r.requestBody);
+    let parsed = r.requestJson;
+    if (parsed === undefined && r.requestContentType !== undefined && r.requestContentType.includes('json')) {
+      try { parsed = JSON.parse(body.toString('utf8')); } catch { /* hashed as bytes below */ }
+    }
+    inputHash = parsed !== undefined ? hasher.hashValue(parsed) : hasher.hashPayload(body, r.requestContentType);
+    if (!r.redaction || r.redaction.storeInput) {
+      let text: Buffer | string = body;
+      let value = parsed;
+      const counts: Record<string, number> = {};
+      if (r.redaction && r.redaction.maskPaths.length > 0 && parsed !== null && typeof parsed === 'object') {
+        const copy: unknown = structuredClone(parsed);
+        let masked = 0;
+        for (const p of r.redaction.maskPaths) masked += maskPath(copy, pathOf(deps, p), '<MASKED>');
+        if (masked > 0) counts.MASKED = masked;
+        text = JSON.stringify(copy);
+        value = copy;
+      }
+      const red = deps.redactor.redact(text, r.requestContentType, value);
+      for (const [k, v] of Object.entries(red.counts)) counts[k] = (counts[k] ?? 0) + v;
+      redacted = red.text.slice(0, MAX_INPUT_CHARS);
+      redactions = counts;
+    }
+  }
+  let outputHash = '';
+  let label: string | null = null;
+  let score: number | null = null;
+  let usage: TokenUsage | undefined;
+  const ct = r.responseContentType;
+  if (r.responseBody) {
+    const body = asBuffer(r.responseBody);
+    if (ct && SSE.test(ct)) {
+      outputHash = hasher.hashPayload(body, ct);
+      usage = usageOfSse(body.toString('utf8'));
+    } else {
+      let parsed: unknown;
+      let isJson = false;
+      if (isJsonType(ct)) {
+        try {
+          parsed = JSON.parse(body.toString('utf8'));
+          isJson = true;
+        } catch { /* not JSON after all */ }
+      }
+      outputHash = isJson ? hasher.hashValue(parsed) : hasher.hashPayload(body, ct);
+      if (isJson) {
+        usage = usageOf(parsed);
+        const p = r.prediction;
+        if (p) ({ label, score } = extractPrediction(parsed, { label: p.label ? pathOf(deps, p.label) : undefined, score: p.score ? pathOf(deps, p.score) : undefined }));
+      }
+    }
+  } else if (r.responseTail && ct && SSE.test(ct)) {
+    usage = usageOfSse(asBuffer(r.responseTail).toString('utf8'));
+  }
+  return {
+    input_hash: inputHash, output_hash: outputHash, input_redacted: redacted, redactions,
+    prediction_label: label, prediction_score: score, tokens_in: usage?.tokensIn ?? null, tokens_out: usage?.tokensOut ?? null,
+  };
+}
+
+/** The event of a record, given its payload fields. */
+export function assembleEvent(r: EventRecord, f: PayloadFields, gatewayId: string, hashKeyId: string): TelemetryEvent {
+  return {
+    event_id: r.event_id,
+    ts: r.ts,
+    gateway_id: gatewayId,
+    route: r.route,
+    model: r.model,
+    version: r.version,
+    role: r.role,
+    rollout_id: r.rollout_id,
+    consumer_id: r.consumer_id,
+    method: r.method,
+    status: r.status,
+    outcome: r.outcome,
+    error_class: r.error_class,
+    latency_ms: r.latency_ms,
+    upstream_latency_ms: r.upstream_latency_ms,
+    ttfb_ms: r.ttfb_ms,
+    request_bytes: r.request_bytes,
+    response_bytes: r.response_bytes,
+    input_hash: f.input_hash,
+    output_hash: f.output_hash,
+    hash_key_id: hashKeyId,
+    input_redacted: f.input_redacted,
+    redactions: f.redactions,
+    prediction_label: f.prediction_label,
+    prediction_score: f.prediction_score,
+    tokens_in: f.tokens_in,
+    tokens_out: f.tokens_out,
+    correlation_id: r.correlation_id,
+    trace_id: r.trace_id,
+    span_id: r.span_id,
+    cache: r.cache,
+    schema_version: SCHEMA_VERSION,
+  };
+}
+
+/** Builds the event of a record in this thread. */
+export function buildEvent(r: EventRecord, deps: BuildDeps): TelemetryEvent {
+  return assembleEvent(r, payloadFields(r, deps), deps.gatewayId, deps.hasher.keyId);
+}
