@@ -19,6 +19,7 @@ import { createServer as createHttpsServer } from 'node:https';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerFactory } from 'fastify';
 import { MlgateError } from '../core/errors.ts';
 import { GatewayErrors } from './errors.ts';
+import { forwardedPathProblem } from './path-guard.ts';
 import { RequestHandler, type RequestHandlerOptions, type RouteKind } from './request-handler.ts';
 
 /** What the data plane needs: the request handler's options, plus TLS for the listener. */
@@ -64,6 +65,9 @@ export function createDataPlane(opts: DataPlaneOptions): DataPlane {
 
   const route = (kind: RouteKind, template: string) => (req: FastifyRequest, reply: FastifyReply) => {
     reply.hijack();
+    // The sub-path is forwarded as is (the OpenAI routes forward fixed paths, and the fast path only `/predict`).
+    const bad = kind === 'model' ? forwardedPathProblem((req.raw.url ?? '').slice(MODEL_PREFIX.length)) : undefined;
+    if (bad !== undefined) return handler.fail(req.raw, reply.raw, GatewayErrors.badPath(bad, { details: { path: pathOf(req.raw) } }), req.ip);
     handler.handle(kind, template, req.raw, reply.raw, req.body as Buffer | undefined, req.ip);
   };
   app.post('/v1/models/:model/predict', route('model', PREDICT));

@@ -9,6 +9,7 @@ import type { Outcome } from '../telemetry/event.ts';
 export const GatewayErrors = {
   badJson: defineError('MLG_GW_BAD_JSON', 400, 'The request body is not valid JSON'),
   badRequest: defineError('MLG_GW_BAD_REQUEST', 400, 'The request is malformed (missing model, unknown version, ...)'),
+  badPath: defineError('MLG_GW_BAD_PATH', 400, 'The forwarded path has dot segments, encoded separators or NUL bytes that could leave the target\'s base path'),
   tooLarge: defineError('MLG_GW_BODY_TOO_LARGE', 413, 'The request body is larger than the model allows'),
   unknownModel: defineError('MLG_GW_UNKNOWN_MODEL', 404, 'No model of that name is configured'),
   notFound: defineError('MLG_GW_NOT_FOUND', 404, 'No gateway route matches the path'),
@@ -31,6 +32,7 @@ export const GatewayErrors = {
 const OUTCOME_BY_CODE: Readonly<Record<string, Outcome>> = {
   MLG_GW_BAD_JSON: 'bad_request',
   MLG_GW_BAD_REQUEST: 'bad_request',
+  MLG_GW_BAD_PATH: 'bad_request',
   MLG_GW_BODY_TOO_LARGE: 'payload_too_large',
   MLG_GW_UNKNOWN_MODEL: 'not_found',
   MLG_GW_NOT_FOUND: 'not_found',
