@@ -8,7 +8,7 @@
 import { SCHEMA_VERSION, type Outcome, type Role, type TelemetryEvent } from './event.ts';
 import type { Hasher } from './hash.ts';
 import type { Redactor } from './redact.ts';
-import { extractPrediction, maskPath, splitPath } from './json-path.ts';
+import { extractPrediction, splitPath } from './json-path.ts';
 import { usageOf, usageOfSse, type TokenUsage } from './usage.ts';
 
 const MAX_INPUT_CHARS = 65536;
@@ -96,26 +96,16 @@ export function payloadFields(r: PayloadInput, deps: BuildDeps): PayloadFields {
   if (r.requestBody) {
     const body = asBuffer(r.requestBody);
     let parsed = r.requestJson;
-    if (parsed === undefined && r.requestContentType !== undefined && r.requestContentType.includes('json')) {
+    if (parsed === undefined && r.requestContentType !== undefined && /json/i.test(r.requestContentType)) {
       try { parsed = JSON.parse(body.toString('utf8')); } catch { /* hashed as bytes below */ }
     }
     inputHash = parsed !== undefined ? hasher.hashValue(parsed) : hasher.hashPayload(body, r.requestContentType);
     if (!r.redaction || r.redaction.storeInput) {
-      let text: Buffer | string = body;
-      let value = parsed;
-      const counts: Record<string, number> = {};
-      if (r.redaction && r.redaction.maskPaths.length > 0 && parsed !== null && typeof parsed === 'object') {
-        const copy: unknown = structuredClone(parsed);
-        let masked = 0;
-        for (const p of r.redaction.maskPaths) masked += maskPath(copy, pathOf(deps, p), '<MASKED>');
-        if (masked > 0) counts.MASKED = masked;
-        text = JSON.stringify(copy);
-        value = copy;
-      }
-      const red = deps.redactor.redact(text, r.requestContentType, value);
-      for (const [k, v] of Object.entries(red.counts)) counts[k] = (counts[k] ?? 0) + v;
+      // The one place the PII policy meets a payload: the redactor applies the model's mask
+      // paths with its own, and treats as JSON whatever parses as JSON.
+      const red = deps.redactor.redact(body, r.requestContentType, { parsed, maskPaths: r.redaction?.maskPaths });
       redacted = red.text.slice(0, MAX_INPUT_CHARS);
-      redactions = counts;
+      redactions = red.counts;
     }
   }
   let outputHash = '';

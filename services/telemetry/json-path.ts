@@ -1,6 +1,6 @@
 /**
  * Small JSON path helpers for configured paths: `a.b.0.c`, `$.a.b[0].c`, and `*` (any key or
- * index) for masking. Pure.
+ * index) in mask paths. Pure.
  */
 
 /** Splits a path into segments: `$.a[0].b` → ['a', '0', 'b']. */
@@ -8,6 +8,17 @@ export function splitPath(path: string): string[] {
   let p = path.trim();
   if (p.startsWith('$')) p = p.slice(1);
   return p.replace(/\[(\d+|\*)\]/g, '.$1').split('.').filter((s) => s.length > 0);
+}
+
+/**
+ * Parses a configured mask path (`user.ssn`, `$.messages[*].content`, `items.*.card`): the one
+ * path syntax of redaction. Throws naming the path when a segment is empty.
+ */
+export function parseMaskPath(path: string, where: string): string[] {
+  const p = typeof path === 'string' ? path.trim().replace(/^\$\.?/, '').replace(/\[(\d+|\*)\]/g, '.$1') : '';
+  const segs = p.split('.');
+  if (!p || segs.some((s) => !s)) throw new Error(`${where}: invalid path ${JSON.stringify(path)} (dot form, e.g. user.ssn or messages.*.content; $.a[0].b also works)`);
+  return segs;
 }
 
 /** The value at `segments` in `value`, or undefined. */
@@ -25,29 +36,6 @@ export function getPath(value: unknown, segments: readonly string[]): unknown {
     }
   }
   return cur;
-}
-
-/**
- * Replaces every value at `segments` (where `*` matches any key or index) with `mask`, in place.
- * Returns how many values it replaced.
- */
-export function maskPath(value: unknown, segments: readonly string[], mask: string): number {
-  if (segments.length === 0 || value === null || typeof value !== 'object') return 0;
-  const [head, ...rest] = segments;
-  const obj = value as Record<string, unknown>;
-  const keys = head === '*' ? Object.keys(obj) : Object.prototype.hasOwnProperty.call(obj, head!) ? [head!] : [];
-  let n = 0;
-  for (const k of keys) {
-    if (rest.length === 0) {
-      if (obj[k] !== undefined) {
-        obj[k] = mask;
-        n++;
-      }
-    } else {
-      n += maskPath(obj[k], rest, mask);
-    }
-  }
-  return n;
 }
 
 /** Compiled prediction paths of a model. */

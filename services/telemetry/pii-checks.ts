@@ -72,8 +72,12 @@ export function ssnValid(area: string, group: string, serial: string): boolean {
 
 /** True when `part` is base64url of a JSON object with an `alg` member (a JWT/JWS header). */
 export function jwtHeaderValid(part: string): boolean {
+  // The smallest header, {"alg":"x"}, is 15 characters of base64url; cheap checks before parsing.
+  if (part.length < 15) return false;
+  const text = Buffer.from(part, 'base64url').toString('utf8');
+  if (!text.includes('"alg"') || !/\}\s*$/.test(text)) return false;
   try {
-    const header = JSON.parse(Buffer.from(part, 'base64url').toString('utf8')) as unknown;
+    const header = JSON.parse(text) as unknown;
     return typeof header === 'object' && header !== null && typeof (header as { alg?: unknown }).alg === 'string';
   } catch {
     return false;

@@ -15,10 +15,18 @@ import { IBAN_LENGTHS, cardPrefixValid, ibanValid, jwtHeaderValid, luhnValid, ss
 /** Entity types and their placeholders (`<EMAIL>`, ...). */
 export type PiiType = 'JWT' | 'BEARER_TOKEN' | 'API_KEY' | 'EMAIL' | 'IBAN' | 'CREDIT_CARD' | 'US_SSN' | 'IP_ADDRESS' | 'PHONE';
 
-/** A detector: a global candidate regex, an optional validator giving the span to replace. */
+/**
+ * A detector: a global candidate regex and an optional validator giving the span to replace, or
+ * a scanner of its own. Every detector is linear in the text's size: regex candidates are bounded
+ * in length (so moving one character past a rejected candidate costs a bounded amount), and the
+ * shapes a backtracking regex cannot bound (JWTs, PEM blocks) have hand-written scanners.
+ * Detectors see folded text (text-fold.ts).
+ */
 export interface Detector {
   type: PiiType;
-  re: RegExp;
+  re?: RegExp;
+  /** Instead of `re`: every span to replace, in order, without overlaps. */
+  scan?: (text: string) => Array<[number, number]>;
   /** Cheap test on the whole text; the detector is skipped when false. */
   pre?: (text: string) => boolean;
   /** Returns the [start, end) to replace, or null to reject. Default: the whole match. */
@@ -36,10 +44,10 @@ function cardCheck(m: RegExpExecArray): [number, number] | null {
   const raw = m[0];
   const digits = digitsOf(raw);
   if (!cardPrefixValid(digits) || !luhnValid(digits)) return null;
-  const seps = raw.match(/[ -]/g);
+  const seps = raw.match(/[ .-]/g);
   if (seps) {
     if (new Set(seps).size > 1) return null;
-    const groups = raw.split(/[ -]/).map((g) => g.length);
+    const groups = raw.split(/[ .-]/).map((g) => g.length);
     const last = groups[groups.length - 1]!;
     const fours = groups.slice(0, -1).every((g) => g === 4) && last >= 1 && last <= 4;
     const fourFourFourFourThree = groups.length === 5 && groups.slice(0, 4).every((g) => g === 4) && last === 3;
@@ -48,6 +56,93 @@ function cardCheck(m: RegExpExecArray): [number, number] | null {
   }
   return whole(m);
 }
+
+const B64URL = new Uint8Array(128);
+for (const c of 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_') B64URL[c.charCodeAt(0)] = 1;
+const isB64 = (t: string, i: number): boolean => {
+  const c = t.charCodeAt(i);
+  return c < 128 && B64URL[c] === 1;
+};
+/** Longest JWT header segment looked at (real ones are well under 1 KiB). */
+const MAX_JWT_HEADER = 2048;
+
+/** End of the base64url run starting at `i`. */
+function runEnd(t: string, i: number): number {
+  while (i < t.length && isB64(t, i)) i++;
+  return i;
+}
+
+/**
+ * JWTs (`header.payload.signature`, base64url), in one pass over the text. Each run of base64url
+ * characters followed by a dot is a header candidate at most once: from its last `eyJ` at a word
+ * boundary within {@link MAX_JWT_HEADER} characters of the dot, then from its first one there;
+ * the header must decode to a JSON object with `alg`. A rejected candidate moves the scan to the
+ * next run, so `-eyJ` repeated costs what its length does.
+ */
+export function jwtSpans(t: string): Array<[number, number]> {
+  const out: Array<[number, number]> = [];
+  let i = t.indexOf('eyJ');
+  while (i >= 0 && i < t.length) {
+    // `i` is the first `eyJ` of its run that the scan has not passed yet.
+    const e = runEnd(t, i);
+    if (t.charCodeAt(e) === 46 /* . */) {
+      const from = Math.max(i, e - MAX_JWT_HEADER);
+      const boundary = (q: number) => q === 0 || !/[A-Za-z0-9_]/.test(t[q - 1]!);
+      let first = -1;
+      let last = -1;
+      for (let q = t.indexOf('eyJ', from); q >= 0 && q < e; q = t.indexOf('eyJ', q + 1)) {
+        if (!boundary(q)) continue;
+        if (first < 0) first = q;
+        last = q;
+      }
+      const header = [last, first].find((q) => q >= 0 && e - q >= 8 && jwtHeaderValid(t.slice(q, e)));
+      if (header !== undefined) {
+        const p = runEnd(t, e + 1);
+        if (p - (e + 1) >= 5 && t.charCodeAt(p) === 46) {
+          const end = runEnd(t, p + 1);
+          out.push([header, end]);
+          i = t.indexOf('eyJ', end);
+          continue;
+        }
+      }
+    }
+    i = t.indexOf('eyJ', e + 1);
+  }
+  return out;
+}
+
+const PEM_BEGIN = /-----BEGIN (?:[A-Z0-9]+ ){0,3}PRIVATE KEY-----/y;
+const PEM_END = /-----END (?:[A-Z0-9]+ ){0,3}PRIVATE KEY-----/y;
+
+/**
+ * PEM private keys, BEGIN line to END line. A key whose END is missing (cut off, or never sent)
+ * is replaced to the end of the text: what follows a BEGIN line is key material.
+ */
+export function pemSpans(t: string): Array<[number, number]> {
+  const out: Array<[number, number]> = [];
+  let i = t.indexOf('-----BEGIN ');
+  while (i >= 0) {
+    PEM_BEGIN.lastIndex = i;
+    if (!PEM_BEGIN.test(t)) {
+      i = t.indexOf('-----BEGIN ', i + 1);
+      continue;
+    }
+    let j = t.indexOf('-----END ', PEM_BEGIN.lastIndex);
+    for (; j >= 0; j = t.indexOf('-----END ', j + 1)) {
+      PEM_END.lastIndex = j;
+      if (PEM_END.test(t)) break;
+    }
+    if (j < 0) {
+      out.push([i, t.length]);
+      break;
+    }
+    out.push([i, PEM_END.lastIndex]);
+    i = t.indexOf('-----BEGIN ', PEM_END.lastIndex);
+  }
+  return out;
+}
+
+const isAlnum = (c: number): boolean => (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122);
 
 function ibanCheck(m: RegExpExecArray, text: string): [number, number] | null {
   const country = m[0].slice(0, 2).toUpperCase();
@@ -58,14 +153,14 @@ function ibanCheck(m: RegExpExecArray, text: string): [number, number] | null {
   let end = m.index;
   let compact = '';
   while (end < text.length && n < want) {
-    const c = text[end]!;
-    if (/[A-Za-z0-9]/.test(c)) {
-      compact += c;
+    const c = text.charCodeAt(end);
+    if (isAlnum(c)) {
+      compact += text[end];
       n++;
-    } else if (!/[ -]/.test(c)) break;
+    } else if (c !== 32 && c !== 45) break;
     end++;
   }
-  if (n !== want || /[A-Za-z0-9]/.test(text[end] ?? '')) return null;
+  if (n !== want || (end < text.length && isAlnum(text.charCodeAt(end)))) return null;
   return ibanValid(compact.toUpperCase()) ? [m.index, end] : null;
 }
 
@@ -110,11 +205,7 @@ export const KEY_HINTS: readonly KeyHint[] = [
 
 /** The detectors, in the order they run. */
 export const DETECTORS: readonly Detector[] = [
-  {
-    type: 'JWT', pre: (t) => t.includes('eyJ'),
-    re: /\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*/g,
-    check: (m) => (jwtHeaderValid(m[0].slice(0, m[0].indexOf('.'))) ? whole(m) : null),
-  },
+  { type: 'JWT', pre: (t) => t.includes('eyJ'), scan: jwtSpans },
   {
     type: 'BEARER_TOKEN', pre: (t) => /bearer/i.test(t),
     re: /\bBearer\s+([A-Za-z0-9\-._~+/]{8,}=*)/gdi,
@@ -139,21 +230,24 @@ export const DETECTORS: readonly Detector[] = [
       String.raw`\bSG\.[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{43}\b`, // SendGrid
       String.raw`\bgsk_[A-Za-z0-9]{40,}\b`, // Groq
       String.raw`\b(?:aws_?secret_?access_?key|aws_?secret)["']?\s*[:=]\s*["']?[A-Za-z0-9/+=]{40}(?![A-Za-z0-9/+=])`, // AWS secret (by name)
-      String.raw`-----BEGIN (?:[A-Z]+ )?PRIVATE KEY-----[\s\S]*?-----END (?:[A-Z]+ )?PRIVATE KEY-----`, // PEM private key
     ].join('|'), 'g'),
   },
+  { type: 'API_KEY', pre: (t) => t.includes('-----BEGIN'), scan: pemSpans },
   {
     type: 'EMAIL', pre: (t) => t.includes('@') || t.includes('%40'),
     re: /(?<![\p{L}\p{N}._%+-])[\p{L}\p{N}_%+-]+(?:\.[\p{L}\p{N}_%+-]+)*(?:@|%40)[\p{L}\p{N}](?:[\p{L}\p{N}-]*[\p{L}\p{N}])?(?:\.[\p{L}\p{N}](?:[\p{L}\p{N}-]*[\p{L}\p{N}])?)*\.\p{L}{2,24}(?![\p{L}\p{N}-])/gu,
   },
   {
     type: 'IBAN', pre: hasDigit,
-    re: /(?<![A-Za-z0-9])[A-Za-z]{2}\d{2}(?:[ -]?[A-Za-z0-9]){11,30}/g,
+    // The check reads the IBAN's length for its country from the text itself.
+    re: /(?<![A-Za-z0-9])[A-Za-z]{2}\d{2}(?=(?:[ -]?[A-Za-z0-9]){11})/g,
     check: ibanCheck,
   },
   {
     type: 'CREDIT_CARD', pre: hasDigit,
-    re: /(?<![\w.,+/-])\d(?:[ -]?\d){11,18}(?![\w]|[.,/-]\d)/g,
+    // Only the groupings cards are printed in (4-4-4[-4[-1..3]], 4-4-4-1..4, 4-6-4/5, or none),
+    // so a candidate fails at its first wrong group instead of after 19 digits.
+    re: /(?<![\w.,+/-])(?:\d{4}([ .-])\d{4}\1\d{4}(?:\1\d{4}(?:\1\d{1,3})?|\1\d{1,4})?|\d{4}([ .-])\d{6}\2\d{4,5}|\d{12,19})(?![\w]|[.,/-]\d)/g,
     check: cardCheck,
   },
   {

@@ -1,108 +1,209 @@
 /**
  * Redaction: raw PII never leaves the gateway process. Runs before the event is built.
- * API contract (used by the gateway): `createRedactor(options).redact(body, contentType)`.
+ * API contract (used by telemetry/event-builder.ts): `createRedactor(options).redact(body,
+ * contentType, { parsed, maskPaths })`.
  *
- * - JSON keeps its shape: every string value (and key) is scanned, values at configured paths
- *   and under sensitive key names become `<MASKED>`, and the result is serialised only up to
- *   `maxChars` (the walk stops there, so a large body costs what is kept, not what was sent).
- * - Form bodies (`application/x-www-form-urlencoded`) are decoded, scanned per value, re-joined.
- * - Other text is scanned whole; text past `maxChars` + 4096 characters is not scanned because
- *   it is cut anyway (the margin covers a value that straddles the cut, e.g. a long JWT).
+ * - What is JSON is treated as JSON, whatever it is declared as: a body declared JSON (media
+ *   type `application/json`, `text/json` or any `+json`, in any case), or any body whose text
+ *   parses as a JSON object or array. JSON keeps its shape: every string value (and key) is
+ *   scanned, values at mask paths and under secret-like key names become `<MASKED>`, numbers of
+ *   any sign are scanned by their digits, and the result is serialised only up to `maxChars` (the
+ *   walk stops there, so a large body costs what is kept, not what was sent).
+ * - Newline-delimited JSON is redacted line by line, each line that parses as JSON as JSON.
+ * - Form bodies (`application/x-www-form-urlencoded`) are decoded, masked by key, scanned per
+ *   value, re-joined.
+ * - Other text is scanned whole, including `"key": "value"` and `key=value` pairs whose key names
+ *   a secret (a JSON body too large or too broken to parse still has its secrets masked).
  * - Binary bodies (NUL bytes) become `<BINARY n bytes>`.
- * Each replaced value becomes a typed placeholder (`<EMAIL>`, `<PHONE>`, ...; see
- * pii-detectors.ts) and is counted per type in `counts`.
+ *
+ * Detection runs on folded text (text-fold.ts: compatibility forms, invisible characters,
+ * separators) and is mapped back, so disguised values are found and the stored text is cut at
+ * the right place. Every detector is linear in the text's size (pii-detectors.ts), and no more is
+ * scanned than can be kept: each string is cut to what is left of `maxChars` plus a margin before
+ * it is scanned. When the output is cut, the partial token at the cut is dropped and the counts
+ * get `TRUNCATED: 1`. A redaction that still takes longer than `budgetMs` keeps nothing
+ * (`UNSCANNED: 1`): the event then carries the payload's hash only.
+ * Each replaced value becomes a typed placeholder (`<EMAIL>`, `<PHONE>`, ...) and is counted per
+ * type in `counts`.
  */
-import { DETECTORS, KEY_HINTS, type Detector } from './pii-detectors.ts';
+import { DETECTORS, KEY_HINTS, type Detector, type PiiType } from './pii-detectors.ts';
+import { parseMaskPath } from './json-path.ts';
+import { fold } from './text-fold.ts';
 
 /** Options of {@link createRedactor}. */
 export interface RedactorOptions {
   /** Maximum length of `text` in the result (characters); longer output is truncated. */
   maxChars: number;
-  /** JSON paths (dot form, `*` for any key or index, e.g. `user.ssn`, `messages.*.content`) always masked. */
+  /** JSON paths (`user.ssn`, `$.messages[*].content`; `*` for any key or index) always masked. */
   maskPaths?: readonly string[];
-  /** JSON keys whose values are always masked, compared without case, `-` or `_`. Default {@link DEFAULT_MASK_KEYS}; `[]` turns it off. */
+  /**
+   * Secret-like key names whose values are always masked, compared after folding, without case
+   * and without anything but letters and digits. Names of 5 or more characters match anywhere
+   * in a key (`password` masks `user_password` and `newPassword`); shorter ones match a whole
+   * key or a whole word of it (`pin` masks `user_pin` and `pinCode`, not `shipping`). Default
+   * {@link DEFAULT_MASK_KEYS}; `[]` turns it off.
+   */
   maskKeys?: readonly string[];
+  /** Longest a single redaction may take before its text is dropped (default 100 ms). */
+  budgetMs?: number;
+}
+
+/** Per-call options of {@link Redactor.redact}. */
+export interface RedactCallOptions {
+  /** The body, already parsed by the caller as JSON (used instead of parsing it again). */
+  parsed?: unknown;
+  /** More mask paths for this call (a model's own), in the same syntax as the redactor's. */
+  maskPaths?: readonly string[] | undefined;
 }
 
 /** Result of redacting one payload. */
 export interface Redaction {
   /** Redacted (and possibly truncated) text; JSON keeps its shape. */
   text: string;
-  /** Replacements per entity type, e.g. `{ EMAIL: 2 }`. */
+  /** Replacements per entity type, e.g. `{ EMAIL: 2 }`; `TRUNCATED`/`UNSCANNED` mark a cut. */
   counts: Record<string, number>;
-  /** True when `text` was cut to `maxChars`. */
+  /** True when `text` was cut to `maxChars` (or dropped: `UNSCANNED`). */
   truncated: boolean;
 }
 
 /** Redacts payloads. */
 export interface Redactor {
-  /**
-   * Redacts a request or response body. JSON bodies keep their shape; other text is scanned whole.
-   * `parsed`, when the caller already parsed the body, is used instead of parsing it again.
-   */
-  redact(body: Buffer | string, contentType?: string, parsed?: unknown): Redaction;
+  /** Redacts a request or response body (see the module comment). */
+  redact(body: Buffer | string, contentType?: string, opts?: RedactCallOptions): Redaction;
   /** Redacts a free-text string, adding to `counts`. */
   redactText(text: string, counts: Record<string, number>): string;
-  /**
-   * Redacts an already-parsed JSON body: the same result as `redact` of its text with a JSON
-   * content type, without parsing it again.
-   */
-  redactValue(value: unknown): Redaction;
+  /** Redacts an already-parsed JSON body: the same result as `redact` of its text as JSON. */
+  redactValue(value: unknown, maskPaths?: readonly string[]): Redaction;
 }
 
-/** Key names whose values are secrets by definition. */
+/** Secret-like key names masked by default (see {@link RedactorOptions.maskKeys}). */
 export const DEFAULT_MASK_KEYS: readonly string[] = Object.freeze([
-  'password', 'passwd', 'pwd', 'passphrase', 'secret', 'clientsecret', 'apikey', 'xapikey', 'accesstoken',
-  'refreshtoken', 'idtoken', 'authorization', 'privatekey', 'cookie', 'setcookie', 'creditcard', 'cvv', 'cvc', 'pin',
+  'password', 'passwd', 'passphrase', 'secret', 'apikey', 'apitoken', 'accesskey', 'accesstoken', 'refreshtoken',
+  'idtoken', 'authtoken', 'sessiontoken', 'bearertoken', 'authorization', 'privatekey', 'signingkey', 'encryptionkey',
+  'cookie', 'sessionid', 'creditcard', 'cardnumber', 'securitycode', 'socialsecurity',
+  'pwd', 'pin', 'cvv', 'cvv2', 'cvc', 'ssn', 'otp',
 ]);
 
-/** Text beyond maxChars that is still scanned, so a value straddling the cut is caught whole. */
+/** Text beyond what is kept that is still scanned, so a value straddling the cut is caught whole. */
 const SCAN_MARGIN = 4096;
 /** Bodies above this are scanned as text (pre-cut) instead of parsed as JSON. */
 const MAX_JSON_PARSE = 1024 * 1024;
+/** How deep a JSON document inside a JSON string is redacted as JSON. */
+const MAX_NESTED_JSON = 2;
 const MASKED = '<MASKED>';
+const DEFAULT_BUDGET_MS = 100;
 
-function applyDetector(d: Detector, text: string, counts: Record<string, number>): string {
-  const re = d.re;
+class BudgetExceeded extends Error {}
+
+/** Placeholder-sized filler: keeps positions while later detectors run, matches none of them. */
+function filler(n: number): string {
+  return n <= 1 ? '<' : `<${'X'.repeat(n - 2)}>`;
+}
+
+function findSpans(d: Detector, text: string): Array<[number, number]> {
+  if (d.scan) return d.scan(text);
+  const re = d.re!;
   re.lastIndex = 0;
-  let parts: string[] | undefined;
+  const out: Array<[number, number]> = [];
   let last = 0;
   let m: RegExpExecArray | null;
   while ((m = re.exec(text)) !== null) {
     const span = d.check ? d.check(m, text) : ([m.index, m.index + m[0].length] as [number, number]);
-    if (!span || span[0] < last) {
+    if (!span || span[0] < last || span[1] <= span[0]) {
+      // Candidates are bounded in length, so one character on costs a bounded amount.
       re.lastIndex = m.index + 1;
       continue;
     }
-    (parts ??= []).push(text.slice(last, span[0]), `<${d.type}>`);
+    out.push(span);
     last = span[1];
-    counts[d.type] = (counts[d.type] ?? 0) + 1;
     re.lastIndex = Math.max(span[1], m.index + 1);
-  }
-  if (!parts) return text;
-  parts.push(text.slice(last));
-  return parts.join('');
-}
-
-/** Replaces every detected entity in `text` with its placeholder, counting per type. */
-export function redactString(text: string, counts: Record<string, number>): string {
-  if (text.length < 6) return text;
-  let out = text;
-  for (const d of DETECTORS) {
-    if (d.pre && !d.pre(out)) continue;
-    out = applyDetector(d, out, counts);
   }
   return out;
 }
 
-function keyHint(key: string, value: string): string | undefined {
-  if (value.length < 7 || value.length > 30) return undefined;
-  const digits = value.replace(/\D/g, '').length;
-  for (const h of KEY_HINTS) if (digits >= h.minDigits && digits <= h.maxDigits && h.key.test(key) && h.value.test(value)) return h.type;
-  return undefined;
+/**
+ * Replaces every detected entity in `text` with its placeholder, counting per type. Runs the
+ * detectors in order on the folded text; each found span is blanked out for the ones after it.
+ */
+export function redactString(text: string, counts: Record<string, number>, deadline = Infinity): string {
+  if (text.length < 5) return text;
+  const folded = fold(text);
+  let t = folded.text;
+  const found: Array<[number, number, PiiType]> = [];
+  for (const d of DETECTORS) {
+    if (d.pre && !d.pre(t)) continue;
+    const spans = findSpans(d, t);
+    if (spans.length) {
+      const parts: string[] = [];
+      let at = 0;
+      for (const [s, e] of spans) {
+        parts.push(t.slice(at, s), filler(e - s));
+        found.push([s, e, d.type]);
+        at = e;
+      }
+      parts.push(t.slice(at));
+      t = parts.join('');
+    }
+    if (performance.now() > deadline) throw new BudgetExceeded();
+  }
+  if (!found.length) return text;
+  found.sort((a, b) => a[0] - b[0]);
+  const map = folded.map;
+  const parts: string[] = [];
+  let at = 0;
+  for (const [fs, fe, type] of found) {
+    const s = map ? map[fs]! : fs;
+    const e = map ? map[fe]! : fe;
+    counts[type] = (counts[type] ?? 0) + 1;
+    if (s < at) {
+      // Overlaps the previous replacement (possible only across folding): widen that one.
+      if (e > at) at = e;
+      continue;
+    }
+    parts.push(text.slice(at, s), `<${type}>`);
+    at = e;
+  }
+  parts.push(text.slice(at));
+  return parts.join('');
 }
 
-const normKey = (k: string): string => k.toLowerCase().replace(/[-_\s]/g, '');
+/** A key name folded for comparison: plain letters and digits, lower case. */
+function keyWords(key: string): { joined: string; words: string[] } {
+  const f = fold(key).text;
+  const words = f.replace(/([a-z0-9])([A-Z])/g, '$1 $2').toLowerCase().split(/[^a-z0-9]+/).filter(Boolean);
+  return { joined: words.join(''), words };
+}
+
+/** Compiles mask key names into a test of key names. */
+function keyMatcher(names: readonly string[]): (key: string) => boolean {
+  const long: string[] = [];
+  const short = new Set<string>();
+  for (const n of names) {
+    const k = keyWords(n).joined;
+    if (!k) continue;
+    if (k.length >= 5) long.push(k);
+    else short.add(k);
+  }
+  if (!long.length && !short.size) return () => false;
+  const cache = new Map<string, boolean>();
+  return (key) => {
+    const hit = cache.get(key);
+    if (hit !== undefined) return hit;
+    const { joined, words } = keyWords(key);
+    const v = short.has(joined) || words.some((w) => short.has(w)) || long.some((l) => joined.includes(l));
+    if (cache.size < 10_000) cache.set(key, v);
+    return v;
+  };
+}
+
+function keyHint(key: string, value: string): string | undefined {
+  if (value.length < 7 || value.length > 40) return undefined;
+  const v = fold(value).text;
+  const k = fold(key).text;
+  const digits = v.replace(/\D/g, '').length;
+  for (const h of KEY_HINTS) if (digits >= h.minDigits && digits <= h.maxDigits && h.key.test(k) && h.value.test(v)) return h.type;
+  return undefined;
+}
 
 /** Cuts to `max` characters without leaving half a surrogate pair. */
 function cut(text: string, max: number): string {
@@ -113,6 +214,58 @@ function cut(text: string, max: number): string {
   return s;
 }
 
+/** Characters that end a token: what is left of a value cut in the middle is dropped back to one. */
+const PARTIAL_TAIL = /<[A-Z_]*$|[^\s"',;:{}()[\]<>&=|]+$/u;
+
+/** The text of a cut output: at most `max` characters, without the partial token at the cut. */
+function cutClean(text: string, max: number): string {
+  return cut(text, max).replace(PARTIAL_TAIL, '');
+}
+
+/** Media type of a Content-Type header: lower case, without parameters. */
+export function mediaType(contentType: string | undefined): string {
+  if (!contentType) return '';
+  const semi = contentType.indexOf(';');
+  return (semi < 0 ? contentType : contentType.slice(0, semi)).trim().toLowerCase();
+}
+
+/** True for JSON media types: application/json, text/json and every `+json` type. */
+export function isJsonMediaType(mt: string): boolean {
+  return mt === 'application/json' || mt === 'text/json' || mt.endsWith('+json');
+}
+
+const isNdjson = (mt: string): boolean => mt === 'application/x-ndjson' || mt === 'application/ndjson' || mt === 'application/jsonl' || mt === 'application/json-seq' || mt === 'application/jsonlines';
+
+/** The first non-space character of `text` opens a JSON object or array. */
+function looksLikeJson(text: string): boolean {
+  for (let i = 0; i < text.length && i < 1024; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d || c === 0xfeff) continue;
+    return c === 0x7b || c === 0x5b;
+  }
+  return false;
+}
+
+function tryParse(text: string): { ok: true; value: unknown } | { ok: false } {
+  try {
+    return { ok: true, value: JSON.parse(text) as unknown };
+  } catch {
+    return { ok: false };
+  }
+}
+
+/** Characters one event may scan, shared by every string of its JSON walk. */
+interface ScanBudget {
+  left: number;
+}
+
+interface Policy {
+  max: number;
+  maskPaths: readonly string[][];
+  secretKey: (key: string) => boolean;
+  budgetMs: number;
+}
+
 /** Serialises a JSON value with redaction, stopping once `limit` characters are produced. */
 class JsonWriter {
   private readonly parts: string[] = [];
@@ -120,9 +273,15 @@ class JsonWriter {
   constructor(
     private readonly limit: number,
     private readonly counts: Record<string, number>,
+    private readonly policy: Policy,
     private readonly maskPaths: readonly string[][],
-    private readonly maskKeys: ReadonlySet<string>,
+    private readonly deadline: number,
+    private readonly budget: ScanBudget,
+    private readonly depth = 0,
   ) {}
+
+  /** True once the event's scan budget ran out: the walk stops, the output is cut there. */
+  exhausted = false;
 
   result(): string {
     return this.parts.join('');
@@ -134,32 +293,69 @@ class JsonWriter {
   }
 
   private full(): boolean {
-    return this.len > this.limit;
+    return this.len > this.limit || this.budget.left <= 0;
+  }
+
+  /** What is left to scan of one string: what can still be kept, and the margin. */
+  private scanRoom(): number {
+    return Math.max(0, this.limit - this.len) + SCAN_MARGIN;
   }
 
   private pathMasked(path: readonly string[]): boolean {
     return this.maskPaths.some((p) => p.length === path.length && p.every((seg, i) => seg === '*' || seg === path[i]));
   }
 
+  /** A key or string value: detectors, then secret-like pairs inside it (a URL's query, a header). */
+  private scan(s: string, pairs = false): string {
+    let t = cut(s, this.scanRoom());
+    if (t.length > this.budget.left) {
+      // Past the budget nothing is scanned, so nothing past it is kept.
+      t = cut(t, Math.max(0, this.budget.left));
+      this.exhausted = true;
+    }
+    this.budget.left -= Math.max(t.length, 1);
+    const r = redactString(t, this.counts, this.deadline);
+    return pairs ? maskPairsInText(r, this.policy.secretKey, this.counts) : r;
+  }
+
+  private string(s: string): void {
+    // A JSON document sent as a string (a common way to smuggle structure) is redacted as JSON.
+    if (this.depth < MAX_NESTED_JSON && s.length <= this.scanRoom() && looksLikeJson(s)) {
+      const p = tryParse(s);
+      if (p.ok) {
+        const inner = new JsonWriter(this.scanRoom(), this.counts, this.policy, this.policy.maskPaths, this.deadline, this.budget, this.depth + 1);
+        inner.write(p.value, [], false);
+        if (inner.exhausted) this.exhausted = true;
+        this.push(JSON.stringify(inner.result()));
+        return;
+      }
+    }
+    this.push(JSON.stringify(this.scan(s, true)));
+  }
+
   write(v: unknown, path: string[], masked: boolean): void {
     if (this.full()) return;
-    if (!masked && path.length && (this.maskKeys.has(normKey(path[path.length - 1]!)) || (this.maskPaths.length && this.pathMasked(path)))) {
+    const key = path.length ? path[path.length - 1]! : undefined;
+    if (!masked && key !== undefined && (this.policy.secretKey(key) || (this.maskPaths.length && this.pathMasked(path)))) {
       this.counts.MASKED = (this.counts.MASKED ?? 0) + 1;
       masked = true;
     }
     if (v === null || typeof v !== 'object') {
-      const hint = !masked && (typeof v === 'string' || typeof v === 'number') && path.length ? keyHint(path[path.length - 1]!, String(v)) : undefined;
-      if (masked) this.push(`"${MASKED}"`);
-      else if (hint) {
+      if (masked) {
+        this.push(`"${MASKED}"`);
+        return;
+      }
+      const hint = key !== undefined && (typeof v === 'string' || typeof v === 'number') ? keyHint(key, typeof v === 'number' ? String(Math.abs(v)) : v) : undefined;
+      if (hint) {
         this.counts[hint] = (this.counts[hint] ?? 0) + 1;
         this.push(`"<${hint}>"`);
-      }
-      else if (typeof v === 'string') this.push(JSON.stringify(redactString(v, this.counts)));
-      else if (typeof v === 'number' && Number.isInteger(v) && Math.abs(v) >= 1e6) {
-        // A phone or card number sent as a JSON number: scan its digits too.
-        const s = String(v);
-        const r = redactString(s, this.counts);
-        this.push(r === s ? s : JSON.stringify(r));
+      } else if (typeof v === 'string') this.string(v);
+      else if (typeof v === 'number' && Number.isFinite(v) && Math.abs(v) >= 1e6) {
+        // A phone or card number sent as a JSON number, of either sign and in any notation:
+        // scan the digits of its integer part.
+        const digits = BigInt(Math.trunc(Math.abs(v))).toString();
+        const r = redactString(digits, this.counts, this.deadline);
+        this.push(r === digits ? JSON.stringify(v) : JSON.stringify(r));
       } else this.push(JSON.stringify(v) ?? 'null');
       return;
     }
@@ -175,15 +371,16 @@ class JsonWriter {
     this.push('{');
     let first = true;
     const seen = new Set<string>();
-    for (const [k, val] of Object.entries(v as Record<string, unknown>)) {
+    for (const k in v as Record<string, unknown>) {
+      if (!Object.prototype.hasOwnProperty.call(v, k)) continue;
       if (this.full()) break;
       if (!first) this.push(',');
       first = false;
-      let key = redactString(k, this.counts);
-      while (key !== k && seen.has(key)) key += '#';
-      seen.add(key);
-      this.push(`${JSON.stringify(key)}:`);
-      this.write(val, [...path, k], masked);
+      let name = this.scan(k);
+      while (name !== k && seen.has(name)) name += '#';
+      seen.add(name);
+      this.push(`${JSON.stringify(name)}:`);
+      this.write((v as Record<string, unknown>)[k], [...path, k], masked);
     }
     this.push('}');
   }
@@ -195,66 +392,150 @@ function isBinary(body: Buffer | string): boolean {
   return head.includes(0);
 }
 
+/**
+ * Secret-like `"key": "value"`, `key=value` and `key: value` pairs in text (a JSON body too large
+ * or too broken to parse, a query string, a header line), the key checked by the key matcher.
+ * A `key: value` value runs to the end of its line. Values already replaced by a detector keep
+ * their typed placeholder.
+ */
+const QUOTED_PAIR = /"((?:[^"\\\n]|\\.){1,100})"\s{0,20}:\s{0,20}"((?:[^"\\\n]|\\.){0,2000})"?/g;
+const EQ_PAIR = /(?<![\p{L}\p{N}_-])([\p{L}_][\p{L}\p{N}_.-]{0,60})\s{0,3}=\s{0,3}([^\s&"',;]{1,2000})/gu;
+const COLON_PAIR = /(?<![\p{L}\p{N}_-])([\p{L}_][\p{L}\p{N}_.-]{0,60})\s{0,3}:[ \t]{0,3}([^\s"'][^\n"']{0,1999})/gu;
+const PLACEHOLDER = /<[A-Z_]+>/;
+
+function maskPairsInText(text: string, secretKey: (k: string) => boolean, counts: Record<string, number>): string {
+  if (!text.includes('=') && !text.includes(':')) return text;
+  let n = 0;
+  const skip = (k: string, val: string) => !secretKey(k) || val === MASKED || PLACEHOLDER.test(val);
+  const out = text
+    .replace(QUOTED_PAIR, (m: string, k: string, val: string) => {
+      if (skip(k, val)) return m;
+      n++;
+      return `"${k}": "${MASKED}"`;
+    })
+    .replace(EQ_PAIR, (m: string, k: string, val: string) => {
+      if (skip(k, val)) return m;
+      n++;
+      return m.slice(0, m.length - val.length) + MASKED;
+    })
+    .replace(COLON_PAIR, (m: string, k: string, val: string) => {
+      if (skip(k, val)) return m;
+      n++;
+      return m.slice(0, m.length - val.length) + MASKED;
+    });
+  if (n) counts.MASKED = (counts.MASKED ?? 0) + n;
+  return out;
+}
+
 /** Builds a redactor; rejects invalid options at setup. */
 export function createRedactor(opts: RedactorOptions): Redactor {
   if (!Number.isSafeInteger(opts.maxChars) || opts.maxChars < 0) throw new Error(`redaction.maxChars must be a non-negative integer, got ${String(opts.maxChars)}`);
-  const maskPaths = (opts.maskPaths ?? []).map((p) => {
-    if (typeof p !== 'string' || !p || p.split('.').some((s) => !s)) throw new Error(`redaction.maskPaths: invalid path ${JSON.stringify(p)} (dot form, e.g. user.ssn or messages.*.content)`);
-    return p.split('.');
-  });
-  const maskKeys = new Set((opts.maskKeys ?? DEFAULT_MASK_KEYS).map(normKey));
+  const budgetMs = opts.budgetMs ?? DEFAULT_BUDGET_MS;
+  if (!(budgetMs > 0)) throw new Error(`redaction.budgetMs must be positive, got ${String(opts.budgetMs)}`);
+  const policy: Policy = {
+    max: opts.maxChars,
+    maskPaths: (opts.maskPaths ?? []).map((p) => parseMaskPath(p, 'redaction.maskPaths')),
+    secretKey: keyMatcher(opts.maskKeys ?? DEFAULT_MASK_KEYS),
+    budgetMs,
+  };
   const max = opts.maxChars;
+  // A model's own mask paths, compiled once per list.
+  const compiled = new WeakMap<readonly string[], string[][]>();
+  const pathsFor = (extra: readonly string[] | undefined): readonly string[][] => {
+    if (!extra || extra.length === 0) return policy.maskPaths;
+    let c = compiled.get(extra);
+    if (!c) compiled.set(extra, (c = [...policy.maskPaths, ...extra.map((p) => parseMaskPath(p, 'redaction.maskPaths'))]));
+    return c;
+  };
 
   const finish = (text: string, counts: Record<string, number>, cutAlready = false): Redaction => {
     const truncated = cutAlready || text.length > max;
-    return { text: cut(text, max), counts, truncated };
+    if (!truncated) return { text, counts, truncated };
+    counts.TRUNCATED = 1;
+    return { text: cutClean(text, max), counts, truncated };
   };
 
-  const redactValue = (value: unknown): Redaction => {
+  /** Runs `f` within the budget: past it, nothing is kept. */
+  const guarded = (f: (deadline: number, counts: Record<string, number>) => Redaction): Redaction => {
     const counts: Record<string, number> = {};
-    const w = new JsonWriter(max, counts, maskPaths, maskKeys);
+    try {
+      return f(performance.now() + budgetMs, counts);
+    } catch (err) {
+      if (!(err instanceof BudgetExceeded)) throw err;
+      return { text: '', counts: { UNSCANNED: 1 }, truncated: true };
+    }
+  };
+
+  /** Characters one event may scan in all: twice what it can keep, with the margin. */
+  const budget = (): ScanBudget => ({ left: 2 * (max + SCAN_MARGIN) });
+
+  const jsonValue = (value: unknown, paths: readonly string[][], deadline: number, counts: Record<string, number>): Redaction => {
+    const w = new JsonWriter(max, counts, policy, paths, deadline, budget());
     w.write(value, [], false);
-    return finish(w.result(), counts);
+    return finish(w.result(), counts, w.exhausted);
+  };
+
+  const text = (s: string, mt: string, paths: readonly string[][], deadline: number, counts: Record<string, number>): Redaction => {
+    if (s.length <= MAX_JSON_PARSE && looksLikeJson(s)) {
+      const p = tryParse(s);
+      if (p.ok) return jsonValue(p.value, paths, deadline, counts);
+    }
+    const scanned = s.length > max + SCAN_MARGIN ? cut(s, max + SCAN_MARGIN) : s;
+    const wasCut = scanned.length < s.length;
+    if (mt === 'application/x-www-form-urlencoded') {
+      const dec = (x: string) => { try { return decodeURIComponent(x.replace(/\+/g, ' ')); } catch { return x; } };
+      const out = scanned.split('&').map((pair) => {
+        const eq = pair.indexOf('=');
+        if (eq < 0) return redactString(dec(pair), counts, deadline);
+        const key = dec(pair.slice(0, eq));
+        if (policy.secretKey(key) || (paths.length && paths.some((p) => p.length === 1 && (p[0] === '*' || p[0] === key)))) {
+          counts.MASKED = (counts.MASKED ?? 0) + 1;
+          return `${redactString(key, counts, deadline)}=${MASKED}`;
+        }
+        return `${redactString(key, counts, deadline)}=${redactString(dec(pair.slice(eq + 1)), counts, deadline)}`;
+      }).join('&');
+      return finish(out, counts, wasCut);
+    }
+    if (isNdjson(mt) || (s.includes('\n') && looksLikeJson(s))) {
+      // One JSON document per line: each one that parses is redacted as JSON.
+      const lines = scanned.split('\n');
+      const shared = budget();
+      const out = lines.map((line, i) => {
+        const last = i === lines.length - 1 && wasCut;
+        if (!last && looksLikeJson(line)) {
+          const p = tryParse(line);
+          if (p.ok) {
+            const w = new JsonWriter(max + SCAN_MARGIN, counts, policy, paths, deadline, shared);
+            w.write(p.value, [], false);
+            return w.result();
+          }
+        }
+        return maskPairsInText(redactString(line, counts, deadline), policy.secretKey, counts);
+      }).join('\n');
+      return finish(out, counts, wasCut);
+    }
+    return finish(maskPairsInText(redactString(scanned, counts, deadline), policy.secretKey, counts), counts, wasCut);
   };
 
   return {
-    redactText: redactString,
-    redactValue,
-    redact(body, contentType, parsed) {
-      const ct = contentType?.toLowerCase() ?? '';
-      const jsonType = ct.includes('json') && !ct.includes('ndjson');
-      // A parsed body holds no NUL byte (JSON cannot), and its bytes bound its characters.
-      if (parsed !== undefined && jsonType && body.length <= MAX_JSON_PARSE) return redactValue(parsed);
-      const counts: Record<string, number> = {};
-      if (isBinary(body)) return { text: `<BINARY ${body.length} bytes>`, counts, truncated: false };
-      const text = typeof body === 'string' ? body : body.toString('utf8');
-      const first = text.trimStart()[0];
-      if ((jsonType || (!ct && (first === '{' || first === '['))) && text.length <= MAX_JSON_PARSE) {
-        let value: unknown;
-        let parsed = true;
-        try {
-          value = JSON.parse(text);
-        } catch {
-          parsed = false;
+    redactText: (s, counts) => redactString(s, counts),
+    redactValue: (value, extra) => guarded((deadline, counts) => jsonValue(value, pathsFor(extra), deadline, counts)),
+    redact(body, contentType, call) {
+      const paths = pathsFor(call?.maskPaths);
+      if (call?.parsed !== undefined && body.length <= MAX_JSON_PARSE) {
+        const parsed = call.parsed;
+        return guarded((deadline, counts) => jsonValue(parsed, paths, deadline, counts));
+      }
+      if (isBinary(body)) return { text: `<BINARY ${body.length} bytes>`, counts: {}, truncated: false };
+      const s = typeof body === 'string' ? body : body.toString('utf8');
+      const mt = mediaType(contentType);
+      return guarded((deadline, counts) => {
+        if (isJsonMediaType(mt) && s.length <= MAX_JSON_PARSE) {
+          const p = tryParse(s);
+          if (p.ok) return jsonValue(p.value, paths, deadline, counts);
         }
-        if (parsed) return redactValue(value);
-      }
-      const scanned = text.length > max + SCAN_MARGIN ? cut(text, max + SCAN_MARGIN) : text;
-      if (ct.includes('x-www-form-urlencoded')) {
-        const out = scanned.split('&').map((pair) => {
-          const eq = pair.indexOf('=');
-          const dec = (s: string) => { try { return decodeURIComponent(s.replace(/\+/g, ' ')); } catch { return s; } };
-          if (eq < 0) return redactString(dec(pair), counts);
-          const key = dec(pair.slice(0, eq));
-          if (maskKeys.has(normKey(key))) {
-            counts.MASKED = (counts.MASKED ?? 0) + 1;
-            return `${redactString(key, counts)}=${MASKED}`;
-          }
-          return `${redactString(key, counts)}=${redactString(dec(pair.slice(eq + 1)), counts)}`;
-        }).join('&');
-        return finish(out, counts, scanned.length < text.length);
-      }
-      return finish(redactString(scanned, counts), counts, scanned.length < text.length);
+        return text(s, mt, paths, deadline, counts);
+      });
     },
   };
 }

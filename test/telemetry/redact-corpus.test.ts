@@ -63,13 +63,16 @@ test('redaction corpus: redactValue of a parsed JSON body gives what redact give
   assert.ok(compared >= 50, `compared ${compared} JSON inputs`);
 });
 
-test('redaction corpus: a body parsed by the caller is used only where redact would parse it as JSON', () => {
+test('redaction corpus: a JSON object or array is redacted as JSON whatever type it is declared as, parsed by the caller or not', () => {
   let compared = 0;
   for (const c of [...planted, ...control]) {
     let value: unknown;
     try { value = JSON.parse(c.input); } catch { continue; }
-    for (const ct of ['application/json', 'text/plain', 'application/x-ndjson', undefined]) {
-      assert.deepEqual(redactor.redact(c.input, ct, value), redactor.redact(c.input, ct), `${c.name} as ${ct}`);
+    if (value === null || typeof value !== 'object') continue;
+    const asJson = redactor.redact(c.input, 'application/json');
+    for (const ct of ['application/json', 'Application/JSON; charset=UTF-8', 'application/vnd.api+json', 'text/plain', 'application/x-ndjson', undefined]) {
+      assert.deepEqual(redactor.redact(c.input, ct, { parsed: value }), asJson, `${c.name} as ${ct}, parsed`);
+      assert.deepEqual(redactor.redact(c.input, ct), asJson, `${c.name} as ${ct}`);
     }
     compared++;
   }
