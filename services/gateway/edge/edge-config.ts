@@ -40,18 +40,47 @@ export const ConsumerSchema = z.strictObject({
   limits: ConsumerLimitsSchema.optional(),
 });
 
-/** JWT bearer tokens. One key source is required: `keys`, `jwksFile` or `jwksUrl`. */
+/** True for hosts a plain-http JWKS URL may name: localhost, 127.0.0.0/8 and ::1 (local test IdPs). */
+export function isLoopbackHost(hostname: string): boolean {
+  const h = hostname.toLowerCase().replace(/^\[|\]$/g, '');
+  if (h === 'localhost' || h === '::1' || h === '0:0:0:0:0:0:0:1') return true;
+  const m = /^127\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(h);
+  return m !== null && m.slice(1).every((o) => Number(o) <= 255);
+}
+
+/** Text of a required field's message when it is absent, else zod's own. */
+const required = (what: string) => (iss: { input: unknown }) => (iss.input === undefined ? `required: ${what}` : undefined);
+
+/**
+ * A JWKS URL: https, or http to a loopback host only (a JWKS fetched in clear text could be
+ * swapped by anyone on the path, who would then sign tokens of their own).
+ */
+const JwksUrl = z.url({ protocol: /^https?$/, error: 'expected an https:// URL' }).refine(
+  (u) => { const url = new URL(u); return url.protocol === 'https:' || isLoopbackHost(url.hostname); },
+  'must be https:// (http:// only to localhost, 127.0.0.0/8 or ::1)',
+);
+
+/** Asymmetric JWS algorithms only: no `none`, no HS* (an HMAC keyed with a public key is forgeable). */
+const JwsAlgorithm = z.string().regex(/^(RS|PS|ES)(256|384|512)$|^EdDSA$|^Ed25519$/, 'expected an asymmetric JWS algorithm (RS*, PS*, ES*, EdDSA, Ed25519)');
+
+/**
+ * JWT bearer tokens. One key source is required: `keys`, `jwksFile` or `jwksUrl`; `issuer` and
+ * `audience` are required, and every token must carry `exp` no further than `maxLifetimeSec` out.
+ */
 export const JwtSchema = z
   .strictObject({
     /** Public keys as JWKs (a JWKS's `keys`). */
     keys: z.array(z.record(z.string(), z.unknown())).optional(),
     /** A JWKS JSON file, read at start. */
     jwksFile: FilePath.optional(),
-    /** A JWKS URL, fetched (and cached by `jose`) when a token names an unknown key. */
-    jwksUrl: z.url({ protocol: /^https?$/ }).optional(),
-    issuer: z.string().min(1).optional(),
-    audience: z.string().min(1).optional(),
-    algorithms: z.array(z.string().regex(/^(RS|PS|ES)(256|384|512)$|^EdDSA$/, 'expected an asymmetric JWS algorithm')).min(1).default(['RS256', 'ES256', 'EdDSA']),
+    /** A JWKS URL (https; http to loopback only), fetched by `jose` and cached. */
+    jwksUrl: JwksUrl.optional(),
+    /** The `iss` every token must carry. */
+    issuer: z.string({ error: required('the issuer (iss) every token must carry') }).min(1),
+    /** The `aud` every token must carry (one of these when a list). */
+    audience: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)], { error: required('the audience (aud) every token must carry') }),
+    /** Algorithms accepted (a token's `alg` must be one of them). */
+    algorithms: z.array(JwsAlgorithm).min(1).default(['RS256', 'ES256', 'EdDSA']),
     /** Claim holding the consumer id. */
     consumerClaim: z.string().min(1).default('sub'),
     /** Claim holding scopes (space-separated string or array). */
@@ -60,7 +89,21 @@ export const JwtSchema = z
     scopes: z.record(z.string().min(1), z.array(z.union([Name, z.literal('*')]))).default({}),
     /** Scope that lets the holder pin versions of the models it may call. */
     pinScope: z.string().min(1).optional(),
-    clockToleranceSec: z.number().int().min(0).max(300).default(5),
+    /** Leeway for `exp`, `nbf` and `iat` against this gateway's clock. */
+    clockToleranceSec: z.number().int().min(0).max(300).default(30),
+    /**
+     * Longest a token may live: `exp - iat`, or `exp - now` when it has no `iat` (Envoy's
+     * `max_lifetime`, Kong's `maximum_expiration`). A longer-lived token is refused.
+     */
+    maxLifetimeSec: z.number().int().min(1).max(31_536_000).default(86_400),
+    /** Larger tokens are refused before any decoding. */
+    maxTokenBytes: z.number().int().min(256).max(65_536).default(8192),
+    /** Longest wait for the JWKS URL. */
+    jwksTimeoutMs: Ms.default(2000),
+    /** How long a fetched JWKS is used before it is fetched again. */
+    jwksCacheMaxAgeMs: Ms.default(600_000),
+    /** Least time between two fetches when a token names an unknown key (a flood of made-up kids fetches once). */
+    jwksCooldownMs: Ms.default(30_000),
   })
   .superRefine((j, ctx) => {
     const n = [j.keys, j.jwksFile, j.jwksUrl].filter((x) => x !== undefined).length;

@@ -1,24 +1,34 @@
 /**
- * JWT bearer tokens (jose): signature against configured JWKs, a JWKS file or a JWKS URL;
- * expiry, not-before, issuer and audience; the consumer id from a configured claim; scopes
- * from a claim granting models. Only asymmetric algorithms: a gateway holding a shared secret
- * could mint tokens itself.
+ * JWT bearer tokens (jose): signature against configured JWKs, a JWKS file or a JWKS URL (https,
+ * or http to loopback); a required `exp` no further out than the configured lifetime, `nbf`,
+ * `iat`, issuer and audience; the consumer id from a configured claim; scopes from a claim
+ * granting models. Only asymmetric algorithms from the configured list: a gateway holding a
+ * shared secret could mint tokens itself, and an HMAC keyed with a public key is forgeable.
+ * Oversized tokens are refused before any decoding.
  */
 import { readFileSync } from 'node:fs';
 import { createLocalJWKSet, createRemoteJWKSet, jwtVerify, type JSONWebKeySet, type JWTPayload, type JWTVerifyGetKey } from 'jose';
 import { EdgeErrors } from './errors.ts';
 import { grantOf, type ConsumerTable, type EdgeConsumer } from './consumers.ts';
-import type { JwtConfig } from './edge-config.ts';
+import { isLoopbackHost, type JwtConfig } from './edge-config.ts';
 
 /** Why a token was refused (the `reason` label of mlgate_gateway_auth_failures_total). */
-export type JwtFailure = 'expired' | 'not_yet_valid' | 'bad_signature' | 'unknown_key' | 'bad_claims' | 'malformed' | 'no_consumer' | 'jwks_unavailable';
+export type JwtFailure =
+  | 'too_large' | 'malformed' | 'bad_algorithm' | 'bad_signature' | 'unknown_key' | 'jwks_unavailable'
+  | 'no_expiry' | 'expired' | 'not_yet_valid' | 'lifetime_too_long' | 'wrong_issuer' | 'wrong_audience' | 'bad_claims' | 'no_consumer';
 
 /** A verified consumer or the reason of a refusal. */
 export type JwtResult = { ok: true; consumer: EdgeConsumer } | { ok: false; reason: JwtFailure };
 
 /** Loads the key source at setup; throws MLG_EDGE_SETUP when it cannot. */
 function keySource(cfg: JwtConfig): JWTVerifyGetKey {
-  if (cfg.jwksUrl) return createRemoteJWKSet(new URL(cfg.jwksUrl), { timeoutDuration: 2000, cooldownDuration: 30_000 });
+  if (cfg.jwksUrl) {
+    const url = new URL(cfg.jwksUrl);
+    if (url.protocol !== 'https:' && !(url.protocol === 'http:' && isLoopbackHost(url.hostname))) {
+      throw EdgeErrors.setup('gateway.auth.jwt.jwksUrl must be https:// (http:// only to a loopback host)');
+    }
+    return createRemoteJWKSet(url, { timeoutDuration: cfg.jwksTimeoutMs, cacheMaxAge: cfg.jwksCacheMaxAgeMs, cooldownDuration: cfg.jwksCooldownMs });
+  }
   let jwks: JSONWebKeySet;
   if (cfg.jwksFile) {
     try {
@@ -44,10 +54,34 @@ function failureOf(err: unknown): JwtFailure {
     case 'ERR_JWT_EXPIRED': return 'expired';
     case 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED': return 'bad_signature';
     case 'ERR_JWKS_NO_MATCHING_KEY': case 'ERR_JWKS_MULTIPLE_MATCHING_KEYS': return 'unknown_key';
-    case 'ERR_JWT_CLAIM_VALIDATION_FAILED': return (err as { claim?: string }).claim === 'nbf' ? 'not_yet_valid' : 'bad_claims';
-    case 'ERR_JWKS_TIMEOUT': case 'ERR_JOSE_GENERIC': return 'jwks_unavailable';
-    default: return 'malformed';
+    case 'ERR_JOSE_ALG_NOT_ALLOWED': case 'ERR_JOSE_NOT_SUPPORTED': return 'bad_algorithm';
+    case 'ERR_JWT_CLAIM_VALIDATION_FAILED': return claimFailure(err as { claim?: string; reason?: string });
+    case 'ERR_JWKS_TIMEOUT': case 'ERR_JWKS_INVALID': case 'ERR_JOSE_GENERIC': return 'jwks_unavailable';
+    // fetch() of the JWKS URL failing to connect has no jose code.
+    default: return err instanceof TypeError && err.message === 'fetch failed' ? 'jwks_unavailable' : 'malformed';
   }
+}
+
+function claimFailure(err: { claim?: string; reason?: string }): JwtFailure {
+  switch (err.claim) {
+    case 'exp': return err.reason === 'missing' ? 'no_expiry' : 'bad_claims';
+    case 'nbf': return err.reason === 'check_failed' ? 'not_yet_valid' : 'bad_claims';
+    case 'iss': return 'wrong_issuer';
+    case 'aud': return 'wrong_audience';
+    default: return 'bad_claims';
+  }
+}
+
+/**
+ * The lifetime rule jose has no option for: `exp - iat` (or `exp - now` without `iat`) at most
+ * `maxLifetimeSec`, and no `iat` in the future. `exp` is present and numeric (jose checked it).
+ */
+function lifetimeFailure(payload: JWTPayload, cfg: JwtConfig, nowSec: number): JwtFailure | undefined {
+  const exp = payload.exp!;
+  const tolerance = cfg.clockToleranceSec;
+  if (payload.iat !== undefined && payload.iat > nowSec + tolerance) return 'not_yet_valid';
+  const lifetime = payload.iat === undefined ? exp - nowSec - tolerance : exp - payload.iat;
+  return lifetime > cfg.maxLifetimeSec ? 'lifetime_too_long' : undefined;
 }
 
 function scopesOf(payload: JWTPayload, claim: string): string[] {
@@ -67,15 +101,18 @@ export class JwtVerifier {
 
   /** Verifies `token`; never throws. */
   async verify(token: string): Promise<JwtResult> {
+    if (token.length > this.cfg.maxTokenBytes) return { ok: false, reason: 'too_large' };
     let payload: JWTPayload;
     try {
       ({ payload } = await jwtVerify(token, this.getKey, {
         algorithms: this.cfg.algorithms, clockTolerance: this.cfg.clockToleranceSec,
-        ...(this.cfg.issuer ? { issuer: this.cfg.issuer } : {}), ...(this.cfg.audience ? { audience: this.cfg.audience } : {}),
+        issuer: this.cfg.issuer, audience: this.cfg.audience, requiredClaims: ['exp'],
       }));
     } catch (err) {
       return { ok: false, reason: failureOf(err) };
     }
+    const tooLong = lifetimeFailure(payload, this.cfg, Date.now() / 1000);
+    if (tooLong) return { ok: false, reason: tooLong };
     const id = payload[this.cfg.consumerClaim];
     if (typeof id !== 'string' || id === '' || id.length > 200) return { ok: false, reason: 'no_consumer' };
     const scopes = scopesOf(payload, this.cfg.scopeClaim);
