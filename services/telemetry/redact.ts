@@ -400,7 +400,7 @@ function isBinary(body: Buffer | string): boolean {
  */
 const QUOTED_PAIR = /"((?:[^"\\\n]|\\.){1,100})"\s{0,20}:\s{0,20}"((?:[^"\\\n]|\\.){0,2000})"?/g;
 const EQ_PAIR = /(?<![\p{L}\p{N}_-])([\p{L}_][\p{L}\p{N}_.-]{0,60})\s{0,3}=\s{0,3}([^\s&"',;]{1,2000})/gu;
-const COLON_PAIR = /(?<![\p{L}\p{N}_-])([\p{L}_][\p{L}\p{N}_.-]{0,60})\s{0,3}:[ \t]{0,3}([^\s"'][^\n"']{0,1999})/gu;
+const COLON_PAIR = /(?<![\p{L}\p{N}_-])([\p{L}_][\p{L}\p{N}_.-]{0,60})\s{0,3}:[ \t]{0,3}([^\s"'<][^\n"'<]{0,1999})(<[A-Z_]+>)?/gu;
 const PLACEHOLDER = /<[A-Z_]+>/;
 
 function maskPairsInText(text: string, secretKey: (k: string) => boolean, counts: Record<string, number>): string {
@@ -418,10 +418,11 @@ function maskPairsInText(text: string, secretKey: (k: string) => boolean, counts
       n++;
       return m.slice(0, m.length - val.length) + MASKED;
     })
-    .replace(COLON_PAIR, (m: string, k: string, val: string) => {
-      if (skip(k, val)) return m;
+    .replace(COLON_PAIR, (m: string, k: string, val: string, placeholder: string | undefined) => {
+      // `Authorization: Bearer <BEARER_TOKEN>`: the scheme before a detected value stays.
+      if (skip(k, val) || (placeholder && /^[A-Za-z]{1,10}\s+$/.test(val))) return m;
       n++;
-      return m.slice(0, m.length - val.length) + MASKED;
+      return m.slice(0, m.length - val.length - (placeholder?.length ?? 0)) + MASKED + (placeholder ? ` ${placeholder}` : '');
     });
   if (n) counts.MASKED = (counts.MASKED ?? 0) + n;
   return out;
