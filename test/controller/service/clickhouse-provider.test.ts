@@ -109,7 +109,7 @@ test('clickhouse provider: custom SQL must be one SELECT; a failing query fails 
   assert.throws(() => checkCustomSql('DROP TABLE x'), /MLG_CTL_CUSTOM_SQL_INVALID|must be a SELECT/);
   assert.throws(() => checkCustomSql('SELECT 1; DROP TABLE x'), /single statement/);
   assert.throws(() => checkCustomSql('SELECT 1 SETTINGS max_threads = 1'), /SETTINGS/);
-  assert.equal(checkCustomSql("SELECT count() FROM t WHERE x = 'a;b';"), "SELECT count() FROM t WHERE x = 'a;b'");
+  assert.equal(checkCustomSql("SELECT count() FROM {db}.requests WHERE route = 'a;b';"), "SELECT count() FROM {db}.requests WHERE route = 'a;b'");
   const wh = await embeddedWarehouse(t);
   const provider = new ClickHouseMetricsProvider({ warehouse: wh });
   const bad = spec({ metrics: [{ kind: 'custom_sql', name: 'x', direction: 'higher_is_worse', sql: 'SELECT no_such_column FROM {db}.requests' }] });
