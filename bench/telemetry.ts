@@ -7,6 +7,10 @@
  *   3. Gateway: requests/s through the gateway with the Kafka sink against the in-memory test sink.
  *   4. Redaction and hashing of typical ~1 KB payloads: operations/s, against JSON.parse +
  *      JSON.stringify of the same payload (the floor any JSON-aware redactor pays).
+ *   5. Hostile input: redaction of 1 MiB bodies built to make detection slow (as text and inside
+ *      JSON, at the default maxChars and the largest), in ms per body against benign prose of
+ *      the same size and settings; and the detectors alone (redactText, nothing capped) in µs
+ *      per KiB against benign prose. `--redaction` runs only 4 and 5 (no Kafka needed).
  * Writes bench/results/telemetry.json. Environment: BENCH_EVENTS (default 100000),
  * BENCH_SECONDS (gateway load per arm, default 5), MLGATE_TEST_KAFKA_BROKERS (default 127.0.0.1:19092).
  */
@@ -28,6 +32,7 @@ import { createHasher } from '../services/telemetry/hash.ts';
 import { createRedactor } from '../services/telemetry/redact.ts';
 import { MemorySink, type TelemetrySink } from '../services/telemetry/sink.ts';
 import { startStandIn } from '../test/support/upstream.ts';
+import { ADVERSARIAL_FRAGMENTS, benignText, repeatTo } from '../test/security/adversarial-text.ts';
 
 const EVENTS = Number(process.env.BENCH_EVENTS ?? 100_000);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
@@ -229,13 +234,60 @@ function redactionBench(): void {
   row(`hash JSON chat (${chatBuf.length} B)`, rate(() => h.hashPayload(chatBuf, 'application/json')), 'ops/s', 'JSON.parse + JSON.stringify', floor);
 }
 
+/** Best of `n` runs of `fn`, in ms. */
+function best(fn: () => unknown, n = 3): number {
+  let b = Infinity;
+  for (let i = 0; i < n; i++) {
+    const t0 = performance.now();
+    fn();
+    b = Math.min(b, performance.now() - t0);
+  }
+  return b;
+}
+
+function hostileRedactionBench(): void {
+  const MiB = 1 << 20;
+  const benign = benignText(MiB);
+  const benignJson = JSON.stringify({ text: benign });
+  for (const maxChars of [2048, 65536]) {
+    const r = createRedactor({ maxChars, budgetMs: 60_000 });
+    const baseText = best(() => r.redact(benign, 'text/plain'));
+    const baseJson = best(() => r.redact(benignJson, 'application/json'));
+    let worst = { name: '', ms: 0, ratio: 0, base: 1 };
+    for (const [name, fragment] of Object.entries(ADVERSARIAL_FRAGMENTS)) {
+      const s = repeatTo(fragment, MiB);
+      for (const [kind, body, base] of [['text', s, baseText], ['JSON', JSON.stringify({ text: s }), baseJson]] as const) {
+        const ms = best(() => r.redact(body, kind === 'text' ? 'text/plain' : 'application/json'));
+        if (ms / base > worst.ratio) worst = { name: `${name} as ${kind}`, ms, ratio: ms / base, base };
+      }
+    }
+    rows.push({ name: `redact 1 MiB hostile body, worst of ${Object.keys(ADVERSARIAL_FRAGMENTS).length * 2} (${worst.name}), maxChars ${maxChars}`, value: Number(worst.ms.toFixed(2)), unit: 'ms', baseline: 'benign 1 MiB body, same settings', baselineValue: Number(worst.base.toFixed(2)), ratio: Number(worst.ratio.toFixed(2)) });
+  }
+  const raw = createRedactor({ maxChars: 65536, budgetMs: 60_000 });
+  const size = 256 << 10;
+  const base = best(() => raw.redactText(benignText(size), {})) / (size / 1024) * 1000;
+  let worst = { name: '', us: 0 };
+  for (const [name, fragment] of Object.entries(ADVERSARIAL_FRAGMENTS)) {
+    const us = best(() => raw.redactText(repeatTo(fragment, size), {})) / (size / 1024) * 1000;
+    if (us > worst.us) worst = { name, us };
+  }
+  rows.push({ name: `detectors alone on 256 KiB, nothing capped, worst (${worst.name})`, value: Number(worst.us.toFixed(1)), unit: 'µs/KiB', baseline: 'benign prose', baselineValue: Number(base.toFixed(1)), ratio: Number((worst.us / base).toFixed(2)) });
+}
+
 async function main(): Promise<void> {
+  if (process.argv.includes('--redaction')) {
+    redactionBench();
+    hostileRedactionBench();
+    console.table(rows.map((r) => ({ measure: r.name, value: `${r.value} ${r.unit}`, baseline: `${r.baselineValue} (${r.baseline})`, ratio: r.ratio })));
+    return;
+  }
   const kafkaUp = await reachable(BROKERS[0]!);
   const stamp = `${Date.now().toString(36)}`;
   const topics = [`bench.tel.bare.${stamp}`, `bench.tel.sink.${stamp}`, `bench.tel.gw.${stamp}`];
   const kafka = new Kafka({ clientId: 'bench', brokers: BROKERS, logLevel: logLevel.NOTHING });
   try {
     redactionBench();
+    hostileRedactionBench();
     await localLogBench();
     if (kafkaUp) await kafkaBench(kafka, topics);
     else console.error(`[bench] Kafka at ${BROKERS[0]} is not reachable: Kafka rows skipped (start it with npm run infra:up)`);
