@@ -1,6 +1,7 @@
 /**
  * Bearer tokens of the audit API. Each configured token has a name (the actor recorded for an
- * erasure) and a role: `audit` reads, `admin` reads and erases. Tokens are compared as SHA-256
+ * erasure) and a role: `audit` reads; `admin` (the data-protection officer) also erases, hashes
+ * payloads and checks erasures (the keyed-hash oracles). Tokens are compared as SHA-256
  * digests in constant time, every configured token every time, so neither a token's length nor
  * its position leaks through timing. Tokens never reach a log.
  */
@@ -35,5 +36,7 @@ export function createAuthenticator(tokens: ReadonlyArray<{ name: string; token:
 
 /** Fails with MLG_AUD_FORBIDDEN unless `p` may act as `need` (admin may do what audit does). */
 export function authorize(p: Principal, need: AuditRole): void {
-  if (need === 'admin' && p.role !== 'admin') throw AuditErrors.forbidden(`this operation needs the admin role; token ${p.name} has the ${p.role} role`);
+  if (need === 'admin' && p.role !== 'admin') {
+    throw AuditErrors.forbidden(`this operation needs the admin role; token ${p.name} has the ${p.role} role`, { details: { role: need } });
+  }
 }

@@ -10,7 +10,10 @@ import { TelemetrySection } from '../telemetry/config.ts';
 import { WarehouseSection } from '../warehouse/config.ts';
 import { IDENTIFIER } from '../warehouse/identifiers.ts';
 
-/** Roles of the audit API: `audit` reads; `admin` also erases. */
+/**
+ * Roles of the audit API: `audit` reads; `admin` (the data-protection officer's role) also erases
+ * and alone may use the keyed hash as an oracle (hash a payload, check an erasure by raw id).
+ */
 export const AUDIT_ROLES = ['audit', 'admin'] as const;
 /** One of {@link AUDIT_ROLES}. */
 export type AuditRole = (typeof AUDIT_ROLES)[number];
@@ -42,6 +45,11 @@ export const AuditSection = z
     maxExportRows: z.number().int().min(1).default(10_000_000),
     /** Rows per query while exporting: bounds the memory of an export on either engine. */
     exportChunkRows: z.number().int().min(100).max(1_000_000).default(10_000),
+    /**
+     * Keyed-hash lookups (POST /v1/input-hashes, GET /v1/erasures/check) per token per minute:
+     * each one tests a guess against hashed PII, so even the admin role gets a bounded number.
+     */
+    hashLookupsPerMinute: z.number().int().min(1).max(10_000).default(30),
     /** Longest time range a query may cover. */
     maxSpanDays: z.number().int().min(1).max(36_500).default(400),
     /** Time range used when neither from nor to is given. */

@@ -20,5 +20,6 @@ export const AuditErrors = {
   badRow: defineError('MLG_AUD_BAD_ROW', 400, 'A row handed to a chained writer failed validation'),
   erasureIncomplete: defineError('MLG_AUD_ERASURE_INCOMPLETE', 500, 'Rows of the erased subject remain after the delete'),
   internal: defineError('MLG_AUD_INTERNAL', 500, 'The audit API failed unexpectedly (see the service log)'),
+  rateLimited: defineError('MLG_AUD_RATE_LIMITED', 429, 'Too many keyed-hash lookups by this token; retry after the given seconds'),
   exportTooLarge: defineError('MLG_AUD_EXPORT_TOO_LARGE', 413, 'An export would exceed audit.maxExportRows; narrow the filter'),
 } as const;

@@ -2,6 +2,12 @@
  * Output formats of the audit CLI: an aligned text table for people, JSON lines and CSV
  * (RFC 4180) for tools. Nested values (maps, parsed evidence) become JSON text in a table or CSV
  * cell; null becomes an empty cell.
+ *
+ * CSV is opened in spreadsheets, and audited rows hold text that callers chose (consumer ids,
+ * redacted payloads): a text cell starting with `=`, `+`, `-`, `@`, tab or carriage return would
+ * run as a formula, so it gets a leading `'` (OWASP's CSV-injection advice). Only text: a number
+ * (a negative score) stays a number. The API's export applies the same rule in SQL
+ * ({@link csvSafeSql}).
  */
 
 /** Formats the CLI prints. */
@@ -19,9 +25,29 @@ export function cellText(v: unknown): string {
   return JSON.stringify(v);
 }
 
-/** One CSV field, quoted when it holds a comma, quote, line break or edge space. */
+/** First characters that make a spreadsheet read a cell as a formula. */
+export const FORMULA_PREFIXES = ['=', '+', '-', '@', '\t', '\r'] as const;
+
+/** `s` with a leading `'` when a spreadsheet would read it as a formula. */
+export function neutraliseFormula(s: string): string {
+  return (FORMULA_PREFIXES as readonly string[]).includes(s.charAt(0)) ? `'${s}` : s;
+}
+
+/**
+ * The ClickHouse expression for {@link neutraliseFormula} of the String column `column` (a
+ * constant of the caller, never input), named `column` again.
+ */
+export function csvSafeSql(column: string): string {
+  const firsts = FORMULA_PREFIXES.map((c) => (c === '\t' ? "'\\t'" : c === '\r' ? "'\\r'" : `'${c}'`)).join(', ');
+  return `if(substring(${column}, 1, 1) IN (${firsts}), concat('''', ${column}), ${column}) AS ${column}`;
+}
+
+/**
+ * One CSV field, quoted when it holds a comma, quote, line break or edge space; a text value
+ * that a spreadsheet would run as a formula is neutralised first.
+ */
 export function csvField(v: unknown): string {
-  const s = cellText(v);
+  const s = typeof v === 'string' ? neutraliseFormula(v) : cellText(v);
   return /[",\r\n]|^\s|\s$/.test(s) ? `"${s.replaceAll('"', '""')}"` : s;
 }
 

@@ -3,7 +3,10 @@
  * `WHERE … AND (ts, id) > cursor ORDER BY ts, id LIMIT n+1` (never OFFSET: page 1000 costs what
  * page 1 costs and rows arriving meanwhile never shift a page). The cursor is opaque text holding
  * the last row's (ts, id) and a digest of the query, so a cursor cannot be replayed against
- * another filter. An export is cut into time windows of at most `chunkRows` rows (from a
+ * another filter. It is not signed: it only names a position within a query its holder may run
+ * anyway. Every field is checked (ts a whole ms in the accepted time range, the id of the
+ * table's id shape) before it becomes a parameter, so a forged cursor is a 400, never an engine
+ * failure. An export is cut into time windows of at most `chunkRows` rows (from a
  * histogram of the selected rows), each its own query, so memory stays bounded on either engine
  * (the embedded engine materialises a query's whole result before handing it over; a window is
  * all it ever holds) and the work stays linear in the rows exported.
@@ -12,6 +15,7 @@ import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import type { Warehouse } from '../warehouse/warehouse.ts';
 import { AuditErrors } from './errors.ts';
+import { MAX_MS, MIN_MS } from './time-range.ts';
 
 /** A table listed by (ts, id). */
 export interface ListingSpec {
@@ -67,22 +71,37 @@ export function encodeCursor(pos: Position, queryKey: string): string {
   return Buffer.from(JSON.stringify([pos.ts, pos.id, digest(queryKey)])).toString('base64url');
 }
 
-/** Decodes a cursor made by {@link encodeCursor} for the same `queryKey`. @throws MLG_AUD_BAD_CURSOR */
-export function decodeCursor(cursor: string, queryKey: string): Position {
+const UUID_TEXT = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+// eslint-disable-next-line no-control-regex -- control characters are exactly what it rejects
+const TEXT_ID = /^[^\u0000-\u001f\u007f]{1,200}$/;
+
+/** True when `v` is a position a page of this API could have ended on. */
+function isPosition(v: unknown[], idType: ListingSpec['idType']): boolean {
+  const [ts, id] = v;
+  return Number.isSafeInteger(ts) && (ts as number) >= MIN_MS && (ts as number) < MAX_MS
+    && typeof id === 'string' && (idType === 'UUID' ? UUID_TEXT.test(id) : TEXT_ID.test(id));
+}
+
+/**
+ * Decodes a cursor made by {@link encodeCursor} for the same `queryKey`, checking each field
+ * (ts in the accepted time range, the id of `idType`'s shape) before it can reach a query.
+ * @throws MLG_AUD_BAD_CURSOR
+ */
+export function decodeCursor(cursor: string, queryKey: string, idType: ListingSpec['idType'] = 'String'): Position {
   let v: unknown;
   try {
-    if (!/^[A-Za-z0-9_-]{1,400}$/.test(cursor)) throw new Error('not base64url');
+    if (typeof cursor !== 'string' || !/^[A-Za-z0-9_-]{1,400}$/.test(cursor)) throw new Error('not base64url');
     v = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
   } catch {
     throw AuditErrors.badCursor('cursor is not one this API issued (pass next_cursor back unchanged)', { details: { field: 'cursor' } });
   }
-  if (!Array.isArray(v) || v.length !== 3 || !Number.isSafeInteger(v[0]) || typeof v[1] !== 'string' || v[1].length > 200 || typeof v[2] !== 'string') {
+  if (!Array.isArray(v) || v.length !== 3 || typeof v[2] !== 'string' || !isPosition(v, idType)) {
     throw AuditErrors.badCursor('cursor is malformed (pass next_cursor back unchanged)', { details: { field: 'cursor' } });
   }
   if (v[2] !== digest(queryKey)) {
     throw AuditErrors.badCursor('cursor belongs to another query: keep the filter unchanged while paging', { details: { field: 'cursor' } });
   }
-  return { ts: v[0] as number, id: v[1] };
+  return { ts: v[0] as number, id: v[1] as string };
 }
 
 /**
@@ -114,7 +133,7 @@ export async function listPage<T = Record<string, unknown>>(
   wh: Warehouse, spec: ListingSpec, where: Where,
   opts: { limit: number; cursor?: string | undefined; queryKey: string; range?: { fromMs: number; toMs: number } | undefined },
 ): Promise<Page<T>> {
-  const after = opts.cursor ? decodeCursor(opts.cursor, opts.queryKey) : undefined;
+  const after = opts.cursor ? decodeCursor(opts.cursor, opts.queryKey, spec.idType) : undefined;
   const params: Record<string, unknown> = { ...where.params, page_limit: opts.limit + 1 };
   const extra: string[] = [];
   if (after) {

@@ -7,6 +7,7 @@
  */
 import type { Warehouse } from '../warehouse/warehouse.ts';
 import { AuditErrors } from './errors.ts';
+import { csvSafeSql } from './format.ts';
 import { SUMMARY_DIMENSIONS, type Condition, type RequestFilter } from './filters.ts';
 import { LISTING_SETTINGS, exportRows, listPage, planExport, type ExportFormat, type ExportPlan, type ListingSpec, type Page, type Where } from './listing.ts';
 import type { TimeRange } from './time-range.ts';
@@ -23,13 +24,23 @@ const TAIL = [
   'schema_version', iso('ingested_at'),
 ];
 
-/** The requests listing: JSON rows keep `redactions` a map; CSV rows carry it as JSON text. */
+/** String columns whose text callers chose: in CSV, neutralised where a spreadsheet would run it. */
+const CALLER_TEXT = new Set([
+  'gateway_id', 'route', 'model', 'version', 'role', 'rollout_id', 'consumer_id', 'method', 'outcome', 'error_class',
+  'input_hash', 'output_hash', 'hash_key_id', 'input_redacted', 'prediction_label', 'correlation_id', 'trace_id', 'span_id', 'cache',
+]);
+const flat = (cols: readonly string[]) => cols.map((c) => (CALLER_TEXT.has(c) ? csvSafeSql(c) : c));
+
+/**
+ * The requests listing: JSON rows keep `redactions` a map; CSV rows carry it as JSON text, and
+ * their text cells neutralised against formulas (numeric columns keep their sign).
+ */
 export const REQUESTS: ListingSpec = Object.freeze({
   table: 'requests',
   idColumn: 'event_id',
   idType: 'UUID',
   select: [...COMMON, 'redactions', ...TAIL].join(', '),
-  flatSelect: [...COMMON, 'toJSONString(redactions) AS redactions', ...TAIL].join(', '),
+  flatSelect: [...flat(COMMON), 'toJSONString(redactions) AS redactions', ...flat(TAIL)].join(', '),
 });
 
 /** One request row as the audit returns it. */

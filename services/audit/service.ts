@@ -223,6 +223,9 @@ class Service implements AuditService {
       throw AuditErrors.badFilter(`table: ${JSON.stringify(table)} is not one of ${CHAINED_TABLES.join(', ')}`, { details: { field: 'table' } });
     }
     const allow = textOf(input, 'allow_unchained');
+    if (allow !== undefined && !['true', 'false', '1', '0'].includes(allow)) {
+      throw AuditErrors.badFilter(`allow_unchained: ${JSON.stringify(allow.slice(0, 20))} is not one of true, false, 1, 0`, { details: { field: 'allow_unchained' } });
+    }
     return verifyChains(this.warehouse, {
       ...(table ? { tables: [table as ChainedTable] } : {}),
       allowUnchained: allow === 'true' || allow === '1',

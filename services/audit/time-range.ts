@@ -23,9 +23,10 @@ export interface TimeRangeOptions {
 }
 
 const UNIT_MS: Readonly<Record<string, number>> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 };
-/** Earliest and latest instants accepted (DateTime64 holds 1900-2299; audit data is recent). */
-const MIN_MS = Date.UTC(2000, 0, 1);
-const MAX_MS = Date.UTC(2200, 0, 1);
+/** Earliest instant accepted (DateTime64 holds 1900-2299; audit data is recent). */
+export const MIN_MS = Date.UTC(2000, 0, 1);
+/** First instant past the accepted ones. */
+export const MAX_MS = Date.UTC(2200, 0, 1);
 const DATE = /^(\d{4})-(\d{2})-(\d{2})$/;
 const DATETIME = /^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,3}))?)?(Z|[+-]\d{2}:?\d{2})?$/i;
 const RELATIVE = /^(?:now)?-(\d{1,9})([smhdw])$/;

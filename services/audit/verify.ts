@@ -16,6 +16,7 @@
 import type { Warehouse } from '../warehouse/warehouse.ts';
 import { ChainVerifier, type ChainBreak, type StoredRow } from './chain.ts';
 import { CHAIN_SPECS, CHAINED_TABLES, chainSelectList, type ChainedTable } from './chain-tables.ts';
+import { CHAIN_ID } from './config.ts';
 import { AuditErrors } from './errors.ts';
 
 /** One chain's result. */
@@ -189,6 +190,10 @@ export function parseAnchors(text: string, source: string): Anchor[] {
   return anchorsOf(doc, source);
 }
 
+/** Most anchors one verification checks (each may cost a query; a report has one per chain). */
+const MAX_ANCHORS = 1000;
+const UINT64_MAX = 2n ** 64n - 1n;
+
 /** Anchors from a parsed report (the head of each chain) or a plain anchor list. */
 export function anchorsOf(doc: unknown, source: string): Anchor[] {
   type ReportTables = Array<{ table?: unknown; chains?: Array<{ chain_id?: unknown; head?: { seq?: unknown; hash?: unknown } }> }>;
@@ -199,10 +204,14 @@ export function anchorsOf(doc: unknown, source: string): Anchor[] {
   const list: unknown[] = Array.isArray(doc)
     ? doc
     : (tables as ReportTables).flatMap((t) => (t.chains ?? []).filter((c) => c.head).map((c) => ({ table: t.table, chain_id: c.chain_id, seq: c.head!.seq, hash: c.head!.hash })));
+  if (list.length > MAX_ANCHORS) {
+    throw AuditErrors.badFilter(`anchors: ${source} holds ${list.length} anchors; at most ${MAX_ANCHORS} (one per chain head) are checked in one call`);
+  }
   return list.map((a, i) => {
     const x = a as Record<string, unknown>;
-    const ok = (CHAINED_TABLES as readonly unknown[]).includes(x.table) && typeof x.chain_id === 'string' && x.chain_id !== ''
-      && typeof x.seq === 'string' && /^[1-9]\d{0,19}$/.test(x.seq) && typeof x.hash === 'string' && /^[0-9a-f]{64}$/.test(x.hash);
+    const ok = (CHAINED_TABLES as readonly unknown[]).includes(x.table) && typeof x.chain_id === 'string' && CHAIN_ID.test(x.chain_id)
+      && typeof x.seq === 'string' && /^[1-9]\d{0,19}$/.test(x.seq) && BigInt(x.seq) <= UINT64_MAX
+      && typeof x.hash === 'string' && /^[0-9a-f]{64}$/.test(x.hash);
     if (!ok) throw AuditErrors.badFilter(`anchors: entry ${i} of ${source} needs table (one of ${CHAINED_TABLES.join(', ')}), chain_id, seq (decimal) and hash (64 hex)`);
     return { table: x.table as ChainedTable, chain_id: x.chain_id as string, seq: x.seq as string, hash: x.hash as string };
   });

@@ -1,6 +1,6 @@
 // The HTTP audit API on a real listener (port 0): tokens and roles, keyset pages, lookups,
 // the payload-hash route, the streaming export (including a window denser than one chunk),
-// erasure by the admin role only, verify and retention.
+// erasure, payload hashing and erasure checks by the admin role only, verify and retention.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { v7 as uuidv7 } from 'uuid';
@@ -81,7 +81,7 @@ test('the audit API', async (t) => {
     assert.equal(ev.body.row.trace_id, s.known.traceId);
     const tr = await call(`/v1/traces/${s.known.traceId}/requests`);
     assert.deepEqual(tr.body.rows.map((r: any) => r.event_id), [s.known.primaryEventId, s.known.shadowEventId]);
-    const h = await call('/v1/input-hashes', { method: 'POST', body: s.known.payload, headers: { 'content-type': 'application/json' } });
+    const h = await call('/v1/input-hashes', { method: 'POST', token: DPO, body: s.known.payload, headers: { 'content-type': 'application/json' } });
     assert.equal(h.body.input_hash, s.known.payloadHash);
     const byHash = await call(`/v1/input-hashes/${h.body.input_hash}/requests`);
     assert.deepEqual(new Set(byHash.body.rows.map((r: any) => r.event_id)), new Set(s.known.payloadEvents));
@@ -120,7 +120,7 @@ test('the audit API', async (t) => {
     const r = await call('/v1/erasures', { method: 'POST', token: DPO, body: JSON.stringify({ consumer: 'beta-labs', reason: 'ticket 9' }), headers: { 'content-type': 'application/json' } });
     assert.equal(r.status, 201, r.text);
     assert.deepEqual([r.body.record.actor, r.body.record.reason, r.body.deleted.requests, r.body.remaining.requests], ['dpo', 'ticket 9', 3, 0]);
-    const check = await call('/v1/erasures/check?consumer=beta-labs');
+    const check = await call('/v1/erasures/check?consumer=beta-labs', { token: DPO });
     assert.deepEqual([check.body.ok, check.body.remaining.requests, check.body.erasures.length], [true, 0, 1]);
     const bad = await call('/v1/erasures', { method: 'POST', token: DPO, body: JSON.stringify({ email: 'x@example.com' }), headers: { 'content-type': 'application/json' } });
     assert.match(bad.body.error.message, /unknown erasure field "email"/);
