@@ -77,6 +77,17 @@ export const ControllerSection = z.strictObject({
   maxSampleSize: z.number().int().min(50).max(100_000).default(10_000),
   /** A provider query slower than this fails the window (it is then covered by the next one). */
   queryTimeoutMs: z.number().int().min(100).max(600_000).default(20_000),
+  /** How custom_sql metrics run: read-only, bounded (queryTimeoutMs is their max_execution_time); see docs/canary.md. */
+  customSql: z.strictObject({
+    /** `max_result_rows` of a custom query and of each of its subqueries; more fails the window. */
+    maxResultRows: z.number().int().min(1).max(100_000_000).default(100_000),
+    /** `max_memory_usage` of a custom query, bytes. */
+    maxMemoryBytes: z.number().int().min(1_000_000).default(2 ** 30),
+    /** Server only: a ClickHouse user with a readonly = 1 profile that custom queries run as (no settings are sent then). */
+    username: z.string().min(1).optional(),
+    /** That user's password. */
+    password: z.string().default(''),
+  }).prefault({}),
 });
 
 /** Parsed `controller` section. */

@@ -136,7 +136,12 @@ export async function startController(opts: StartControllerOptions): Promise<Run
   const manager = new RolloutManager({
     store, routing, metrics, now, actor, isLeader, logger: log, waitEveryS: cfg.decisions.waitEveryS, collection: COLLECTION,
     decisions: createChainedWriter(opts.warehouse, { table: 'canary_decisions', chainId: actor, logger: componentLogger(root, 'decisions') }),
-    provider: opts.provider ?? new ClickHouseMetricsProvider({ warehouse: opts.warehouse, logger: componentLogger(root, 'provider'), maxSampleSize: cfg.maxSampleSize, queryTimeoutMs: cfg.queryTimeoutMs }),
+    provider: opts.provider ?? new ClickHouseMetricsProvider({ warehouse: opts.warehouse, logger: componentLogger(root, 'provider'), maxSampleSize: cfg.maxSampleSize, queryTimeoutMs: cfg.queryTimeoutMs,
+      customSql: {
+        maxResultRows: cfg.customSql.maxResultRows, maxMemoryBytes: cfg.customSql.maxMemoryBytes,
+        ...(cfg.customSql.username ? { user: { username: cfg.customSql.username, password: cfg.customSql.password } } : {}),
+      },
+    }),
   });
   const scheduler = new Scheduler(manager, cfg.loopMs, log);
   let closing = false;

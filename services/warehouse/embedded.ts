@@ -13,6 +13,36 @@ interface Entry {
   client: ClickHouseClient;
   connection: ChdbConnection;
   refs: number;
+  /** Extra sessions with fixed settings, by their settings (see {@link EmbeddedHandle.sessionClient}). */
+  sessions: Map<string, Promise<ClickHouseClient>>;
+}
+
+/** Settings names and values {@link EmbeddedHandle.sessionClient} puts into SET statements. */
+const SETTING_NAME = /^[a-z_]+$/;
+const SETTING_TEXT = /^[a-z_]+$/;
+
+const sessionKey = (settings: Readonly<Record<string, string | number>>) => JSON.stringify(Object.entries(settings).sort(([a], [b]) => a.localeCompare(b)));
+
+/**
+ * Opens another session on the engine's data path and SETs `settings` on it for good, `readonly`
+ * last (once it is 1, the session can change no setting, and neither can a query it runs).
+ */
+async function openSession(path: string, settings: Readonly<Record<string, string | number>>): Promise<ClickHouseClient> {
+  const names = Object.keys(settings).sort((a, b) => Number(a === 'readonly') - Number(b === 'readonly'));
+  const client = createClient({ connection: createChdbConnection({ path }), log: { level: ClickHouseLogLevel.OFF } } as Parameters<typeof createClient>[0]);
+  try {
+    for (const name of names) {
+      const v = settings[name]!;
+      if (!SETTING_NAME.test(name) || (typeof v === 'number' ? !Number.isFinite(v) : !SETTING_TEXT.test(v))) {
+        throw WarehouseErrors.queryFailed(`session setting ${name} = ${JSON.stringify(v)} is not a plain name and value`);
+      }
+      await client.command({ query: `SET ${name} = ${typeof v === 'number' ? v : `'${v}'`}` });
+    }
+  } catch (err) {
+    await client.close().catch(() => {});
+    throw err;
+  }
+  return client;
 }
 
 const open = new Map<string, Entry>();
@@ -27,6 +57,18 @@ export interface EmbeddedHandle {
    */
   rawInsert(table: string, body: Buffer, format: 'JSONEachRow' | 'JSONCompactEachRow', columns: readonly string[] | undefined,
     settings: Record<string, string | number>): Promise<void>;
+  /**
+   * A client on a second session of this engine whose every query runs with `settings` (SET once
+   * when the session opens; settings on chdb otherwise become session-wide SETs of the main
+   * session). Shared by callers asking for the same settings; closed with the engine.
+   */
+  sessionClient(settings: Readonly<Record<string, string | number>>): Promise<ClickHouseClient>;
+  /**
+   * Closes the session of `settings`; the next {@link sessionClient} opens a fresh one. For after
+   * a failed query: chdb can hand the output of statements before the failing one to the
+   * session's next query.
+   */
+  dropSession(settings: Readonly<Record<string, string | number>>): Promise<void>;
   /** Absolute data path. */
   readonly path: string;
   /** Drops this reference; the engine closes with the last one. Idempotent. */
@@ -56,7 +98,7 @@ export function acquireEmbedded(path: string): EmbeddedHandle {
       }
       throw mapClickHouseError(err, `open embedded engine at ${abs}`);
     }
-    entry = { client, connection, refs: 0 };
+    entry = { client, connection, refs: 0, sessions: new Map() };
     open.set(abs, entry);
   }
   entry.refs++;
@@ -68,12 +110,32 @@ export function acquireEmbedded(path: string): EmbeddedHandle {
     async rawInsert(table, body, format, columns, settings) {
       await held.connection.chdb.rawInsert({ table, values: body, format, settings, ...(columns ? { columns } : {}) });
     },
+    sessionClient(settings) {
+      if (released) return Promise.reject(WarehouseErrors.closed('the embedded engine handle is released'));
+      const key = sessionKey(settings);
+      let session = held.sessions.get(key);
+      if (!session) {
+        session = openSession(abs, settings);
+        held.sessions.set(key, session);
+        session.catch(() => held.sessions.delete(key));
+      }
+      return session;
+    },
+    async dropSession(settings) {
+      const key = sessionKey(settings);
+      const session = held.sessions.get(key);
+      held.sessions.delete(key);
+      await session?.then((c) => c.close(), () => {});
+    },
     async release() {
       if (released) return;
       released = true;
       held.refs--;
       if (held.refs === 0 && open.get(abs) === held) {
         open.delete(abs);
+        const sessions = [...held.sessions.values()];
+        held.sessions.clear();
+        for (const session of sessions) await session.then((c) => c.close(), () => {});
         await held.client.close();
       }
     },

@@ -40,6 +40,34 @@ export interface InsertOptions {
   skipUnknownFields?: boolean;
 }
 
+/** Bounds and identity of {@link Warehouse.queryReadOnly}. */
+export interface ReadOnlyOptions {
+  /** `max_execution_time`, seconds. */
+  maxExecutionS: number;
+  /** `max_result_rows` (with `result_overflow_mode = 'throw'`; also bounds subquery results). */
+  maxResultRows: number;
+  /** `max_memory_usage`, bytes. */
+  maxMemoryBytes: number;
+  /**
+   * Server only: run as this user and send no settings (a `readonly = 1` profile refuses any);
+   * the user's profile holds read-only mode and the bounds. Without it the warehouse's own user
+   * runs the query with the settings of {@link readOnlySettings}.
+   */
+  user?: { username: string; password: string };
+}
+
+/**
+ * The settings of a read-only query: `readonly = 1` (reads only, and no table functions: `readonly
+ * = 2` would allow them), no DDL, and the bounds. On a server they travel with the request and
+ * apply to it alone.
+ */
+export function readOnlySettings(o: ReadOnlyOptions): Record<string, number | string> {
+  return {
+    max_execution_time: o.maxExecutionS, max_result_rows: o.maxResultRows, result_overflow_mode: 'throw',
+    max_memory_usage: o.maxMemoryBytes, allow_ddl: 0, readonly: 1,
+  };
+}
+
 /** Row formats {@link Warehouse.insertJsonLines} accepts. */
 export type JsonLinesFormat = 'JSONEachRow' | 'JSONCompactEachRow';
 
@@ -66,6 +94,14 @@ export interface Warehouse {
    * engines (exact up to 2^53; select `toString(x)` when you need more).
    */
   query<T = Record<string, unknown>>(sql: string, params?: Record<string, unknown>): Promise<T[]>;
+  /**
+   * Runs untrusted SELECT text read-only and bounded (see {@link ReadOnlyOptions}): writes, DDL,
+   * SETTINGS changes and table functions fail, in every statement of the text. On the embedded
+   * engine it runs on a second session whose settings are fixed when it opens; `opts.user` is
+   * ignored there. Scalar functions (`file()` on the embedded engine reads any file the process
+   * can) are not stopped by this: callers check the text first.
+   */
+  queryReadOnly<T = Record<string, unknown>>(sql: string, params: Record<string, unknown> | undefined, opts: ReadOnlyOptions): Promise<T[]>;
   /** Runs a SELECT and returns its output as a byte stream in `format` (for large exports). */
   stream(sql: string, params?: Record<string, unknown>, opts?: { format?: StreamFormat }): Promise<Readable>;
   /** Runs a statement that returns nothing (DDL, ALTER, INSERT … SELECT). */
@@ -119,15 +155,20 @@ class ClickHouseWarehouse implements Warehouse {
   readonly client: ClickHouseClient;
   private readonly handle: EmbeddedHandle | undefined;
   private readonly log: Logger;
+  /** Server: opens a client as another user (for {@link ReadOnlyOptions.user}). */
+  private readonly connectAs: ((username: string, password: string) => ClickHouseClient) | undefined;
+  private readonly userClients = new Map<string, ClickHouseClient>();
   private version: string | undefined;
   private closed = false;
 
-  constructor(engine: 'embedded' | 'server', database: string, client: ClickHouseClient, handle: EmbeddedHandle | undefined, log: Logger) {
+  constructor(engine: 'embedded' | 'server', database: string, client: ClickHouseClient, handle: EmbeddedHandle | undefined, log: Logger,
+    connectAs?: (username: string, password: string) => ClickHouseClient) {
     this.engine = engine;
     this.database = identifier(database, 'database');
     this.client = client;
     this.handle = handle;
     this.log = log;
+    this.connectAs = connectAs;
   }
 
   table(name: string): string {
@@ -150,6 +191,34 @@ class ClickHouseWarehouse implements Warehouse {
       return await rs.json<T>();
     } catch (err) {
       throw this.fail(err, 'query');
+    }
+  }
+
+  async queryReadOnly<T>(sql: string, params: Record<string, unknown> | undefined, opts: ReadOnlyOptions): Promise<T[]> {
+    const query = this.sql(sql);
+    const query_params = this.params(params);
+    try {
+      let rs;
+      if (this.handle) {
+        const settings = readOnlySettings(opts);
+        const session = await this.handle.sessionClient(settings);
+        try {
+          rs = await session.query({ query, format: 'JSONEachRow', query_params });
+        } catch (err) {
+          await this.handle.dropSession(settings);
+          throw err;
+        }
+      } else if (opts.user && this.connectAs) {
+        const key = `${opts.user.username}\n${opts.user.password}`;
+        let c = this.userClients.get(key);
+        if (!c) this.userClients.set(key, c = this.connectAs(opts.user.username, opts.user.password));
+        rs = await c.query({ query, format: 'JSONEachRow', query_params });
+      } else {
+        rs = await this.client.query({ query, format: 'JSONEachRow', query_params, clickhouse_settings: readOnlySettings(opts) as ClickHouseSettings });
+      }
+      return await rs.json<T>();
+    } catch (err) {
+      throw this.fail(err, 'read-only query');
     }
   }
 
@@ -238,7 +307,10 @@ class ClickHouseWarehouse implements Warehouse {
     if (this.closed) return;
     this.closed = true;
     if (this.handle) await this.handle.release();
-    else await this.client.close();
+    else {
+      for (const c of this.userClients.values()) await c.close().catch(() => {});
+      await this.client.close();
+    }
   }
 
   private fail(err: unknown, what: string): Error {
@@ -262,8 +334,9 @@ export async function createWarehouse(cfg: WarehouseConfig, opts: WarehouseOptio
     return new ClickHouseWarehouse('embedded', cfg.database, handle.client, handle, log);
   }
   if (!cfg.url) throw WarehouseErrors.unavailable('warehouse.engine is server but warehouse.url is not set');
+  const url = cfg.url;
   const client = createClient({
-    url: cfg.url,
+    url,
     username: cfg.username,
     password: cfg.password,
     request_timeout: cfg.requestTimeoutMs,
@@ -274,6 +347,10 @@ export async function createWarehouse(cfg: WarehouseConfig, opts: WarehouseOptio
     // Same JSON as the embedded engine (ClickHouse 26 default): 64-bit integers as numbers.
     clickhouse_settings: { output_format_json_quote_64bit_integers: 0 },
   });
-  log.debug({ url: new URL(cfg.url).origin, database: cfg.database }, 'server warehouse opened');
-  return new ClickHouseWarehouse('server', cfg.database, client, undefined, log);
+  // A read-only user's client sends no settings at all: a readonly = 1 profile refuses any.
+  const connectAs = (username: string, password: string) => createClient({
+    url, username, password, request_timeout: cfg.requestTimeoutMs, max_open_connections: 2, application: 'mlgate', log: { level: ClickHouseLogLevel.OFF },
+  });
+  log.debug({ url: new URL(url).origin, database: cfg.database }, 'server warehouse opened');
+  return new ClickHouseWarehouse('server', cfg.database, client, undefined, log, connectAs);
 }

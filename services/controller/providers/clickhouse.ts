@@ -14,7 +14,10 @@
  *    primaries (`correlation_id` = the primary's `event_id`, the primary served by stable): pairs
  *    whose primary succeeded are compared; a pair agrees when the shadow succeeded and both
  *    labels are equal (when both have one) or else both output hashes are equal;
- * 6. each custom_sql metric, once per arm (custom-sql.ts).
+ * 6. each custom_sql metric, once per arm (custom-sql.ts): checked again here, then run through
+ *    Warehouse.queryReadOnly (readonly = 1, no DDL, bounded time, rows and memory; on a server as
+ *    `customSql.user` when configured), so a text that slipped past the check still cannot write,
+ *    change settings or call a table function.
  *
  * Arms: an arm is the rows of its version with role `stable` or `canary`: requests the gateway's
  * weighted choice sent to it. Shadow copies, fallbacks (served by another version than the one
@@ -28,7 +31,7 @@
  */
 import { silentLogger, type Logger } from '../../core/log.ts';
 import { OUTCOMES, type Outcome } from '../../telemetry/event.ts';
-import type { Warehouse } from '../../warehouse/warehouse.ts';
+import type { ReadOnlyOptions, Warehouse } from '../../warehouse/warehouse.ts';
 import { ERROR_OUTCOMES, type AnalysisInput, type AnalysisWindow, type ArmWindow, type MetricsProvider } from '../analysis/input.ts';
 import { ControllerErrors } from '../errors.ts';
 import type { ResolvedRolloutSpec } from '../rollout/spec.ts';
@@ -40,8 +43,17 @@ export interface ClickHouseProviderOptions {
   logger?: Logger;
   /** Caps every spec's analysis.sampleSize (default 10,000). */
   maxSampleSize?: number;
-  /** A query slower than this fails the window (default 20 s). */
+  /** A query slower than this fails the window (default 20 s); also custom SQL's `max_execution_time`. */
   queryTimeoutMs?: number;
+  /** Bounds and server user of custom_sql queries. */
+  customSql?: {
+    /** `max_result_rows` (default 100,000). */
+    maxResultRows?: number;
+    /** `max_memory_usage`, bytes (default 1 GiB). */
+    maxMemoryBytes?: number;
+    /** Server only: the read-only user custom SQL runs as (its profile's settings apply). */
+    user?: { username: string; password: string };
+  };
 }
 
 /** How the provider selected the rows of a window: written into each decision's evidence. */
@@ -116,6 +128,7 @@ export class ClickHouseMetricsProvider implements MetricsProvider {
   private readonly log: Logger;
   private readonly maxSample: number;
   private readonly timeoutMs: number;
+  private readonly readOnly: ReadOnlyOptions;
 
   constructor(opts: ClickHouseProviderOptions) {
     if (!opts?.warehouse) throw ControllerErrors.badOptions('clickhouse provider: warehouse is required');
@@ -127,6 +140,14 @@ export class ClickHouseMetricsProvider implements MetricsProvider {
     this.log = opts.logger ?? silentLogger();
     this.maxSample = max;
     this.timeoutMs = timeout;
+    const c = opts.customSql ?? {};
+    this.readOnly = {
+      maxExecutionS: Math.ceil(timeout / 1000), maxResultRows: c.maxResultRows ?? 100_000, maxMemoryBytes: c.maxMemoryBytes ?? 2 ** 30,
+      ...(c.user ? { user: c.user } : {}),
+    };
+    if (![this.readOnly.maxResultRows, this.readOnly.maxMemoryBytes].every((n) => Number.isInteger(n) && n > 0)) {
+      throw ControllerErrors.badOptions('clickhouse provider: customSql limits must be positive integers');
+    }
   }
 
   /** Collects both arms for `window`. @throws MLG_CTL_COLLECT_FAILED when a query fails or times out. */
@@ -175,7 +196,7 @@ export class ClickHouseMetricsProvider implements MetricsProvider {
       if (m.kind !== 'custom_sql') continue;
       const sql = checkCustomSql(m.sql, `metric ${m.name}`);
       for (const version of [spec.stable, spec.canary]) {
-        jobs.push(this.run<Record<string, unknown>>(`custom ${m.name}`, sql, customSqlParams({ ...window, model: spec.model, version, rolloutId: spec.id })).then((rows) => {
+        jobs.push(this.runCustom(m.name, sql, customSqlParams({ ...window, model: spec.model, version, rolloutId: spec.id })).then((rows) => {
           const v = firstNumber(rows);
           if (v === undefined) return;
           const a = arm(version)!;
@@ -194,14 +215,23 @@ export class ClickHouseMetricsProvider implements MetricsProvider {
     return { rolloutId: spec.id, window: { from: window.from, to: window.to }, stable: finish(arm(spec.stable)!), canary: finish(arm(spec.canary)!) };
   }
 
-  private async run<T>(what: string, sql: string, params: Record<string, unknown>): Promise<T[]> {
+  /**
+   * Runs an already checked custom_sql text read-only (the second layer: see the module comment).
+   * Exported behaviour for tests: they call it with text the check would refuse.
+   */
+  runCustom(name: string, sql: string, params: Record<string, unknown>): Promise<Record<string, unknown>[]> {
+    return this.run(`custom ${name}`, sql, params, true);
+  }
+
+  private async run<T>(what: string, sql: string, params: Record<string, unknown>, readOnly = false): Promise<T[]> {
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(ControllerErrors.collectFailed(`${what} query took longer than ${this.timeoutMs} ms`)), this.timeoutMs);
       timer.unref();
     });
     try {
-      return await Promise.race([this.wh.query<T>(sql, params), timeout]);
+      const rows = readOnly ? this.wh.queryReadOnly<T>(sql, params, this.readOnly) : this.wh.query<T>(sql, params);
+      return await Promise.race([rows, timeout]);
     } catch (err) {
       if (ControllerErrors.collectFailed.is(err) || ControllerErrors.customSqlInvalid.is(err)) throw err;
       this.log.debug({ err, what }, 'provider query failed');
