@@ -39,7 +39,7 @@ export interface ChangeResult {
 }
 
 /** Fields that only take effect on restart; a reload that changes them is refused. */
-const RESTART_ONLY = ['id', 'host', 'port', 'maxBodyBytes', 'shutdownTimeoutMs', 'admin', 'tracing'] as const;
+const RESTART_ONLY = ['id', 'host', 'port', 'listener', 'maxBodyBytes', 'shutdownTimeoutMs', 'admin', 'tracing'] as const;
 
 /** Admin operations. */
 export class AdminService {

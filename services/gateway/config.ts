@@ -98,6 +98,21 @@ export const StickySchema = z
   .transform((s) => (typeof s === 'string' ? (s === 'none' ? { kind: 'none' as const } : { kind: 'consumer' as const })
     : { kind: 'header' as const, header: s.header.toLowerCase() }));
 
+const HeaderName = z.string().regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,100}$/, 'expected a header name').transform((h) => h.toLowerCase());
+
+/** Upstream response headers clients never see unless a model's list lets them through. */
+export const DEFAULT_DENIED_RESPONSE_HEADERS = ['set-cookie', 'server', 'x-powered-by'] as const;
+
+/**
+ * Which upstream response headers reach the client: `{ deny: [...] }` drops the names listed,
+ * `{ allow: [...] }` drops every other name (`content-type`, `content-length` and
+ * `content-encoding` always pass: they describe the body). Hop-by-hop headers, headers the
+ * upstream names in `Connection` and the gateway's own `x-mlgate-*` never pass.
+ */
+export const ResponseHeadersSchema = z
+  .union([z.strictObject({ deny: z.array(HeaderName).max(200) }), z.strictObject({ allow: z.array(HeaderName).max(200) })])
+  .transform((r) => ('allow' in r ? { mode: 'allow' as const, names: r.allow } : { mode: 'deny' as const, names: r.deny }));
+
 /** One model. */
 export const ModelSchema = z
   .strictObject({
@@ -115,6 +130,8 @@ export const ModelSchema = z
     prediction: z.strictObject({ label: JsonPath.optional(), score: JsonPath.optional() }).optional(),
     /** JSON Schema request bodies must match (400 MLG_EDGE_SCHEMA_INVALID otherwise). */
     inputSchema: InputSchemaSchema.optional(),
+    /** Upstream response headers let through; absent = `gateway.responseHeaders`. */
+    responseHeaders: ResponseHeadersSchema.optional(),
     redaction: z.strictObject({
       /** false = the event keeps no input text at all (hashes only). */
       storeInput: z.boolean().default(true),
@@ -129,29 +146,72 @@ export const ModelSchema = z
     } else {
       let sum = 0;
       for (const [v, w] of Object.entries(m.weights)) {
-        if (!(v in m.versions)) ctx.addIssue({ code: 'custom', path: ['weights', v], message: `${v} is not a version of this model` });
+        if (!Object.hasOwn(m.versions, v)) ctx.addIssue({ code: 'custom', path: ['weights', v], message: `${v} is not a version of this model` });
         sum += w;
       }
       if (Math.abs(sum - 100) > WEIGHT_SUM_TOLERANCE) ctx.addIssue({ code: 'custom', path: ['weights'], message: `weights must sum to 100, got ${sum}` });
     }
-    if (m.fallback !== undefined && !(m.fallback in m.versions)) {
+    if (m.fallback !== undefined && !Object.hasOwn(m.versions, m.fallback)) {
       ctx.addIssue({ code: 'custom', path: ['fallback'], message: `${m.fallback} is not a version of this model` });
     }
-    if (m.shadow && !(m.shadow.version in m.versions)) {
+    if (m.shadow && !Object.hasOwn(m.versions, m.shadow.version)) {
       ctx.addIssue({ code: 'custom', path: ['shadow', 'version'], message: `${m.shadow.version} is not a version of this model` });
     }
   });
+
+/** Actor names: what admin changes record as `actor`. */
+export const ACTOR_PATTERN = /^[A-Za-z0-9._@:+-]{1,100}$/;
+/** The actor recorded for changes made with the single `admin.token`. */
+export const DEFAULT_ADMIN_ACTOR = 'admin';
+const AdminToken = z.string().min(16, 'the admin token must be at least 16 characters').max(512);
 
 /** Admin API listener. */
 export const AdminSchema = z.strictObject({
   enabled: z.boolean().default(true),
   host: z.string().min(1).default('127.0.0.1'),
   port: Port.default(8081),
-  /** Bearer token for the admin routes (at least 16 characters); set it with MLGATE_ADMIN_TOKEN. */
-  token: z.string().min(16, 'the admin token must be at least 16 characters').optional(),
+  /** Bearer token for the admin routes (at least 16 characters); its changes are recorded as actor `admin`. Set it with MLGATE_ADMIN_TOKEN. */
+  token: AdminToken.optional(),
+  /** Named bearer tokens: a change made with one is recorded with its name as the actor. */
+  tokens: z.array(z.strictObject({
+    name: z.string().regex(ACTOR_PATTERN, 'expected 1-100 letters, digits or ._@:+-'),
+    token: AdminToken,
+  })).max(1000).default([]),
   /** Require the token for GET /metrics too (default: metrics are open on the admin port). */
   metricsRequireToken: z.boolean().default(false),
+}).superRefine((a, ctx) => {
+  const names = new Map<string, number | 'token'>(a.token !== undefined ? [[DEFAULT_ADMIN_ACTOR, 'token']] : []);
+  const secrets = new Map<string, number | 'token'>(a.token !== undefined ? [[a.token, 'token']] : []);
+  a.tokens.forEach((t, i) => {
+    const n = names.get(t.name);
+    if (n !== undefined) ctx.addIssue({ code: 'custom', path: ['tokens', i, 'name'], message: n === 'token' ? `${DEFAULT_ADMIN_ACTOR} is the actor of admin.token` : `same name as tokens.${n}` });
+    const s = secrets.get(t.token);
+    if (s !== undefined) ctx.addIssue({ code: 'custom', path: ['tokens', i, 'token'], message: s === 'token' ? 'same token as admin.token' : `same token as tokens.${s}` });
+    names.set(t.name, i);
+    secrets.set(t.token, i);
+  });
 });
+
+/**
+ * The data plane listener's limits against slow, idle or too many clients. Node answers 408 and
+ * closes a connection whose headers (or whole request) did not arrive in time; connections above
+ * `maxConnections` are closed as they are accepted.
+ */
+export const ListenerSchema = z.strictObject({
+  /** Time from the connection (or the end of the previous request) to the end of the request headers. */
+  headersTimeoutMs: Ms.default(10_000),
+  /** Time to receive the whole request, headers and body; not the time the upstream takes to answer. */
+  requestTimeoutMs: Ms.default(30_000),
+  /**
+   * How long an idle keep-alive connection stays open. Above the 60 s idle timeout of common load
+   * balancers, so the gateway is not the side that closes a connection one is about to reuse.
+   */
+  keepAliveTimeoutMs: Ms.default(65_000),
+  /** Most open client connections; more are closed on accept. */
+  maxConnections: z.number().int().min(1).max(1_000_000).default(10_000),
+  /** Most requests served on one keep-alive connection (0 = no limit). */
+  maxRequestsPerSocket: z.number().int().min(0).max(1_000_000).default(0),
+}).refine((l) => l.headersTimeoutMs <= l.requestTimeoutMs, { path: ['headersTimeoutMs'], message: 'must not exceed requestTimeoutMs' });
 
 /** Tracing (OpenTelemetry, no auto-instrumentation). */
 export const TracingSchema = z.strictObject({
@@ -171,6 +231,10 @@ export const GatewaySection = z
     id: z.string().max(200).default(''),
     host: z.string().min(1).default('127.0.0.1'),
     port: Port.default(8080),
+    /** Timeouts and connection cap of the data plane listener. */
+    listener: ListenerSchema.prefault({}),
+    /** Upstream response headers let through (per model: `models.<m>.responseHeaders`). */
+    responseHeaders: ResponseHeadersSchema.prefault({ deny: [...DEFAULT_DENIED_RESPONSE_HEADERS] }),
     /** Largest request body accepted by any model (413 above). */
     maxBodyBytes: z.number().int().positive().max(1 << 30).default(1 << 20),
     /** On shutdown, how long in-flight requests may take to finish. */
@@ -196,8 +260,8 @@ export const GatewaySection = z
     models: z.record(Name, ModelSchema).refine((m) => Object.keys(m).length > 0, 'at least one model is required'),
   })
   .superRefine((g, ctx) => {
-    if (g.admin.enabled && !g.admin.token) {
-      ctx.addIssue({ code: 'custom', path: ['admin', 'token'], message: 'required when the admin API is enabled (set MLGATE_ADMIN_TOKEN)' });
+    if (g.admin.enabled && !g.admin.token && g.admin.tokens.length === 0) {
+      ctx.addIssue({ code: 'custom', path: ['admin', 'token'], message: 'required when the admin API is enabled and admin.tokens is empty (set MLGATE_ADMIN_TOKEN)' });
     }
     if (g.tracing.exporter === 'otlp' && !g.tracing.otlpUrl) {
       ctx.addIssue({ code: 'custom', path: ['tracing', 'otlpUrl'], message: 'required when tracing.exporter is otlp' });
@@ -207,6 +271,12 @@ export const GatewaySection = z
         ctx.addIssue({ code: 'custom', path: ['models', name, 'maxBodyBytes'], message: `must not exceed gateway.maxBodyBytes (${g.maxBodyBytes})` });
       }
     }
+  })
+  // Each model carries the response-header list it uses, so the relay needs only the model.
+  .transform((g) => {
+    const models: Record<string, z.output<typeof ModelSchema>> = {};
+    for (const [name, m] of Object.entries(g.models)) models[name] = m.responseHeaders ? m : { ...m, responseHeaders: g.responseHeaders };
+    return { ...g, models };
   });
 
 /** Parsed `gateway:` section. */
@@ -219,6 +289,10 @@ export type VersionConfig = z.output<typeof VersionSchema>;
 export type BreakerConfig = z.output<typeof BreakerSchema>;
 /** Parsed health-check settings. */
 export type HealthConfig = z.output<typeof HealthSchema>;
+/** Parsed response-header list. */
+export type ResponseHeadersConfig = z.output<typeof ResponseHeadersSchema>;
+/** Parsed listener limits. */
+export type ListenerConfig = z.output<typeof ListenerSchema>;
 /** Parsed sticky setting. */
 export type StickyConfig = z.output<typeof StickySchema>;
 
@@ -226,7 +300,7 @@ export type StickyConfig = z.output<typeof StickySchema>;
 export function configuredWeights(m: ModelConfig): Record<string, number> {
   if (m.weights) {
     const out: Record<string, number> = {};
-    for (const v of Object.keys(m.versions)) out[v] = m.weights[v] ?? 0;
+    for (const v of Object.keys(m.versions)) out[v] = Object.hasOwn(m.weights, v) ? m.weights[v]! : 0;
     return out;
   }
   const [only] = Object.keys(m.versions);

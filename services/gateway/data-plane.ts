@@ -14,10 +14,11 @@
  * paths, chunked or missing lengths, oversized bodies, odd model names) goes through fastify's
  * routes and error handling as before, so each case is answered the same way.
  */
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type ServerOptions, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerFactory } from 'fastify';
 import { MlgateError } from '../core/errors.ts';
+import type { ListenerConfig } from './config.ts';
 import { GatewayErrors } from './errors.ts';
 import { forwardedPathProblem } from './path-guard.ts';
 import { RequestHandler, type RequestHandlerOptions, type RouteKind } from './request-handler.ts';
@@ -26,6 +27,8 @@ import { RequestHandler, type RequestHandlerOptions, type RouteKind } from './re
 export interface DataPlaneOptions extends RequestHandlerOptions {
   /** Serve HTTPS with this certificate and key. */
   https?: { cert: Buffer; key: Buffer } | undefined;
+  /** Timeouts and connection cap of the listener (`gateway.listener`). */
+  listener: ListenerConfig;
 }
 
 /** The data plane app and its request handler (for draining). */
@@ -41,10 +44,12 @@ export function createDataPlane(opts: DataPlaneOptions): DataPlane {
     const listener = (req: IncomingMessage, res: ServerResponse): void => {
       if (!fastPath(handler, opts.bodyLimit, req, res)) fastifyHandler(req, res);
     };
-    const server = opts.https ? createHttpsServer({ cert: opts.https.cert, key: opts.https.key }, listener) : createServer(listener);
-    // What fastify sets on a server it makes itself.
-    server.keepAliveTimeout = 65_000;
-    server.requestTimeout = 0;
+    const limits = serverLimits(opts.listener);
+    const server = opts.https ? createHttpsServer({ ...limits, cert: opts.https.cert, key: opts.https.key }, listener) : createServer(limits, listener);
+    server.maxConnections = opts.listener.maxConnections;
+    if (opts.listener.maxRequestsPerSocket > 0) server.maxRequestsPerSocket = opts.listener.maxRequestsPerSocket;
+    // No socket inactivity timeout: a client waiting for a slow upstream, or between two chunks of
+    // a stream, is silent on purpose (the version's timeoutMs and streamIdleTimeoutMs bound that).
     server.setTimeout(0);
     return server;
   };
@@ -54,7 +59,7 @@ export function createDataPlane(opts: DataPlaneOptions): DataPlane {
     requestIdHeader: false as const,
     return503OnClosing: false,
     forceCloseConnections: false,
-    keepAliveTimeout: 65_000,
+    keepAliveTimeout: opts.listener.keepAliveTimeoutMs,
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 200 },
     serverFactory,
   } as const;
@@ -86,6 +91,22 @@ export function createDataPlane(opts: DataPlaneOptions): DataPlane {
     handler.fail(req.raw, reply.raw, mapFastifyError(err, req.raw), req.ip);
   });
   return { app, handler };
+}
+
+/**
+ * Node's server options for the listener limits. Node enforces `headersTimeout` and
+ * `requestTimeout` at the parser, for every request whichever way it is served (the fast path's
+ * body read included): it answers 408 and closes the connection. It looks for late requests
+ * every `connectionsCheckingInterval` (30 s by default), so that interval follows the shortest
+ * timeout.
+ */
+export function serverLimits(l: ListenerConfig): ServerOptions {
+  return {
+    headersTimeout: l.headersTimeoutMs,
+    requestTimeout: l.requestTimeoutMs,
+    keepAliveTimeout: l.keepAliveTimeoutMs,
+    connectionsCheckingInterval: Math.max(25, Math.min(1_000, Math.floor(l.headersTimeoutMs / 4))),
+  };
 }
 
 /** The OpenAI-style routes (each is also its span template). */

@@ -147,7 +147,7 @@ export async function startGateway(opts: StartGatewayOptions): Promise<RunningGa
   const edgeMetrics = edge?.metrics ?? new EdgeMetrics(metrics.registry);
   const { app, handler } = createDataPlane({
     table, metrics, telemetry, shadow, tracer, hooks: opts.hooks ?? edge!.hooks, logger, bodyLimit: config.maxBodyBytes, schemas, edgeMetrics,
-    cache, hasher: opts.hasher, https,
+    cache, hasher: opts.hasher, https, listener: config.listener,
   });
   metrics.setInflightSource(() => handler.active + shadow.active);
   metrics.setEventWorkerSource(() => telemetry.usesWorker);
