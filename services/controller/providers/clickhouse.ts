@@ -216,8 +216,8 @@ export class ClickHouseMetricsProvider implements MetricsProvider {
   }
 
   /**
-   * Runs an already checked custom_sql text read-only (the second layer: see the module comment).
-   * Exported behaviour for tests: they call it with text the check would refuse.
+   * Runs custom_sql text read-only and bounded, without the static check (collect() checks first):
+   * the second layer on its own (see the module comment), public so it can be tested as such.
    */
   runCustom(name: string, sql: string, params: Record<string, unknown>): Promise<Record<string, unknown>[]> {
     return this.run(`custom ${name}`, sql, params, true);

@@ -184,7 +184,7 @@ class Checker {
     if (isPunct(t, '(')) return;
     if (this.isDb(j)) return this.dbTable(j + 3, after);
     if (isPunct(t, '{')) this.fail(`${after}: a query parameter cannot name a table`);
-    if (!isName(t)) this.fail(`${after} must be followed by a table (${tableList()}) or a subquery, found ${t ? t.text : 'the end'}`);
+    if (!isName(t)) this.fail(`${after} must be followed by a table (${tableList()}) or a subquery, found ${this.ts[j]?.text ?? 'the end'}`);
     if (isPunct(ts[j + 1], '(')) this.fail(`${after} ${t.value}(…): table functions are refused; read ${tableList()}`);
     if (isPunct(ts[j + 1], '.')) {
       const table = ts[j + 2];
