@@ -8,6 +8,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import type { Dispatcher } from 'undici';
 import { MlgateError } from '../core/errors.ts';
 import { GatewayErrors } from './errors.ts';
+import { connectionListed } from './header-policy.ts';
 import { UpstreamCall } from './upstream-call.ts';
 import type { VersionUpstream } from './upstreams.ts';
 
@@ -62,11 +63,12 @@ export interface Forwarded {
   retries: number;
 }
 
-/** Copies request headers for the upstream, dropping hop-by-hop and `strip` headers. */
+/** Copies request headers for the upstream, dropping hop-by-hop headers, those the client names in `Connection`, and `strip` headers. */
 export function upstreamHeaders(inHeaders: IncomingHttpHeaders, strip: ReadonlySet<string>): Record<string, string | string[]> {
   const out: Record<string, string | string[]> = {};
+  const listed = connectionListed(inHeaders.connection);
   for (const k in inHeaders) {
-    if (HOP_BY_HOP.has(k) || strip.has(k)) continue;
+    if (HOP_BY_HOP.has(k) || strip.has(k) || listed?.has(k) === true) continue;
     const v = inHeaders[k];
     if (v !== undefined) out[k] = v;
   }

@@ -9,9 +9,9 @@ import type { Outcome } from '../telemetry/event.ts';
 import { GatewayErrors } from './errors.ts';
 import type { Exchange } from './exchange.ts';
 import { errorCode } from './forward.ts';
+import { filterResponseHeaders } from './header-policy.ts';
 import type { BodySink, UpstreamCall } from './upstream-call.ts';
 
-const RESPONSE_HOP_BY_HOP = ['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'trailer', 'te'];
 const TIMEOUT_CODES = new Set(['UND_ERR_BODY_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT']);
 
 /** How a relayed response ended. */
@@ -37,13 +37,14 @@ export function outcomeForStatus(status: number): Outcome {
 }
 
 /**
- * Streams `up` to `res`. `extra` headers are added (they win over the upstream's). Calls `onEnd`
+ * Streams `up` to `res`. The upstream's headers go through the model's response-header list
+ * (header-policy.ts); `extra` headers are added (they win over the upstream's). Calls `onEnd`
  * exactly once: when the last byte was handed to the socket, the upstream failed mid-body, or
  * the client went away.
  */
 export function relay(res: ServerResponse, up: UpstreamCall, x: Exchange, extra: Record<string, string>, onEnd: (e: RelayEnd) => void): void {
   const headers = up.headers as Record<string, string | string[] | undefined>;
-  for (const h of RESPONSE_HOP_BY_HOP) if (headers[h] !== undefined) delete headers[h];
+  filterResponseHeaders(headers, x.modelConfig?.responseHeaders);
   for (const k in extra) headers[k] = extra[k];
   x.status = up.statusCode;
   const ct = headers['content-type'];
