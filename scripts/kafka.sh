@@ -2,14 +2,18 @@
 # Local single-node Apache Kafka (KRaft, broker+controller) without Docker.
 # Jars come from Maven Central (scripts/kafka/pom.xml) into .cache/kafka/libs (git-ignored);
 # the log directory lives in a temporary folder that `stop` removes.
-#   scripts/kafka.sh start|stop|status|fetch
+#   scripts/kafka.sh start|stop|kill|status|pid|fetch
 # Environment: MLGATE_KAFKA_PORT (default 19092), MLGATE_KAFKA_DIR (default /tmp/mlgate-kafka),
-# MLGATE_KAFKA_KEEP=1 (stop/start keep the log directory).
+# MLGATE_KAFKA_KEEP=1 (stop/start keep the log directory), MLGATE_KAFKA_ADVERTISED_PORT (default:
+# the port; fault tests put a proxy in front of the broker and advertise the proxy's port).
+# `kill` is a SIGKILL (no clean shutdown) that keeps the log directory: `start` with
+# MLGATE_KAFKA_KEEP=1 then restarts on the same data, without it on a wiped one.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 libs="$root/.cache/kafka/libs"
 port=${MLGATE_KAFKA_PORT:-19092}
 cport=$((port + 1))
+aport=${MLGATE_KAFKA_ADVERTISED_PORT:-$port}
 dir=${MLGATE_KAFKA_DIR:-/tmp/mlgate-kafka}
 pidfile="$dir/kafka.pid"
 
@@ -39,7 +43,7 @@ process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@127.0.0.1:$cport
 listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$cport
-advertised.listeners=PLAINTEXT://127.0.0.1:$port
+advertised.listeners=PLAINTEXT://127.0.0.1:$aport
 controller.listener.names=CONTROLLER
 listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
 inter.broker.listener.name=PLAINTEXT
@@ -91,10 +95,21 @@ stop() {
   if [ "${MLGATE_KAFKA_KEEP:-0}" != 1 ]; then rm -rf "$dir"; fi
 }
 
+hard_kill() {
+  if running; then
+    local pid; pid=$(cat "$pidfile")
+    kill -9 "$pid"
+    for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    log "killed (SIGKILL) pid $pid; log directory kept"
+  fi
+}
+
 case "${1:-}" in
   start) start ;;
   stop) stop ;;
+  kill) hard_kill ;;
+  pid) if running; then cat "$pidfile"; else exit 1; fi ;;
   status) if running && port_open; then echo "kafka running on 127.0.0.1:$port"; else echo "kafka not running"; exit 1; fi ;;
   fetch) fetch ;;
-  *) echo "usage: $0 start|stop|status|fetch" >&2; exit 2 ;;
+  *) echo "usage: $0 start|stop|kill|status|pid|fetch" >&2; exit 2 ;;
 esac

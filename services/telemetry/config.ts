@@ -61,8 +61,14 @@ export const TelemetrySection = z.strictObject({
   }).prefault({}),
   /** `worker` runs the Kafka producer in a worker thread, off the gateway's event loop. */
   producerThread: z.enum(['main', 'worker']).default('main'),
-  /** A Kafka send unacknowledged for this long makes the sink spill (the send keeps retrying). */
+  /**
+   * A Kafka send unacknowledged for this long, or an event waiting in memory this long, makes the
+   * sink spill to disk. It bounds the events a SIGKILL can lose: those of about the last
+   * 1.25 × stallMs (docs/telemetry.md, "Crash window").
+   */
   stallMs: z.number().int().min(10).max(600_000).default(1000),
+  /** File for events Kafka refuses for good; empty = `telemetry-dead-letter.jsonl` next to the spill directory. */
+  deadLetterFile: z.string().default(''),
   /** Spill log used while Kafka is unreachable or slow. */
   spill: LocalLogSection({ maxBytes: 1024 * MiB }).prefault({}),
   /** The embedded mode's transport (no Kafka brokers configured). */

@@ -2,7 +2,7 @@
  * Builds the telemetry sink the configuration asks for: the Kafka sink (with its disk spill)
  * when `kafka.brokers` is set, else the local-log sink of the embedded mode.
  */
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { Registry } from 'prom-client';
 import type { Logger } from '../core/log.ts';
 import type { TelemetryConfig } from './config.ts';
@@ -35,6 +35,11 @@ export function spillDir(telemetry: TelemetryConfig, dataDir: string): string {
   return telemetry.spill.dir || join(dataDir, 'telemetry-spill');
 }
 
+/** Default dead-letter file of the Kafka sink: next to its spill directory. */
+export function deadLetterFile(telemetry: TelemetryConfig, dataDir: string): string {
+  return telemetry.deadLetterFile || join(dirname(spillDir(telemetry, dataDir)), 'telemetry-dead-letter.jsonl');
+}
+
 /** Returns the sink for this configuration. Throws on an unusable directory or a locked log. */
 export function createSink(opts: SinkFactoryOptions): TelemetrySink {
   const t = opts.telemetry;
@@ -47,7 +52,7 @@ export function createSink(opts: SinkFactoryOptions): TelemetrySink {
     sink = new KafkaSink({
       brokers: opts.kafka.brokers, clientId: opts.kafka.clientId, topic: t.topic, partitions: t.partitions,
       replicationFactor: t.replicationFactor, queue: t.queue, batch: t.batch, stallMs: t.stallMs, producerThread: t.producerThread,
-      spill: logOpts(t.spill, spillDir(t, opts.dataDir)),
+      spill: logOpts(t.spill, spillDir(t, opts.dataDir)), deadLetterFile: deadLetterFile(t, opts.dataDir),
       connectionTimeoutMs: opts.kafka.connectionTimeoutMs, requestTimeoutMs: opts.kafka.requestTimeoutMs,
       logger: opts.logger, metrics,
     });

@@ -11,17 +11,28 @@
  *   to the spill log on disk, and the sender replays the spill in order; once the replay has
  *   caught up with the spill the sink returns to `direct` and the consumed segments are deleted.
  * A batch that stalls is also written to the spill, so a crash during an outage loses nothing;
- * if its original send succeeds after all, replay skips those records (no duplicate).
+ * if its original send succeeds after all, replay skips those records (no duplicate). An event
+ * waits in memory at most about `stallMs` (plus a quarter of it, the watchdog's period): then it
+ * goes to the spill, which survives a crash of the process.
+ *
+ * A failed send is classified (kafka-errors.ts). Whatever the class, the producer session ends
+ * (a send that failed has an unknown outcome, and a new producer id keeps the broker from judging
+ * the resent events by the old session's sequence numbers) and the events are resent from the
+ * spill: the only events never delivered are those Kafka refuses for good (`reject`), which are
+ * isolated, written to the dead-letter file and counted as dropped.
  */
+import { dirname, join } from 'node:path';
 import type { Logger } from '../core/log.ts';
 import { TelemetryErrors } from './errors.ts';
 import type { LocalLogOptions } from './local-log.ts';
 import type { TelemetryMetrics } from './metrics.ts';
-import { KafkaTransport, nonRetriable, type Transport } from './kafka-transport.ts';
+import { DeadLetterFile } from './dead-letter.ts';
+import { classifySendError, protocolType } from './kafka-errors.ts';
+import { KafkaTransport, type Transport } from './kafka-transport.ts';
 import { WorkerKafkaTransport } from './kafka-worker-transport.ts';
 import type { EncodedEvent } from './queue.ts';
 import { SinkBase } from './sink-base.ts';
-import { Spill } from './spill.ts';
+import { Spill, type SpillBatch } from './spill.ts';
 import type { TelemetrySink } from './sink.ts';
 
 /** Options of {@link KafkaSink}. */
@@ -38,6 +49,8 @@ export interface KafkaSinkOptions {
   /** A send unacknowledged this long switches the sink to spilling. */
   stallMs: number;
   spill: LocalLogOptions;
+  /** File for events Kafka refuses for good (see dead-letter.ts); default `telemetry-dead-letter.jsonl` next to the spill directory. */
+  deadLetterFile?: string | undefined;
   connectionTimeoutMs?: number | undefined;
   requestTimeoutMs?: number | undefined;
   /** `worker`: run kafkajs in a worker thread (off the event loop); default `main`. */
@@ -56,6 +69,11 @@ export class KafkaSink extends SinkBase implements TelemetrySink {
   /** The direct batch being sent, with its spill range once it stalled. */
   private inFlight: { events: EncodedEvent[]; since: number; spilling?: Promise<{ firstOffset: number; lastOffset: number } | undefined> } | undefined;
   private spillPumping = false;
+  /** The spill batch being replayed, kept until delivered (a failed send resends the same batch). */
+  private replaying: SpillBatch | undefined;
+  private readonly deadLetter: DeadLetterFile;
+  private deadLettered = 0;
+  private resets = 0;
   private readonly loop: Promise<void>;
   /** Resolves when shutdown begins: a connect still retrying is abandoned then. */
   private stopping!: () => void;
@@ -70,6 +88,7 @@ export class KafkaSink extends SinkBase implements TelemetrySink {
     if (!(opts.batch.maxEvents >= 1 && opts.batch.maxBytes >= 1024 && opts.batch.lingerMs >= 0)) throw TelemetryErrors.badOptions('kafka sink: batch needs maxEvents >= 1, maxBytes >= 1024, lingerMs >= 0');
     if (!(opts.stallMs >= 10)) throw TelemetryErrors.badOptions('kafka sink: stallMs must be >= 10');
     this.opts = opts;
+    this.deadLetter = new DeadLetterFile(opts.deadLetterFile || join(dirname(opts.spill.dir), 'telemetry-dead-letter.jsonl'));
     this.spill = new Spill(opts.spill);
     if (this.spill.truncatedBytes) this.log.warn({ bytes: this.spill.truncatedBytes }, 'cut a torn record at the end of the spill (crash during a spill write)');
     const leftover = this.spill.undelivered();
@@ -95,6 +114,16 @@ export class KafkaSink extends SinkBase implements TelemetrySink {
   /** Events in the spill not yet delivered. */
   spillBacklog(): number {
     return this.spill.undelivered();
+  }
+
+  /** Events written to the dead-letter file (also counted in `dropped`). */
+  deadLetters(): number {
+    return this.deadLettered;
+  }
+
+  /** Producer sessions ended after a failed send (each resend then uses a new producer id). */
+  producerResets(): number {
+    return this.resets;
   }
 
   protected override queued(): number {
@@ -133,7 +162,7 @@ export class KafkaSink extends SinkBase implements TelemetrySink {
     this.pumpSpill();
   }
 
-  /** Watchdog: spill when the in-flight send or the connection has stalled. */
+  /** Watchdog: spill when the in-flight send, the connection or the queue has stalled. */
   private checkStall(): void {
     try {
       const now = Date.now();
@@ -142,8 +171,8 @@ export class KafkaSink extends SinkBase implements TelemetrySink {
         this.counters.errors++;
         this.enterSpill('a send is unacknowledged');
         f.spilling = this.spillEvents(f.events);
-      } else if (!this.connected && this.queue.length > 0 && now - this.queue.oldestAt > this.opts.stallMs) {
-        this.enterSpill('Kafka is not connected');
+      } else if (this.queue.length > 0 && now - this.queue.oldestAt > this.opts.stallMs) {
+        this.enterSpill(this.connected ? 'events waited in memory too long' : 'Kafka is not connected');
       }
       if (this.mode === 'spill' && this.queue.length) this.pumpSpill();
     } catch (err) {
@@ -194,12 +223,12 @@ export class KafkaSink extends SinkBase implements TelemetrySink {
           await this.connect();
           continue;
         }
-        if (this.spill.backlog() > 0) {
+        if (this.replaying || this.spill.backlog() > 0) {
           await this.replayBatch();
           continue;
         }
         if (this.mode === 'spill') {
-          if (!this.spill.appending() && this.spill.backlog() === 0) {
+          if (!this.spill.appending() && this.spill.backlog() === 0 && !this.replaying) {
             this.mode = 'direct';
             this.log.info({ replayed: this.counters.replayed }, 'telemetry spill replayed; sending directly again');
             this.changed();
@@ -233,7 +262,7 @@ export class KafkaSink extends SinkBase implements TelemetrySink {
         return;
       }
       this.connected = true;
-      this.log.info({ topic: this.opts.topic }, 'telemetry producer connected');
+      this.log.info({ topic: this.opts.topic, resets: this.resets }, 'telemetry producer connected');
     } catch (err) {
       this.counters.errors++;
       if (this.closedForGood) return;
@@ -256,11 +285,10 @@ export class KafkaSink extends SinkBase implements TelemetrySink {
       if (spilled) this.spill.skip(spilled);
       this.counters.sent += events.length;
     } catch (err) {
-      this.counters.errors++;
-      this.log.warn({ err, events: events.length }, 'telemetry send failed; spilling');
       this.enterSpill('a send failed');
       f.spilling ??= this.spillEvents(events);
       await f.spilling;
+      await this.sendFailed(err, events.length, 'direct');
     } finally {
       this.inFlight = undefined;
       this.changed();
@@ -268,19 +296,46 @@ export class KafkaSink extends SinkBase implements TelemetrySink {
   }
 
   /**
-   * Sends a replay batch; a batch Kafka refuses for good (not an outage: e.g. a message larger
-   * than the topic allows) is split in halves until the refused events are isolated, and each
-   * of those is counted as dropped and logged, so one poison event cannot stall the replay.
+   * After a failed send: ends the producer session (the next send connects a new producer, with
+   * a new producer id, and re-checks the topic, creating it if the broker lost it) and waits a
+   * little before the resend, longer when Kafka is unreachable.
+   */
+  private async sendFailed(err: unknown, events: number, where: 'direct' | 'replay'): Promise<void> {
+    const kind = classifySendError(err);
+    this.counters.errors++;
+    const fields = { err, kind, type: protocolType(err), events, resets: this.resets + 1 };
+    if (kind === 'retry' && this.mode === 'spill' && where === 'replay') this.log.debug(fields, 'telemetry replay send failed; retrying');
+    else this.log.warn(fields, kind === 'reset' ? 'telemetry producer out of step with the broker; starting a new producer and resending from the spill'
+      : kind === 'topic' ? 'the broker does not host the telemetry topic; creating it and resending from the spill'
+        : `telemetry ${where} send failed; resending from the spill`);
+    await this.resetProducer();
+    if (!this.closedForGood) await this.nextWake(kind === 'retry' ? 1000 : 50);
+  }
+
+  private async resetProducer(): Promise<void> {
+    this.resets++;
+    this.connected = false;
+    await this.kafka.reset().catch((err: unknown) => this.log.warn({ err }, 'telemetry producer reset failed'));
+  }
+
+  /**
+   * Sends a replay batch. A batch Kafka refuses for good (`reject`: e.g. a message larger than the
+   * topic allows) is split in halves until the refused events are isolated; each of those goes
+   * to the dead-letter file and is counted as dropped, so one poison event cannot stall the
+   * replay. Any other failure is thrown to the caller, which resends the whole batch.
    */
   private async sendSplitting(events: EncodedEvent[]): Promise<number> {
     try {
       if (events.length) await this.send(events);
       return events.length;
     } catch (err) {
-      if (!nonRetriable(err) || this.closedForGood) throw err;
+      if (classifySendError(err) !== 'reject' || this.closedForGood) throw err;
       this.counters.errors++;
+      // The refused request may have been stored for some partitions: a new session keeps the
+      // sequence numbers of the next sends consistent.
+      await this.resetProducer();
       if (events.length === 1) {
-        this.drop(1, 'Kafka refused the event for good', err);
+        await this.refuse(events, err);
         return 0;
       }
       const half = Math.ceil(events.length / 2);
@@ -288,24 +343,33 @@ export class KafkaSink extends SinkBase implements TelemetrySink {
     }
   }
 
+  /** Writes events Kafka refused for good to the dead-letter file and counts them as dropped. */
+  private async refuse(events: EncodedEvent[], err: unknown): Promise<void> {
+    const type = protocolType(err) ?? 'rejected';
+    try {
+      await this.deadLetter.append(events, type, String((err as Error)?.message ?? err));
+      this.deadLettered += events.length;
+      this.drop(events.length, `Kafka refused the event for good (${type}); kept in the dead-letter file`, err);
+    } catch (ioErr) {
+      this.counters.errors++;
+      this.drop(events.length, `Kafka refused the event for good (${type}) and the dead-letter file could not be written`, ioErr);
+    }
+  }
+
   private async replayBatch(): Promise<void> {
-    const batch = await this.spill.read(this.opts.batch.maxEvents, this.opts.batch.maxBytes);
+    const batch = (this.replaying ??= await this.spill.read(this.opts.batch.maxEvents, this.opts.batch.maxBytes));
     if (!batch) return;
-    for (;;) {
-      let delivered: number;
-      try {
-        delivered = await this.sendSplitting(batch.events);
-      } catch (err) {
-        this.counters.errors++;
-        this.log.warn({ err, events: batch.events.length }, 'telemetry replay send failed; retrying');
-        if (this.closedForGood) return;
-        await this.nextWake(1000);
-        continue;
-      }
-      await this.spill.commit(batch.nextOffset);
-      this.counters.replayed += delivered;
-      this.changed();
+    let delivered: number;
+    try {
+      delivered = await this.sendSplitting(batch.events);
+    } catch (err) {
+      if (this.closedForGood) return;
+      await this.sendFailed(err, batch.events.length, 'replay');
       return;
     }
+    this.replaying = undefined;
+    await this.spill.commit(batch.nextOffset);
+    this.counters.replayed += delivered;
+    this.changed();
   }
 }

@@ -7,7 +7,7 @@
  */
 import { Worker } from 'node:worker_threads';
 import type { Logger } from '../core/log.ts';
-import type { KafkaTransportOptions, Transport } from './kafka-transport.ts';
+import { CLOSE_DEADLINE_MS, type KafkaTransportOptions, type Transport } from './kafka-transport.ts';
 import type { KafkaWorkerData, WorkerReply, WorkerRequest } from './kafka-worker.ts';
 import type { EncodedEvent } from './queue.ts';
 
@@ -24,15 +24,24 @@ function spawnWorker(workerData: KafkaWorkerData): Worker {
   return new Worker(boot, { eval: true, workerData });
 }
 
+/** Waits for `p` (its failure ignored) at most `ms`. */
+async function withDeadline(p: Promise<unknown>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([p.catch(() => undefined), new Promise((r) => { timer = setTimeout(r, ms); })]);
+  clearTimeout(timer);
+}
+
 type Pending = { resolve: (seconds: number | undefined) => void; reject: (err: Error) => void };
 
-/** Error that crossed the thread boundary; keeps kafkajs's name and `retriable`. */
+/** Error that crossed the thread boundary; keeps kafkajs's name, `retriable` and protocol error `type`. */
 class RemoteError extends Error {
   readonly retriable: boolean | undefined;
-  constructor(e: { name: string; message: string; retriable?: boolean }) {
+  readonly type: string | undefined;
+  constructor(e: { name: string; message: string; retriable?: boolean; type?: string }) {
     super(e.message);
     this.name = e.name;
     this.retriable = e.retriable;
+    this.type = e.type;
   }
 }
 
@@ -70,11 +79,17 @@ export class WorkerKafkaTransport implements Transport {
     if (seconds !== undefined) this.opts.metrics?.observeSend(seconds);
   }
 
+  async reset(): Promise<void> {
+    if (!this.worker) return;
+    await withDeadline(this.call({ id: 0, op: 'reset' }), CLOSE_DEADLINE_MS + 1000);
+  }
+
+  /** Disconnects in the worker (its own deadline applies there), then ends the thread whatever happened. */
   async disconnect(): Promise<void> {
     this.closed = true;
     const w = this.worker;
     if (!w) return;
-    await this.call({ id: 0, op: 'disconnect' }).catch(() => undefined);
+    await withDeadline(this.call({ id: 0, op: 'disconnect' }), CLOSE_DEADLINE_MS + 1000);
     this.worker = undefined;
     await w.terminate();
   }

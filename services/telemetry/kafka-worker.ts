@@ -1,13 +1,15 @@
 /**
  * Worker thread of {@link WorkerKafkaTransport}: runs a {@link KafkaTransport} (kafkajs) off the
- * gateway's event loop. Protocol, parent → worker: `{ id, op: 'connect' | 'disconnect' }` and
+ * gateway's event loop. Protocol, parent → worker: `{ id, op: 'connect' | 'reset' | 'disconnect' }` and
  * `{ id, op: 'send', keys, values, ends }` (all values in one transferred buffer, `ends[i]` the
- * end of value i). Worker → parent: `{ id, ok: true, seconds? }` or `{ id, ok: false, error }`,
+ * end of value i). Worker → parent: `{ id, ok: true, seconds? }` or `{ id, ok: false, error }` (with the
+kafkajs protocol error type found in the error, so the parent classifies it as kafka-errors.ts does),
  * and `{ log: { level, obj, msg } }` for kafkajs's log lines (the parent logs them).
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { pino } from 'pino';
 import type { Logger } from '../core/log.ts';
+import { protocolType } from './kafka-errors.ts';
 import { KafkaTransport, type KafkaTransportOptions } from './kafka-transport.ts';
 import type { EncodedEvent } from './queue.ts';
 
@@ -16,14 +18,14 @@ export type KafkaWorkerData = Omit<KafkaTransportOptions, 'logger' | 'metrics' |
 
 /** A request to the worker. */
 export type WorkerRequest =
-  | { id: number; op: 'connect' | 'disconnect' }
+  | { id: number; op: 'connect' | 'reset' | 'disconnect' }
   | { id: number; op: 'send'; keys: string[]; values: Uint8Array; ends: number[] }
   | { op: 'quiet'; quiet: boolean };
 
 /** A reply from the worker. */
 export type WorkerReply =
   | { id: number; ok: true; seconds?: number }
-  | { id: number; ok: false; error: { name: string; message: string; retriable?: boolean } }
+  | { id: number; ok: false; error: { name: string; message: string; retriable?: boolean; type?: string } }
   | { log: { level: 'warn' | 'debug' | 'info' | 'error'; obj: Record<string, unknown>; msg: string } };
 
 const port = parentPort!;
@@ -54,6 +56,7 @@ port.on('message', (m: WorkerRequest) => {
   }
   const run = async (): Promise<number | undefined> => {
     if (m.op === 'connect') await transport.connect();
+    else if (m.op === 'reset') await transport.reset();
     else if (m.op === 'disconnect') await transport.disconnect();
     else if (m.op === 'send') {
       const buf = Buffer.from(m.values.buffer, m.values.byteOffset, m.values.byteLength);
@@ -67,7 +70,11 @@ port.on('message', (m: WorkerRequest) => {
     (s) => port.postMessage({ id: m.id, ok: true, ...(s === undefined ? {} : { seconds: s }) } satisfies WorkerReply),
     (err: unknown) => {
       const e = err as { name?: string; message?: string; retriable?: boolean };
-      port.postMessage({ id: m.id, ok: false, error: { name: e?.name ?? 'Error', message: e?.message ?? String(err), ...(typeof e?.retriable === 'boolean' ? { retriable: e.retriable } : {}) } } satisfies WorkerReply);
+      const type = protocolType(err);
+      port.postMessage({
+        id: m.id, ok: false,
+        error: { name: e?.name ?? 'Error', message: e?.message ?? String(err), ...(typeof e?.retriable === 'boolean' ? { retriable: e.retriable } : {}), ...(type ? { type } : {}) },
+      } satisfies WorkerReply);
     },
   );
 });

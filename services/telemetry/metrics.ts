@@ -6,6 +6,12 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { SinkStats, TelemetrySink } from './sink.ts';
 
+/** Counters only the Kafka sink has. */
+interface KafkaSinkCounters {
+  deadLetters(): number;
+  producerResets(): number;
+}
+
 type Result = 'sent' | 'spilled' | 'replayed' | 'dropped';
 const RESULTS: readonly Result[] = ['sent', 'spilled', 'replayed', 'dropped'];
 
@@ -46,6 +52,18 @@ export class TelemetryMetrics {
         seen.errors = Math.max(seen.errors, s.errors);
       },
     });
+    const extra = (name: 'deadLetters' | 'producerResets') => sinks.reduce((n, s) => n + ((s as Partial<KafkaSinkCounters>)[name]?.() ?? 0), 0);
+    const seenExtra = { deadLetters: 0, producerResets: 0 };
+    const extraCounter = (metric: string, help: string, key: 'deadLetters' | 'producerResets') => new Counter({
+      name: metric, help, registers: [registry],
+      collect() {
+        const v = extra(key);
+        if (v > seenExtra[key]) this.inc(v - seenExtra[key]);
+        seenExtra[key] = Math.max(seenExtra[key], v);
+      },
+    });
+    extraCounter('mlgate_telemetry_dead_letters_total', 'Events Kafka refused for good, written to the dead-letter file (also counted as dropped)', 'deadLetters');
+    extraCounter('mlgate_telemetry_producer_resets_total', 'Kafka producer sessions ended after a failed send (the resend uses a new producer id)', 'producerResets');
     this.sendDuration = new Histogram({
       name: 'mlgate_telemetry_send_duration_seconds', help: 'Time from handing a batch to the transport to its acknowledgement',
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30], registers: [registry],

@@ -35,10 +35,15 @@ export function keyOf(value: Buffer): string {
 /** FIFO of encoded events with O(1) amortised push and batch take. */
 export class EventQueue {
   private items: EncodedEvent[] = [];
+  /** Time (ms) each item was queued, parallel to `items`. */
+  private times: number[] = [];
   private head = 0;
   private bytesQueued = 0;
+
   /** Time (ms) the oldest waiting event was queued; 0 when empty. */
-  oldestAt = 0;
+  get oldestAt(): number {
+    return this.head < this.items.length ? this.times[this.head]! : 0;
+  }
 
   /** Events waiting. */
   get length(): number {
@@ -51,8 +56,8 @@ export class EventQueue {
   }
 
   push(e: EncodedEvent): void {
-    if (this.length === 0) this.oldestAt = Date.now();
     this.items.push(e);
+    this.times.push(Date.now());
     this.bytesQueued += e.value.length;
   }
 
@@ -70,10 +75,9 @@ export class EventQueue {
     this.bytesQueued -= bytes;
     if (this.head > 4096 && this.head * 2 > this.items.length) {
       this.items = this.items.slice(this.head);
+      this.times = this.times.slice(this.head);
       this.head = 0;
     }
-    if (this.length === 0) this.oldestAt = 0;
-    else if (out.length) this.oldestAt = Date.now();
     return out;
   }
 }

@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { silentLogger } from '../../services/core/log.ts';
 import { KafkaSink, type KafkaSinkOptions } from '../../services/telemetry/kafka-sink.ts';
@@ -146,7 +146,9 @@ test(`kafka sink (producer in the ${producerThread} thread): an event Kafka refu
   } finally {
     await admin.disconnect();
   }
-  const sink = new KafkaSink(sinkOptions(brokers, topic, tempDir(t, 'ksink'), { producerThread }));
+  const dir = tempDir(t, 'ksink');
+  const deadLetterFile = join(dir, 'dead.jsonl');
+  const sink = new KafkaSink(sinkOptions(brokers, topic, join(dir, 'spill'), { producerThread, deadLetterFile }));
   cleanup(t, () => sink.close());
   const ids: string[] = [];
   for (let i = 0; i < 50; i++) {
@@ -158,6 +160,14 @@ test(`kafka sink (producer in the ${producerThread} thread): an event Kafka refu
   await waitUntil('the refused event to be counted', () => sink.stats().dropped === 1 && sink.stats().sent + sink.stats().replayed === 50, 60_000);
   assert.equal(await topicCount(kafka, topic), 50);
   assertExactly(ids, await readTopic(kafka, topic, 50));
+  // Dropped, but kept: one line in the dead-letter file, readable by its owner only.
+  assert.equal(sink.deadLetters(), 1);
+  const lines = readFileSync(deadLetterFile, 'utf8').trim().split('\n');
+  assert.equal(lines.length, 1);
+  const dead = JSON.parse(lines[0]!) as { reason: string; value_base64: string };
+  assert.equal(dead.reason, 'MESSAGE_TOO_LARGE');
+  assert.ok(Buffer.from(dead.value_base64, 'base64').toString().includes('x'.repeat(1000)));
+  assert.equal(statSync(deadLetterFile).mode & 0o777, 0o600);
 });
 }
 

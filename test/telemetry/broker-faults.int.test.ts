@@ -1,0 +1,111 @@
+/**
+ * The Kafka sink through broker faults, against a private broker (own port and log directory,
+ * behind a proxy; never the shared one): a producer id the broker refuses by sequence number, a
+ * broker SIGKILLed three times under load and restarted on its log directory, and a broker
+ * restarted with its log directory wiped. Every event must reach Kafka at least once (distinct
+ * event ids), none may be dropped, and a close right after a restart must finish within 10 s.
+ * The long version is `npm run soak:kafka` (scripts/soak-kafka.ts).
+ */
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { silentLogger } from '../../services/core/log.ts';
+import { KafkaSink, type KafkaSinkOptions } from '../../services/telemetry/kafka-sink.ts';
+import { sampleEvent } from '../support/events.ts';
+import { needKafka, waitUntil } from '../support/infra.ts';
+import { tempDir } from '../support/cleanup.ts';
+import { distinctIds, startFaultBroker, type FaultBroker } from './helpers/fault-broker.ts';
+
+const BROKER_PORT = 29192;
+const PROXY_PORT = 29190;
+let broker: FaultBroker | undefined;
+
+before(async () => {
+  broker = await startFaultBroker(BROKER_PORT, PROXY_PORT);
+});
+after(async () => {
+  await broker?.destroy();
+});
+
+function options(dir: string, topic: string, over: Partial<KafkaSinkOptions> = {}): KafkaSinkOptions {
+  return {
+    brokers: [broker!.address], clientId: 'mlgate-fault-sink', topic, partitions: 3,
+    queue: { maxEvents: 100_000, highWater: 20_000 }, batch: { maxEvents: 500, maxBytes: 1 << 20, lingerMs: 5 },
+    stallMs: 300, spill: { dir: join(dir, 'spill'), fsync: 'interval' }, connectionTimeoutMs: 1000, logger: silentLogger(), ...over,
+  };
+}
+
+/** Emits `perTick` events every 10 ms until stopped; returns every id emitted. */
+function load(sink: KafkaSink, perTick: number): { ids: string[]; stop: () => Promise<void> } {
+  const ids: string[] = [];
+  let running = true;
+  const loop = (async () => {
+    while (running) {
+      for (let i = 0; i < perTick; i++) {
+        const e = sampleEvent();
+        ids.push(e.event_id);
+        sink.emit(e);
+      }
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  })();
+  return { ids, stop: async () => { running = false; await loop; } };
+}
+
+/** Waits until every emitted event is delivered, then closes within 10 s and checks Kafka holds each id. */
+async function settleAndCheck(sink: KafkaSink, topic: string, ids: string[], mustHave: string[] = ids): Promise<void> {
+  await waitUntil('every event delivered', () => sink.stats().sent + sink.stats().replayed === ids.length && sink.spillBacklog() === 0, 90_000, 100);
+  assert.equal(sink.stats().dropped, 0, 'nothing dropped');
+  const t0 = Date.now();
+  await sink.close();
+  assert.ok(Date.now() - t0 < 10_000, `close took ${Date.now() - t0} ms`);
+  const { ids: seen, messages } = await distinctIds(broker!.client(), topic, mustHave, 30_000);
+  const missing = mustHave.filter((id) => !seen.has(id));
+  assert.equal(missing.length, 0, `${missing.length} of ${mustHave.length} events missing from Kafka (${messages} messages read)`);
+}
+
+test('a producer id the broker refuses by sequence number is replaced; every event arrives, none is dropped', async (t) => {
+  if (!(await needKafka(t))) return;
+  const topic = 'faults.sequence';
+  const sink = new KafkaSink(options(tempDir(t, 'fault-seq'), topic));
+  const l = load(sink, 5);
+  await waitUntil('direct sends', () => sink.stats().sent >= 500, 60_000);
+  broker!.proxy.breakSequences();
+  await waitUntil('the broker to refuse a sequence', () => broker!.proxy.broken > 0, 30_000);
+  await waitUntil('a new producer and sends again', () => sink.producerResets() > 0 && sink.currentMode() === 'direct' && sink.stats().sent + sink.stats().replayed > 1500, 60_000, 100);
+  await l.stop();
+  await settleAndCheck(sink, topic, l.ids);
+});
+
+test('broker SIGKILLed 3 times under load and restarted on its log directory: every event arrives, stop finishes within 10 s', async (t) => {
+  if (!(await needKafka(t))) return;
+  const topic = 'faults.sigkill';
+  const sink = new KafkaSink(options(tempDir(t, 'fault-kill'), topic));
+  const l = load(sink, 5);
+  for (let round = 0; round < 3; round++) {
+    const before = sink.stats().sent + sink.stats().replayed;
+    await waitUntil('deliveries before the kill', () => sink.stats().sent + sink.stats().replayed > before + 200 + Math.floor(Math.random() * 800), 90_000, 20);
+    await broker!.kill();
+    await waitUntil('the sink to spill', () => sink.currentMode() === 'spill', 30_000, 20);
+    await broker!.start();
+  }
+  await waitUntil('direct sends again', () => sink.currentMode() === 'direct', 90_000, 100);
+  await l.stop();
+  await settleAndCheck(sink, topic, l.ids);
+});
+
+test('broker restarted with its log directory wiped: the topic is created again and replay resumes without a restart', async (t) => {
+  if (!(await needKafka(t))) return;
+  const topic = 'faults.wiped';
+  const sink = new KafkaSink(options(tempDir(t, 'fault-wipe'), topic));
+  const l = load(sink, 5);
+  await waitUntil('direct sends', () => sink.stats().sent >= 500, 60_000);
+  await broker!.kill();
+  // What was acknowledged before the kill went with the broker's data; what came after must arrive.
+  const after = l.ids.length;
+  await waitUntil('the sink to spill', () => sink.currentMode() === 'spill' && sink.stats().spilled > 200, 30_000, 20);
+  await broker!.start({ wipe: true });
+  await waitUntil('replay finished and direct sends again', () => sink.currentMode() === 'direct' && sink.spillBacklog() === 0, 90_000, 100);
+  await l.stop();
+  await settleAndCheck(sink, topic, l.ids, l.ids.slice(after));
+});
