@@ -12,8 +12,10 @@
  * - DELETE /admin/consumers/:id {reason?}
  * - POST /admin/consumers/:id/keys {hash, reason?} — add a key hash
  * - DELETE /admin/keys/:keyId {reason?} — revoke a key by its id
- * The actor is the `x-mlgate-actor` header (default `admin`). Each change is validated (400 and
- * nothing changes when it is bad), recorded, applied with a new generation, then published.
+ * The actor recorded is the name of the bearer token used (`admin` for the single
+ * `admin.token`); a client header cannot set it, so `x-mlgate-actor` is ignored. Each change is
+ * validated (400 and nothing changes when it is bad), recorded, applied with a new generation,
+ * then published.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
@@ -25,9 +27,16 @@ import { GatewayErrors } from './errors.ts';
 import type { AdminService } from './admin-service.ts';
 import type { GatewayMetrics } from './metrics.ts';
 
+/** A bearer token and the actor its changes are recorded as. */
+export interface AdminToken {
+  name: string;
+  token: string;
+}
+
 /** Options of {@link createAdminApp}. */
 export interface AdminAppOptions {
-  token: string;
+  /** At least one; each at least 16 characters. */
+  tokens: readonly AdminToken[];
   metricsRequireToken: boolean;
   service: AdminService;
   metrics: GatewayMetrics;
@@ -44,9 +53,28 @@ const ReasonBody = z.strictObject({ reason: Reason }).prefault({});
 /** The consumer fields are checked by the config's ConsumerSchema in the service. */
 const ConsumerBody = z.looseObject({ reason: Reason });
 const KeyBody = z.strictObject({ hash: z.string().max(200), reason: Reason });
-const ACTOR = /^[A-Za-z0-9._@:+-]{1,100}$/;
 
 const digest = (s: string) => createHash('sha256').update(s).digest();
+
+/**
+ * Resolves a bearer token to its actor. Digests are compared in constant time, every token every
+ * time, so neither a token's length nor its position leaks through timing.
+ */
+function authenticator(tokens: readonly AdminToken[]): (authorization: unknown) => string | undefined {
+  if (tokens.length === 0) throw new Error('admin API: at least one token is required');
+  const known = tokens.map((t) => {
+    if (t.token.length < 16) throw new Error(`admin API: token ${t.name} is shorter than 16 characters`);
+    return { name: t.name, digest: digest(t.token) };
+  });
+  return (authorization) => {
+    const got = typeof authorization === 'string' && authorization.startsWith('Bearer ') ? authorization.slice(7) : '';
+    if (!got) return undefined;
+    const d = digest(got);
+    let found: string | undefined;
+    for (const k of known) if (timingSafeEqual(k.digest, d) && found === undefined) found = k.name;
+    return found;
+  };
+}
 
 function parseBody<S extends z.ZodType>(schema: S, body: unknown): z.output<S> {
   const r = schema.safeParse(body ?? undefined);
@@ -56,17 +84,17 @@ function parseBody<S extends z.ZodType>(schema: S, body: unknown): z.output<S> {
 
 /** Builds the admin app (not listening yet). */
 export function createAdminApp(opts: AdminAppOptions): FastifyInstance {
-  if (!opts.token || opts.token.length < 16) throw new Error('admin API: a token of at least 16 characters is required');
-  const want = digest(opts.token);
+  const authenticate = authenticator(opts.tokens);
   const app = Fastify({ logger: false, bodyLimit: 1 << 20, forceCloseConnections: true });
   const s = opts.service;
+  const actors = new WeakMap<object, string>();
 
   app.addHook('onRequest', async (req) => {
     const path = req.url.split('?', 1)[0];
     if (path === '/healthz' || (path === '/metrics' && !opts.metricsRequireToken)) return;
-    const auth = req.headers.authorization;
-    const got = typeof auth === 'string' && auth.startsWith('Bearer ') ? auth.slice(7) : '';
-    if (!got || !timingSafeEqual(digest(got), want)) throw GatewayErrors.adminUnauthorized('a valid bearer token is required');
+    const actor = authenticate(req.headers.authorization);
+    if (actor === undefined) throw GatewayErrors.adminUnauthorized('a valid bearer token is required');
+    actors.set(req, actor);
   });
   app.setErrorHandler((err: Error & { statusCode?: number }, _req, reply) => {
     const e = err instanceof MlgateError ? err
@@ -78,10 +106,11 @@ export function createAdminApp(opts: AdminAppOptions): FastifyInstance {
     const e = GatewayErrors.notFound(`no admin route for ${req.method} ${req.url.split('?', 1)[0]}`);
     return reply.code(404).send(e.toJSON());
   });
-  const actorOf = (h: unknown): string => {
-    if (h === undefined) return 'admin';
-    if (typeof h !== 'string' || !ACTOR.test(h)) throw GatewayErrors.adminInvalid('x-mlgate-actor must be 1-100 characters of letters, digits and ._@:+-');
-    return h;
+  /** The name of the token the request came with (set by the onRequest hook on every change route). */
+  const actorOf = (req: object): string => {
+    const a = actors.get(req);
+    if (a === undefined) throw GatewayErrors.adminUnauthorized('a valid bearer token is required');
+    return a;
   };
   const ok = (reply: FastifyReply, body: unknown) => reply.code(200).send(body);
 
@@ -94,19 +123,19 @@ export function createAdminApp(opts: AdminAppOptions): FastifyInstance {
   app.get<{ Params: { model: string } }>('/admin/routing/:model', async (req) => s.describeModel(req.params.model));
   app.put<{ Params: { model: string } }>('/admin/models/:model/weights', async (req, reply) => {
     const b = parseBody(WeightsBody, req.body);
-    return ok(reply, await s.setWeights(actorOf(req.headers['x-mlgate-actor']), req.params.model, b.weights, b.reason, b.rollout_id));
+    return ok(reply, await s.setWeights(actorOf(req), req.params.model, b.weights, b.reason, b.rollout_id));
   });
   app.post<{ Params: { model: string; version: string } }>('/admin/models/:model/versions/:version/trip', async (req, reply) => {
     const b = parseBody(ReasonBody, req.body);
-    return ok(reply, await s.setVersionState(actorOf(req.headers['x-mlgate-actor']), req.params.model, req.params.version, 'trip', b.reason));
+    return ok(reply, await s.setVersionState(actorOf(req), req.params.model, req.params.version, 'trip', b.reason));
   });
   app.post<{ Params: { model: string; version: string } }>('/admin/models/:model/versions/:version/reset', async (req, reply) => {
     const b = parseBody(ReasonBody, req.body);
-    return ok(reply, await s.setVersionState(actorOf(req.headers['x-mlgate-actor']), req.params.model, req.params.version, 'reset', b.reason));
+    return ok(reply, await s.setVersionState(actorOf(req), req.params.model, req.params.version, 'reset', b.reason));
   });
   app.post('/admin/reload', async (req, reply) => {
     const b = parseBody(ReasonBody, req.body);
-    return ok(reply, await s.reload(actorOf(req.headers['x-mlgate-actor']), b.reason));
+    return ok(reply, await s.reload(actorOf(req), b.reason));
   });
   app.get<{ Querystring: { limit?: string } }>('/admin/changes', async (req) => {
     const rec = s.recorder;
@@ -118,19 +147,19 @@ export function createAdminApp(opts: AdminAppOptions): FastifyInstance {
   app.get<{ Params: { id: string } }>('/admin/consumers/:id', async (req) => s.consumers.get(req.params.id));
   app.put<{ Params: { id: string } }>('/admin/consumers/:id', async (req, reply) => {
     const { reason, ...consumer } = parseBody(ConsumerBody, req.body);
-    return ok(reply, await s.consumers.upsert(actorOf(req.headers['x-mlgate-actor']), req.params.id, consumer, reason));
+    return ok(reply, await s.consumers.upsert(actorOf(req), req.params.id, consumer, reason));
   });
   app.delete<{ Params: { id: string } }>('/admin/consumers/:id', async (req, reply) => {
     const b = parseBody(ReasonBody, req.body);
-    return ok(reply, await s.consumers.remove(actorOf(req.headers['x-mlgate-actor']), req.params.id, b.reason));
+    return ok(reply, await s.consumers.remove(actorOf(req), req.params.id, b.reason));
   });
   app.post<{ Params: { id: string } }>('/admin/consumers/:id/keys', async (req, reply) => {
     const b = parseBody(KeyBody, req.body);
-    return ok(reply, await s.consumers.addKey(actorOf(req.headers['x-mlgate-actor']), req.params.id, b.hash, b.reason));
+    return ok(reply, await s.consumers.addKey(actorOf(req), req.params.id, b.hash, b.reason));
   });
   app.delete<{ Params: { keyId: string } }>('/admin/keys/:keyId', async (req, reply) => {
     const b = parseBody(ReasonBody, req.body);
-    return ok(reply, await s.consumers.revokeKey(actorOf(req.headers['x-mlgate-actor']), req.params.keyId, b.reason));
+    return ok(reply, await s.consumers.revokeKey(actorOf(req), req.params.keyId, b.reason));
   });
   return app;
 }

@@ -160,7 +160,7 @@ export const ModelSchema = z
   });
 
 /** Actor names: what admin changes record as `actor`. */
-export const ACTOR_PATTERN = /^[A-Za-z0-9._@:+-]{1,100}$/;
+const ACTOR_PATTERN = /^[A-Za-z0-9._@:+-]{1,100}$/;
 /** The actor recorded for changes made with the single `admin.token`. */
 export const DEFAULT_ADMIN_ACTOR = 'admin';
 const AdminToken = z.string().min(16, 'the admin token must be at least 16 characters').max(512);

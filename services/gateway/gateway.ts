@@ -20,9 +20,9 @@ import type { ApplyResult, RoutingState } from '../control/routing-state.ts';
 import type { Hasher, HasherOptions } from '../telemetry/hash.ts';
 import type { Redactor, RedactorOptions } from '../telemetry/redact.ts';
 import type { TelemetrySink } from '../telemetry/sink.ts';
-import { createAdminApp } from './admin.ts';
+import { createAdminApp, type AdminToken } from './admin.ts';
 import { AdminService } from './admin-service.ts';
-import type { GatewayConfig } from './config.ts';
+import { DEFAULT_ADMIN_ACTOR, type GatewayConfig } from './config.ts';
 import { createDataPlane } from './data-plane.ts';
 import { createEdge } from './edge/edge.ts';
 import { EdgeMetrics } from './edge/edge-metrics.ts';
@@ -154,7 +154,7 @@ export async function startGateway(opts: StartGatewayOptions): Promise<RunningGa
   const recorder = opts.recorder ?? new MemoryAdminChangeRecorder();
   const admin = new AdminService({ gatewayId, table, recorder, metrics, logger, control, consumers: edge?.consumers, reload: opts.reload });
   const adminApp = config.admin.enabled
-    ? createAdminApp({ token: config.admin.token ?? '', metricsRequireToken: config.admin.metricsRequireToken, service: admin, metrics })
+    ? createAdminApp({ tokens: adminTokens(config), metricsRequireToken: config.admin.metricsRequireToken, service: admin, metrics })
     : undefined;
   try {
     await app.listen({ host: config.host, port: config.port });
@@ -204,6 +204,12 @@ export async function startGateway(opts: StartGatewayOptions): Promise<RunningGa
     applyState: (s) => offer(s, 'direct'),
     close: () => (closing ??= close()),
   };
+}
+
+/** The admin API's tokens: the single `admin.token` (actor `admin`) and the named `admin.tokens`. */
+function adminTokens(config: GatewayConfig): AdminToken[] {
+  const single = config.admin.token !== undefined ? [{ name: DEFAULT_ADMIN_ACTOR, token: config.admin.token }] : [];
+  return [...single, ...config.admin.tokens];
 }
 
 /** Cache settings of the versions that cache, by `model\0version` (fixed at start). */

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { startStandIn } from '../support/upstream.ts';
-import { startTestGateway, call, admin, model, gatewayConfig } from './helpers.ts';
+import { startTestGateway, call, admin, model, gatewayConfig, asActor } from './helpers.ts';
 import { InProcessControlChannel } from '../../services/control/channel.ts';
 import { MemoryAdminChangeRecorder, type AdminChangeRecorder } from '../../services/control/admin-changes.ts';
 import type { RoutingState } from '../../services/control/routing-state.ts';
@@ -46,7 +46,7 @@ test('admin: weights change with a higher generation, recorded and published; ba
   control.subscribe((s) => published.push(s));
   const recorder = new MemoryAdminChangeRecorder();
   const { gw } = await startTestGateway(t, { models: { m } }, { control, recorder });
-  const r = await admin(gw, 'PUT', '/admin/models/m/weights', { weights: { stable: 70, canary: 30 }, reason: 'step 2' }, { 'x-mlgate-actor': 'alice' });
+  const r = await admin(gw, 'PUT', '/admin/models/m/weights', { weights: { stable: 70, canary: 30 }, reason: 'step 2' }, asActor('alice'));
   assert.equal(r.status, 200, r.text);
   const state = gw.routing.get('m')!;
   assert.deepEqual(state.versions.map((v) => v.weight), [70, 30]);

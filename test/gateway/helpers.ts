@@ -13,6 +13,15 @@ import { MemorySink } from '../../services/telemetry/sink.ts';
 
 /** Admin token used by test gateways. */
 export const ADMIN_TOKEN = 'test-admin-token-0123456789';
+/** Named admin tokens every test gateway has besides ADMIN_TOKEN (actor `admin`). */
+export const ADMIN_ACTORS = ['alice', 'bob', 'carol'] as const;
+const actorToken = (name: string) => `test-admin-token-of-${name}-0123456789`;
+
+/** Headers that authenticate an admin call as `name` (one of {@link ADMIN_ACTORS}): the recorded actor. */
+export function asActor(name: (typeof ADMIN_ACTORS)[number]): Record<string, string> {
+  return { authorization: `Bearer ${actorToken(name)}` };
+}
+
 /** Hash key used by test gateways. */
 export const HASH_KEY = 'test-hash-key-0123456789';
 
@@ -25,7 +34,7 @@ export interface TestGateway {
 
 /** Parses a raw `gateway:` section with test defaults (ports 0, admin token). */
 export function gatewayConfig(raw: Record<string, unknown>): GatewayConfig {
-  const admin = { port: 0, token: ADMIN_TOKEN, ...(raw.admin as object | undefined) };
+  const admin = { port: 0, token: ADMIN_TOKEN, tokens: ADMIN_ACTORS.map((name) => ({ name, token: actorToken(name) })), ...(raw.admin as object | undefined) };
   return parseConfig(GatewaySection, { port: 0, ...raw, admin }, 'test gateway config');
 }
 

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { MemoryAdminChangeRecorder } from '../../../services/control/admin-changes.ts';
 import { createApiKey } from '../../../services/gateway/edge/api-keys.ts';
 import { startStandIn } from '../../support/upstream.ts';
-import { admin, call, gatewayConfig, model, startTestGateway } from '../helpers.ts';
+import { admin, asActor, call, gatewayConfig, model, startTestGateway } from '../helpers.ts';
 
 test('consumers and keys change through the admin API, validated and recorded', async (t) => {
   const up = await startStandIn({ name: 'm', t });
@@ -22,7 +22,7 @@ test('consumers and keys change through the admin API, validated and recorded', 
     consumers: { acme: { keys: [old.hash], models: ['m'] } },
   }, { recorder });
   const predict = (key: string, m = 'm') => call(`${gw.url}/v1/models/${m}/predict`, { body: { x: 1 }, headers: { 'x-api-key': key } });
-  const as = { 'x-mlgate-actor': 'alice' };
+  const as = asActor('alice');
 
   assert.equal((await predict(old.key)).status, 200);
   assert.equal((await predict(fresh.key)).status, 401, 'not a consumer yet');
@@ -83,7 +83,7 @@ test('consumers and keys change through the admin API, validated and recorded', 
   assert.deepEqual((await admin(gw, 'GET', '/admin/consumers')).json.consumers.map((c: { id: string }) => c.id), ['acme', 'newco']);
 
   // remove a consumer: 401 right after
-  r = await admin(gw, 'DELETE', '/admin/consumers/newco', { reason: 'offboard' }, { 'x-mlgate-actor': 'bob' });
+  r = await admin(gw, 'DELETE', '/admin/consumers/newco', { reason: 'offboard' }, asActor('bob'));
   assert.equal(r.status, 200, r.text);
   assert.equal(r.json.consumer, null);
   assert.equal((await predict(fresh.key)).status, 401);
@@ -141,7 +141,7 @@ test('a reload keeps API consumer changes unless the file\'s consumers changed, 
   assert.equal(r.json.summary.consumers, 'kept');
   assert.equal((await predict(b.key)).status, 200, 'unchanged file: the API change stays');
   file = { ...file, consumers: { acme: { keys: [a.hash], models: ['m'], pin: true } } };
-  r = await admin(gw, 'POST', '/admin/reload', {}, { 'x-mlgate-actor': 'carol' });
+  r = await admin(gw, 'POST', '/admin/reload', {}, asActor('carol'));
   assert.equal(r.status, 200, r.text);
   assert.equal(r.json.summary.consumers, 'from_file');
   assert.equal((await predict(b.key)).status, 401, 'the file\'s consumers replaced the table');
