@@ -98,7 +98,7 @@ export class AdminService {
     const before = m.state;
     const versions = before.versions.map((v) => ({ ...v }));
     for (const [name, w] of Object.entries(weights)) {
-      if (!(name in m.config.versions)) throw GatewayErrors.adminInvalid(`model ${model} has no version ${name}`);
+      if (!Object.hasOwn(m.config.versions, name)) throw GatewayErrors.adminInvalid(`model ${model} has no version ${name}`);
       const v = versions.find((x) => x.name === name);
       if (v) v.weight = w;
       else versions.push({ name, weight: w, state: 'active' });

@@ -44,6 +44,9 @@ export interface ConsumerAdminOptions {
 
 const keyIdOf = (hash: string): string => hash.split(':')[1]!;
 
+/** Consumer `id` of a table, by own property only: ids come from URLs (`constructor`, `__proto__`). */
+const own = (consumers: Consumers, id: string): ConsumerConfig | undefined => (Object.hasOwn(consumers, id) ? consumers[id] : undefined);
+
 /** The recorded / listed form of a consumer. */
 export function viewOf(id: string, c: ConsumerConfig): ConsumerView {
   return { id, models: [...c.models], pin: typeof c.pin === 'boolean' ? c.pin : [...c.pin], limits: c.limits ?? null, key_ids: c.keys.map(keyIdOf) };
@@ -70,7 +73,7 @@ export class ConsumerAdmin {
 
   /** One consumer. @throws MLG_GW_ADMIN_INVALID when it does not exist */
   get(id: string): ConsumerView {
-    const c = this.table().config[id];
+    const c = own(this.table().config, id);
     if (!c) throw GatewayErrors.adminInvalid(`consumer ${id.slice(0, 100)} does not exist`);
     return viewOf(id, c);
   }
@@ -90,7 +93,7 @@ export class ConsumerAdmin {
   /** Removes consumer `id` (its keys stop working at once). */
   remove(actor: string, id: string, reason: string): Promise<ConsumerChangeResult> {
     return this.change(actor, 'consumer.remove', `consumer:${id}`, reason, (current) => {
-      if (!current[id]) throw GatewayErrors.adminInvalid(`consumer ${id.slice(0, 100)} does not exist`);
+      if (!own(current, id)) throw GatewayErrors.adminInvalid(`consumer ${id.slice(0, 100)} does not exist`);
       const next = { ...current };
       delete next[id];
       return { next, id };
@@ -101,7 +104,7 @@ export class ConsumerAdmin {
   addKey(actor: string, id: string, hash: unknown, reason: string): Promise<ConsumerChangeResult> {
     const keyId = typeof hash === 'string' && API_KEY_HASH_PATTERN.test(hash) ? keyIdOf(hash) : '?';
     return this.change(actor, 'key.add', `key:${keyId}`, reason, (current) => {
-      const c = current[id];
+      const c = own(current, id);
       if (!c) throw GatewayErrors.adminInvalid(`consumer ${id.slice(0, 100)} does not exist`);
       const r = ConsumerSchema.shape.keys.safeParse([...c.keys, hash]);
       if (!r.success) throw GatewayErrors.adminInvalid(`invalid key: ${issues(`consumers.${id}.keys`, r.error)}`);
@@ -169,8 +172,10 @@ export class ConsumerAdmin {
       const table = this.table();
       const current = table.config;
       const { next, id } = plan(current);
-      const before = current[id] ? viewOf(id, current[id]) : null;
-      const after = next[id] ? viewOf(id, next[id]) : null;
+      const was = own(current, id);
+      const will = own(next, id);
+      const before = was ? viewOf(id, was) : null;
+      const after = will ? viewOf(id, will) : null;
       const changeId = uuidv7();
       await this.opts.record({ id: changeId, actor, action, target, before, after, at: Date.now(), reason });
       // A reload may have reset the table while this change was being recorded.

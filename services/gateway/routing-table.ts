@@ -46,7 +46,7 @@ export function stateFromConfig(model: string, m: ModelConfig, cause?: Partial<R
 /** Why `state` does not fit model config `m`, or undefined when it fits. */
 export function stateMismatch(state: RoutingState, m: ModelConfig | undefined): string | undefined {
   if (!m) return `model ${state.model} is not configured on this gateway`;
-  for (const v of state.versions) if (!(v.name in m.versions)) return `version ${v.name} is not configured for model ${state.model}`;
+  for (const v of state.versions) if (!Object.hasOwn(m.versions, v.name)) return `version ${v.name} is not configured for model ${state.model}`;
   return undefined;
 }
 
@@ -116,7 +116,7 @@ export class RoutingTable {
   planReload(next: GatewayConfig, cause: Omit<RoutingCause, 'kind'>): ReloadPlan {
     const added: string[] = [];
     const changed: string[] = [];
-    const removed = [...this.models.keys()].filter((m) => !(m in next.models));
+    const removed = [...this.models.keys()].filter((m) => !Object.hasOwn(next.models, m));
     const built = new Map<string, ModelRuntime>();
     const fresh: VersionUpstream[] = [];
     const states: RoutingState[] = [];

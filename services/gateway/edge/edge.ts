@@ -104,7 +104,7 @@ export function createEdge(opts: EdgeOptions): Edge {
     if (!l) return [];
     const out: BucketSpec[] = [];
     if (l.requests) out.push({ key: `c:${c.id}`, rate: l.requests.requestsPerSecond, burst: l.requests.burst ?? Math.max(1, l.requests.requestsPerSecond) });
-    const m = l.models[model];
+    const m = Object.hasOwn(l.models, model) ? l.models[model] : undefined;
     if (m) out.push({ key: `cm:${c.id}:${model}`, rate: m.requestsPerSecond, burst: m.burst ?? Math.max(1, m.requestsPerSecond) });
     return out;
   };
