@@ -75,7 +75,10 @@ export class ModelRuntime {
   route(pin: string | undefined, stickyKey: string | undefined, random: number): RouteChoice {
     if (pin !== undefined) {
       const v = this.versions.get(pin);
-      if (!v) throw GatewayErrors.badRequest(`model ${this.name} has no version ${pin}`, { details: { model: this.name, version: pin } });
+      if (!v) {
+        const shown = pin.slice(0, 100); // the client's header: never echoed whole
+        throw GatewayErrors.badRequest(`model ${this.name} has no version ${shown}`, { details: { model: this.name, version: shown } });
+      }
       if (this.tripped.has(pin)) throw GatewayErrors.circuitOpen(`version ${pin} of model ${this.name} is tripped`, { details: { model: this.name, version: pin } });
       return { version: v, role: 'pinned', permit: this.take(v, v.availability()) };
     }
