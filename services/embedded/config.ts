@@ -38,6 +38,11 @@ export const EmbeddedSection = z.strictObject({
    * channel only; Kafka's compacted topic does this in the distributed mode).
    */
   persistRouting: z.boolean().default(true),
+  /**
+   * At a graceful stop, how long the ingester may keep storing what the gateway's telemetry left
+   * (the local log, or the topic) before it stops; whatever is left is stored on the next start.
+   */
+  stopDrainMs: z.number().int().min(0).max(600_000).default(10_000),
 });
 
 /** Parsed `embedded` section. */

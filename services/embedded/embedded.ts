@@ -9,9 +9,10 @@
  * Start order is chosen for the time to the first prediction: the model servers and the gateway
  * start while the warehouse opens and migrates; the ingester, controller, rollout page and audit
  * API follow once the schema is there. Stop order: the gateway drains and flushes its telemetry,
- * then the ingester stores what it holds and commits, then the controller, the listeners, the
- * control channel, the warehouse and the model servers. Events the ingester has not read yet stay
- * in the local log and are ingested on the next start.
+ * then the ingester stores what it can reach (the local log, or the topic) within
+ * `embedded.stopDrainMs` and commits, then the controller, the listeners, the control channel,
+ * the warehouse and the model servers. Events left after that deadline stay in the local log (or
+ * the topic) and are ingested on the next start.
  */
 import { hostname } from 'node:os';
 import { join } from 'node:path';
@@ -167,7 +168,14 @@ async function startBack(cfg: EmbeddedConfig, front: Front, root: Logger, parts:
     dataDir: cfg.dataDir, log: cfg.log, kafka: cfg.kafka, warehouse: cfg.warehouse, ingester: cfg.ingester,
     telemetry: { localLog: { dir: cfg.telemetry.localLog.dir || undefined } },
   }, root));
-  parts.started('ingester', () => ingester.stop());
+  parts.started('ingester', async () => {
+    // The gateway and its sink stopped first: what they wrote is reachable; store it before stopping.
+    const t0 = Date.now();
+    const left = await ingester.ingester.drain(cfg.embedded.stopDrainMs);
+    if (left > 0) log.warn({ left, waited_ms: Date.now() - t0 }, 'stopping the ingester with events not yet stored; the next start stores them');
+    else log.info({ waited_ms: Date.now() - t0 }, 'ingester drained');
+    await ingester.stop();
+  });
   const controller = await step(`controller (${cfg.controller.host}:${cfg.controller.port})`, () => startController({
     config: cfg.controller, warehouse, control: front.control, logger: root, registry: new Registry(), leader: 'always',
   }));

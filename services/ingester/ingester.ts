@@ -57,6 +57,12 @@ export interface Ingester {
    * then redelivered to the next consumer, and deduplicated).
    */
   stop(): Promise<void>;
+  /**
+   * Waits until everything the source holds is stored and committed (its lag is 0 and no batch
+   * is being written), at most `timeoutMs`. Resolves with what was left (0 = drained). For a
+   * graceful stop that leaves nothing behind when the events are reachable.
+   */
+  drain(timeoutMs: number): Promise<number>;
   /** Resolves when the source failed for good (with the error). */
   readonly failure: Promise<Error>;
 }
@@ -191,6 +197,18 @@ class IngesterCore implements Ingester {
     } catch (err) {
       this.log.debug({ err }, 'could not read consumer lag');
     }
+  }
+
+  async drain(timeoutMs: number): Promise<number> {
+    const deadline = Date.now() + timeoutMs;
+    let left = Infinity;
+    while (!this.stopping && !this.failed) {
+      left = await this.source.lag().then((lags) => lags.reduce((n, l) => n + l.lag, 0), () => Infinity);
+      if (left === 0 && this.inFlight.size === 0 && this.writer.pending === 0) return 0;
+      if (Date.now() >= deadline) break;
+      await new Promise((r) => setTimeout(r, Math.min(100, Math.max(1, deadline - Date.now()))));
+    }
+    return left;
   }
 
   stop(): Promise<void> {

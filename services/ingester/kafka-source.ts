@@ -9,7 +9,10 @@ import type { Logger } from '../core/log.ts';
 import { silentLogger } from '../core/log.ts';
 import { IngesterErrors } from './errors.ts';
 import type { BatchHandler, DeadLetter, PartitionLag, Source } from './source.ts';
-import { kafkaClient } from '../core/kafka-log.ts';
+import { closeWithin, kafkaClient, KafkaSockets } from '../core/kafka-log.ts';
+
+/** Longest wait for the consumer (leaving its group), producer and admin to disconnect at stop. */
+const STOP_DEADLINE_MS = 5000;
 
 /** Options of {@link KafkaSource}. */
 export interface KafkaSourceOptions {
@@ -50,6 +53,8 @@ export class KafkaSource implements Source {
   private readonly consumer: Consumer;
   private readonly producer: Producer;
   private readonly admin: Admin;
+  /** Every socket of the consumer, producer and admin (reconnects included), destroyed at stop. */
+  private readonly sockets = new KafkaSockets();
   /** Per partition: the offset after the last commit (or where this assignment started). */
   private readonly position = new Map<number, number>();
   private stopping = false;
@@ -64,7 +69,7 @@ export class KafkaSource implements Source {
     this.log = opts.logger ?? silentLogger();
     const kafka = kafkaClient({
       clientId: opts.clientId, brokers: opts.brokers, connectionTimeoutMs: opts.connectionTimeoutMs, requestTimeoutMs: opts.requestTimeoutMs,
-      logger: this.log, retry: { initialRetryTime: 300, retries: 8 },
+      logger: this.log, retry: { initialRetryTime: 300, retries: 8, maxRetryTime: 5000 }, sockets: this.sockets,
     });
     this.consumer = kafka.consumer({
       groupId: opts.groupId,
@@ -189,10 +194,19 @@ export class KafkaSource implements Source {
     });
   }
 
+  /**
+   * Leaves the group and disconnects, within {@link STOP_DEADLINE_MS}: after a broker restart
+   * kafkajs's disconnect can wait forever, so past the deadline the sockets are destroyed (the
+   * group then notices the member is gone after its session timeout).
+   */
   async stop(): Promise<void> {
     this.stopping = true;
-    await this.consumer.disconnect().catch((err: unknown) => this.log.warn({ err }, 'kafka consumer did not disconnect cleanly'));
-    await this.producer.disconnect().catch(() => {});
-    await this.admin.disconnect().catch(() => {});
+    const clean = await closeWithin(STOP_DEADLINE_MS, [
+      () => this.consumer.disconnect().catch((err: unknown) => this.log.warn({ err }, 'kafka consumer did not disconnect cleanly')),
+      () => this.producer.disconnect(),
+      () => this.admin.disconnect(),
+    ]);
+    if (!clean) this.log.warn({ deadline_ms: STOP_DEADLINE_MS }, 'kafka clients did not disconnect in time; their connections are closed');
+    this.sockets.destroyAll();
   }
 }

@@ -6,7 +6,7 @@ import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 
 /** The metric handles the ingester updates. */
 export class IngesterMetrics {
-  /** Rows inserted into ClickHouse (deduplicated repeats included). */
+  /** Rows inserted into ClickHouse, each batch once (a batch rebuilt from the ledger by the same process is not counted again). */
   readonly rows: Counter<string>;
   /** Messages read, by result (`valid`, `invalid`). */
   readonly messages: Counter<'result'>;
@@ -35,7 +35,7 @@ export class IngesterMetrics {
 
   constructor(registry: Registry) {
     const registers = [registry];
-    this.rows = new Counter({ name: 'mlgate_ingester_rows_total', help: 'Rows inserted into ClickHouse', registers });
+    this.rows = new Counter({ name: 'mlgate_ingester_rows_total', help: 'Rows inserted into ClickHouse (a batch rebuilt from the ledger is counted once)', registers });
     this.messages = new Counter({ name: 'mlgate_ingester_messages_total', help: 'Messages read, by result', labelNames: ['result'], registers });
     this.batchSize = new Histogram({
       name: 'mlgate_ingester_batch_size', help: 'Rows per insert', registers,

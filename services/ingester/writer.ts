@@ -54,9 +54,18 @@ export interface WriterOptions {
   abandoned(): boolean;
 }
 
+/** How many recent batch tokens are remembered so that a rebuilt batch's rows are not counted twice. */
+const COUNTED_TOKENS = 20_000;
+
 /** Inserts, dead-letters and commits planned batches in order. */
 export class BatchWriter {
   private readonly o: WriterOptions;
+  /**
+   * Tokens of inserts already counted in `rows` (insertion order, oldest dropped first). A batch
+   * rebuilt from the ledger after a failed commit is inserted again with the same token and
+   * ClickHouse drops it as a repeat; its rows must not be counted again.
+   */
+  private readonly counted = new Set<string>();
   private readonly queue: WriteJob[] = [];
   private running: Promise<void> | undefined;
   private readonly spaceWaiters: Array<() => void> = [];
@@ -130,7 +139,6 @@ export class BatchWriter {
       let oldest = Infinity;
       for (const v of job.valid) if (v.ts! < oldest) oldest = v.ts!;
       metrics.freshness.observe(Math.max(0, (Date.now() - oldest) / 1000));
-      counts.rows += job.valid.length - rejected.length;
     }
     if (dead.length) {
       await retrier.run(`dead-letter ${dead.length} messages`, this.ctl, () => this.o.source.deadLetter(dead));
@@ -181,7 +189,19 @@ export class BatchWriter {
     }
     metrics.insertDuration.observe(Number(process.hrtime.bigint() - started) / 1e9);
     metrics.batchSize.observe(items.length);
-    metrics.rows.inc(items.length);
+    if (this.firstInsert(token)) {
+      metrics.rows.inc(items.length);
+      this.o.counts.rows += items.length;
+    }
     return [];
+  }
+
+  /** True unless an insert with this token was already counted (no token: at-least-once, always counted). */
+  private firstInsert(token: string | undefined): boolean {
+    if (!token) return true;
+    if (this.counted.has(token)) return false;
+    this.counted.add(token);
+    if (this.counted.size > COUNTED_TOKENS) this.counted.delete(this.counted.values().next().value!);
+    return true;
   }
 }

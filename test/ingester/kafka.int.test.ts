@@ -161,3 +161,52 @@ test('two ingesters in one group share the partitions; one leaving mid-stream (r
   assert.equal(await count(wh, 'SELECT sum(requests) FROM {db}.requests_1m'), 40_000);
   assert.ok(b.ingester.stats().rows > 0 && a.ingester.stats().rows > 0);
 });
+
+test('batches rebuilt from the ledger after failed commits are counted once in mlgate_ingester_rows_total', async (t) => {
+  const brokers = await needKafka(t);
+  if (!brokers) return;
+  const topics = await withTopics(t, brokers, { events: { partitions: 1 }, dlq: {} });
+  const wh = await embeddedWarehouse(t);
+  await produce(brokers, topics.events, eventValues(10_000));
+  // Small fetches (about 60 events each), so that batches are still being fetched when commits fail.
+  const cfg = testIngesterConfig(topics, { batch: { maxRows: 500, maxBytes: 64 * 1024, lingerMs: 200, minBytes: 1 } });
+  // Commits 3 and 4 fail after their inserts (a broker restarting), then one batch fails: the
+  // source redelivers from the last commit and the ingester rebuilds the stored batches.
+  const inner = testKafkaSource(brokers, cfg);
+  let commits = 0;
+  let failNext = false;
+  let redelivered = false;
+  const source: Source = {
+    kind: inner.kind,
+    start: (handler, onReassign, onFatal) => inner.start(async (batch, ctl) => {
+      if (failNext && !redelivered) {
+        // As after a consumer crash and restart (kafkajs CRASH with restart): state forgotten, redelivery from the last commit.
+        redelivered = true;
+        onReassign();
+        throw new Error('simulated failure: redeliver from the last commit');
+      }
+      await handler(batch, ctl);
+    }, onReassign, onFatal),
+    commit: async (s, p, next) => {
+      commits++;
+      if (commits === 3 || commits === 4) {
+        failNext = true;
+        throw new Error('simulated commit failure');
+      }
+      await inner.commit(s, p, next);
+    },
+    deadLetter: (items) => inner.deadLetter(items),
+    pause: () => inner.pause(),
+    resume: () => inner.resume(),
+    lag: () => inner.lag(),
+    stop: () => inner.stop(),
+  };
+  const { ingester, registry } = await runIngester(t, wh, cfg, source);
+  await waitUntil('all offsets committed', async () => (await groupProgress(brokers, cfg.groupId, topics.events)).committed === 10_000, 60_000, 250);
+  await waitUntil('the writer idle', () => ingester.stats().rows >= 10_000, 30_000);
+  assert.ok(redelivered);
+  assert.ok(await metric(registry, 'mlgate_ingester_replayed_batches_total') >= 1, 'stored batches were rebuilt from the ledger');
+  assert.equal(await count(wh, 'SELECT count() FROM {db}.requests'), 10_000);
+  assert.equal(await metric(registry, 'mlgate_ingester_rows_total'), 10_000);
+  assert.equal(ingester.stats().rows, 10_000);
+});

@@ -65,3 +65,19 @@ test('local log: a log deleted and started again from offset 0 is not mistaken f
   assert.equal(await count(wh, 'SELECT uniqExact(event_id) FROM {db}.requests'), 3000);
   assert.equal(await count(wh, 'SELECT sum(requests) FROM {db}.requests_1m'), 3000);
 });
+
+test('local log: drain() returns once everything written is stored and committed, so a stop leaves nothing behind', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'mlgate-locallog-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const wh = await embeddedWarehouse(t);
+  const writer = new LocalLogWriter({ dir: join(dir, 'log'), fsync: 'never' });
+  t.after(() => writer.close());
+  const cfg = IngesterSection.parse({ lagIntervalMs: 100, batch: { maxRows: 700, lingerMs: 50 } });
+  const run = await runIngester(t, wh, cfg, source(dir));
+  await writer.append(eventValues(6000));
+  // No wait for rows here: drain itself must hold until they are stored.
+  assert.equal(await run.ingester.drain(30_000), 0);
+  await run.ingester.stop();
+  assert.equal(await count(wh, 'SELECT count() FROM {db}.requests'), 6000);
+  assert.equal(new LocalLogReader({ dir: join(dir, 'log'), name: 'ingester' }).committedOffset(), 6000);
+});
