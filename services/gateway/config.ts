@@ -9,6 +9,7 @@
 import { z } from 'zod';
 import { NAME_PATTERN, WEIGHT_SUM_TOLERANCE } from '../control/routing-state.ts';
 import { AuthSchema, CacheSchema, ConsumerSchema, InputSchemaSchema, RateLimitsSchema, ServerTlsSchema, UpstreamTlsSchema } from './edge/edge-config.ts';
+import { parseMaskPath } from '../telemetry/json-path.ts';
 
 const Name = z.string().regex(NAME_PATTERN, 'expected a name of letters, digits, ".", "_" or "-" (at most 100)');
 const Ms = z.number().int().positive().max(3_600_000);
@@ -136,7 +137,9 @@ export const ModelSchema = z
       /** false = the event keeps no input text at all (hashes only). */
       storeInput: z.boolean().default(true),
       /** JSON paths of the request masked before redaction (dot form, `*` = any key or index). */
-      maskPaths: z.array(z.string().min(1).max(200)).default([]),
+      maskPaths: z.array(z.string().min(1).max(200).superRefine((p, ctx) => {
+        try { parseMaskPath(p, 'maskPaths'); } catch (err) { ctx.addIssue({ code: 'custom', message: (err as Error).message }); }
+      })).default([]),
     }).prefault({}),
   })
   .superRefine((m, ctx) => {

@@ -173,3 +173,11 @@ test('fuzzer: random text around a disguised value never lets the value through,
     assert.ok(out.text.length <= 65536);
   }), { numRuns: 500 });
 });
+
+test('a malformed mask path is refused where the config is read, naming it', async () => {
+  const { parseConfig } = await import('../../services/core/config.ts');
+  const { GatewaySection } = await import('../../services/gateway/config.ts');
+  const raw = { models: { m: { versions: { v1: { targets: ['http://127.0.0.1:9'] } }, redaction: { maskPaths: ['user..ssn'] } } } };
+  assert.throws(() => parseConfig(GatewaySection, raw, 'test'), /maskPaths.*invalid path "user\.\.ssn"/s);
+  assert.throws(() => createRedactor({ maxChars: 10, maskPaths: ['$.'] }), /invalid path/);
+});
