@@ -141,7 +141,7 @@ async function startFront(cfg: EmbeddedConfig, opts: StartEmbeddedOptions, parts
   const gatewayId = cfg.gateway.id || `${hostname()}-${process.pid}`;
   const g = cfg.gateway;
   const gateway = await step(`gateway (${g.host}:${g.port}, admin ${g.admin.host}:${g.admin.port})`, () => startGateway({
-    config: g, sink, hasher, redactor: createRedactor(redaction), eventWorker: { hasher: hashing, redactor: redaction },
+    config: g, sink, hasher, consumerIds: cfg.telemetry.consumerIds, redactor: createRedactor(redaction), eventWorker: { hasher: hashing, redactor: redaction },
     logger: root, control: gatewayControl, gatewayId, registry,
     recorder: createChainedAdminChangeRecorder(warehouse, { chainId: chainIdOf(gatewayId), logger: componentLogger(root, 'admin-changes') }),
     ...(opts.hooks ? { hooks: opts.hooks } : {}), ...(tracing.provider ? { tracerProvider: tracing.provider } : {}),

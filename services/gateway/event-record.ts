@@ -4,7 +4,7 @@
  * redaction, the event itself) is telemetry's (telemetry/event-builder.ts).
  */
 import type { EventRecord } from '../telemetry/event-builder.ts';
-import type { Exchange } from './exchange.ts';
+import { UNKNOWN_MODEL, type Exchange } from './exchange.ts';
 
 /** Copies what the event of `x` needs. */
 export function recordOf(x: Exchange): EventRecord {
@@ -15,7 +15,8 @@ export function recordOf(x: Exchange): EventRecord {
     event_id: x.eventId,
     ts: x.ts,
     route: x.route.slice(0, 500),
-    model: x.model.slice(0, 200),
+    // Only configured names: whatever a client wrote in the path or the body is never stored.
+    model: x.modelConfig !== undefined ? x.model : UNKNOWN_MODEL,
     version: x.version,
     role: x.role,
     rollout_id: x.rolloutId,

@@ -6,6 +6,11 @@ import type { Outcome, Role } from '../telemetry/event.ts';
 import type { ModelConfig } from './config.ts';
 import type { TraceHandle } from './tracing.ts';
 
+/** The `route` of a request that matched no route (its path is the client's, so never stored). */
+export const UNMATCHED_ROUTE = 'unmatched';
+/** The `model` of events and the model label of metrics for a name that is not configured. */
+export const UNKNOWN_MODEL = 'unknown';
+
 /** Keeps response bytes (up to a cap) off the client path for the output hash and usage. */
 export class ResponseCapture {
   private chunks: Buffer[] = [];
@@ -47,8 +52,10 @@ export class Exchange {
   readonly ts: number;
   /** Request start, performance.now(). */
   readonly t0: number;
+  /** The route template matched (`/v1/models/{model}/predict`, ...) or `unmatched`; never the raw path. */
   route = '';
   method = '';
+  /** A configured model name, '' until the request's model is known to be served here. */
   model = '';
   version = '';
   role: Role = 'stable';

@@ -17,6 +17,7 @@ import { componentLogger, silentLogger, type Logger } from '../core/log.ts';
 import { MemoryAdminChangeRecorder, type AdminChangeRecorder } from '../control/admin-changes.ts';
 import type { ControlChannel } from '../control/channel.ts';
 import type { ApplyResult, RoutingState } from '../control/routing-state.ts';
+import type { ConsumerIdMode } from '../telemetry/config.ts';
 import type { Hasher, HasherOptions } from '../telemetry/hash.ts';
 import type { Redactor, RedactorOptions } from '../telemetry/redact.ts';
 import type { TelemetrySink } from '../telemetry/sink.ts';
@@ -50,6 +51,8 @@ export interface StartGatewayOptions {
   gatewayId?: string;
   /** Edge seams (consumers, permissions, rate limits, pinning). */
   hooks?: GatewayHooks;
+  /** `telemetry.consumerIds`: how the edge stores consumer ids from tokens; default `hash`. */
+  consumerIds?: ConsumerIdMode;
   /** Where admin changes are recorded; default in memory (GET /admin/changes). */
   recorder?: AdminChangeRecorder;
   /** Spans go here; default the global provider when `tracing.exporter` is not `none`. */
@@ -143,7 +146,10 @@ export async function startGateway(opts: StartGatewayOptions): Promise<RunningGa
   const provider = opts.tracerProvider ?? (config.tracing.exporter !== 'none' ? trace.getTracerProvider() : undefined);
   const tracer = new RequestTracer({ provider, sampleRatio: config.tracing.sampleRatio });
   // The edge (consumers, auth, rate limits) fills the hooks unless the caller brings its own.
-  const edge = opts.hooks ? undefined : createEdge({ consumers: config.consumers, auth: config.auth, rateLimits: config.rateLimits, registry: metrics.registry, logger });
+  const edge = opts.hooks ? undefined : createEdge({
+    consumers: config.consumers, auth: config.auth, rateLimits: config.rateLimits, registry: metrics.registry, logger,
+    hasher: opts.hasher, consumerIds: opts.consumerIds,
+  });
   const edgeMetrics = edge?.metrics ?? new EdgeMetrics(metrics.registry);
   const { app, handler } = createDataPlane({
     table, metrics, telemetry, shadow, tracer, hooks: opts.hooks ?? edge!.hooks, logger, bodyLimit: config.maxBodyBytes, schemas, edgeMetrics,

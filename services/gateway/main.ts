@@ -79,6 +79,7 @@ export async function runGateway(opts: RunGatewayOptions): Promise<GatewayProces
       config: cfg.gateway,
       sink,
       hasher: createHasher(hasherOptions),
+      consumerIds: cfg.telemetry.consumerIds,
       redactor: createRedactor(redactorOptions),
       eventWorker: { hasher: hasherOptions, redactor: redactorOptions },
       logger,

@@ -9,7 +9,7 @@ import { MlgateError } from '../core/errors.ts';
 import type { Logger } from '../core/log.ts';
 import { GatewayErrors, outcomeOf } from './errors.ts';
 import { eventId } from './ids.ts';
-import { Exchange, ResponseCapture } from './exchange.ts';
+import { Exchange, ResponseCapture, UNKNOWN_MODEL, UNMATCHED_ROUTE } from './exchange.ts';
 import { forward, upstreamHeaders, type Forwarded } from './forward.ts';
 import type { Permit } from './breaker.ts';
 import type { VersionUpstream } from './upstreams.ts';
@@ -34,6 +34,9 @@ export type RouteKind = 'model' | 'openai';
 /** Header a client uses to pin a version (and the response header naming the version that served). */
 export const VERSION_HEADER = 'x-mlgate-version';
 const MODEL_PREFIX = '/v1/models/';
+const PREDICT_ROUTE = '/v1/models/{model}/predict';
+const MODEL_ROUTE = '/v1/models/{model}/*';
+const OPENAI_PATHS: ReadonlySet<string> = new Set(['/v1/chat/completions', '/v1/completions', '/v1/embeddings']);
 const INTERNAL_HEADERS = [VERSION_HEADER, 'x-mlgate-shadow', 'traceparent', 'tracestate'];
 
 /** What the handler needs. */
@@ -88,9 +91,13 @@ export class RequestHandler {
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
-  /** Serves one proxied request. Never throws; always ends the response and emits one event. */
+  /**
+   * Serves one proxied request. Never throws; always ends the response and emits one event.
+   * `template` is the route it matched; it (never the raw path) is the event's `route`.
+   */
   handle(kind: RouteKind, template: string, req: IncomingMessage, res: ServerResponse, body: Buffer | undefined, ip: string): void {
     const x = this.begin(req, body);
+    x.route = template;
     this.run(kind, template, x, req, res, ip).catch((err: unknown) => this.respondError(x, res, err));
   }
 
@@ -98,9 +105,13 @@ export class RequestHandler {
   fail(req: IncomingMessage, res: ServerResponse, err: MlgateError, _ip: string): void {
     const x = this.begin(req, undefined);
     const url = req.url ?? '';
-    if (url.startsWith(MODEL_PREFIX)) {
-      const seg = url.slice(MODEL_PREFIX.length).split(/[/?]/, 1)[0] ?? '';
-      x.model = safeDecode(seg);
+    x.route = GatewayErrors.notFound.is(err) ? UNMATCHED_ROUTE : routeTemplateOf(x.method, pathOf(url));
+    if (x.route !== UNMATCHED_ROUTE && url.startsWith(MODEL_PREFIX)) {
+      const rt = this.opts.table.get(safeDecode(url.slice(MODEL_PREFIX.length).split(/[/?]/, 1)[0] ?? ''));
+      if (rt) {
+        x.model = rt.name;
+        x.modelConfig = rt.config;
+      }
     }
     const len = Number(req.headers['content-length']);
     if (Number.isFinite(len) && len > 0) x.requestBytes = len;
@@ -111,9 +122,6 @@ export class RequestHandler {
     const x = new Exchange(eventId(), Date.now(), performance.now());
     this.inflight++;
     x.method = req.method ?? 'GET';
-    const url = req.url ?? '/';
-    const q = url.indexOf('?');
-    x.route = q < 0 ? url : url.slice(0, q);
     x.requestBody = body;
     x.requestBytes = body?.length ?? 0;
     const ct = req.headers['content-type'];
@@ -124,12 +132,14 @@ export class RequestHandler {
   private async run(kind: RouteKind, template: string, x: Exchange, req: IncomingMessage, res: ServerResponse, ip: string): Promise<void> {
     if (this.draining) return this.respondError(x, res, GatewayErrors.shuttingDown('the gateway is shutting down; retry on another instance'));
     const url = req.url ?? '/';
+    // The name the client asked for; x.model only ever holds a configured one.
+    let name = '';
     let rest: string;
     if (kind === 'model') {
       const after = url.slice(MODEL_PREFIX.length);
       const slash = after.search(/[/?]/);
       const seg = slash < 0 ? after : after.slice(0, slash);
-      x.model = safeDecode(seg);
+      name = safeDecode(seg);
       rest = slash < 0 ? '' : after.slice(slash);
     } else {
       rest = url.slice(3); // '/v1/chat/completions' -> '/chat/completions'
@@ -148,16 +158,17 @@ export class RequestHandler {
       if (typeof m !== 'string' || m === '') {
         return this.respondError(x, res, GatewayErrors.badRequest('the JSON body must name the model in "model"'));
       }
-      x.model = m;
+      name = m;
     }
-    const rt = this.opts.table.get(x.model);
-    if (!rt) return this.respondError(x, res, GatewayErrors.unknownModel(`model ${x.model.slice(0, 200)} is not served here`, { details: { model: x.model.slice(0, 200) } }));
+    const rt = this.opts.table.get(name);
+    if (!rt) return this.respondError(x, res, GatewayErrors.unknownModel(`model ${name.slice(0, 200)} is not served here`, { details: { model: name.slice(0, 200) } }));
+    x.model = rt.name;
     x.modelConfig = rt.config;
     const limit = rt.config.maxBodyBytes ?? this.opts.bodyLimit;
     if (x.requestBytes > limit) {
       return this.respondError(x, res, GatewayErrors.tooLarge(`request body of ${x.requestBytes} bytes is over the ${limit}-byte limit of model ${rt.name}`, { details: { limit } }));
     }
-    const info: RequestInfo = { method: x.method, path: x.route, headers: req.headers, ip };
+    const info: RequestInfo = { method: x.method, path: pathOf(url), headers: req.headers, ip };
     const hooks = this.opts.hooks;
     let consumer: Consumer = ANONYMOUS;
     // Hooks answer synchronously unless they must ask a store (JWKS, Redis): await only then, so
@@ -326,7 +337,7 @@ export class RequestHandler {
     if (x.tEnd === 0) x.tEnd = performance.now();
     if (this.cutting && x.outcome !== 'ok') x.errorClass = 'shutdown_deadline';
     const m = this.opts.metrics;
-    const model = x.modelConfig !== undefined ? x.model : ''; // client-chosen names never become label values
+    const model = x.modelConfig !== undefined ? x.model : UNKNOWN_MODEL; // client-chosen names never become label values
     m.countRequest(model, x.version, x.role, x.outcome);
     m.observeDuration(model, x.version, x.role, (x.tEnd - x.t0) / 1000);
     if (x.tUpstream > 0 && (x.tUpstreamEnd || x.tHeaders) > 0) m.observeUpstream(model, x.version, ((x.tUpstreamEnd || x.tHeaders) - x.tUpstream) / 1000);
@@ -340,6 +351,27 @@ export class RequestHandler {
 /** A promise (or any thenable a hook may return). */
 function isThenable<T>(v: T | PromiseLike<T>): v is PromiseLike<T> {
   return typeof v === 'object' && v !== null && typeof (v as { then?: unknown }).then === 'function';
+}
+
+/** Path without the query string. */
+function pathOf(url: string): string {
+  const q = url.indexOf('?');
+  return q < 0 ? url : url.slice(0, q);
+}
+
+/**
+ * The route template a request that failed before its handler ran (bad path, body too large, a
+ * body that broke off) came in on, as the data plane's routes would match it; `unmatched` when
+ * none would.
+ */
+export function routeTemplateOf(method: string, path: string): string {
+  const p = path.length > 1 && path.endsWith('/') ? path.slice(0, -1) : path; // the router ignores one trailing slash
+  if (p.startsWith(MODEL_PREFIX)) {
+    const slash = p.indexOf('/', MODEL_PREFIX.length);
+    if (slash <= MODEL_PREFIX.length) return UNMATCHED_ROUTE;
+    return method === 'POST' && p.slice(slash) === '/predict' ? PREDICT_ROUTE : MODEL_ROUTE;
+  }
+  return method === 'POST' && OPENAI_PATHS.has(p) ? p : UNMATCHED_ROUTE;
 }
 
 function safeDecode(s: string): string {

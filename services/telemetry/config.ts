@@ -45,6 +45,13 @@ export const TelemetrySection = z.strictObject({
     keyId: z.string().min(1).max(100).default('k1'),
   }),
   redaction: RedactionSection.prefault({}),
+  /**
+   * How a consumer id taken from a token (a JWT's subject, often an email) is stored in events:
+   * `hash` = `sub:` + the first 16 hex digits of the keyed hash of the subject; `raw` = the
+   * subject as it is (for deployments whose subjects are opaque). A subject that names a
+   * configured consumer keeps that consumer's id either way.
+   */
+  consumerIds: z.enum(['hash', 'raw']).default('hash'),
   /** The in-memory queue between requests and the producer (never awaited by a request). */
   queue: z.strictObject({
     /** Hard bound: an event arriving when this many wait is counted as dropped. */
@@ -74,6 +81,9 @@ export const TelemetrySection = z.strictObject({
   /** The embedded mode's transport (no Kafka brokers configured). */
   localLog: LocalLogSection({ maxBytes: 2048 * MiB }).prefault({}),
 });
+
+/** How consumer ids from tokens are stored (`telemetry.consumerIds`). */
+export type ConsumerIdMode = 'hash' | 'raw';
 
 /** Parsed `telemetry` section. */
 export type TelemetryConfig = z.output<typeof TelemetrySection>;

@@ -52,7 +52,9 @@ test('errors: unknown model 404 and unknown route 404, each with an event', asyn
   assert.equal(r2.status, 404);
   assert.equal(r2.json.error.code, 'MLG_GW_NOT_FOUND');
   await sink.waitFor(2);
-  assert.deepEqual(sink.events.map((e) => [e.model, e.outcome]), [['nope', 'not_found'], ['', 'not_found']]);
+  assert.deepEqual(sink.events.map((e) => [e.model, e.route, e.outcome]), [
+    ['unknown', '/v1/models/{model}/predict', 'not_found'], ['unknown', 'unmatched', 'not_found'],
+  ], 'client-chosen names and paths are not stored');
   const text = await (await fetch(gw.metricsUrl)).text();
   assert.doesNotMatch(text, /model="nope"/, 'client-chosen model names never become metric labels');
 });

@@ -40,6 +40,6 @@ test('openai: a body without a model, or an unknown model, is refused with its e
   assert.equal(unknown.json.error.code, 'MLG_GW_UNKNOWN_MODEL');
   await sink.waitFor(2);
   assert.deepEqual(sink.events.map((e) => e.outcome), ['bad_request', 'not_found']);
-  assert.equal(sink.events[1]!.model, 'zzz');
+  assert.equal(sink.events[1]!.model, 'unknown', 'a name that is not configured is not stored');
   assert.equal(llm.count, 0);
 });

@@ -19,6 +19,9 @@ import { JwtVerifier } from './jwt.ts';
 import { mayCall, mayPin } from './permissions.ts';
 import { RedisBuckets } from './rate-limit-redis.ts';
 import { LocalBuckets, type BucketSpec, type RateDecision } from './token-bucket.ts';
+import { SubjectIds } from './consumer-ids.ts';
+import type { Hasher } from '../../telemetry/hash.ts';
+import type { ConsumerIdMode } from '../../telemetry/config.ts';
 
 /** Options of {@link createEdge}. */
 export interface EdgeOptions {
@@ -28,6 +31,10 @@ export interface EdgeOptions {
   /** The gateway's Prometheus registry. */
   registry: Registry;
   logger: Logger;
+  /** Keys the hash a token's subject is stored under (the telemetry hasher). */
+  hasher: Hasher;
+  /** `telemetry.consumerIds`: `hash` (default) or `raw`; see consumer-ids.ts. */
+  consumerIds?: ConsumerIdMode | undefined;
 }
 
 /** A running edge. */
@@ -71,6 +78,8 @@ export function createEdge(opts: EdgeOptions): Edge {
   const table = new ConsumerTable(opts.consumers ?? {});
   const apiKeys = opts.auth?.apiKeys ?? true;
   const jwt = opts.auth?.jwt ? new JwtVerifier(opts.auth.jwt, table) : undefined;
+  // A token's subject (often an email) is stored as a keyed hash unless configured; never a metric label.
+  const subjects = new SubjectIds(opts.consumerIds ?? 'hash', opts.hasher, (id) => table.get(id) !== undefined);
   const rl = opts.rateLimits;
   let lastStoreLog = 0;
   const redis = rl?.store === 'redis'
@@ -92,7 +101,7 @@ export function createEdge(opts: EdgeOptions): Edge {
     const cred = credentialOf(info);
     if (cred === undefined) return deny('missing', 'an API key (Authorization: Bearer or x-api-key) or a bearer token is required');
     if (jwt && isJwt(cred)) {
-      return jwt.verify(cred).then((r) => (r.ok ? r.consumer : deny(r.reason, `the bearer token was refused (${r.reason.replace(/_/g, ' ')})`)));
+      return jwt.verify(cred).then((r) => (r.ok ? { ...r.consumer, id: subjects.of(r.consumer.id) } : deny(r.reason, `the bearer token was refused (${r.reason.replace(/_/g, ' ')})`)));
     }
     const c = apiKeys ? table.byApiKey(cred) : undefined;
     return c ?? deny('invalid_key', 'the API key is not valid');
@@ -110,7 +119,7 @@ export function createEdge(opts: EdgeOptions): Edge {
   };
   const judge = (c: EdgeConsumer, model: string, d: RateDecision): MlgateError | undefined => {
     if (d.allowed) return undefined;
-    metrics.rateLimited.labels(c.id, model).inc();
+    metrics.rateLimited.labels(subjects.label(c.id), model).inc();
     const retry = Math.max(1, Math.ceil(d.retryAfterMs / 1000));
     return withHeaders(GatewayErrors.rateLimited(`rate limit of consumer ${c.id} reached; retry after ${retry} s`, { details: { limit: d.limit, retryAfterMs: d.retryAfterMs } }), {
       'retry-after': String(retry), 'ratelimit-limit': String(d.limit), 'ratelimit-remaining': String(d.remaining), 'ratelimit-reset': String(Math.ceil(d.resetMs / 1000)),
