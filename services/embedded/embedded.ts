@@ -187,7 +187,10 @@ async function startBack(cfg: EmbeddedConfig, front: Front, root: Logger, parts:
   let page: Listener | undefined;
   const ui = cfg.embedded.ui;
   if (ui.enabled) {
-    page = await step(`rollout page (${ui.host}:${ui.port})`, () => startRolloutPage({ host: ui.host, port: ui.port, warehouse, rollouts: controller.rollouts, logger: root }));
+    page = await step(`rollout page (${ui.host}:${ui.port})`, () => startRolloutPage({
+      host: ui.host, port: ui.port, warehouse, rollouts: controller.rollouts, logger: root,
+      models: () => front.gateway.routing.all().map((s) => s.model),
+    }));
     parts.started('rollout page', () => page!.close());
   }
   let audit: Listener | undefined;

@@ -28,9 +28,13 @@ function urlOf(addr: AddressInfo): string {
 }
 
 /** Serves the rollout page on host:port (GET /ui/). */
-export async function startRolloutPage(opts: { host: string; port: number; warehouse: Warehouse; rollouts: RolloutSource; logger: Logger }): Promise<Listener> {
+export async function startRolloutPage(opts: {
+  host: string; port: number; warehouse: Warehouse; rollouts: RolloutSource; logger: Logger;
+  /** The gateway's configured model names (the page shows no others, besides rollouts'). */
+  models?: () => Iterable<string>;
+}): Promise<Listener> {
   const app = Fastify({ logger: false, forceCloseConnections: true });
-  registerRolloutPage(app, { warehouse: opts.warehouse, rollouts: opts.rollouts, logger: componentLogger(opts.logger, 'rollout-page') });
+  registerRolloutPage(app, { warehouse: opts.warehouse, rollouts: opts.rollouts, logger: componentLogger(opts.logger, 'rollout-page'), ...(opts.models ? { models: opts.models } : {}) });
   app.get('/', async (_req, reply) => reply.redirect('/ui/'));
   await app.listen({ host: opts.host, port: opts.port });
   return { url: urlOf(app.server.address() as AddressInfo), close: () => app.close() };

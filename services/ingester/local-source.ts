@@ -110,7 +110,7 @@ export class LocalLogSource implements Source {
 
   async deadLetter(items: readonly DeadLetter[]): Promise<void> {
     if (items.length === 0) return;
-    this.dlq ??= new LocalLogWriter({ dir: this.opts.dlqDir });
+    this.dlq ??= new LocalLogWriter({ dir: this.opts.dlqDir, logger: this.log }); // 0600 files in a 0700 folder: dead letters hold whole events
     await this.dlq.append(items.map((d) => Buffer.from(JSON.stringify({
       reason: d.reason, detail: d.detail, source: d.source, partition: d.partition, offset: d.offset, ts: Date.now(),
       value_base64: d.value ? d.value.toString('base64') : null,

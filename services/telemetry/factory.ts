@@ -45,7 +45,7 @@ export function createSink(opts: SinkFactoryOptions): TelemetrySink {
   const t = opts.telemetry;
   const metrics = opts.metrics ?? (opts.registry ? new TelemetryMetrics(opts.registry) : undefined);
   const logOpts = (s: TelemetryConfig['spill'], dir: string) => ({
-    dir, segmentBytes: s.segmentBytes, maxBytes: s.maxBytes, fsync: s.fsync, fsyncIntervalMs: s.fsyncIntervalMs,
+    dir, segmentBytes: s.segmentBytes, maxBytes: s.maxBytes, fsync: s.fsync, fsyncIntervalMs: s.fsyncIntervalMs, logger: opts.logger,
   });
   let sink: TelemetrySink;
   if (opts.kafka?.brokers?.length) {

@@ -10,6 +10,7 @@
  * outside; the reader skips to the next segment and counts the records lost in `lostRecords`.
  */
 import { mkdirSync, readFileSync } from 'node:fs';
+import { PRIVATE_DIR_MODE, PRIVATE_FILE_MODE } from '../core/private-dir.ts';
 import { open, readdir, readFile, rename, unlink, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { TelemetryErrors } from './errors.ts';
@@ -60,7 +61,7 @@ export class LocalLogReader {
     }
     this.dir = opts.dir;
     this.name = opts.name;
-    mkdirSync(this.dir, { recursive: true });
+    mkdirSync(this.dir, { recursive: true, mode: PRIVATE_DIR_MODE }); // the writer tightens an existing one
     this.offsetPath = join(this.dir, `${this.name}${READER_SUFFIX}`);
     let saved: number | undefined;
     try {
@@ -104,7 +105,7 @@ export class LocalLogReader {
       if (nextOffset > this.offset) throw TelemetryErrors.badCommit(`commit(${nextOffset}) is past the read position ${this.offset}`);
       if (nextOffset < this.committed) throw TelemetryErrors.badCommit(`commit(${nextOffset}) is below the committed offset ${this.committed}`);
       const tmp = `${this.offsetPath}.tmp`;
-      const fh = await open(tmp, 'w');
+      const fh = await open(tmp, 'w', PRIVATE_FILE_MODE);
       try {
         await fh.writeFile(`${nextOffset}\n`);
         await fh.datasync();

@@ -3,11 +3,15 @@
  * directory at a time, guarded by a lock file holding its pid (a dead pid's lock is taken over,
  * so a crashed gateway restarts cleanly). At start the writer truncates a torn final record left
  * by a crash, then appends after the last valid one; offsets continue where they stopped.
+ * The records are events (redacted, but still private): the folder is 0700 and every file 0600,
+ * and looser modes found at start are tightened (and logged).
  */
-import { closeSync, fdatasync as fdatasyncCb, ftruncate as ftruncateCb, mkdirSync, openSync, readFileSync, rmSync, statSync, truncateSync, unlinkSync, write as writeCb, writeFileSync } from 'node:fs';
+import { closeSync, fdatasync as fdatasyncCb, ftruncate as ftruncateCb, openSync, readFileSync, rmSync, statSync, truncateSync, unlinkSync, write as writeCb, writeFileSync } from 'node:fs';
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import type { Logger } from '../core/log.ts';
+import { PRIVATE_FILE_MODE, ensurePrivateDir, logPrivateDir } from '../core/private-dir.ts';
 import { TelemetryErrors } from './errors.ts';
 import { LOCK_FILE, MAX_RECORD_BYTES, SEGMENT_SUFFIX, encodeFrames, listSegments, readCommits, scanSegment, segmentName } from './local-log-format.ts';
 
@@ -32,6 +36,8 @@ export interface LocalLogOptions {
   fsync?: FsyncPolicy;
   /** Period of the `interval` policy. Default 200 ms. */
   fsyncIntervalMs?: number;
+  /** Where a folder or file mode tightened at start is reported. */
+  logger?: Logger | undefined;
 }
 
 /** Defaults of {@link LocalLogOptions}. */
@@ -84,7 +90,7 @@ export class LocalLogWriter {
     if (!['always', 'interval', 'never'].includes(this.fsync)) throw TelemetryErrors.badOptions(`local log: fsync must be always|interval|never, got ${String(this.fsync)}`);
     const interval = checkInt('fsyncIntervalMs', opts.fsyncIntervalMs ?? LOCAL_LOG_DEFAULTS.fsyncIntervalMs, 1);
     try {
-      mkdirSync(this.dir, { recursive: true });
+      logPrivateDir(opts.logger, 'local log', ensurePrivateDir(this.dir, { files: true }));
     } catch (cause) {
       throw TelemetryErrors.logIo(`local log: cannot create ${this.dir}: ${(cause as Error).message}`, { cause });
     }
@@ -116,7 +122,7 @@ export class LocalLogWriter {
     this.next = start;
     this.segBase = lastBase ?? start;
     this.segBytes = lastBase === undefined ? 0 : lastBytes;
-    this.fd = openSync(join(this.dir, segmentName(this.segBase)), 'a');
+    this.fd = openSync(join(this.dir, segmentName(this.segBase)), 'a', PRIVATE_FILE_MODE);
     this.sizes.set(this.segBase, this.segBytes);
     if (this.fsync === 'interval') {
       this.timer = setInterval(() => { this.enqueue(() => this.syncIfDirty()).catch(() => { /* retried next tick */ }); }, interval);
@@ -229,7 +235,7 @@ export class LocalLogWriter {
     closeSync(this.fd);
     this.segBase = this.next;
     this.segBytes = 0;
-    this.fd = openSync(join(this.dir, segmentName(this.segBase)), 'a');
+    this.fd = openSync(join(this.dir, segmentName(this.segBase)), 'a', PRIVATE_FILE_MODE);
     this.sizes.set(this.segBase, 0);
     this.dirty = false;
   }
@@ -250,7 +256,7 @@ export class LocalLogWriter {
   private takeLock(): void {
     const path = join(this.dir, LOCK_FILE);
     try {
-      writeFileSync(path, String(process.pid), { flag: 'wx' });
+      writeFileSync(path, String(process.pid), { flag: 'wx', mode: PRIVATE_FILE_MODE });
       return;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw TelemetryErrors.logIo(`local log: cannot lock ${this.dir}: ${(err as Error).message}`, { cause: err });
@@ -259,6 +265,6 @@ export class LocalLogWriter {
     if (Number.isSafeInteger(holder) && holder > 0 && pidAlive(holder)) {
       throw TelemetryErrors.logLocked(`local log ${this.dir} is held by a live writer (pid ${holder})`);
     }
-    writeFileSync(path, String(process.pid));
+    writeFileSync(path, String(process.pid), { mode: PRIVATE_FILE_MODE });
   }
 }

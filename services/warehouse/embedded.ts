@@ -2,8 +2,12 @@
  * The embedded engine's connection registry. chdb binds one data directory per process, so every
  * warehouse on the same path shares one @clickhouse/client (reference counted), and asking for a
  * second path while one is open fails with a clear error instead of chdb's.
+ *
+ * The data directory holds every stored event: it is created 0700 (an existing one is tightened).
+ * chdb creates its own files and folders inside with the process umask; they are not chmodded
+ * one by one, since no other user can reach them through a 0700 folder.
  */
-import { mkdirSync } from 'node:fs';
+import { ensurePrivateDir, type PrivateDirResult } from '../core/private-dir.ts';
 import { resolve } from 'node:path';
 import { createClient, ClickHouseLogLevel, type ClickHouseClient } from '@clickhouse/client';
 import { createChdbConnection, type ChdbConnection } from 'chdb/connection';
@@ -71,6 +75,8 @@ export interface EmbeddedHandle {
   dropSession(settings: Readonly<Record<string, string | number>>): Promise<void>;
   /** Absolute data path. */
   readonly path: string;
+  /** Modes tightened (or not) when this handle opened the engine; empty when it was shared. */
+  readonly modes: PrivateDirResult;
   /** Drops this reference; the engine closes with the last one. Idempotent. */
   release(): Promise<void>;
 }
@@ -79,6 +85,7 @@ export interface EmbeddedHandle {
 export function acquireEmbedded(path: string): EmbeddedHandle {
   const abs = resolve(path);
   let entry = open.get(abs);
+  let modes: PrivateDirResult = { tightened: [], refused: [] };
   if (!entry) {
     const other = [...open.keys()][0];
     if (other !== undefined) {
@@ -86,7 +93,7 @@ export function acquireEmbedded(path: string): EmbeddedHandle {
         `the embedded ClickHouse engine already uses ${other} in this process; it cannot also open ${abs} (one data path per process)`,
       );
     }
-    mkdirSync(abs, { recursive: true });
+    modes = ensurePrivateDir(abs);
     let client: ClickHouseClient;
     let connection: ChdbConnection;
     try {
@@ -107,6 +114,7 @@ export function acquireEmbedded(path: string): EmbeddedHandle {
   return {
     client: held.client,
     path: abs,
+    modes,
     async rawInsert(table, body, format, columns, settings) {
       await held.connection.chdb.rawInsert({ table, values: body, format, settings, ...(columns ? { columns } : {}) });
     },

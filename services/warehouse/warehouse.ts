@@ -17,6 +17,7 @@ import type { Logger } from '../core/log.ts';
 import { silentLogger } from '../core/log.ts';
 import type { WarehouseConfig } from './config.ts';
 import { acquireEmbedded, type EmbeddedHandle } from './embedded.ts';
+import { logPrivateDir } from '../core/private-dir.ts';
 import { WarehouseErrors, mapClickHouseError } from './errors.ts';
 import { identifier, withDatabase } from './identifiers.ts';
 
@@ -330,6 +331,7 @@ export async function createWarehouse(cfg: WarehouseConfig, opts: WarehouseOptio
   const log = opts.logger ?? silentLogger();
   if (cfg.engine === 'embedded') {
     const handle = acquireEmbedded(embeddedPath(cfg, opts.dataDir));
+    logPrivateDir(log, 'embedded warehouse data directory', handle.modes);
     log.debug({ path: handle.path, database: cfg.database }, 'embedded warehouse opened');
     return new ClickHouseWarehouse('embedded', cfg.database, handle.client, handle, log);
   }

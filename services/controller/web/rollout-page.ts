@@ -6,7 +6,9 @@
  * - GET {prefix}/api/rollouts       `{ rollouts: [{ rollout, display }] }`: every rollout from the
  *                                   controller with its display lines (services/controller/web/describe.ts)
  * - GET {prefix}/api/traffic        `?model=&bucket=10s|1m&minutes=15`: requests, errors and p95
- *                                   per model and version per bucket, from ClickHouse
+ *                                   per model and version per bucket, from ClickHouse, for the
+ *                                   configured models and those of rollouts only (no other name
+ *                                   becomes a card)
  * - GET {prefix}/api/decisions      `?rollout=ID&waits=false&limit=50`: recorded decisions, from ClickHouse
  *
  * The routes are read-only and carry no payloads or consumer ids (rollout states and counts), so
@@ -29,6 +31,12 @@ export interface RolloutPageOptions {
   warehouse: Warehouse;
   /** The controller's rollouts (its `rollouts` API has `list()`). */
   rollouts: RolloutSource;
+  /**
+   * The configured model names (read on every request, so a reload is seen); the page shows
+   * these and the models of rollouts, never another name found in ClickHouse. Default: none
+   * (the models of rollouts only).
+   */
+  models?: () => Iterable<string>;
   /** Path prefix; default `/ui`. */
   prefix?: string;
   logger?: Logger;
@@ -62,7 +70,12 @@ export function registerRolloutPage(app: FastifyInstance, opts: RolloutPageOptio
       const list = [...(await opts.rollouts.list())].sort((a, b) => b.createdAt - a.createdAt || a.id.localeCompare(b.id));
       return { at: t, rollouts: list.map((rollout) => ({ rollout, display: describeRollout(rollout, t) })) };
     });
-    scope.get('/api/traffic', async (req) => readTraffic(opts.warehouse, parseTrafficQuery(req.query), now()));
+    scope.get('/api/traffic', async (req) => {
+      const q = parseTrafficQuery(req.query);
+      const models = new Set(opts.models?.() ?? []);
+      for (const r of await opts.rollouts.list()) models.add(r.model);
+      return readTraffic(opts.warehouse, q, [...models].sort(), now());
+    });
     scope.get('/api/decisions', async (req) => readDecisions(opts.warehouse, parseDecisionsQuery(req.query)));
   }, { prefix });
 }

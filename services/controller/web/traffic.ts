@@ -5,6 +5,10 @@
  * Buckets of 10 s come from the raw `requests` table (cheap for the last minutes: the table is
  * ordered by model, version, time); buckets of a minute from the `requests_1m` aggregates, so an
  * hour-long view reads at most 60 rows per version.
+ *
+ * Only models the caller names (configured ones, and those of rollouts) are read: a name a client
+ * sent that reached the table (from an older gateway, before names were checked) gets no series,
+ * so it never becomes a card on the page.
  */
 import { z } from 'zod';
 import { CoreErrors } from '../../core/errors.ts';
@@ -55,13 +59,13 @@ const RAW_SQL = `SELECT model, version, role = 'shadow' AS shadow,
   toUnixTimestamp(toStartOfInterval(ts, INTERVAL 10 SECOND)) * 1000 AS t,
   count() AS requests, countIf(outcome IN (${ERRORS})) AS errors, quantile(0.95)(latency_ms) AS p95
 FROM {db}.requests
-WHERE ts >= fromUnixTimestamp64Milli({from:Int64}, 'UTC') AND ({model:String} = '' OR model = {model:String})
+WHERE ts >= fromUnixTimestamp64Milli({from:Int64}, 'UTC') AND ({model:String} = '' OR model = {model:String}) AND has({models:Array(String)}, model)
 GROUP BY model, version, shadow, t ORDER BY model, version, shadow, t`;
 
 const AGG_SQL = `SELECT model, version, role = 'shadow' AS shadow, toUnixTimestamp(minute) * 1000 AS t,
   sum(requests) AS requests, sum(errors) AS errors, quantileTDigestMerge(0.95)(latency_q) AS p95
 FROM {db}.requests_1m
-WHERE minute >= toDateTime(intDiv({from:Int64}, 1000), 'UTC') AND ({model:String} = '' OR model = {model:String})
+WHERE minute >= toDateTime(intDiv({from:Int64}, 1000), 'UTC') AND ({model:String} = '' OR model = {model:String}) AND has({models:Array(String)}, model)
 GROUP BY model, version, shadow, t ORDER BY model, version, shadow, t`;
 
 interface Row { model: string; version: string; shadow: number | boolean; t: number; requests: number; errors: number; p95: number | null }
@@ -73,11 +77,12 @@ export function parseTrafficQuery(raw: unknown): z.output<typeof TrafficQuery> {
   return r.data;
 }
 
-/** Reads the traffic series. */
-export async function readTraffic(wh: Warehouse, q: z.output<typeof TrafficQuery>, now = Date.now()): Promise<Traffic> {
+/** Reads the traffic series of the models in `models` (no others). */
+export async function readTraffic(wh: Warehouse, q: z.output<typeof TrafficQuery>, models: readonly string[], now = Date.now()): Promise<Traffic> {
   const bucketMs = q.bucket === '10s' ? 10_000 : 60_000;
   const from = Math.floor((now - q.minutes * 60_000) / bucketMs) * bucketMs;
-  const rows = await wh.query<Row>(q.bucket === '10s' ? RAW_SQL : AGG_SQL, { from, model: q.model ?? '' });
+  if (models.length === 0 || (q.model !== undefined && !models.includes(q.model))) return { bucketMs, from, to: now, series: [] };
+  const rows = await wh.query<Row>(q.bucket === '10s' ? RAW_SQL : AGG_SQL, { from, model: q.model ?? '', models });
   const series = new Map<string, TrafficSeries>();
   for (const r of rows) {
     const shadow = r.shadow === true || Number(r.shadow) === 1;
