@@ -5,7 +5,8 @@
  * points and restarted on the same log directory, then once more with the log directory wiped
  * (SOAK_WIPE=0 skips it). At the end every event emitted must be in Kafka at least once (distinct
  * event ids; those acknowledged before the wipe went with the broker's data and are not asked
- * for), none dropped, and the close must finish within 10 s. Prints one line per fault and a
+ * for, but every event before the wipe is checked just before it), none dropped, and the close
+ * must finish within 10 s. Prints one line per fault and a
  * summary; exits 1 on any loss.
  */
 import { silentLogger } from '../services/core/log.ts';
@@ -55,6 +56,15 @@ try {
   const faults = KILLS + (WIPE ? 1 : 0);
   for (let k = 0; k < faults; k++) {
     const wipe = WIPE && k === faults - 1;
+    if (wipe) {
+      // The wipe destroys what the broker holds: check every event so far first.
+      const before = ids.slice();
+      await until('every event so far delivered', () => delivered() >= before.length && sink.spillBacklog() === 0, 120_000);
+      const { ids: seen } = await distinctIds(broker.client(), topic, before, 60_000);
+      const missing = before.filter((id) => !seen.has(id)).length;
+      console.log(`before the wipe: ${before.length} events, missing ${missing}`);
+      if (missing > 0) process.exitCode = 1;
+    }
     const target = delivered() + 200 + Math.floor(Math.random() * 3000);
     await until('deliveries before the fault', () => delivered() >= target, 120_000);
     const t0 = Date.now();
@@ -77,7 +87,7 @@ try {
   const missing = want.filter((id) => !seen.has(id)).length;
   const s = sink.stats();
   console.log(`\nevents ${ids.length} (asked for ${want.length}), missing ${missing}, messages read ${messages}, dropped ${s.dropped}, close ${closeMs} ms`);
-  process.exitCode = missing > 0 || s.dropped > 0 || closeMs >= 10_000 ? 1 : 0;
+  if (missing > 0 || s.dropped > 0 || closeMs >= 10_000) process.exitCode = 1;
 } finally {
   await broker.destroy();
   rmSync(dir, { recursive: true, force: true });

@@ -71,7 +71,7 @@ export const TelemetrySection = z.strictObject({
   /**
    * A Kafka send unacknowledged for this long, or an event waiting in memory this long, makes the
    * sink spill to disk. It bounds the events a SIGKILL can lose: those of about the last
-   * 1.25 × stallMs (docs/telemetry.md, "Crash window").
+   * 2.25 × stallMs (docs/telemetry.md, "Crash window").
    */
   stallMs: z.number().int().min(10).max(600_000).default(1000),
   /** File for events Kafka refuses for good; empty = `telemetry-dead-letter.jsonl` next to the spill directory. */

@@ -12,8 +12,9 @@
  *   caught up with the spill the sink returns to `direct` and the consumed segments are deleted.
  * A batch that stalls is also written to the spill, so a crash during an outage loses nothing;
  * if its original send succeeds after all, replay skips those records (no duplicate). An event
- * waits in memory at most about `stallMs` (plus a quarter of it, the watchdog's period): then it
- * goes to the spill, which survives a crash of the process.
+ * waits in memory at most about 2.25 × `stallMs` (queued behind a send, which may take `stallMs`;
+ * plus the watchdog's period, a quarter of it): then it goes to the spill, which survives a crash
+ * of the process.
  *
  * A failed send is classified (kafka-errors.ts). Whatever the class, the producer session ends
  * (a send that failed has an unknown outcome, and a new producer id keeps the broker from judging
@@ -67,7 +68,7 @@ export class KafkaSink extends SinkBase implements TelemetrySink {
   private mode: 'direct' | 'spill' = 'direct';
   private connected = false;
   /** The direct batch being sent, with its spill range once it stalled. */
-  private inFlight: { events: EncodedEvent[]; since: number; spilling?: Promise<{ firstOffset: number; lastOffset: number } | undefined> } | undefined;
+  private inFlight: { events: EncodedEvent[]; since: number; oldest: number; spilling?: Promise<{ firstOffset: number; lastOffset: number } | undefined> } | undefined;
   private spillPumping = false;
   /** The spill batch being replayed, kept until delivered (a failed send resends the same batch). */
   private replaying: SpillBatch | undefined;
@@ -133,7 +134,9 @@ export class KafkaSink extends SinkBase implements TelemetrySink {
   protected override onEnqueue(): void {
     if (this.mode === 'direct' && this.queue.length > this.opts.queue.highWater) this.enterSpill('queue passed its high-water mark');
     if (this.mode === 'spill') this.pumpSpill();
-    else if (this.queue.length >= this.opts.batch.maxEvents) this.wake();
+    // The first event starts the linger (an idle loop sleeps up to a second otherwise: that wait
+    // was most of the crash window); a full batch goes at once.
+    else if (this.queue.length === 1 || this.queue.length >= this.opts.batch.maxEvents) this.wake();
   }
 
   protected override settled(): boolean {
@@ -167,11 +170,13 @@ export class KafkaSink extends SinkBase implements TelemetrySink {
     try {
       const now = Date.now();
       const f = this.inFlight;
-      if (f && !f.spilling && now - f.since > this.opts.stallMs) {
+      if (f && !f.spilling && (now - f.since > this.opts.stallMs || now - f.oldest > 2 * this.opts.stallMs)) {
         this.counters.errors++;
         this.enterSpill('a send is unacknowledged');
         f.spilling = this.spillEvents(f.events);
-      } else if (this.queue.length > 0 && now - this.queue.oldestAt > this.opts.stallMs) {
+      } else if (this.queue.length > 0 && now - this.queue.oldestAt > (this.connected ? 2 : 1) * this.opts.stallMs) {
+        // Connected, events queue behind a send that may itself take up to stallMs: twice that
+        // means the sink is not keeping up, and memory is no place to wait.
         this.enterSpill(this.connected ? 'events waited in memory too long' : 'Kafka is not connected');
       }
       if (this.mode === 'spill' && this.queue.length) this.pumpSpill();
@@ -276,8 +281,9 @@ export class KafkaSink extends SinkBase implements TelemetrySink {
   }
 
   private async sendDirect(): Promise<void> {
+    const oldest = this.queue.oldestAt;
     const events = this.queue.take(this.opts.batch.maxEvents, this.opts.batch.maxBytes);
-    const f: NonNullable<KafkaSink['inFlight']> = { events, since: Date.now() };
+    const f: NonNullable<KafkaSink['inFlight']> = { events, since: Date.now(), oldest };
     this.inFlight = f;
     try {
       await this.send(events);
