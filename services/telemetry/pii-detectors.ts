@@ -10,7 +10,7 @@
  * formats their issuers document (see docs/telemetry.md).
  */
 import { isIPv4, isIPv6 } from 'node:net';
-import { IBAN_LENGTHS, cardPrefixValid, ibanValid, jwtHeaderValid, luhnValid, ssnValid } from './pii-checks.ts';
+import { IBAN_LENGTHS, cardPrefixValid, jwtHeaderValid, luhnValid, ssnValid } from './pii-checks.ts';
 
 /** Entity types and their placeholders (`<EMAIL>`, ...). */
 export type PiiType = 'JWT' | 'BEARER_TOKEN' | 'API_KEY' | 'EMAIL' | 'IBAN' | 'CREDIT_CARD' | 'US_SSN' | 'IP_ADDRESS' | 'PHONE';
@@ -148,20 +148,28 @@ function ibanCheck(m: RegExpExecArray, text: string): [number, number] | null {
   const country = m[0].slice(0, 2).toUpperCase();
   const want = IBAN_LENGTHS[country];
   if (!want) return null;
-  // Take exactly `want` alphanumerics from the candidate (it may run into the next word).
+  // Take exactly `want` alphanumerics from the candidate (it may run into the next word),
+  // computing ISO 13616's mod 97 as they come: the BBAN first, the first four moved to the end.
   let n = 0;
   let end = m.index;
-  let compact = '';
+  let rem = 0;
   while (end < text.length && n < want) {
     const c = text.charCodeAt(end);
     if (isAlnum(c)) {
-      compact += text[end];
+      if (n >= 4) rem = mod97(rem, c);
       n++;
     } else if (c !== 32 && c !== 45) break;
     end++;
   }
   if (n !== want || (end < text.length && isAlnum(text.charCodeAt(end)))) return null;
-  return ibanValid(compact.toUpperCase()) ? [m.index, end] : null;
+  for (let i = 0; i < 4; i++) rem = mod97(rem, m[0].charCodeAt(i));
+  return rem === 1 ? [m.index, end] : null;
+}
+
+/** One more IBAN character into a running mod 97 (letters count as 10..35, either case). */
+function mod97(rem: number, c: number): number {
+  if (c <= 57) return (rem * 10 + (c - 48)) % 97;
+  return (rem * 100 + ((c | 0x20) - 87)) % 97;
 }
 
 function ipv4Check(m: RegExpExecArray, text: string): [number, number] | null {
