@@ -1,5 +1,5 @@
 /**
- * The routing state of one model (DESIGN.md "Contracts"): which versions exist, each one's
+ * The routing state of one model (docs/controller.md, docs/gateway.md): which versions exist, each one's
  * traffic weight and state, the fallback version, and the change that caused it. It is the value
  * of the compacted control topic (key = model) and what the gateway routes by.
  *

@@ -1,5 +1,5 @@
 /**
- * `startEmbedded(config)`: every mlgate service in one process (DESIGN.md, "Two ways to run"):
+ * `startEmbedded(config)`: every mlgate service in one process (docs/embedded.md):
  *
  *   model servers (optional) → gateway ──local log──▶ ingester ──▶ embedded ClickHouse (chdb)
  *                                 ▲                                    │

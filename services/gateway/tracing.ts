@@ -1,6 +1,6 @@
 /**
- * Tracing without auto-instrumentation (REFERENCES.md: the http/undici instrumentations halve
- * throughput). Per request: parse the incoming W3C `traceparent` by hand, decide sampling from
+ * Tracing without auto-instrumentation (the OpenTelemetry http/undici instrumentations
+ * halve throughput; docs/gateway.md). Per request: parse the incoming W3C `traceparent` by hand, decide sampling from
  * its sampled flag or, without a parent, from `sampleRatio`, and only for sampled requests start
  * one SERVER span through the OpenTelemetry API. Every request, sampled or not, keeps the
  * incoming trace id (or a fresh one), gets its own span id, and sends

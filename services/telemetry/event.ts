@@ -1,5 +1,5 @@
 /**
- * The telemetry event contract, v1 (DESIGN.md "Contracts"). One JSON object per request and per
+ * The telemetry event contract, v1 (docs/telemetry.md). One JSON object per request and per
  * shadow copy. Producers build it with the TypeScript type; the ingester validates every message
  * against {@link TelemetryEventSchema}. Rule: add fields, never repurpose one; bump
  * SCHEMA_VERSION only for a change a v1 reader could misread.

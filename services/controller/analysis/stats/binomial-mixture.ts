@@ -1,7 +1,7 @@
 /**
  * The conditional binomial sequential test: the workhorse behind every rate-like metric.
  *
- * Framing (REFERENCES.md, "Looking at the data again and again"): in one analysis window the
+ * Framing (docs/canary.md: the analysis looks at the data again and again): in one analysis window the
  * canary served a share w of the requests. If the canary's event rate (errors, timeouts, slow
  * requests, ...) is r times stable's, then, given the total number m of events in the window, each
  * event is the canary's with probability p = w·r / (w·r + 1 − w): a binomial that needs no
