@@ -11,8 +11,7 @@
  */
 import { silentLogger } from '../services/core/log.ts';
 import { KafkaSink } from '../services/telemetry/kafka-sink.ts';
-import { sampleEvent } from '../test/support/events.ts';
-import { distinctIds, startFaultBroker } from '../test/telemetry/helpers/fault-broker.ts';
+import { distinctIds, load, startFaultBroker } from '../test/telemetry/helpers/fault-broker.ts';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -38,19 +37,7 @@ try {
     queue: { maxEvents: 50_000, highWater: 10_000 }, batch: { maxEvents: 1000, maxBytes: 512 * 1024, lingerMs: 5 },
     stallMs: 1000, spill: { dir: join(dir, 'spill'), fsync: 'interval' }, logger: silentLogger(),
   });
-  const ids: string[] = [];
-  let running = true;
-  const perTick = Math.max(1, Math.round(RATE / 100));
-  const load = (async () => {
-    while (running) {
-      for (let i = 0; i < perTick; i++) {
-        const e = sampleEvent();
-        ids.push(e.event_id);
-        sink.emit(e);
-      }
-      await new Promise((r) => setTimeout(r, 10));
-    }
-  })();
+  const { ids, stop: stopLoad } = load(sink, Math.max(1, Math.round(RATE / 100)));
   const delivered = () => sink.stats().sent + sink.stats().replayed;
   let askFrom = 0;
   const faults = KILLS + (WIPE ? 1 : 0);
@@ -76,8 +63,7 @@ try {
     const s = sink.stats();
     console.log(`${wipe ? 'wipe' : 'kill'} ${k + 1}/${faults}: back to direct after ${Date.now() - t0} ms; emitted ${ids.length}, sent ${s.sent}, spilled ${s.spilled}, replayed ${s.replayed}, dropped ${s.dropped}, producer resets ${sink.producerResets()}`);
   }
-  running = false;
-  await load;
+  await stopLoad();
   await until('every event delivered', () => delivered() === ids.length && sink.spillBacklog() === 0, 120_000);
   const t0 = Date.now();
   await sink.close();

@@ -18,6 +18,7 @@ import type { Redactor, RedactorOptions } from './redact.ts';
 import type { TelemetrySink } from './sink.ts';
 import { assembleEvent, buildEvent, PROBE, type BuildDeps, type EventRecord } from './event-builder.ts';
 import { fieldsAt, ringMemory, RingWriter, type BackMessage, type Profile } from './event-ring.ts';
+import { spawnWorker } from './worker-thread.ts';
 
 /** Options of {@link TelemetryStage}. */
 export interface TelemetryStageOptions {
@@ -36,19 +37,6 @@ export interface TelemetryStageOptions {
 const BUILD_BUDGET_MS = 1;
 /** Size of the ring the worker reads payloads from. */
 const RING_BYTES = 8 << 20;
-
-/**
- * Starts the worker script next to this file. Run from TypeScript sources (tsx), the worker
- * first registers tsx's loader itself: Node 20 workers do not inherit `--import` hooks.
- */
-function spawnWorker(workerData: unknown): Worker {
-  const self = import.meta.url;
-  const script = new URL(self.endsWith('.ts') ? './event-worker.ts' : './event-worker.js', self);
-  if (!self.endsWith('.ts')) return new Worker(script, { workerData });
-  const tsx = import.meta.resolve('tsx/esm/api');
-  const boot = `import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(script.href)}); })`;
-  return new Worker(boot, { eval: true, workerData });
-}
 
 /** Turns finished exchanges into events. */
 export class TelemetryStage {
@@ -190,7 +178,7 @@ export class TelemetryStage {
 
   private startWorker(options: { hasher: HasherOptions; redactor: RedactorOptions }): void {
     const mem = ringMemory(this.opts.ringBytes ?? RING_BYTES);
-    const worker = spawnWorker({ gatewayId: this.opts.gatewayId, hasher: options.hasher, redactor: options.redactor, ring: mem });
+    const worker = spawnWorker('event-worker', { gatewayId: this.opts.gatewayId, hasher: options.hasher, redactor: options.redactor, ring: mem });
     worker.unref();
     this.worker = worker;
     this.ring = new RingWriter(mem);

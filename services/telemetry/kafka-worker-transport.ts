@@ -10,19 +10,7 @@ import type { Logger } from '../core/log.ts';
 import { CLOSE_DEADLINE_MS, type KafkaTransportOptions, type Transport } from './kafka-transport.ts';
 import type { KafkaWorkerData, WorkerReply, WorkerRequest } from './kafka-worker.ts';
 import type { EncodedEvent } from './queue.ts';
-
-/**
- * Starts kafka-worker next to this file. From TypeScript sources (tsx) the worker registers
- * tsx's loader itself first: Node 20 workers do not inherit `--import` hooks.
- */
-function spawnWorker(workerData: KafkaWorkerData): Worker {
-  const self = import.meta.url;
-  const script = new URL(self.endsWith('.ts') ? './kafka-worker.ts' : './kafka-worker.js', self);
-  if (!self.endsWith('.ts')) return new Worker(script, { workerData });
-  const tsx = import.meta.resolve('tsx/esm/api');
-  const boot = `import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(script.href)}); })`;
-  return new Worker(boot, { eval: true, workerData });
-}
+import { spawnWorker } from './worker-thread.ts';
 
 /** Waits for `p` (its failure ignored) at most `ms`. */
 async function withDeadline(p: Promise<unknown>, ms: number): Promise<void> {
@@ -99,7 +87,7 @@ export class WorkerKafkaTransport implements Transport {
       brokers: this.opts.brokers, clientId: this.opts.clientId, topic: this.opts.topic, partitions: this.opts.partitions,
       replicationFactor: this.opts.replicationFactor, connectionTimeoutMs: this.opts.connectionTimeoutMs, requestTimeoutMs: this.opts.requestTimeoutMs,
     };
-    const w = spawnWorker(data);
+    const w = spawnWorker('kafka-worker', data);
     w.unref();
     w.on('message', (m: WorkerReply) => {
       if ('log' in m) {

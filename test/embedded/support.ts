@@ -3,7 +3,7 @@
  * demo's three real model servers, in a temporary data directory removed at the end.
  */
 import type { TestContext } from 'node:test';
-import { silentLogger } from '../../services/core/log.ts';
+import { silentLogger, type Logger } from '../../services/core/log.ts';
 import { DEMO_VERSIONS, demoConfig } from '../../services/demo/config.ts';
 import { startModelServer, type ModelServer } from '../../services/demo/model-server.ts';
 import { parseEmbeddedConfig } from '../../services/embedded/config.ts';
@@ -20,7 +20,7 @@ export interface TestStack {
 }
 
 /** Starts the demo's model servers and the embedded stack on free ports; stopped when the test ends (with `cleanup`: before the data directory is removed). */
-export async function startTestStack(t: TestContext, opts: { shadow?: { version: string; percent: number } } = {}): Promise<TestStack> {
+export async function startTestStack(t: TestContext, opts: { shadow?: { version: string; percent: number }; logger?: Logger } = {}): Promise<TestStack> {
   const dataDir = tempDir(t, 'embedded');
   const models: ModelServer[] = [];
   for (const v of DEMO_VERSIONS) {
@@ -29,7 +29,7 @@ export async function startTestStack(t: TestContext, opts: { shadow?: { version:
   }
   cleanup(t, () => Promise.all(models.map((m) => m.close())));
   const cfg = parseEmbeddedConfig(demoConfig({ dataDir, models: Object.fromEntries(models.map((m) => [m.name, m.url])), anyPorts: true, shadow: opts.shadow }));
-  const rt = await startEmbedded(cfg, { logger: silentLogger() });
+  const rt = await startEmbedded(cfg, { logger: opts.logger ?? silentLogger() });
   cleanup(t, () => rt.stop());
   return { rt, models, dataDir };
 }

@@ -9,12 +9,9 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import pino from 'pino';
-import { DEMO_CONSUMERS, DEMO_VERSIONS, demoConfig } from '../../services/demo/config.ts';
-import { startModelServer, type ModelServer } from '../../services/demo/model-server.ts';
-import { parseEmbeddedConfig } from '../../services/embedded/config.ts';
-import { startEmbedded } from '../../services/embedded/embedded.ts';
+import { DEMO_CONSUMERS } from '../../services/demo/config.ts';
 import { fold } from '../../services/telemetry/text-fold.ts';
-import { cleanup, tempDir, until } from '../embedded/util.ts';
+import { startTestStack, until } from '../embedded/support.ts';
 
 /** Planted values as they must never appear (folded, so a disguise does not hide a survivor). */
 const PLANTED = ['ann.smith@example.com', '4111111111111111', 'hunter2pass', '+44 20 7946 0958'];
@@ -42,18 +39,9 @@ function assertAbsent(where: string, text: string): void {
 }
 
 test('disguised PII sent through the embedded stack is absent from ClickHouse, the data directory, logs and metrics', async (t) => {
-  const dataDir = tempDir(t, 'pii-pipeline');
-  const models: ModelServer[] = [];
-  for (const v of DEMO_VERSIONS) {
-    const { description: _d, ...server } = v;
-    models.push(await startModelServer(server));
-  }
-  cleanup(t, () => Promise.all(models.map((m) => m.close())));
   const logs: string[] = [];
   const logger = pino({ level: 'debug' }, { write: (s: string) => { logs.push(s); } });
-  const cfg = parseEmbeddedConfig(demoConfig({ dataDir, models: Object.fromEntries(models.map((m) => [m.name, m.url])), anyPorts: true }));
-  const rt = await startEmbedded(cfg, { logger });
-  cleanup(t, () => rt.stop());
+  const { rt, dataDir } = await startTestStack(t, { logger });
 
   const key = DEMO_CONSUMERS['web-shop']!;
   const ids: string[] = [];

@@ -11,10 +11,9 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { silentLogger } from '../../services/core/log.ts';
 import { KafkaSink, type KafkaSinkOptions } from '../../services/telemetry/kafka-sink.ts';
-import { sampleEvent } from '../support/events.ts';
 import { needKafka, waitUntil } from '../support/infra.ts';
 import { tempDir } from '../support/cleanup.ts';
-import { distinctIds, startFaultBroker, type FaultBroker } from './helpers/fault-broker.ts';
+import { distinctIds, load, startFaultBroker, type FaultBroker } from './helpers/fault-broker.ts';
 
 const BROKER_PORT = 29192;
 const PROXY_PORT = 29190;
@@ -35,22 +34,6 @@ function options(dir: string, topic: string, over: Partial<KafkaSinkOptions> = {
   };
 }
 
-/** Emits `perTick` events every 10 ms until stopped; returns every id emitted. */
-function load(sink: KafkaSink, perTick: number): { ids: string[]; stop: () => Promise<void> } {
-  const ids: string[] = [];
-  let running = true;
-  const loop = (async () => {
-    while (running) {
-      for (let i = 0; i < perTick; i++) {
-        const e = sampleEvent();
-        ids.push(e.event_id);
-        sink.emit(e);
-      }
-      await new Promise((r) => setTimeout(r, 10));
-    }
-  })();
-  return { ids, stop: async () => { running = false; await loop; } };
-}
 
 /** Waits until every emitted event is delivered, then closes within 10 s and checks Kafka holds each id. */
 async function settleAndCheck(sink: KafkaSink, topic: string, ids: string[], mustHave: string[] = ids): Promise<void> {

@@ -11,6 +11,9 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { Kafka, logLevel } from 'kafkajs';
 import { KafkaProxy } from './kafka-proxy.ts';
+import { consumeFromStart } from './kafka.ts';
+import type { KafkaSink } from '../../../services/telemetry/kafka-sink.ts';
+import { sampleEvent } from '../../support/events.ts';
 
 const run = promisify(execFile);
 const SCRIPT = new URL('../../../scripts/kafka.sh', import.meta.url).pathname;
@@ -58,30 +61,29 @@ export async function startFaultBroker(port: number, proxyPort: number): Promise
 /** Distinct event ids (message keys) in `topic`, read until every id of `want` was seen (or the deadline). Also returns the message count. */
 export async function distinctIds(kafka: Kafka, topic: string, want: readonly string[], timeoutMs = 60_000): Promise<{ ids: Set<string>; messages: number }> {
   const missing = new Set(want);
-  const consumer = kafka.consumer({ groupId: `g-read-${Date.now()}-${Math.random().toString(36).slice(2)}`, maxWaitTimeInMs: 200 });
   const ids = new Set<string>();
   let messages = 0;
-  await consumer.connect();
-  try {
-    await consumer.subscribe({ topic, fromBeginning: true });
-    let done!: () => void;
-    const finished = new Promise<void>((r) => { done = r; });
-    await consumer.run({
-      eachBatch: async ({ batch }) => {
-        for (const m of batch.messages) {
-          messages++;
-          const id = m.key?.toString() ?? '';
-          ids.add(id);
-          missing.delete(id);
-        }
-        if (missing.size === 0) done();
-      },
-    });
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([finished, new Promise<void>((r) => { timer = setTimeout(r, timeoutMs); })]);
-    clearTimeout(timer);
-    return { ids, messages };
-  } finally {
-    await consumer.disconnect();
-  }
+  await consumeFromStart(kafka, topic, (m) => {
+    messages++;
+    ids.add(m.key);
+    missing.delete(m.key);
+  }, () => missing.size === 0, timeoutMs, () => undefined);
+  return { ids, messages };
+}
+
+/** Emits `perTick` events every 10 ms until stopped; returns every id emitted. */
+export function load(sink: KafkaSink, perTick: number): { ids: string[]; stop: () => Promise<void> } {
+  const ids: string[] = [];
+  let running = true;
+  const loop = (async () => {
+    while (running) {
+      for (let i = 0; i < perTick; i++) {
+        const e = sampleEvent();
+        ids.push(e.event_id);
+        sink.emit(e);
+      }
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  })();
+  return { ids, stop: async () => { running = false; await loop; } };
 }

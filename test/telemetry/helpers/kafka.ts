@@ -33,30 +33,43 @@ export interface ReadMessage {
   headers: Record<string, string>;
 }
 
-/** Reads `expected` messages of `topic` from the beginning (throws after `timeoutMs`). */
-export async function readTopic(kafka: Kafka, topic: string, expected: number, timeoutMs = 60_000): Promise<ReadMessage[]> {
+/**
+ * Reads `topic` from the beginning, handing each message to `onMessage`, until `done()` says so
+ * or `timeoutMs` passes; then `onTimeout` decides (throw, or return what was read).
+ */
+export async function consumeFromStart(
+  kafka: Kafka, topic: string, onMessage: (m: ReadMessage) => void, done: () => boolean, timeoutMs: number, onTimeout: () => void,
+): Promise<void> {
   const consumer = kafka.consumer({ groupId: uniqueName('g_read'), maxWaitTimeInMs: 200 });
-  const out: ReadMessage[] = [];
   await consumer.connect();
   try {
     await consumer.subscribe({ topic, fromBeginning: true });
-    let done!: () => void;
-    const finished = new Promise<void>((r) => { done = r; });
+    let finish!: () => void;
+    const finished = new Promise<void>((r) => { finish = r; });
     await consumer.run({
       eachBatch: async ({ batch }) => {
         for (const m of batch.messages) {
           const headers: Record<string, string> = {};
           for (const [k, v] of Object.entries(m.headers ?? {})) headers[k] = String(v);
-          out.push({ key: m.key?.toString() ?? '', value: m.value?.toString() ?? '', partition: batch.partition, headers });
+          onMessage({ key: m.key?.toString() ?? '', value: m.value?.toString() ?? '', partition: batch.partition, headers });
         }
-        if (out.length >= expected) done();
+        if (done()) finish();
       },
     });
     let timer: NodeJS.Timeout | undefined;
-    await Promise.race([finished, new Promise((_, rej) => { timer = setTimeout(() => rej(new Error(`read ${out.length}/${expected} messages of ${topic} in ${timeoutMs} ms`)), timeoutMs); })]);
+    const timedOut = await Promise.race([finished.then(() => false), new Promise<boolean>((r) => { timer = setTimeout(() => r(true), timeoutMs); })]);
     clearTimeout(timer);
-    return out;
+    if (timedOut) onTimeout();
   } finally {
     await consumer.disconnect();
   }
+}
+
+/** Reads `expected` messages of `topic` from the beginning (throws after `timeoutMs`). */
+export async function readTopic(kafka: Kafka, topic: string, expected: number, timeoutMs = 60_000): Promise<ReadMessage[]> {
+  const out: ReadMessage[] = [];
+  await consumeFromStart(kafka, topic, (m) => out.push(m), () => out.length >= expected, timeoutMs, () => {
+    throw new Error(`read ${out.length}/${expected} messages of ${topic} in ${timeoutMs} ms`);
+  });
+  return out;
 }
