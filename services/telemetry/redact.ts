@@ -476,8 +476,8 @@ export function createRedactor(opts: RedactorOptions): Redactor {
     return finish(w.result(), counts, w.exhausted);
   };
 
-  const text = (s: string, mt: string, paths: readonly string[][], deadline: number, counts: Record<string, number>): Redaction => {
-    if (s.length <= MAX_JSON_PARSE && looksLikeJson(s)) {
+  const text = (s: string, mt: string, paths: readonly string[][], deadline: number, counts: Record<string, number>, triedJson = false): Redaction => {
+    if (!triedJson && s.length <= MAX_JSON_PARSE && looksLikeJson(s)) {
       const p = tryParse(s);
       if (p.ok) return jsonValue(p.value, paths, deadline, counts);
     }
@@ -531,11 +531,12 @@ export function createRedactor(opts: RedactorOptions): Redactor {
       const s = typeof body === 'string' ? body : body.toString('utf8');
       const mt = mediaType(contentType);
       return guarded((deadline, counts) => {
-        if (isJsonMediaType(mt) && s.length <= MAX_JSON_PARSE) {
+        const declared = isJsonMediaType(mt) && s.length <= MAX_JSON_PARSE;
+        if (declared) {
           const p = tryParse(s);
           if (p.ok) return jsonValue(p.value, paths, deadline, counts);
         }
-        return text(s, mt, paths, deadline, counts);
+        return text(s, mt, paths, deadline, counts, declared);
       });
     },
   };
