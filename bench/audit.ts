@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { AuditSection } from '../services/audit/config.ts';
-import { createChainedWriter } from '../services/audit/chained-writer.ts';
+import { createChainedWriter } from '../services/ledger/chained-writer.ts';
 import { createAuditService } from '../services/audit/service.ts';
 import { createHasher } from '../services/telemetry/hash.ts';
 import { WarehouseSection } from '../services/warehouse/config.ts';

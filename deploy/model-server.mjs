@@ -1,10 +1,10 @@
 // A stand-in model version for the docker-compose stack: the demo's model server
-// (services/demo/model-server.ts: AFINN or VADER sentiment, POST /predict, GET /healthz) listening
+// (services/embedded/stand-in/model-server.ts: AFINN or VADER sentiment, POST /predict, GET /healthz) listening
 // on all interfaces of its container (--host 0.0.0.0, the default).
 //   node --import tsx deploy/model-server.mjs --name v1 --model afinn [--host 0.0.0.0] [--port 8000]
 //        [--median-ms 8 --p95-ms 20] [--error-rate 0] [--extra-latency-ms 0]
 import { parseArgs } from 'node:util';
-import { startModelServer } from '../services/demo/model-server.ts';
+import { startModelServer } from '../services/embedded/stand-in/model-server.ts';
 
 const { values } = parseArgs({
   options: {

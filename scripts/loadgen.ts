@@ -1,6 +1,6 @@
 /**
  * A small load generator for the docker-compose stack: a steady open loop of predictions through
- * the gateway (services/demo/load.ts: corpus texts, some with planted PII, optional API keys),
+ * the gateway (demo/load.ts: corpus texts, some with planted PII, optional API keys),
  * with GET /healthz on its own port answering its counts (the compose healthcheck).
  *
  *   node --import tsx scripts/loadgen.ts --url http://gateway:8080 [--model sentiment] [--rps 20]
@@ -8,7 +8,7 @@
  */
 import { createServer } from 'node:http';
 import { parseArgs } from 'node:util';
-import { startLoad } from '../services/demo/load.ts';
+import { startLoad } from '../demo/load.ts';
 
 const USAGE = 'usage: loadgen --url URL [--model NAME] [--rps N] [--api-key KEY ...] [--health-host HOST] [--health-port PORT]';
 

@@ -24,10 +24,10 @@ import { createHasher } from '../../services/telemetry/hash.ts';
 import { createRedactor } from '../../services/telemetry/redact.ts';
 import type { TelemetryEvent } from '../../services/telemetry/event.ts';
 import type { SinkStats, TelemetrySink } from '../../services/telemetry/sink.ts';
-import { ResponseCapture } from '../../services/gateway/exchange.ts';
-import { GatewayMetrics } from '../../services/gateway/metrics.ts';
+import { ResponseCapture } from '../../services/gateway/proxy/exchange-record.ts';
+import { GatewayMetrics } from '../../services/gateway/observability/metrics.ts';
 import { TelemetryStage } from '../../services/telemetry/event-stage.ts';
-import { RequestTracer, type TraceHandle } from '../../services/gateway/tracing.ts';
+import { RequestTracer, type TraceHandle } from '../../services/gateway/observability/tracing.ts';
 
 const [kind, ...args] = process.argv.slice(2);
 const ANSWER = Buffer.from(JSON.stringify({ label: 'positive', score: 0.93, model: 'sentiment', latency_ms: 0 }));

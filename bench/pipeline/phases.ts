@@ -8,7 +8,7 @@ import { IngesterSection, type IngesterConfig } from '../../services/ingester/co
 import { startIngester, type Ingester } from '../../services/ingester/ingester.ts';
 import { KafkaSource } from '../../services/ingester/kafka-source.ts';
 import type { Source } from '../../services/ingester/source.ts';
-import { REQUEST_COLUMNS, requestCompactLine } from '../../services/warehouse/requests.ts';
+import { REQUEST_COLUMNS, requestCompactLine } from '../../services/warehouse/request-rows.ts';
 import type { Warehouse } from '../../services/warehouse/warehouse.ts';
 import { benchEvent } from './events.ts';
 

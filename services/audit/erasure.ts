@@ -15,8 +15,8 @@
 import { v7 as uuidv7 } from 'uuid';
 import type { Hasher } from '../telemetry/hash.ts';
 import type { Warehouse } from '../warehouse/warehouse.ts';
-import type { ChainedWriter } from './chained-writer.ts';
-import { ERASURE_SELECTORS } from './chain-tables.ts';
+import type { ChainedWriter } from '../ledger/chained-writer.ts';
+import { ERASURE_SELECTORS } from '../ledger/chained-tables.ts';
 import { AuditErrors } from './errors.ts';
 import { parseHash, parseName } from './filters.ts';
 import { LISTING_SETTINGS } from './listing.ts';

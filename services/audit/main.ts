@@ -12,7 +12,7 @@ import { componentLogger, createLogger, type Logger } from '../core/log.ts';
 import { createHasher } from '../telemetry/hash.ts';
 import { migrate } from '../warehouse/migrate.ts';
 import { createWarehouse, type Warehouse } from '../warehouse/warehouse.ts';
-import { CHAINED_TABLES } from './chain-tables.ts';
+import { CHAINED_TABLES } from '../ledger/chained-tables.ts';
 import { AuditProcessConfig } from './config.ts';
 import { AuditErrors } from './errors.ts';
 import { createAuditApp } from './server.ts';

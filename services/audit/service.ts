@@ -9,8 +9,8 @@ import { silentLogger } from '../core/log.ts';
 import type { Hasher } from '../telemetry/hash.ts';
 import type { Retention } from '../warehouse/config.ts';
 import type { Warehouse } from '../warehouse/warehouse.ts';
-import { createChainedWriter, type ChainedWriter } from './chained-writer.ts';
-import { CHAINED_TABLES, ERASURE_SELECTORS, type ChainedTable } from './chain-tables.ts';
+import { createChainedWriter, type ChainedWriter } from '../ledger/chained-writer.ts';
+import { CHAINED_TABLES, ERASURE_SELECTORS, type ChainedTable } from '../ledger/chained-tables.ts';
 import type { AuditConfig } from './config.ts';
 import { erase, verifyErasure, type ErasureCheck, type ErasureResult, type ErasureSelector } from './erasure.ts';
 import { AuditErrors } from './errors.ts';
@@ -18,11 +18,11 @@ import {
   parseDimensions, parseHash, parseInteger, parseName, parseRequestFilter, parseTraceId, parseUuid, rejectUnknown, textOf, type RawInput,
 } from './filters.ts';
 import { EXPORT_FORMATS, type ExportFormat, type Page } from './listing.ts';
-import { adminChanges, erasures, rolloutHistory } from './records.ts';
+import { adminChanges, erasures, rolloutHistory } from './ledger-queries.ts';
 import {
   exportRequests, filterWhere, planRequestsExport, requestByEventId, requestsByInputHash, requestsByTraceId, searchRequests, summarizeRequests,
   type RequestRecord, type SummaryRow,
-} from './requests.ts';
+} from './request-queries.ts';
 import { effectiveRetention, type RetentionRow } from './retention.ts';
 import { parseTimeRange, type TimeRange, type TimeRangeOptions } from './time-range.ts';
 import { verifyChains, type Anchor, type VerifyReport } from './verify.ts';

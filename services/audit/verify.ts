@@ -14,8 +14,8 @@
  * be in its chain with the same hash, else the verification fails (`truncated` / `rewritten`).
  */
 import type { Warehouse } from '../warehouse/warehouse.ts';
-import { ChainVerifier, type ChainBreak, type StoredRow } from './chain.ts';
-import { CHAIN_SPECS, CHAINED_TABLES, chainSelectList, type ChainedTable } from './chain-tables.ts';
+import { ChainVerifier, type ChainBreak, type StoredRow } from '../ledger/chain.ts';
+import { CHAIN_SPECS, CHAINED_TABLES, chainSelectList, type ChainedTable } from '../ledger/chained-tables.ts';
 import { CHAIN_ID } from './config.ts';
 import { AuditErrors } from './errors.ts';
 

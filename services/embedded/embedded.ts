@@ -18,17 +18,17 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Registry } from 'prom-client';
-import type { ControlChannel } from '../control/channel.ts';
-import { InProcessControlChannel } from '../control/channel.ts';
-import { createControlChannel } from '../control/factory.ts';
-import { StartupTolerantChannel } from '../control/startup-tolerant.ts';
-import { createChainedAdminChangeRecorder } from '../audit/admin-change-recorder.ts';
+import type { ControlChannel } from '../routing/channel.ts';
+import { InProcessControlChannel } from '../routing/channel.ts';
+import { createControlChannel } from '../routing/channel-factory.ts';
+import { StartupTolerantChannel } from '../routing/startup-tolerant-channel.ts';
+import { createChainedAdminChangeRecorder } from '../ledger/chained-admin-changes.ts';
 import { componentLogger, type Logger } from '../core/log.ts';
-import { startController, type RunningController } from '../controller/service.ts';
-import { startModelServer, type ModelServer } from '../demo/model-server.ts';
+import { startController, type RunningController } from '../controller/service/controller.ts';
+import { startModelServer, type ModelServer } from './stand-in/model-server.ts';
 import type { GatewayConfig } from '../gateway/config.ts';
 import { startGateway, type RunningGateway } from '../gateway/gateway.ts';
-import type { GatewayHooks } from '../gateway/hooks.ts';
+import type { GatewayHooks } from '../gateway/proxy/edge-hooks.ts';
 import { startIngesterService, type IngesterService } from '../ingester/main.ts';
 import { createSink } from '../telemetry/factory.ts';
 import { createHasher, type Hasher } from '../telemetry/hash.ts';
@@ -132,7 +132,7 @@ async function startFront(cfg: EmbeddedConfig, opts: StartEmbeddedOptions, parts
   // The OpenTelemetry SDK takes about a second to load: only when spans are exported.
   const tracing = cfg.gateway.tracing.exporter === 'none'
     ? { provider: undefined, shutdown: async () => {} }
-    : await (await import('../gateway/tracing-sdk.ts')).startTracingSdk(cfg.gateway.tracing);
+    : await (await import('../gateway/observability/tracing-sdk.ts')).startTracingSdk(cfg.gateway.tracing);
   parts.started('tracing', () => tracing.shutdown());
   const hashing = { key: cfg.telemetry.hashing.key, keyId: cfg.telemetry.hashing.keyId };
   const r = cfg.telemetry.redaction;

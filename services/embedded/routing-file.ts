@@ -12,8 +12,8 @@
 import { mkdirSync, readFileSync } from 'node:fs';
 import { open, rename } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { InProcessControlChannel } from '../control/channel.ts';
-import { parseRoutingState } from '../control/routing-state.ts';
+import { InProcessControlChannel } from '../routing/channel.ts';
+import { parseRoutingState } from '../routing/state.ts';
 import type { Logger } from '../core/log.ts';
 import { silentLogger } from '../core/log.ts';
 import { EmbeddedErrors } from './errors.ts';

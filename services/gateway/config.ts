@@ -7,7 +7,7 @@
  * (services/telemetry/config.ts), `kafka` and `log` (services/core/config.ts) and `dataDir`.
  */
 import { z } from 'zod';
-import { NAME_PATTERN, WEIGHT_SUM_TOLERANCE } from '../control/routing-state.ts';
+import { NAME_PATTERN, WEIGHT_SUM_TOLERANCE } from '../routing/state.ts';
 import { AuthSchema, CacheSchema, ConsumerSchema, InputSchemaSchema, RateLimitsSchema, ServerTlsSchema, UpstreamTlsSchema } from './edge/edge-config.ts';
 import { parseMaskPath } from '../telemetry/json-path.ts';
 

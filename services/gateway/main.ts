@@ -9,17 +9,17 @@ import { KafkaSection, LogSection, loadConfig } from '../core/config.ts';
 import type { EnvSnapshot } from '../core/env.ts';
 import { createLogger, type Logger } from '../core/log.ts';
 import type { DestinationStream } from 'pino';
-import type { ControlChannel } from '../control/channel.ts';
-import { createControlChannel } from '../control/factory.ts';
-import { StartupTolerantChannel } from '../control/startup-tolerant.ts';
+import type { ControlChannel } from '../routing/channel.ts';
+import { createControlChannel } from '../routing/channel-factory.ts';
+import { StartupTolerantChannel } from '../routing/startup-tolerant-channel.ts';
 import { TelemetrySection } from '../telemetry/config.ts';
 import { createSink } from '../telemetry/factory.ts';
 import { createHasher } from '../telemetry/hash.ts';
 import { createRedactor } from '../telemetry/redact.ts';
 import { GatewaySection } from './config.ts';
 import { startGateway, type RunningGateway } from './gateway.ts';
-import type { GatewayHooks } from './hooks.ts';
-import { startTracingSdk } from './tracing-sdk.ts';
+import type { GatewayHooks } from './proxy/edge-hooks.ts';
+import { startTracingSdk } from './observability/tracing-sdk.ts';
 
 /** The sections the gateway process reads (other services' sections are ignored). */
 export const GatewayProcessConfig = z.object({
@@ -68,7 +68,7 @@ export async function runGateway(opts: RunGatewayOptions): Promise<GatewayProces
   const r = cfg.telemetry.redaction;
   const redactorOptions = { maxChars: r.maxChars, maskPaths: r.maskPaths, ...(r.maskKeys ? { maskKeys: r.maskKeys } : {}) };
   // Kafka down at start must not stop the models' traffic: wait a little for the control topic,
-  // then serve the configured routing and catch up when Kafka answers (services/control/startup-tolerant.ts).
+  // then serve the configured routing and catch up when Kafka answers (services/routing/startup-tolerant-channel.ts).
   const ownControl = opts.control ? undefined : cfg.kafka.brokers?.length
     ? new StartupTolerantChannel(createControlChannel({ kafka: cfg.kafka, logger }), { startupTimeoutMs: 5000, retryMs: 5000, logger })
     : createControlChannel({ kafka: cfg.kafka, logger });

@@ -2,7 +2,7 @@
  * Turns one source message into a `requests` row line or a dead letter. The event schema
  * (services/telemetry/event.ts) is the judge; the reason names every failing field.
  */
-import { requestCompactLine, requestLine } from '../warehouse/requests.ts';
+import { requestCompactLine, requestLine } from '../warehouse/request-rows.ts';
 import type { DeadLetter, SourceMessage } from './source.ts';
 import { createEventDecoder } from './validate.ts';
 

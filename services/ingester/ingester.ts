@@ -18,7 +18,7 @@ import { parseVersion, type Warehouse } from '../warehouse/warehouse.ts';
 import type { IngesterConfig } from './config.ts';
 import { createMessageDecoder, type DecodedItem, type MessageDecoder } from './decode.ts';
 import { IngesterErrors } from './errors.ts';
-import { BatchLedger, batchToken } from './ledger.ts';
+import { BatchLedger, batchToken } from './batch-ledger.ts';
 import { IngesterMetrics } from './metrics.ts';
 import { normalizeForced, planChunks, type OffsetRange, type PlannedChunk } from './planner.ts';
 import { Retrier } from './retry.ts';

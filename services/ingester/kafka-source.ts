@@ -9,7 +9,7 @@ import type { Logger } from '../core/log.ts';
 import { silentLogger } from '../core/log.ts';
 import { IngesterErrors } from './errors.ts';
 import type { BatchHandler, DeadLetter, PartitionLag, Source } from './source.ts';
-import { closeWithin, kafkaClient, KafkaSockets } from '../core/kafka-log.ts';
+import { closeWithin, kafkaClient, KafkaSockets } from '../core/kafka-clients.ts';
 
 /** Longest wait for the consumer (leaving its group), producer and admin to disconnect at stop. */
 const STOP_DEADLINE_MS = 5000;

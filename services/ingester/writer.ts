@@ -7,7 +7,7 @@
  */
 import type { Logger } from '../core/log.ts';
 import { WarehouseErrors, shortMessage } from '../warehouse/errors.ts';
-import { REQUEST_COLUMNS } from '../warehouse/requests.ts';
+import { REQUEST_COLUMNS } from '../warehouse/request-rows.ts';
 import type { JsonLinesOptions, Warehouse } from '../warehouse/warehouse.ts';
 import type { IngesterConfig } from './config.ts';
 import type { DecodedItem } from './decode.ts';

@@ -1,6 +1,6 @@
 /**
  * From a finished exchange to its telemetry event. The gateway copies what an event needs into a
- * plain, cloneable {@link EventRecord} (cheap, on the request thread: gateway/event-record.ts);
+ * plain, cloneable {@link EventRecord} (cheap, on the request thread: gateway/observability/event-record.ts);
  * {@link buildEvent} (hashes, redaction, JSON parsing of the response, prediction paths, token
  * usage) turns a record into the event, in the same thread or in the telemetry worker. This is
  * the one place where the PII policy is applied to an event.

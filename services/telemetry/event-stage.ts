@@ -71,7 +71,7 @@ export class TelemetryStage {
     return this.queue.length + this.pending.length - this.pendingHead;
   }
 
-  /** Schedules the event of a finished exchange (its record, see gateway/event-record.ts). Never throws. */
+  /** Schedules the event of a finished exchange (its record, see gateway/observability/event-record.ts). Never throws. */
   submit(r: EventRecord): void {
     if (this.ring && this.toRing(this.ring, r)) return;
     this.queue.push(r);

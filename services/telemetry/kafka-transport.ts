@@ -12,7 +12,7 @@
  * ends, so a kafkajs disconnect that never finishes (after a broker restart) cannot hold a stop.
  */
 import { Kafka, Partitioners, logLevel, type Producer } from 'kafkajs';
-import { closeWithin, KafkaSockets } from '../core/kafka-log.ts';
+import { closeWithin, KafkaSockets } from '../core/kafka-clients.ts';
 import type { Logger } from '../core/log.ts';
 import { SCHEMA_VERSION } from './event.ts';
 import type { TelemetryMetrics } from './metrics.ts';

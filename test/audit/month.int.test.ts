@@ -10,8 +10,8 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MlgateError } from '../../services/core/errors.ts';
-import { createChainedWriter } from '../../services/audit/chained-writer.ts';
-import type { RequestRecord } from '../../services/audit/requests.ts';
+import { createChainedWriter } from '../../services/ledger/chained-writer.ts';
+import type { RequestRecord } from '../../services/audit/request-queries.ts';
 import { cli, jsonl, seeded } from './helpers.ts';
 
 const ROWS = 1_000_000;

@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { Writable } from 'node:stream';
 import { promisify } from 'node:util';
-import { runDemo } from '../../services/demo/run.ts';
+import { runDemo } from '../../demo/run.ts';
 import { cleanup, tempDir } from '../embedded/util.ts';
 
 const ROOT = new URL('../../', import.meta.url).pathname;

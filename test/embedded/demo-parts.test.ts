@@ -6,10 +6,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
-import { createCorpus, PII_SHARE } from '../../services/demo/corpus.ts';
-import { startModelServer } from '../../services/demo/model-server.ts';
-import { afinn, vaderModel } from '../../services/demo/models.ts';
-import { LiveView, clip, renderFrame, type Frame } from '../../services/demo/view.ts';
+import { createCorpus, PII_SHARE } from '../../demo/corpus.ts';
+import { startModelServer } from '../../services/embedded/stand-in/model-server.ts';
+import { afinn, vaderModel } from '../../services/embedded/stand-in/models.ts';
+import { LiveView, clip, renderFrame, type Frame } from '../../demo/view.ts';
 import { describeRollout } from '../../services/controller/web/describe.ts';
 import type { RolloutSnapshot } from '../../services/controller/web/types.ts';
 import { createRedactor } from '../../services/telemetry/redact.ts';

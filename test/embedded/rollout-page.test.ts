@@ -10,8 +10,8 @@ import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
-import { DEMO_CONSUMERS, FULL, demoRollout } from '../../services/demo/config.ts';
-import { startLoad } from '../../services/demo/load.ts';
+import { DEMO_CONSUMERS, FULL, demoRollout } from '../../demo/config.ts';
+import { startLoad } from '../../demo/load.ts';
 import { cleanup, startTestStack, tempDir, until } from './support.ts';
 
 const ARTIFACTS = new URL('../../test-artifacts/', import.meta.url).pathname;

@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { RoutingState } from '../../services/control/routing-state.ts';
+import type { RoutingState } from '../../services/routing/state.ts';
 import { FileBackedControlChannel } from '../../services/embedded/routing-file.ts';
 import { tempDir } from './util.ts';
 

@@ -4,8 +4,8 @@
  */
 import type { TestContext } from 'node:test';
 import { silentLogger, type Logger } from '../../services/core/log.ts';
-import { DEMO_VERSIONS, demoConfig } from '../../services/demo/config.ts';
-import { startModelServer, type ModelServer } from '../../services/demo/model-server.ts';
+import { DEMO_VERSIONS, demoConfig } from '../../demo/config.ts';
+import { startModelServer, type ModelServer } from '../../services/embedded/stand-in/model-server.ts';
 import { parseEmbeddedConfig } from '../../services/embedded/config.ts';
 import { startEmbedded, type RunningEmbedded } from '../../services/embedded/embedded.ts';
 import { cleanup, tempDir } from './util.ts';

@@ -11,9 +11,9 @@ import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { startStandIn } from '../support/upstream.ts';
 import { startTestGateway, call, admin, model, gatewayConfig, asActor } from './helpers.ts';
-import { InProcessControlChannel } from '../../services/control/channel.ts';
-import { MemoryAdminChangeRecorder, type AdminChangeRecorder } from '../../services/control/admin-changes.ts';
-import type { RoutingState } from '../../services/control/routing-state.ts';
+import { InProcessControlChannel } from '../../services/routing/channel.ts';
+import { MemoryAdminChangeRecorder, type AdminChangeRecorder } from '../../services/ledger/admin-changes.ts';
+import type { RoutingState } from '../../services/routing/state.ts';
 
 async function twoVersions(t: Parameters<typeof startStandIn>[0]['t']) {
   const s = await startStandIn({ name: 'stable', t });

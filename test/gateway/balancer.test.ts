@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Balancer } from '../../services/gateway/balancer.ts';
+import { Balancer } from '../../services/gateway/routing/balancer.ts';
 
 function counts(b: Balancer, n: number): number[] {
   const c = new Array<number>(b.size).fill(0);

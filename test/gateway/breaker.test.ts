@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { CircuitBreaker, type BreakerState } from '../../services/gateway/breaker.ts';
+import { CircuitBreaker, type BreakerState } from '../../services/gateway/routing/breaker.ts';
 
 function breaker(over: Partial<ConstructorParameters<typeof CircuitBreaker>[0]> = {}) {
   let now = 1_000_000;

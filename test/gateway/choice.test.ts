@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { VersionPicker, hashString } from '../../services/gateway/choice.ts';
+import { VersionPicker, hashString } from '../../services/gateway/routing/version-picker.ts';
 
 /** Deterministic PRNG so proportions do not flake. */
 function mulberry32(seed: number): () => number {

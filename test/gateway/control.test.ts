@@ -4,9 +4,9 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { applyIfNewer, nextGeneration, parseRoutingState, weightsOf, type RoutingState } from '../../services/control/routing-state.ts';
-import { InProcessControlChannel } from '../../services/control/channel.ts';
-import { MemoryAdminChangeRecorder } from '../../services/control/admin-changes.ts';
+import { applyIfNewer, nextGeneration, parseRoutingState, weightsOf, type RoutingState } from '../../services/routing/state.ts';
+import { InProcessControlChannel } from '../../services/routing/channel.ts';
+import { MemoryAdminChangeRecorder } from '../../services/ledger/admin-changes.ts';
 import { MlgateError } from '../../services/core/errors.ts';
 
 const state = (generation: number, over: Partial<RoutingState> = {}): RoutingState => ({

@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect } from 'node:net';
 import { Readable } from 'node:stream';
-import { fastRoute } from '../../services/gateway/data-plane.ts';
+import { fastRoute } from '../../services/gateway/proxy/data-plane.ts';
 import type { TelemetryEvent } from '../../services/telemetry/event.ts';
 import { startStandIn } from '../support/upstream.ts';
 import { request } from 'undici';

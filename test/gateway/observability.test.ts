@@ -9,7 +9,7 @@ import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '
 import { startStandIn } from '../support/upstream.ts';
 import { startTestGateway, call, model, admin } from './helpers.ts';
 import { createLogger } from '../../services/core/log.ts';
-import { parseTraceparent } from '../../services/gateway/tracing.ts';
+import { parseTraceparent } from '../../services/gateway/observability/tracing.ts';
 
 test('metrics: requests, latencies, breakers, weights, generation, in-flight and telemetry are exported', async (t) => {
   const s = await startStandIn({ name: 's', t });

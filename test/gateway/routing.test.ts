@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Pool } from 'undici';
 import { startStandIn } from '../support/upstream.ts';
-import { VersionPicker } from '../../services/gateway/choice.ts';
+import { VersionPicker } from '../../services/gateway/routing/version-picker.ts';
 import { startTestGateway, call, admin, model } from './helpers.ts';
 
 test('routing: 10,000 requests at weights 90/10 split within ±2 points', async (t) => {

@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { normalizeForced, planChunks } from '../../services/ingester/planner.ts';
-import { batchToken } from '../../services/ingester/ledger.ts';
+import { batchToken } from '../../services/ingester/batch-ledger.ts';
 
 const range = (a: number, b: number) => Array.from({ length: b - a + 1 }, (_, i) => a + i);
 const spans = (offsets: number[], plan: ReturnType<typeof planChunks>) =>

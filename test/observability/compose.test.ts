@@ -10,7 +10,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { loadConfig } from '../../services/core/config.ts';
-import { ControllerProcessConfig } from '../../services/controller/config.ts';
+import { ControllerProcessConfig } from '../../services/controller/service/config.ts';
 import { RolloutSpecSchema } from '../../services/controller/rollout/spec.ts';
 import { GatewayProcessConfig } from '../../services/gateway/main.ts';
 import { IngesterServiceConfig } from '../../services/ingester/main.ts';

@@ -7,8 +7,8 @@
  */
 import { v7 as uuidv7 } from 'uuid';
 import type { TelemetryEvent } from '../../services/telemetry/event.ts';
-import { toRequestRow } from '../../services/warehouse/requests.ts';
-import { recordAdminChanges, recordCanaryDecisions, type AdminChangeRow, type CanaryDecisionRow } from '../../services/warehouse/recorders.ts';
+import { toRequestRow } from '../../services/warehouse/request-rows.ts';
+import { recordAdminChanges, recordCanaryDecisions, type AdminChangeRow, type CanaryDecisionRow } from '../../services/ledger/rows.ts';
 import type { Warehouse } from '../../services/warehouse/warehouse.ts';
 import { sampleEvent } from '../support/events.ts';
 

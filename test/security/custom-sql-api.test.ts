@@ -7,9 +7,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Registry } from 'prom-client';
-import { InProcessControlChannel } from '../../services/control/channel.ts';
-import { ControllerSection } from '../../services/controller/config.ts';
-import { startController } from '../../services/controller/service.ts';
+import { InProcessControlChannel } from '../../services/routing/channel.ts';
+import { ControllerSection } from '../../services/controller/service/config.ts';
+import { startController } from '../../services/controller/service/controller.ts';
 import { call } from '../gateway/helpers.ts';
 import { waitUntil } from '../support/infra.ts';
 import { embeddedWarehouse } from '../warehouse/support.ts';

@@ -6,8 +6,8 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ClickHouseMetricsProvider } from '../../services/controller/providers/clickhouse.ts';
-import { checkCustomSql } from '../../services/controller/providers/custom-sql.ts';
+import { ClickHouseMetricsProvider } from '../../services/controller/service/providers/clickhouse.ts';
+import { checkCustomSql } from '../../services/controller/service/providers/custom-sql.ts';
 import { embeddedWarehouse, count } from '../warehouse/support.ts';
 
 const FORBIDDEN = [

@@ -1,5 +1,5 @@
 /**
- * custom_sql's static check (services/controller/providers/custom-sql.ts): one SELECT over
+ * custom_sql's static check (services/controller/service/providers/custom-sql.ts): one SELECT over
  * {db}.requests and {db}.requests_1m, tokenized the way ClickHouse reads it. Each bypass an
  * operator could try (comment and string tricks, nested comments, heredocs, look-alike letters,
  * table functions, other databases, SETTINGS, INTO OUTFILE, FORMAT, DML in a CTE) is refused with
@@ -7,8 +7,8 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { checkCustomSql } from '../../services/controller/providers/custom-sql.ts';
-import { tokenize } from '../../services/controller/providers/sql-lexer.ts';
+import { checkCustomSql } from '../../services/controller/service/providers/custom-sql.ts';
+import { tokenize } from '../../services/controller/service/providers/sql-lexer.ts';
 
 const WIN = "ts >= {from:DateTime64(3, 'UTC')} AND ts < {to:DateTime64(3, 'UTC')}";
 const ARM = `model = {model:String} AND version = {version:String} AND role IN ('stable', 'canary') AND ${WIN}`;

@@ -12,7 +12,7 @@ import assert from 'node:assert/strict';
 import { createServer, request as httpRequest, type IncomingHttpHeaders } from 'node:http';
 import { connect, type AddressInfo, type Socket } from 'node:net';
 import type { TestContext } from 'node:test';
-import { MemoryAdminChangeRecorder } from '../../services/control/admin-changes.ts';
+import { MemoryAdminChangeRecorder } from '../../services/ledger/admin-changes.ts';
 import { GatewaySection } from '../../services/gateway/config.ts';
 import { parseConfig } from '../../services/core/config.ts';
 import { startStandIn } from '../support/upstream.ts';

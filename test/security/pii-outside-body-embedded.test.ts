@@ -10,11 +10,11 @@ import assert from 'node:assert/strict';
 import { chmodSync, mkdirSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { silentLogger } from '../../services/core/log.ts';
-import { DEMO_CONSUMERS, DEMO_MODEL, DEMO_VERSIONS, demoConfig } from '../../services/demo/config.ts';
-import { startModelServer, type ModelServer } from '../../services/demo/model-server.ts';
+import { DEMO_CONSUMERS, DEMO_MODEL, DEMO_VERSIONS, demoConfig } from '../../demo/config.ts';
+import { startModelServer, type ModelServer } from '../../services/embedded/stand-in/model-server.ts';
 import { parseEmbeddedConfig } from '../../services/embedded/config.ts';
 import { startEmbedded } from '../../services/embedded/embedded.ts';
-import { toRequestRow } from '../../services/warehouse/requests.ts';
+import { toRequestRow } from '../../services/warehouse/request-rows.ts';
 import { sampleEvent } from '../support/events.ts';
 import { cleanup, tempDir, until } from '../embedded/util.ts';
 

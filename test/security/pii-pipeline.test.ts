@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import pino from 'pino';
-import { DEMO_CONSUMERS } from '../../services/demo/config.ts';
+import { DEMO_CONSUMERS } from '../../demo/config.ts';
 import { fold } from '../../services/telemetry/text-fold.ts';
 import { startTestStack, until } from '../embedded/support.ts';
 

@@ -6,9 +6,9 @@
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { TelemetryStage } from '../../services/telemetry/event-stage.ts';
-import { Exchange, ResponseCapture } from '../../services/gateway/exchange.ts';
+import { Exchange, ResponseCapture } from '../../services/gateway/proxy/exchange-record.ts';
 import { buildEvent } from '../../services/telemetry/event-builder.ts';
-import { recordOf } from '../../services/gateway/event-record.ts';
+import { recordOf } from '../../services/gateway/observability/event-record.ts';
 import { createHasher } from '../../services/telemetry/hash.ts';
 import { createRedactor } from '../../services/telemetry/redact.ts';
 import { createLogger } from '../../services/core/log.ts';

@@ -12,7 +12,7 @@ import { WarehouseSection } from '../../services/warehouse/config.ts';
 import { createWarehouse } from '../../services/warehouse/warehouse.ts';
 import { migrate, appliedMigrations, migrationContext, renderMigration } from '../../services/warehouse/migrate.ts';
 import { allMigrations } from '../../services/warehouse/migrations/index.ts';
-import { EVENT_COLUMNS, REQUEST_COLUMNS, requestCompactLine, toRequestRow } from '../../services/warehouse/requests.ts';
+import { EVENT_COLUMNS, REQUEST_COLUMNS, requestCompactLine, toRequestRow } from '../../services/warehouse/request-rows.ts';
 import { TelemetryEventSchema, type TelemetryEvent } from '../../services/telemetry/event.ts';
 import { openEmbeddedPaths } from '../../services/warehouse/embedded.ts';
 
@@ -72,7 +72,7 @@ test('every field of the event contract is a column of requests and is written b
     "SELECT name FROM system.columns WHERE database = {db:String} AND table = 'requests'", { db: wh.database })).map((r) => r.name));
   for (const field of Object.keys(TelemetryEventSchema.shape)) {
     assert.ok(cols.has(field), `requests lacks column ${field} (add a migration)`);
-    assert.ok((EVENT_COLUMNS as readonly string[]).includes(field), `EVENT_COLUMNS lacks ${field} (services/warehouse/requests.ts)`);
+    assert.ok((EVENT_COLUMNS as readonly string[]).includes(field), `EVENT_COLUMNS lacks ${field} (services/warehouse/request-rows.ts)`);
   }
   for (const meta of ['ingested_at', 'src_topic', 'src_partition', 'src_offset']) assert.ok(cols.has(meta), `requests lacks ${meta}`);
 });

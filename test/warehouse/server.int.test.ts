@@ -8,7 +8,7 @@ import { REDUCED_REQUESTS_DDL, count, serverWarehouse } from './support.ts';
 import { WarehouseSection } from '../../services/warehouse/config.ts';
 import { createWarehouse, type Warehouse } from '../../services/warehouse/warehouse.ts';
 import { migrate } from '../../services/warehouse/migrate.ts';
-import { toRequestRow } from '../../services/warehouse/requests.ts';
+import { toRequestRow } from '../../services/warehouse/request-rows.ts';
 
 const code = (c: string) => (e: Error & { code?: string }) => e.code === c;
 

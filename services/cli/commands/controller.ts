@@ -4,7 +4,7 @@
  */
 import { parseArgs } from 'node:util';
 import type { EnvSnapshot } from '../../core/env.ts';
-import { runControllerCommand } from '../../controller/main.ts';
+import { runControllerCommand } from '../../controller/service/main.ts';
 
 const HELP = `usage: mlgate controller [--config FILE]
 

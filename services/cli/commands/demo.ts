@@ -1,12 +1,12 @@
 /**
  * `mlgate demo` (and `npm run demo`): the whole system catching a bad model version, live.
- * See services/demo/run.ts for the scenario and docs/demo.md for what to look at.
+ * See demo/run.ts for the scenario and docs/demo.md for what to look at.
  * Exit code 0 when v2 was rolled back and v3 promoted, 1 otherwise, 2 for bad arguments.
  */
 import { parseArgs } from 'node:util';
 import type { EnvSnapshot } from '../../core/env.ts';
-import { runDemo } from '../../demo/run.ts';
-import { demoSummary } from '../../demo/summary.ts';
+import { runDemo } from '../../../demo/run.ts';
+import { demoSummary } from '../../../demo/summary.ts';
 
 const HELP = `usage: mlgate demo [--fast] [--data-dir DIR] [--any-ports] [--stay] [--plain]
 

@@ -1,12 +1,12 @@
 /**
  * What the rollout page reads of a rollout: the fields of the controller's rollout view
- * (services/controller/views.ts) that it shows, as a structural type, so the page works with any
+ * (services/controller/service/views.ts) that it shows, as a structural type, so the page works with any
  * source that has them (the running controller's rollouts API, a test's list). The fields are
  * picked from the controller's own types, so the two cannot drift apart.
  */
-import type { DecisionSummary } from '../records.ts';
+import type { DecisionSummary } from '../service/decision-rows.ts';
 import type { VerdictSummary } from '../rollout/decision.ts';
-import type { RolloutView } from '../views.ts';
+import type { RolloutView } from '../service/views.ts';
 
 /** One metric's verdict in the latest decision (any status text). */
 export type VerdictSnapshot = Omit<VerdictSummary, 'status'> & {

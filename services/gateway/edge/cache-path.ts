@@ -5,9 +5,9 @@
  * with a length; never a stream), and writing a hit.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { UpstreamHead } from '../upstream-call.ts';
+import type { UpstreamHead } from '../proxy/upstream-call.ts';
 import type { Hasher } from '../../telemetry/hash.ts';
-import type { Exchange } from '../exchange.ts';
+import type { Exchange } from '../proxy/exchange-record.ts';
 import { cacheKey, type CachedResponse } from './cache.ts';
 
 /** Response header telling whether the cache answered. */

@@ -3,7 +3,7 @@
  * config and replaced as a whole by an admin change (readers see the old or the new table,
  * never half of one).
  */
-import type { Consumer } from '../hooks.ts';
+import type { Consumer } from '../proxy/edge-hooks.ts';
 import { ApiKeyIndex } from './api-keys.ts';
 import type { ConsumerConfig, ConsumerLimits } from './edge-config.ts';
 

@@ -11,7 +11,7 @@ import type { Registry } from 'prom-client';
 import type { MlgateError } from '../../core/errors.ts';
 import type { Logger } from '../../core/log.ts';
 import { GatewayErrors } from '../errors.ts';
-import type { Consumer, GatewayHooks, RequestInfo } from '../hooks.ts';
+import type { Consumer, GatewayHooks, RequestInfo } from '../proxy/edge-hooks.ts';
 import { ConsumerTable, type EdgeConsumer } from './consumers.ts';
 import type { AuthConfig, ConsumerConfig, ConsumerLimits, RateLimitsConfig } from './edge-config.ts';
 import { EdgeMetrics } from './edge-metrics.ts';

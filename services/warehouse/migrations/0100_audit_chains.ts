@@ -1,5 +1,5 @@
 /**
- * Audit hash chains (services/audit/chain.ts): `chain_id` (the writer) and `seq` (1, 2, … per
+ * Audit hash chains (services/ledger/chain.ts): `chain_id` (the writer) and `seq` (1, 2, … per
  * chain) on the two append-only tables, next to the `prev_hash`/`hash` columns they already
  * reserve, and the admin's `reason` on `admin_changes` (the AdminChange port carries one).
  * Rows written before this migration keep chain_id '' and are reported as unchained by

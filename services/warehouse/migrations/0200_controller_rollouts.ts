@@ -1,5 +1,5 @@
 /**
- * `controller_rollouts`: the canary controller's rollout states (services/controller/store.ts),
+ * `controller_rollouts`: the canary controller's rollout states (services/controller/service/rollout-store.ts),
  * one row per saved transition, so a restarted or newly elected controller resumes every rollout
  * where the last leader left it. A ReplacingMergeTree on the rollout id keeps the highest `seq`
  * after merges; readers take `LIMIT 1 BY rollout_id` ordered by `seq` (no FINAL needed).

@@ -8,11 +8,11 @@
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { Registry } from 'prom-client';
-import { InProcessControlChannel } from '../../../services/control/channel.ts';
-import type { RoutingState } from '../../../services/control/routing-state.ts';
-import { ControllerSection } from '../../../services/controller/config.ts';
+import { InProcessControlChannel } from '../../../services/routing/channel.ts';
+import type { RoutingState } from '../../../services/routing/state.ts';
+import { ControllerSection } from '../../../services/controller/service/config.ts';
 import { recompute } from '../../../services/controller/rollout/recompute.ts';
-import { startController, type RunningController, type StartControllerOptions } from '../../../services/controller/service.ts';
+import { startController, type RunningController, type StartControllerOptions } from '../../../services/controller/service/controller.ts';
 import type { Warehouse } from '../../../services/warehouse/warehouse.ts';
 import { call } from '../../gateway/helpers.ts';
 import { waitUntil } from '../../support/infra.ts';

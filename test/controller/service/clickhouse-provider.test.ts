@@ -8,11 +8,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { validateInput } from '../../../services/controller/analysis/input.ts';
-import { ClickHouseMetricsProvider } from '../../../services/controller/providers/clickhouse.ts';
-import { checkCustomSql } from '../../../services/controller/providers/custom-sql.ts';
+import { ClickHouseMetricsProvider } from '../../../services/controller/service/providers/clickhouse.ts';
+import { checkCustomSql } from '../../../services/controller/service/providers/custom-sql.ts';
 import { parseRolloutSpec } from '../../../services/controller/rollout/spec.ts';
 import type { TelemetryEvent } from '../../../services/telemetry/event.ts';
-import { toRequestRow } from '../../../services/warehouse/requests.ts';
+import { toRequestRow } from '../../../services/warehouse/request-rows.ts';
 import type { Warehouse } from '../../../services/warehouse/warehouse.ts';
 import { sampleEvent } from '../../support/events.ts';
 import { embeddedWarehouse } from '../../warehouse/support.ts';

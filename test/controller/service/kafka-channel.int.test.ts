@@ -7,10 +7,10 @@
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
-import { KafkaControlChannel } from '../../../services/control/kafka-channel.ts';
-import { createControlChannel } from '../../../services/control/factory.ts';
-import { InProcessControlChannel } from '../../../services/control/channel.ts';
-import type { RoutingState } from '../../../services/control/routing-state.ts';
+import { KafkaControlChannel } from '../../../services/routing/kafka-channel.ts';
+import { createControlChannel } from '../../../services/routing/channel-factory.ts';
+import { InProcessControlChannel } from '../../../services/routing/channel.ts';
+import type { RoutingState } from '../../../services/routing/state.ts';
 import { createLogger } from '../../../services/core/log.ts';
 import { call, model, startTestGateway } from '../../gateway/helpers.ts';
 import { needKafka, testKafka, waitUntil, withTopics } from '../../support/infra.ts';

@@ -3,7 +3,7 @@
  * `leader true` / `leader false` on each change and runs until killed.
  * Env: BROKERS, TOPIC, GROUP, INSTANCE, SESSION_MS.
  */
-import { KafkaLeaderElector } from '../../../services/controller/leader.ts';
+import { KafkaLeaderElector } from '../../../services/controller/service/leader.ts';
 
 const elector = new KafkaLeaderElector({
   brokers: (process.env.BROKERS ?? '').split(','), clientId: 'mlgate-test-child', instanceId: process.env.INSTANCE ?? 'child',

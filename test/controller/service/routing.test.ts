@@ -6,19 +6,19 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { InProcessControlChannel } from '../../../services/control/channel.ts';
-import { parseRoutingState, type RoutingState } from '../../../services/control/routing-state.ts';
-import { ControllerProcessConfig, ControllerSection } from '../../../services/controller/config.ts';
-import { headline } from '../../../services/controller/metrics.ts';
-import { decisionRow, routingChanged, rowAction } from '../../../services/controller/records.ts';
+import { InProcessControlChannel } from '../../../services/routing/channel.ts';
+import { parseRoutingState, type RoutingState } from '../../../services/routing/state.ts';
+import { ControllerProcessConfig, ControllerSection } from '../../../services/controller/service/config.ts';
+import { headline } from '../../../services/controller/service/prometheus.ts';
+import { decisionRow, routingChanged, rowAction } from '../../../services/controller/service/decision-rows.ts';
 import { manual, tick } from '../../../services/controller/rollout/machine.ts';
 import { recompute } from '../../../services/controller/rollout/recompute.ts';
 import { parseRolloutSpec } from '../../../services/controller/rollout/spec.ts';
 import { createRollout } from '../../../services/controller/rollout/state.ts';
-import { RoutingFollower } from '../../../services/controller/routing.ts';
-import { configRollouts } from '../../../services/controller/service.ts';
+import { RoutingFollower } from '../../../services/controller/service/routing-follower.ts';
+import { configRollouts } from '../../../services/controller/service/controller.ts';
 import { silentLogger } from '../../../services/core/log.ts';
-import { CanaryDecisionRowSchema } from '../../../services/warehouse/recorders.ts';
+import { CanaryDecisionRowSchema } from '../../../services/ledger/rows.ts';
 import { arm, input, lognormalGrid } from '../helpers.ts';
 
 const spec = parseRolloutSpec({ id: 'r', model: 'm', stable: 'v1', canary: 'v2', steps: [10, 100], stepDefaults: { minDurationS: 0, minSamples: 0 } });

@@ -1,9 +1,9 @@
 /** Helpers of the controller service tests: ordered teardown and a synthetic traffic writer. */
 import { v7 as uuidv7 } from 'uuid';
-import type { ControlChannel } from '../../../services/control/channel.ts';
-import type { RoutingState } from '../../../services/control/routing-state.ts';
+import type { ControlChannel } from '../../../services/routing/channel.ts';
+import type { RoutingState } from '../../../services/routing/state.ts';
 import type { TelemetryEvent } from '../../../services/telemetry/event.ts';
-import { toRequestRow } from '../../../services/warehouse/requests.ts';
+import { toRequestRow } from '../../../services/warehouse/request-rows.ts';
 import type { Warehouse } from '../../../services/warehouse/warehouse.ts';
 import { sampleEvent } from '../../support/events.ts';
 

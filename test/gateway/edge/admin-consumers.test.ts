@@ -6,7 +6,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { MemoryAdminChangeRecorder } from '../../../services/control/admin-changes.ts';
+import { MemoryAdminChangeRecorder } from '../../../services/ledger/admin-changes.ts';
 import { createApiKey } from '../../../services/gateway/edge/api-keys.ts';
 import { startStandIn } from '../../support/upstream.ts';
 import { admin, asActor, call, gatewayConfig, model, startTestGateway } from '../helpers.ts';

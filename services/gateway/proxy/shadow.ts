@@ -1,0 +1,131 @@
+/**
+ * Shadow copies: for a configured share of a model's requests, the same request goes to the
+ * shadow version after the primary was dispatched (setImmediate), its response is read and
+ * discarded, and it gets its own event (role `shadow`, `correlation_id` = the primary's
+ * event_id). Nothing here touches the client's response. Bounded by `shadowMaxInFlight`; a
+ * skipped copy is counted in `mlgate_gateway_shadow_skipped_total{reason}`.
+ */
+import type { Logger } from '../../core/log.ts';
+import { eventId } from './ids.ts';
+import { Exchange, ResponseCapture } from './exchange-record.ts';
+import { forward, upstreamFailure, type ForwardRequest } from './forward.ts';
+import type { GatewayMetrics } from '../observability/metrics.ts';
+import type { ModelRuntime } from '../routing/model-runtime.ts';
+import type { VersionUpstream } from './upstreams.ts';
+import type { Permit } from '../routing/breaker.ts';
+import { outcomeForStatus } from './relay.ts';
+import { outcomeOf } from '../errors.ts';
+import type { TelemetryStage } from '../../telemetry/event-stage.ts';
+import { recordOf } from '../observability/event-record.ts';
+import { RequestTracer, randomHex } from '../observability/tracing.ts';
+
+/** Options of {@link ShadowSender}. */
+export interface ShadowOptions {
+  maxInFlight: () => number;
+  captureMaxBytes: () => number;
+  metrics: GatewayMetrics;
+  telemetry: TelemetryStage;
+  logger: Logger;
+}
+
+/** Sends shadow copies. */
+export class ShadowSender {
+  private inflight = 0;
+  private waiters: Array<() => void> = [];
+
+  constructor(private readonly opts: ShadowOptions) {}
+
+  /** Copies in flight. */
+  get active(): number {
+    return this.inflight;
+  }
+
+  /** Decides whether `primary` gets a shadow copy and, if so, schedules it. */
+  maybe(rt: ModelRuntime, primary: Exchange, req: ForwardRequest): void {
+    const s = rt.config.shadow;
+    if (!s || s.percent <= 0 || Math.random() * 100 >= s.percent) return;
+    if (this.inflight >= this.opts.maxInFlight()) return this.skip(rt, 'saturated');
+    const v = rt.versions.get(s.version);
+    if (!v || rt.isTripped(s.version)) return this.skip(rt, 'tripped');
+    if (v.availability() !== 'ok') return this.skip(rt, 'unavailable');
+    const permit = v.breaker.acquire();
+    if (!permit) return this.skip(rt, 'unavailable');
+    this.inflight++;
+    const x = new Exchange(eventId(), Date.now(), performance.now());
+    x.route = primary.route;
+    x.method = primary.method;
+    x.model = primary.model;
+    x.version = v.name;
+    x.role = 'shadow';
+    x.rolloutId = primary.rolloutId;
+    x.consumerId = primary.consumerId;
+    x.correlationId = primary.eventId;
+    x.requestBody = primary.requestBody;
+    x.requestBytes = primary.requestBytes;
+    x.requestContentType = primary.requestContentType;
+    x.requestJson = primary.requestJson;
+    x.modelConfig = primary.modelConfig;
+    x.capture = new ResponseCapture(this.opts.captureMaxBytes());
+    const traceId = primary.trace?.traceId ?? randomHex(16);
+    x.trace = { traceId, spanId: randomHex(8), sampled: false, span: undefined };
+    const headers = { ...req.headers, traceparent: RequestTracer.header(x.trace), 'x-mlgate-shadow': '1' };
+    setImmediate(() => {
+      this.run(x, v, permit, { ...req, headers })
+        .catch((err: unknown) => this.opts.logger.error({ err, model: x.model }, 'shadow copy failed unexpectedly'))
+        .finally(() => {
+          if (--this.inflight === 0) for (const w of this.waiters.splice(0)) w();
+        });
+    });
+  }
+
+  private skip(rt: ModelRuntime, reason: string): void {
+    this.opts.metrics.shadowSkipped.labels(rt.name, reason).inc();
+  }
+
+  private async run(x: Exchange, v: VersionUpstream, permit: Permit, req: ForwardRequest): Promise<void> {
+    x.tUpstream = performance.now();
+    let ok = false;
+    try {
+      const f = await forward(v, req);
+      x.tHeaders = performance.now();
+      x.status = f.response.statusCode;
+      const ct = f.response.headers['content-type'];
+      x.responseContentType = typeof ct === 'string' ? ct : undefined;
+      try {
+        await new Promise<void>((resolve, reject) => f.response.pipe({
+          data(chunk) {
+            if (x.tFirstByte === 0) x.tFirstByte = performance.now();
+            x.responseBytes += chunk.length;
+            x.capture!.add(chunk);
+            return true;
+          },
+          end: resolve,
+          error: reject,
+        }));
+        x.tUpstreamEnd = performance.now();
+        ok = x.status < 500;
+        x.outcome = outcomeForStatus(x.status);
+        x.errorClass = x.status >= 400 ? `http_${x.status}` : '';
+      } finally {
+        v.balancer.end(f.target, ok);
+      }
+    } catch (err) {
+      const e = upstreamFailure(err, x.model, v.name);
+      if (x.status === 0) x.status = e.statusCode;
+      x.outcome = outcomeOf(e);
+      x.errorClass = e.code;
+    } finally {
+      v.breaker.record(permit, ok);
+      x.tEnd = performance.now();
+      this.opts.metrics.countRequest(x.model, x.version, 'shadow', x.outcome);
+      this.opts.metrics.observeDuration(x.model, x.version, 'shadow', (x.tEnd - x.t0) / 1000);
+      this.opts.telemetry.submit(recordOf(x));
+    }
+  }
+
+  /** Resolves when no shadow copy is in flight. */
+  drain(): Promise<void> {
+    if (this.inflight === 0) return Promise.resolve();
+    return new Promise((resolve) => this.waiters.push(resolve));
+  }
+}

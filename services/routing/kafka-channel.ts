@@ -1,0 +1,277 @@
+/**
+ * The Kafka control channel: routing states on the compacted topic `mlgate.control.v1`
+ * (key = model, value = the routing state as JSON), the distributed-mode adapter of the
+ * {@link ControlChannel} port.
+ *
+ * - `publish`: validates the state, sends it keyed by model with acks=all from an idempotent
+ *   producer (one request in flight, so a model's states keep their order), resolves once the
+ *   broker has it. It is not applied anywhere by publishing; every channel (this one included)
+ *   sees it come back through its consumer.
+ * - One consumer per channel, in a group of its own (no offsets are committed), reads the topic
+ *   from the beginning for as long as the channel is open. Each message is validated with the
+ *   routing-state schema; a bad one (not JSON, invalid state, key not its model) is logged with
+ *   the reason and its position and skipped, never applied. A tombstone (null value) forgets the
+ *   model.
+ * - `readToEnd`: fetches the topic's end offsets at call time (admin.fetchTopicOffsets) and waits
+ *   until the consumer has read up to them, then returns the latest state per model. "Latest" is
+ *   the highest generation seen (ties: the later message), so a stale state republished after a
+ *   newer one cannot win a restart.
+ * - `subscribe`: the handler gets every valid state the consumer reads from then on.
+ *
+ * The topic is created when missing: 1 partition (one total order of control messages),
+ * `cleanup.policy=compact` with a short `min.compaction.lag.ms` and 10-minute segments, so the
+ * log keeps about one state per model. Joining the consumer group costs the broker's
+ * `group.initial.rebalance.delay.ms` (3 s by default, 0 in the test broker) at start.
+ *
+ * Errors: the codes below are the Kafka adapter's own (`MLG_CONTROL_*`, the control area).
+ */
+import { randomBytes } from 'node:crypto';
+import { Partitioners, type Kafka, type Admin, type Consumer, type EachBatchPayload, type Producer } from 'kafkajs';
+import { defineError } from '../core/errors.ts';
+import { silentLogger, type Logger } from '../core/log.ts';
+import type { ControlChannel, ControlHandler } from './channel.ts';
+import { ControlErrors } from './errors.ts';
+import { parseRoutingState, type RoutingState } from './state.ts';
+import { kafkaClient } from '../core/kafka-clients.ts';
+
+/** Errors of the Kafka control channel. */
+export const KafkaControlErrors = {
+  readTimeout: defineError('MLG_CONTROL_READ_TIMEOUT', 503, 'The control topic could not be read to its end in time'),
+  kafkaFailed: defineError('MLG_CONTROL_KAFKA_FAILED', 503, 'The control channel could not reach Kafka (connect, create the topic, or publish)'),
+  badOptions: defineError('MLG_CONTROL_BAD_OPTIONS', 500, 'The Kafka control channel was constructed with an invalid option'),
+} as const;
+
+/** Default control topic. */
+export const DEFAULT_CONTROL_TOPIC = 'mlgate.control.v1';
+
+/** Options of {@link KafkaControlChannel}. */
+export interface KafkaControlChannelOptions {
+  brokers: readonly string[];
+  /** kafkajs client id (the consumer group is `<clientId>-control-<random>`). */
+  clientId: string;
+  /** Compacted topic; default `mlgate.control.v1`. */
+  topic?: string;
+  logger?: Logger;
+  connectionTimeoutMs?: number;
+  requestTimeoutMs?: number;
+  /** Longest `readToEnd` waits for the consumer to reach the end offsets (default 30 s). */
+  readTimeoutMs?: number;
+  /** How long a fetch waits for new messages: the latency of live updates (default 100 ms). */
+  maxWaitMs?: number;
+}
+
+interface Waiter {
+  ends: Map<number, number>;
+  resolve: () => void;
+}
+
+const TOPIC_NAME = /^[A-Za-z0-9._-]{1,249}$/;
+
+/** The Kafka adapter of the control channel; see the module comment. */
+export class KafkaControlChannel implements ControlChannel {
+  /** The control topic. */
+  readonly topic: string;
+  private readonly opts: KafkaControlChannelOptions;
+  private readonly log: Logger;
+  private readonly kafka: Kafka;
+  private readonly producer: Producer;
+  private readonly consumer: Consumer;
+  private readonly admin: Admin;
+  private readonly latest = new Map<string, RoutingState>();
+  private readonly handlers = new Set<ControlHandler>();
+  /** Per partition: the offset after the last message read. */
+  private readonly position = new Map<number, number>();
+  private waiters: Waiter[] = [];
+  private starting: Promise<void> | undefined;
+  private closed = false;
+  /** Messages skipped because they were not valid routing states. */
+  skipped = 0;
+
+  constructor(opts: KafkaControlChannelOptions) {
+    if (!opts?.brokers?.length) throw KafkaControlErrors.badOptions('kafka control channel: brokers are required');
+    if (typeof opts.clientId !== 'string' || !opts.clientId) throw KafkaControlErrors.badOptions('kafka control channel: clientId is required');
+    const topic = opts.topic ?? DEFAULT_CONTROL_TOPIC;
+    if (!TOPIC_NAME.test(topic)) throw KafkaControlErrors.badOptions(`kafka control channel: topic ${JSON.stringify(topic)} is not a Kafka topic name`);
+    for (const k of ['readTimeoutMs', 'maxWaitMs', 'connectionTimeoutMs', 'requestTimeoutMs'] as const) {
+      const v = opts[k];
+      if (v !== undefined && (!Number.isInteger(v) || v <= 0)) throw KafkaControlErrors.badOptions(`kafka control channel: ${k} must be a positive integer`);
+    }
+    this.opts = opts;
+    this.topic = topic;
+    this.log = opts.logger ?? silentLogger();
+    this.kafka = kafkaClient({
+      clientId: opts.clientId, brokers: opts.brokers, connectionTimeoutMs: opts.connectionTimeoutMs, requestTimeoutMs: opts.requestTimeoutMs,
+      logger: this.log, retry: { initialRetryTime: 200, retries: 8 },
+    });
+    this.producer = this.kafka.producer({
+      idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false,
+      createPartitioner: Partitioners.DefaultPartitioner, retry: { initialRetryTime: 200, retries: 8 },
+    });
+    this.consumer = this.kafka.consumer({
+      groupId: `${opts.clientId}-control-${randomBytes(6).toString('hex')}`,
+      maxWaitTimeInMs: opts.maxWaitMs ?? 100,
+      sessionTimeout: 10_000,
+      heartbeatInterval: 1000,
+      retry: { initialRetryTime: 200, retries: 10 },
+    });
+    this.admin = this.kafka.admin();
+  }
+
+  async publish(state: RoutingState): Promise<void> {
+    if (this.closed) throw ControlErrors.channelClosed('the control channel is closed');
+    const valid = parseRoutingState(state);
+    await this.start();
+    try {
+      await this.producer.send({ topic: this.topic, acks: -1, messages: [{ key: valid.model, value: JSON.stringify(valid) }] });
+    } catch (err) {
+      throw KafkaControlErrors.kafkaFailed(`cannot publish the routing state of ${valid.model} to ${this.topic}: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
+  subscribe(handler: ControlHandler): () => void {
+    this.handlers.add(handler);
+    // Live updates need the consumer running; a failure to start is logged and retried by readToEnd/publish.
+    this.start().catch((err: unknown) => this.log.error({ err, topic: this.topic }, 'control channel could not start consuming'));
+    return () => { this.handlers.delete(handler); };
+  }
+
+  async readToEnd(): Promise<RoutingState[]> {
+    if (this.closed) throw ControlErrors.channelClosed('the control channel is closed');
+    await this.start();
+    let offsets: Awaited<ReturnType<Admin['fetchTopicOffsets']>>;
+    try {
+      offsets = await this.admin.fetchTopicOffsets(this.topic);
+    } catch (err) {
+      throw KafkaControlErrors.kafkaFailed(`cannot fetch the end offsets of ${this.topic}: ${(err as Error).message}`, { cause: err });
+    }
+    const ends = new Map<number, number>();
+    for (const o of offsets) if (Number(o.high) > Number(o.low)) ends.set(o.partition, Number(o.high));
+    if (!this.reached(ends)) {
+      const timeoutMs = this.opts.readTimeoutMs ?? 30_000;
+      let timer: NodeJS.Timeout | undefined;
+      const waiter: Waiter = { ends, resolve: () => {} };
+      try {
+        await new Promise<void>((resolve, reject) => {
+          waiter.resolve = resolve;
+          this.waiters.push(waiter);
+          timer = setTimeout(() => reject(KafkaControlErrors.readTimeout(
+            `read ${this.topic} to offsets ${JSON.stringify(Object.fromEntries(ends))} not done after ${timeoutMs} ms (at ${JSON.stringify(Object.fromEntries(this.position))})`,
+          )), timeoutMs);
+          timer.unref();
+        });
+      } finally {
+        clearTimeout(timer);
+        this.waiters = this.waiters.filter((w) => w !== waiter);
+      }
+    }
+    return [...this.latest.values()];
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.handlers.clear();
+    await this.starting?.catch(() => undefined);
+    await this.consumer.disconnect().catch(() => undefined);
+    await this.producer.disconnect().catch(() => undefined);
+    await this.admin.disconnect().catch(() => undefined);
+  }
+
+  private reached(ends: ReadonlyMap<number, number>): boolean {
+    for (const [p, end] of ends) if ((this.position.get(p) ?? 0) < end) return false;
+    return true;
+  }
+
+  private start(): Promise<void> {
+    if (this.closed) return Promise.reject(ControlErrors.channelClosed('the control channel is closed'));
+    this.starting ??= this.connect().catch((err: unknown) => {
+      this.starting = undefined;
+      throw err;
+    });
+    return this.starting;
+  }
+
+  private async connect(): Promise<void> {
+    try {
+      await this.admin.connect();
+      await this.ensureTopic();
+      await this.producer.connect();
+      await this.consumer.connect();
+      await this.consumer.subscribe({ topics: [this.topic], fromBeginning: true });
+      this.consumer.on(this.consumer.events.CRASH, (e) => {
+        this.log.warn({ err: e.payload.error, restart: e.payload.restart, topic: this.topic }, 'control channel consumer crashed');
+      });
+      await this.consumer.run({ autoCommit: false, eachBatchAutoResolve: true, eachBatch: (p) => this.onBatch(p) });
+    } catch (err) {
+      await this.consumer.disconnect().catch(() => undefined);
+      await this.producer.disconnect().catch(() => undefined);
+      await this.admin.disconnect().catch(() => undefined);
+      throw KafkaControlErrors.kafkaFailed(`cannot start the control channel on ${this.topic}: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
+  private async ensureTopic(): Promise<void> {
+    if ((await this.admin.listTopics()).includes(this.topic)) return;
+    try {
+      await this.admin.createTopics({
+        waitForLeaders: true,
+        topics: [{
+          topic: this.topic, numPartitions: 1,
+          configEntries: [
+            { name: 'cleanup.policy', value: 'compact' },
+            { name: 'min.compaction.lag.ms', value: '1000' },
+            { name: 'segment.ms', value: '600000' },
+            { name: 'min.cleanable.dirty.ratio', value: '0.1' },
+          ],
+        }],
+      });
+      this.log.info({ topic: this.topic }, 'created the control topic (compacted, 1 partition)');
+    } catch (err) {
+      // Another process may have created it at the same moment.
+      if (!(await this.admin.listTopics()).includes(this.topic)) throw err;
+    }
+  }
+
+  private async onBatch({ batch }: EachBatchPayload): Promise<void> {
+    const partition = batch.partition;
+    for (const m of batch.messages) {
+      const offset = Number(m.offset);
+      // After a consumer restart the group has no offsets and replays from the start: skip what was read.
+      if (offset < (this.position.get(partition) ?? 0)) continue;
+      this.position.set(partition, offset + 1);
+      this.accept(m.key?.toString('utf8') ?? '', m.value, partition, offset);
+    }
+    this.waiters = this.waiters.filter((w) => {
+      if (!this.reached(w.ends)) return true;
+      w.resolve();
+      return false;
+    });
+  }
+
+  private accept(key: string, value: Buffer | null, partition: number, offset: number): void {
+    const where = { topic: this.topic, partition, offset, key };
+    if (value === null) {
+      this.latest.delete(key);
+      this.log.info(where, 'control tombstone: model forgotten');
+      return;
+    }
+    let state: RoutingState;
+    try {
+      state = parseRoutingState(JSON.parse(value.toString('utf8')));
+      if (state.model !== key) throw new Error(`key ${JSON.stringify(key)} is not the state's model ${JSON.stringify(state.model)}`);
+    } catch (err) {
+      this.skipped++;
+      this.log.warn({ ...where, reason: (err as Error).message }, 'bad control message skipped (not applied)');
+      return;
+    }
+    const prior = this.latest.get(state.model);
+    if (!prior || state.generation >= prior.generation) this.latest.set(state.model, state);
+    for (const h of [...this.handlers]) {
+      try {
+        h(state);
+      } catch (err) {
+        this.log.warn({ err, model: state.model }, 'control handler threw');
+      }
+    }
+  }
+}
