@@ -5,6 +5,7 @@
  * payload or an erasure selector needs its key), `log` and `dataDir`. Defaults live here.
  */
 import { z } from 'zod';
+import { CHAIN_ID } from '../ledger/chain.ts';
 import { LogSection } from '../core/config.ts';
 import { TelemetrySection } from '../telemetry/config.ts';
 import { WarehouseSection } from '../warehouse/config.ts';
@@ -18,8 +19,6 @@ export const AUDIT_ROLES = ['audit', 'admin'] as const;
 /** One of {@link AUDIT_ROLES}. */
 export type AuditRole = (typeof AUDIT_ROLES)[number];
 
-/** Chain ids: short, and safe inside an insert deduplication token. */
-export const CHAIN_ID = /^[A-Za-z0-9._-]{1,64}$/;
 
 /** One API token. The name is the actor recorded in the erasure log; the token is never logged. */
 export const TokenSchema = z.strictObject({

@@ -16,7 +16,7 @@
 import type { Warehouse } from '../warehouse/warehouse.ts';
 import { ChainVerifier, type ChainBreak, type StoredRow } from '../ledger/chain.ts';
 import { CHAIN_SPECS, CHAINED_TABLES, chainSelectList, type ChainedTable } from '../ledger/chained-tables.ts';
-import { CHAIN_ID } from './config.ts';
+import { CHAIN_ID } from '../ledger/chain.ts';
 import { AuditErrors } from './errors.ts';
 
 /** One chain's result. */

@@ -25,6 +25,9 @@ export interface ChainLayout {
   readonly fields: ReadonlyArray<readonly [name: string, kind: FieldKind]>;
 }
 
+/** Chain ids: short, and safe inside an insert deduplication token. */
+export const CHAIN_ID = /^[A-Za-z0-9._-]{1,64}$/;
+
 /** `prev_hash` of the first row of every chain. */
 export const GENESIS = '0'.repeat(64);
 

@@ -14,10 +14,9 @@ import { formatIssues } from '../core/config.ts';
 import type { Logger } from '../core/log.ts';
 import { silentLogger } from '../core/log.ts';
 import type { Warehouse } from '../warehouse/warehouse.ts';
-import { CHAIN_ID } from '../audit/config.ts';
-import { GENESIS, rowHash } from './chain.ts';
+import { CHAIN_ID, GENESIS, rowHash } from './chain.ts';
 import { CHAIN_SPECS, CHAINED_TABLES, type ChainedTable, type ChainRowInput } from './chained-tables.ts';
-import { AuditErrors } from '../audit/errors.ts';
+import { LedgerErrors } from './errors.ts';
 
 /** The chain columns a written row gets. */
 export interface ChainColumns {
@@ -70,10 +69,10 @@ class Writer<T extends ChainedTable> implements ChainedWriter<T> {
 
   constructor(private readonly wh: Warehouse, opts: ChainedWriterOptions<T>) {
     if (!(CHAINED_TABLES as readonly string[]).includes(opts?.table)) {
-      throw AuditErrors.badOptions(`chained writer: table must be one of ${CHAINED_TABLES.join(', ')}, got ${JSON.stringify(opts?.table)}`);
+      throw LedgerErrors.badOptions(`chained writer: table must be one of ${CHAINED_TABLES.join(', ')}, got ${JSON.stringify(opts?.table)}`);
     }
     if (typeof opts.chainId !== 'string' || !CHAIN_ID.test(opts.chainId)) {
-      throw AuditErrors.badOptions(`chained writer: chainId ${JSON.stringify(opts.chainId)} must match ${CHAIN_ID.source}`);
+      throw LedgerErrors.badOptions(`chained writer: chainId ${JSON.stringify(opts.chainId)} must match ${CHAIN_ID.source}`);
     }
     this.table = opts.table;
     this.chainId = opts.chainId;
@@ -111,7 +110,7 @@ class Writer<T extends ChainedTable> implements ChainedWriter<T> {
 
   private async appendNow(input: ChainRowInput[T]): Promise<Record<string, unknown> & ChainColumns> {
     const parsed = this.spec.schema.safeParse(input);
-    if (!parsed.success) throw AuditErrors.badRow(`invalid ${this.table} row: ${formatIssues(parsed.error.issues)}`);
+    if (!parsed.success) throw LedgerErrors.badRow(`invalid ${this.table} row: ${formatIssues(parsed.error.issues)}`);
     const row = parsed.data;
     const id = String(row[this.spec.idColumn]);
     const resumed = this.known === undefined;
@@ -119,7 +118,7 @@ class Writer<T extends ChainedTable> implements ChainedWriter<T> {
     if (!resumed && this.checkHead && !sameHead(head, this.known!)) {
       const mine = this.known!;
       this.known = undefined;
-      throw AuditErrors.chainConflict(
+      throw LedgerErrors.chainConflict(
         `${this.table} chain ${JSON.stringify(this.chainId)} moved from seq ${mine?.seq ?? 0} to seq ${head?.seq ?? 0} behind this writer; ` +
           'another process writes with the same chain id',
         { details: { table: this.table, chainId: this.chainId, expectedSeq: mine?.seq ?? 0, foundSeq: head?.seq ?? 0 } },

@@ -11,8 +11,6 @@
 import { z } from 'zod';
 import { IDENTIFIER } from './identifiers.ts';
 
-export { IngesterSection, type IngesterConfig } from '../ingester/config.ts';
-
 const days = z.number().int().min(1).max(36500);
 
 /** Retention in days per table; `null` keeps rows forever (no TTL). */

@@ -8,13 +8,15 @@ import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
 import { createCorpus, PII_SHARE } from '../../demo/corpus.ts';
 import { startModelServer } from '../../services/embedded/stand-in/model-server.ts';
-import { afinn, vaderModel } from '../../services/embedded/stand-in/models.ts';
+import { loadModel } from '../../services/embedded/stand-in/models.ts';
 import { LiveView, clip, renderFrame, type Frame } from '../../demo/view.ts';
 import { describeRollout } from '../../services/controller/web/describe.ts';
 import type { RolloutSnapshot } from '../../services/controller/web/types.ts';
 import { createRedactor } from '../../services/telemetry/redact.ts';
 
-test('models: AFINN and VADER read sentiment, on one score scale', () => {
+test('models: AFINN and VADER read sentiment, on one score scale', async () => {
+  const afinn = await loadModel('afinn');
+  const vaderModel = await loadModel('vader');
   for (const m of [afinn, vaderModel]) {
     const pos = m('I love this, it is excellent and works great!');
     const neg = m('Terrible quality, it broke and I hate it.');
@@ -32,6 +34,18 @@ test('models: AFINN and VADER read sentiment, on one score scale', () => {
     if (afinn(text).label === vaderModel(text).label) agree++;
   }
   assert.ok(agree > 750 && agree < 980, `${agree} of 1000 labels agree`);
+});
+
+test('models: a missing optional model package fails with its name; fixed needs none', async () => {
+  const missing = async (name: string): Promise<{ default: unknown }> => {
+    throw Object.assign(new Error(`Cannot find package '${name}'`), { code: 'ERR_MODULE_NOT_FOUND' });
+  };
+  await assert.rejects(loadModel('vader', missing), (err: Error & { code?: string }) =>
+    err.code === 'MLG_EMB_MODEL_PACKAGE_MISSING' && err.message.includes("'vader-sentiment'") && err.message.includes("'vader'"));
+  await assert.rejects(loadModel('afinn', missing), /needs the package 'sentiment'/);
+  assert.deepEqual((await loadModel('fixed', missing))('anything'), { label: 'neutral', score: 0.5 });
+  // Any other import failure is not dressed up as a missing package.
+  await assert.rejects(loadModel('afinn', async () => { throw new TypeError('boom'); }), /^TypeError: boom$/);
 });
 
 test('corpus: seeded, varied, planted PII redacted before telemetry and nothing else flagged', () => {
@@ -59,7 +73,7 @@ test('model server: predictions, health, bad input, injected errors', async (t) 
   const post = (url: string, body: string, type = 'application/json') => fetch(`${url}/predict`, { method: 'POST', headers: { 'content-type': type }, body });
   const r = await post(ok.url, JSON.stringify({ text: 'What a wonderful day' }));
   assert.equal(r.status, 200);
-  assert.deepEqual(await r.json(), { version: 'v3', ...vaderModel('What a wonderful day') });
+  assert.deepEqual(await r.json(), { version: 'v3', ...(await loadModel('vader'))('What a wonderful day') });
   assert.equal((await post(ok.url, 'plain text is fine too', 'text/plain')).status, 200);
   assert.equal((await post(ok.url, '{"nope": 1}')).status, 400);
   assert.equal((await post(ok.url, 'not json')).status, 400);

@@ -11,7 +11,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
 import { CoreErrors } from '../../core/errors.ts';
 import { formatIssues } from '../../core/config.ts';
-import { MODEL_KINDS, modelOf } from './models.ts';
+import { MODEL_KINDS, loadModel } from './models.ts';
 
 /** Options of one model server (also the `embedded.modelServers[]` config entry). */
 export const ModelServerSchema = z.strictObject({
@@ -88,13 +88,14 @@ export function textOf(body: Buffer, contentType: string | undefined): string | 
 
 /**
  * Starts a model server.
- * @throws MLG_CORE_BAD_ARGUMENT for invalid options; the listen error when the port is taken.
+ * @throws MLG_CORE_BAD_ARGUMENT for invalid options; MLG_EMB_MODEL_PACKAGE_MISSING when the
+ *   model's optional package is not installed; the listen error when the port is taken.
  */
 export async function startModelServer(input: ModelServerInput): Promise<ModelServer> {
   const parsed = ModelServerSchema.safeParse(input);
   if (!parsed.success) throw CoreErrors.badArgument(`invalid model server options: ${formatIssues(parsed.error.issues)}`);
   const o = parsed.data;
-  const model = modelOf(o.model);
+  const model = await loadModel(o.model);
   const sigma = o.latency.medianMs > 0 ? (Math.log(o.latency.p95Ms) - Math.log(o.latency.medianMs)) / Z95 : 0;
   const stats = { served: 0, failed: 0 };
   const delay = () => (o.latency.medianMs > 0 ? o.latency.medianMs * Math.exp(sigma * gaussian()) : 0) + o.extraLatencyMs;
