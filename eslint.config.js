@@ -1,6 +1,7 @@
 // One linter for the repo: typescript-eslint with type information, so floating promises are caught.
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
+import { layers } from './scripts/eslint-layers.js';
 
 export default tseslint.config(
   { ignores: ['node_modules/**', '.cache/**', 'data/**', 'bench/results/**', 'coverage/**'] },
@@ -24,6 +25,8 @@ export default tseslint.config(
     files: ['test/**', 'bench/**', 'scripts/**', 'services/cli/**'],
     rules: { 'no-console': 'off', '@typescript-eslint/no-explicit-any': 'off' },
   },
+  // Imports follow the layers of services/ (scripts/eslint-layers.js, docs/architecture.md).
+  layers,
   {
     files: ['**/*.mjs', '**/*.js'],
     languageOptions: { globals: { process: 'readonly', console: 'readonly', URL: 'readonly', setTimeout: 'readonly' } },
