@@ -38,7 +38,7 @@ test('layers: a sideways import between services is reported', async () => {
   const found = await lint('services/controller/service/fixture.ts', "import type { AuditConfig } from '../../audit/config.ts';\nexport type C = AuditConfig;\n");
   assert.equal(found.length, 1, found.join('\n'));
   assert.match(found[0]!, /controller may not import audit/);
-  assert.match((await lint('services/gateway/proxy/fixture.ts', "import '../../warehouse/warehouse.ts';\n")).join('\n'), /gateway may not import warehouse/);
+  assert.match((await lint('services/ingester/fixture.ts', "import '../gateway/config.ts';\n")).join('\n'), /ingester may not import gateway/);
   // Nothing in services/ imports the demo; the demo (top level) may use the services.
   assert.match((await lint('services/embedded/fixture.ts', "import '../../demo/run.ts';\n")).join('\n'), /embedded may not import demo/);
   assert.deepEqual(await lint('demo/fixture.ts', "import '../services/embedded/embedded.ts';\n"), []);
@@ -49,6 +49,14 @@ test('layers: inside a package, the canary core does not import its service and 
   assert.equal(core.length, 1, core.join('\n'));
   assert.match(core[0]!, /services\/controller\/rollout\/fixture\.ts may not import services\/controller\/service\/rollout-manager\.ts: the canary core/);
   assert.match((await lint('services/gateway/proxy/fixture.ts', "import '../admin/api.ts';\n")).join('\n'), /may not import services\/gateway\/admin\/api\.ts/);
+});
+
+test('layers: of the gateway, only its process wiring opens a warehouse', async () => {
+  const serving = await lint('services/gateway/proxy/fixture.ts', "import '../../warehouse/warehouse.ts';\n");
+  assert.equal(serving.length, 1, serving.join('\n'));
+  assert.match(serving[0]!, /services\/gateway\/proxy\/fixture\.ts may not import services\/warehouse\/warehouse\.ts: only the gateway process's wiring/);
+  assert.equal((await lint('services/gateway/gateway.ts', "import '../warehouse/warehouse.ts';\n")).length, 1);
+  assert.deepEqual(await lint('services/gateway/main.ts', "import { createWarehouse } from '../warehouse/warehouse.ts';\nexport const w = createWarehouse;\n"), []);
 });
 
 test('layers: allowed imports and packages from npm pass; a package missing from the table is reported', async () => {
