@@ -27,7 +27,7 @@ cSlot(async () => {
 });
 life.started('d', stopOf('d'));
 say('ready');
-runUntilSignal({ logger, lifecycle: life }, watch).then((code) => {
+void runUntilSignal({ logger, lifecycle: life }, watch).then((code) => {
   say(`exit ${code}`);
   process.exitCode = code;
 });
