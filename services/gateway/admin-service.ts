@@ -56,7 +56,7 @@ export class AdminService {
   constructor(private readonly opts: AdminServiceOptions) {
     this.consumers = new ConsumerAdmin({
       table: opts.consumers, models: () => Object.keys(opts.table.gatewayConfig.models),
-      record: (c) => this.record(c), metrics: opts.metrics, logger: opts.logger,
+      record: (c) => this.record(c), metrics: opts.metrics, logger: opts.logger, gatewayId: opts.gatewayId,
     });
     this.fileConsumers = JSON.stringify(opts.table.gatewayConfig.consumers ?? {});
   }
@@ -181,7 +181,7 @@ export class AdminService {
     }
     plan.commit();
     if (resetConsumers) {
-      this.consumers.replaceFromFile(next.consumers ?? {});
+      this.consumers.replaceFromFile(next.consumers ?? {}, { actor, id, at });
       this.fileConsumers = fileConsumers;
     }
     let published = true;
