@@ -8,6 +8,7 @@
 import type { DestinationStream } from 'pino';
 import { loadConfig } from '../core/config.ts';
 import type { EnvSnapshot } from '../core/env.ts';
+import { Lifecycle } from '../core/lifecycle.ts';
 import { componentLogger, createLogger, type Logger } from '../core/log.ts';
 import { createHasher } from '../telemetry/hash.ts';
 import { migrate } from '../warehouse/migrate.ts';
@@ -77,32 +78,28 @@ export interface AuditServer {
   /** `http://host:port`. */
   readonly url: string;
   readonly runtime: AuditRuntime;
-  /** Stops listening (in-flight requests finish), then closes the warehouse. */
-  stop(): Promise<void>;
+  /** Stops listening (in-flight requests finish), then closes the warehouse; true when both stopped in time. */
+  stop(): Promise<boolean>;
 }
 
 /** Opens the runtime with migrations and starts the HTTP API on `audit.host:audit.port`. */
 export async function runAuditServer(opts: Omit<OpenAuditOptions, 'migrate'>): Promise<AuditServer> {
   const runtime = await openAudit({ ...opts, migrate: true });
   const { config, logger } = runtime;
+  const parts = new Lifecycle(logger);
+  parts.started('warehouse', () => runtime.close());
   if (config.audit.tokens.length === 0) logger.warn('audit.tokens is empty: the audit API will refuse every call');
   const app = createAuditApp({ service: runtime.service, tokens: config.audit.tokens, logger: componentLogger(logger, 'http') });
   try {
     await app.listen({ host: config.audit.host, port: config.audit.port });
   } catch (err) {
-    await runtime.close();
+    await parts.stop();
     throw err;
   }
+  parts.started('audit API', () => app.close());
   const addr = app.server.address();
   const port = typeof addr === 'object' && addr ? addr.port : config.audit.port;
   const url = `http://${config.audit.host.includes(':') ? `[${config.audit.host}]` : config.audit.host}:${port}`;
   logger.info({ url }, 'audit API listening');
-  return {
-    url,
-    runtime,
-    async stop() {
-      await app.close();
-      await runtime.close();
-    },
-  };
+  return { url, runtime, stop: () => parts.stop() };
 }

@@ -14,30 +14,29 @@
  * the warehouse and the model servers. Events left after that deadline stay in the local log (or
  * the topic) and are ingested on the next start.
  */
-import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Registry } from 'prom-client';
 import type { ControlChannel } from '../routing/channel.ts';
 import { InProcessControlChannel } from '../routing/channel.ts';
 import { createControlChannel } from '../routing/channel-factory.ts';
-import { StartupTolerantChannel } from '../routing/startup-tolerant-channel.ts';
 import { createChainedAdminChangeRecorder } from '../ledger/chained-admin-changes.ts';
+import { adminChainId } from '../ledger/admin-changes.ts';
+import { DEFAULT_STOP_DEADLINE_MS, Lifecycle } from '../core/lifecycle.ts';
 import { componentLogger, type Logger } from '../core/log.ts';
 import { startController, type RunningController } from '../controller/service/controller.ts';
 import { startModelServer, type ModelServer } from './stand-in/model-server.ts';
 import type { GatewayConfig } from '../gateway/config.ts';
-import { startGateway, type RunningGateway } from '../gateway/gateway.ts';
+import { assembleGateway, gatewayControlOf, gatewayIdOf } from '../gateway/assemble.ts';
+import type { RunningGateway } from '../gateway/gateway.ts';
 import type { GatewayHooks } from '../gateway/proxy/edge-hooks.ts';
 import { startIngesterService, type IngesterService } from '../ingester/main.ts';
-import { createSink } from '../telemetry/factory.ts';
-import { createHasher, type Hasher } from '../telemetry/hash.ts';
-import { createRedactor } from '../telemetry/redact.ts';
+import type { Hasher } from '../telemetry/hash.ts';
 import { migrate } from '../warehouse/migrate.ts';
 import { createWarehouse, type Warehouse } from '../warehouse/warehouse.ts';
 import type { EmbeddedConfig } from './config.ts';
 import { startAuditApi, startRolloutPage, type Listener } from './listeners.ts';
-import { Parts, step } from './parts.ts';
+import { step } from './parts.ts';
 import { FileBackedControlChannel } from './routing-file.ts';
 
 /** Options of {@link startEmbedded}. */
@@ -76,17 +75,12 @@ export interface RunningEmbedded {
   readonly control: ControlChannel;
   /** Milliseconds from the call to the gateway listening, and to everything started. */
   readonly timings: Readonly<{ gatewayMs: number; readyMs: number }>;
-  /** Graceful stop in the order of the module comment; idempotent. */
-  stop(): Promise<void>;
+  /** Graceful stop in the order of the module comment; idempotent. True when every part stopped in time. */
+  stop(): Promise<boolean>;
 }
 
 /** Longest wait at start for the controller to load its rollouts and lead. */
 const LEAD_WAIT_MS = 15_000;
-
-/** The admin-change chain id of a gateway id (chain ids allow 1-64 of letters, digits and ._-). */
-function chainIdOf(gatewayId: string): string {
-  return gatewayId.replace(/[^A-Za-z0-9._-]/g, '-').slice(0, 64) || 'gateway';
-}
 
 /** What the serving half (model servers, warehouse, control channel, sink, gateway) hands on. */
 interface Front {
@@ -105,14 +99,20 @@ function controlChannels(cfg: EmbeddedConfig, log: Logger): { control: ControlCh
     : cfg.embedded.persistRouting
       ? new FileBackedControlChannel({ file: join(cfg.dataDir, 'control', 'routing-states.json'), logger: log })
       : new InProcessControlChannel();
-  // As in `mlgate gateway`: Kafka down at start must not hold the models' traffic (the gateway
-  // serves its configured routing and catches up later); the controller reads the channel itself.
-  const gatewayControl = cfg.kafka.brokers?.length ? new StartupTolerantChannel(control, { startupTimeoutMs: 5000, retryMs: 5000, logger: log }) : control;
-  return { control, gatewayControl };
+  // As in `mlgate gateway`: the controller reads the channel itself.
+  return { control, gatewayControl: gatewayControlOf(control, cfg.kafka, log) };
+}
+
+/** The back half's places in the stop order, reserved before the gateway starts (it stops first). */
+interface BackSlots {
+  audit: ReturnType<Lifecycle['slot']>;
+  page: ReturnType<Lifecycle['slot']>;
+  controller: ReturnType<Lifecycle['slot']>;
+  ingester: ReturnType<Lifecycle['slot']>;
 }
 
 /** Starts the model servers and the gateway with what it needs; the migrations run meanwhile. */
-async function startFront(cfg: EmbeddedConfig, opts: StartEmbeddedOptions, parts: Parts): Promise<Front> {
+async function startFront(cfg: EmbeddedConfig, opts: StartEmbeddedOptions, parts: Lifecycle): Promise<Front & { slots: BackSlots }> {
   const root = opts.logger;
   const models: ModelServer[] = [];
   for (const m of cfg.embedded.modelServers) {
@@ -126,29 +126,23 @@ async function startFront(cfg: EmbeddedConfig, opts: StartEmbeddedOptions, parts
   migrated.catch(() => {}); // awaited by the caller; a rejection before then must not go unhandled
   const { control, gatewayControl } = controlChannels(cfg, componentLogger(root, 'control'));
   parts.started('control channel', () => gatewayControl.close());
-  const registry = new Registry();
-  const sink = createSink({ telemetry: cfg.telemetry, kafka: cfg.kafka, dataDir: cfg.dataDir, logger: componentLogger(root, 'telemetry'), registry });
-  parts.started('telemetry sink', () => sink.close());
-  // The OpenTelemetry SDK takes about a second to load: only when spans are exported.
-  const tracing = cfg.gateway.tracing.exporter === 'none'
-    ? { provider: undefined, shutdown: async () => {} }
-    : await (await import('../gateway/observability/tracing-sdk.ts')).startTracingSdk(cfg.gateway.tracing);
-  parts.started('tracing', () => tracing.shutdown());
-  const hashing = { key: cfg.telemetry.hashing.key, keyId: cfg.telemetry.hashing.keyId };
-  const r = cfg.telemetry.redaction;
-  const redaction = { maxChars: r.maxChars, maskPaths: r.maskPaths, ...(r.maskKeys ? { maskKeys: r.maskKeys } : {}) };
-  const hasher = createHasher(hashing);
-  const gatewayId = cfg.gateway.id || `${hostname()}-${process.pid}`;
-  const g = cfg.gateway;
-  const gateway = await step(`gateway (${g.host}:${g.port}, admin ${g.admin.host}:${g.admin.port})`, () => startGateway({
-    config: g, sink, hasher, consumerIds: cfg.telemetry.consumerIds, redactor: createRedactor(redaction), eventWorker: { hasher: hashing, redactor: redaction },
-    logger: root, control: gatewayControl, gatewayId, registry,
-    recorder: createChainedAdminChangeRecorder(warehouse, { chainId: chainIdOf(gatewayId), logger: componentLogger(root, 'admin-changes') }),
-    ...(opts.hooks ? { hooks: opts.hooks } : {}), ...(tracing.provider ? { tracerProvider: tracing.provider } : {}),
-    reload: opts.reloadGateway ?? (() => g),
-  }));
-  parts.started('gateway', () => gateway.close());
-  return { models, warehouse, migrated, control, gateway, hasher };
+  // Stop order (the reverse): the gateway drains and its sink flushes, then the ingester stores
+  // what they wrote, then the controller and the listeners.
+  const slots: BackSlots = {
+    audit: parts.slot('audit API'),
+    page: parts.slot('rollout page'),
+    controller: parts.slot('controller'),
+    ingester: parts.slot('ingester', { deadlineMs: cfg.embedded.stopDrainMs + DEFAULT_STOP_DEADLINE_MS }),
+  };
+  const gatewayId = gatewayIdOf(cfg.gateway);
+  const { gateway, hasher } = await assembleGateway({
+    gateway: cfg.gateway, telemetry: cfg.telemetry, kafka: cfg.kafka, dataDir: cfg.dataDir, logger: root, lifecycle: parts,
+    control: gatewayControl, registry: new Registry(), step,
+    recorder: createChainedAdminChangeRecorder(warehouse, { chainId: adminChainId(gatewayId), logger: componentLogger(root, 'admin-changes') }),
+    ...(opts.hooks ? { hooks: opts.hooks } : {}),
+    reload: opts.reloadGateway ?? (() => cfg.gateway),
+  });
+  return { models, warehouse, migrated, control, gateway, hasher, slots };
 }
 
 /** What the back half (ingester, controller, page, audit API) hands on. */
@@ -160,7 +154,7 @@ interface Back {
 }
 
 /** Starts the ingester, the controller, the rollout page and the audit API, once the schema is there. */
-async function startBack(cfg: EmbeddedConfig, front: Front, root: Logger, parts: Parts): Promise<Back> {
+async function startBack(cfg: EmbeddedConfig, front: Front & { slots: BackSlots }, root: Logger): Promise<Back> {
   const log = componentLogger(root, 'embedded');
   const { warehouse } = front;
   await step('schema migrations', () => front.migrated);
@@ -168,7 +162,7 @@ async function startBack(cfg: EmbeddedConfig, front: Front, root: Logger, parts:
     dataDir: cfg.dataDir, log: cfg.log, kafka: cfg.kafka, warehouse: cfg.warehouse, ingester: cfg.ingester,
     telemetry: { localLog: { dir: cfg.telemetry.localLog.dir || undefined } },
   }, root));
-  parts.started('ingester', async () => {
+  front.slots.ingester(async () => {
     // The gateway and its sink stopped first: what they wrote is reachable; store it before stopping.
     const t0 = Date.now();
     const left = await ingester.ingester.drain(cfg.embedded.stopDrainMs);
@@ -179,7 +173,7 @@ async function startBack(cfg: EmbeddedConfig, front: Front, root: Logger, parts:
   const controller = await step(`controller (${cfg.controller.host}:${cfg.controller.port})`, () => startController({
     config: cfg.controller, warehouse, control: front.control, logger: root, registry: new Registry(), leader: 'always',
   }));
-  parts.started('controller', () => controller.close());
+  front.slots.controller(() => controller.close());
   // It leads at once ('always'), but loads its rollouts asynchronously: wait, so the API takes changes when we return.
   const leadBy = Date.now() + LEAD_WAIT_MS;
   while (!controller.isLeader() && Date.now() < leadBy) await sleep(20);
@@ -191,14 +185,14 @@ async function startBack(cfg: EmbeddedConfig, front: Front, root: Logger, parts:
       host: ui.host, port: ui.port, warehouse, rollouts: controller.rollouts, logger: root,
       models: () => front.gateway.routing.all().map((s) => s.model),
     }));
-    parts.started('rollout page', () => page!.close());
+    front.slots.page(() => page!.close());
   }
   let audit: Listener | undefined;
   if (cfg.embedded.auditApi && cfg.audit.tokens.length > 0) {
     audit = await step(`audit API (${cfg.audit.host}:${cfg.audit.port})`, () => startAuditApi({
       audit: cfg.audit, retention: cfg.warehouse.retention, warehouse, hasher: front.hasher, logger: root,
     }));
-    parts.started('audit API', () => audit!.close());
+    front.slots.audit(() => audit!.close());
   } else if (cfg.embedded.auditApi) {
     log.info('audit API not started: audit.tokens is empty');
   }
@@ -209,11 +203,11 @@ async function startBack(cfg: EmbeddedConfig, front: Front, root: Logger, parts:
 export async function startEmbedded(cfg: EmbeddedConfig, opts: StartEmbeddedOptions): Promise<RunningEmbedded> {
   const t0 = performance.now();
   const log = componentLogger(opts.logger, 'embedded');
-  const parts = new Parts(log);
+  const parts = new Lifecycle(log);
   try {
     const front = await startFront(cfg, opts, parts);
     const gatewayMs = performance.now() - t0;
-    const { ingester, controller, page, audit } = await startBack(cfg, front, opts.logger, parts);
+    const { ingester, controller, page, audit } = await startBack(cfg, front, opts.logger);
     const { gateway, warehouse, models, control } = front;
     const urls: EmbeddedUrls = {
       gateway: gateway.url, admin: gateway.adminUrl, gatewayMetrics: gateway.metricsUrl,
@@ -224,18 +218,19 @@ export async function startEmbedded(cfg: EmbeddedConfig, opts: StartEmbeddedOpti
     };
     const readyMs = performance.now() - t0;
     log.info({ ...urls, gateway_ms: Math.round(gatewayMs), ready_ms: Math.round(readyMs) }, 'mlgate embedded: every service started');
-    let stopping: Promise<void> | undefined;
+    let stopping: Promise<boolean> | undefined;
     return {
       config: cfg, urls, gateway, controller, warehouse, ingester, models, control,
       timings: { gatewayMs, readyMs },
       stop: () => (stopping ??= (async () => {
         log.info('stopping');
-        await parts.stopAll();
+        const clean = await parts.stop();
         log.info('stopped');
+        return clean;
       })()),
     };
   } catch (err) {
-    await parts.stopAll();
+    await parts.stop();
     throw err;
   }
 }

@@ -10,6 +10,7 @@ import { z } from 'zod';
 import { NAME_PATTERN, WEIGHT_SUM_TOLERANCE } from '../routing/state.ts';
 import { AuthSchema, CacheSchema, ConsumerSchema, InputSchemaSchema, RateLimitsSchema, ServerTlsSchema, UpstreamTlsSchema } from './edge/edge-config.ts';
 import { parseMaskPath } from '../telemetry/json-path.ts';
+import { CredentialsSchema } from './proxy/credentials.ts';
 
 const Name = z.string().regex(NAME_PATTERN, 'expected a name of letters, digits, ".", "_" or "-" (at most 100)');
 const Ms = z.number().int().positive().max(3_600_000);
@@ -91,6 +92,20 @@ export const VersionSchema = z.strictObject({
   cache: CacheSchema.optional(),
   /** TLS towards https:// targets: CA bundle, client certificate. */
   tls: UpstreamTlsSchema.optional(),
+  /**
+   * Headers sent to this version's upstream, each read from an environment variable or a file at
+   * start and on reload (`{ authorization: { env: OPENAI_API_KEY, prefix: "Bearer " } }`). The
+   * client's own credential headers are then never forwarded. See docs/llm.md.
+   */
+  credentials: CredentialsSchema.optional(),
+  /** The `model` this version's upstream gets on the OpenAI routes; events keep the public name. */
+  upstreamModel: z.string().min(1).max(200).regex(/^[\x20-\x7e]+$/, 'expected printable ASCII').optional(),
+  /**
+   * On an OpenAI stream whose client did not ask for `stream_options.include_usage`, ask the
+   * upstream for it (so the event has tokens) and strip the usage from what the client gets.
+   * Turn off for an upstream that refuses `stream_options`.
+   */
+  streamUsage: z.boolean().default(true),
 });
 
 /** Sticky routing: `none`, the consumer id, or the value of a named request header. */

@@ -22,6 +22,7 @@ export const GatewayErrors = {
   upstreamError: defineError('MLG_GW_UPSTREAM_ERROR', 502, 'The upstream refused or reset the connection'),
   shuttingDown: defineError('MLG_GW_SHUTTING_DOWN', 503, 'The gateway is shutting down'),
   internal: defineError('MLG_GW_INTERNAL', 500, 'Unexpected gateway failure'),
+  credentialUnresolved: defineError('MLG_GW_CREDENTIAL_UNRESOLVED', 400, 'An upstream credential reference does not resolve (environment variable unset, file unreadable or empty); the start or reload is refused'),
   adminUnauthorized: defineError('MLG_GW_ADMIN_UNAUTHORIZED', 401, 'The admin API needs a valid bearer token'),
   adminInvalid: defineError('MLG_GW_ADMIN_INVALID', 400, 'The admin change is invalid; nothing was changed'),
   adminConflict: defineError('MLG_GW_ADMIN_CONFLICT', 409, 'A newer routing state arrived while the change was made; retry'),

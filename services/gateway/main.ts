@@ -1,25 +1,29 @@
 /**
  * The gateway process, wiring only: read and validate the config file (sections `gateway`,
- * `telemetry`, `kafka`, `log`, `dataDir`), build the logger, hasher, redactor, sink and tracing
- * SDK, start the gateway with config reload on POST /admin/reload, and stop it all in order.
+ * `telemetry`, `kafka`, `log`, `dataDir`, and `warehouse` when present), build the logger,
+ * hasher, redactor, sink and tracing SDK, start the gateway with config reload on POST
+ * /admin/reload, and stop it all in order. With a `warehouse` section (or CLICKHOUSE_URL) every
+ * admin change is recorded in the hash-chained `admin_changes` table before it takes effect, as
+ * in embedded mode; without one it is kept in memory only (a warning says so at start).
  */
 import { z } from 'zod';
 import { Registry } from 'prom-client';
 import { KafkaSection, LogSection, loadConfig } from '../core/config.ts';
 import type { EnvSnapshot } from '../core/env.ts';
-import { createLogger, type Logger } from '../core/log.ts';
+import { Lifecycle } from '../core/lifecycle.ts';
+import { componentLogger, createLogger, type Logger } from '../core/log.ts';
 import type { DestinationStream } from 'pino';
+import { createChainedAdminChangeRecorder } from '../ledger/chained-admin-changes.ts';
+import { adminChainId, type AdminChangeRecorder } from '../ledger/admin-changes.ts';
 import type { ControlChannel } from '../routing/channel.ts';
 import { createControlChannel } from '../routing/channel-factory.ts';
-import { StartupTolerantChannel } from '../routing/startup-tolerant-channel.ts';
 import { TelemetrySection } from '../telemetry/config.ts';
-import { createSink } from '../telemetry/factory.ts';
-import { createHasher } from '../telemetry/hash.ts';
-import { createRedactor } from '../telemetry/redact.ts';
+import { WarehouseSection } from '../warehouse/config.ts';
+import { createWarehouse } from '../warehouse/warehouse.ts';
+import { assembleGateway, gatewayControlOf, gatewayIdOf } from './assemble.ts';
 import { GatewaySection } from './config.ts';
-import { startGateway, type RunningGateway } from './gateway.ts';
+import type { RunningGateway } from './gateway.ts';
 import type { GatewayHooks } from './proxy/edge-hooks.ts';
-import { startTracingSdk } from './observability/tracing-sdk.ts';
 
 /** The sections the gateway process reads (other services' sections are ignored). */
 export const GatewayProcessConfig = z.object({
@@ -28,6 +32,8 @@ export const GatewayProcessConfig = z.object({
   kafka: KafkaSection.prefault({}),
   log: LogSection.prefault({}),
   dataDir: z.string().min(1).default('./data'),
+  /** Where admin changes are recorded (`admin_changes`); absent: in memory only. The schema is made by `mlgate migrate` (or the ingester, the controller). */
+  warehouse: WarehouseSection.optional(),
 });
 
 /** Parsed process config. */
@@ -47,61 +53,51 @@ export interface RunGatewayOptions {
    */
   control?: ControlChannel;
   hooks?: GatewayHooks;
+  /** Admin-change recorder. Default: `admin_changes` in the configured warehouse, else in memory. */
+  recorder?: AdminChangeRecorder;
 }
 
 /** A running gateway process. */
 export interface GatewayProcess {
   gateway: RunningGateway;
   logger: Logger;
-  /** Graceful stop: gateway, then sink, then tracing. */
-  stop(): Promise<void>;
+  /** Graceful stop: gateway, then sink, tracing, control channel, warehouse; true when every part stopped in time. */
+  stop(): Promise<boolean>;
 }
 
 /** Loads the config (throws MLG_CORE_CONFIG_INVALID naming the field) and starts everything. */
 export async function runGateway(opts: RunGatewayOptions): Promise<GatewayProcess> {
   const cfg = loadConfig(GatewayProcessConfig, opts.configFile, opts.env);
   const logger = createLogger({ service: 'gateway', level: cfg.log.level, ...(opts.logDestination ? { destination: opts.logDestination } : {}) });
-  const registry = new Registry();
-  const sink = createSink({ telemetry: cfg.telemetry, kafka: cfg.kafka, dataDir: cfg.dataDir, logger, registry });
-  const tracing = await startTracingSdk(cfg.gateway.tracing);
-  const hasherOptions = { key: cfg.telemetry.hashing.key, keyId: cfg.telemetry.hashing.keyId };
-  const r = cfg.telemetry.redaction;
-  const redactorOptions = { maxChars: r.maxChars, maskPaths: r.maskPaths, ...(r.maskKeys ? { maskKeys: r.maskKeys } : {}) };
-  // Kafka down at start must not stop the models' traffic: wait a little for the control topic,
-  // then serve the configured routing and catch up when Kafka answers (services/routing/startup-tolerant-channel.ts).
-  const ownControl = opts.control ? undefined : cfg.kafka.brokers?.length
-    ? new StartupTolerantChannel(createControlChannel({ kafka: cfg.kafka, logger }), { startupTimeoutMs: 5000, retryMs: 5000, logger })
-    : createControlChannel({ kafka: cfg.kafka, logger });
-  const control = opts.control ?? ownControl!;
-  let gateway: RunningGateway;
+  const lifecycle = new Lifecycle(logger);
   try {
-    gateway = await startGateway({
-      config: cfg.gateway,
-      sink,
-      hasher: createHasher(hasherOptions),
-      consumerIds: cfg.telemetry.consumerIds,
-      redactor: createRedactor(redactorOptions),
-      eventWorker: { hasher: hasherOptions, redactor: redactorOptions },
-      logger,
-      control,
-      ...(opts.hooks ? { hooks: opts.hooks } : {}),
-      registry,
-      ...(tracing.provider ? { tracerProvider: tracing.provider } : {}),
+    const ownControl = opts.control ? undefined : createControlChannel({ kafka: cfg.kafka, logger });
+    const control = opts.control ?? gatewayControlOf(ownControl!, cfg.kafka, logger);
+    if (!opts.control) lifecycle.started('control channel', () => control.close());
+    // The warehouse is opened without contacting it: traffic flows while ClickHouse is down; an
+    // admin change then fails (not recorded, so not applied) naming the warehouse error.
+    let recorder = opts.recorder;
+    if (!recorder && cfg.warehouse) {
+      const warehouse = await createWarehouse(cfg.warehouse, { dataDir: cfg.dataDir, logger: componentLogger(logger, 'warehouse') });
+      lifecycle.started('warehouse', () => warehouse.close());
+      recorder = createChainedAdminChangeRecorder(warehouse, { chainId: adminChainId(gatewayIdOf(cfg.gateway)), logger: componentLogger(logger, 'admin-changes') });
+    } else if (!recorder) {
+      logger.warn('no warehouse section: admin changes are kept in memory only and lost at restart (configure warehouse or CLICKHOUSE_URL to record them in admin_changes)');
+    }
+    const { gateway } = await assembleGateway({
+      gateway: cfg.gateway, telemetry: cfg.telemetry, kafka: cfg.kafka, dataDir: cfg.dataDir, logger, lifecycle, control,
+      registry: new Registry(), ...(recorder ? { recorder } : {}), ...(opts.hooks ? { hooks: opts.hooks } : {}),
       reload: () => loadConfig(GatewayProcessConfig, opts.configFile, opts.env).gateway,
     });
+    let stopping: Promise<boolean> | undefined;
+    const stop = async () => {
+      const clean = await lifecycle.stop();
+      logger.flush?.();
+      return clean;
+    };
+    return { gateway, logger, stop: () => (stopping ??= stop()) };
   } catch (err) {
-    await sink.close().catch(() => {});
-    await ownControl?.close().catch(() => {});
-    await tracing.shutdown().catch(() => {});
+    await lifecycle.stop();
     throw err;
   }
-  let stopping: Promise<void> | undefined;
-  const stop = async () => {
-    await gateway.close();
-    await sink.close();
-    await ownControl?.close().catch((err: unknown) => logger.warn({ err }, 'control channel close failed'));
-    await tracing.shutdown().catch((err: unknown) => logger.warn({ err }, 'tracing shutdown failed'));
-    logger.flush?.();
-  };
-  return { gateway, logger, stop: () => (stopping ??= stop()) };
 }

@@ -62,6 +62,11 @@ export const IngesterSection = z.strictObject({
   fromBeginning: z.boolean().default(true),
   /** Exactly-once bookkeeping (batch ledger + deduplication tokens); needs ClickHouse 22.2 or later. */
   exactlyOnce: z.boolean().default(true),
+  /**
+   * Drop an event already stored at another offset (it reached the topic twice): the batch's
+   * event ids are looked up before its insert. Active only with `exactlyOnce` (ClickHouse 22.2 or later).
+   */
+  dedupeEvents: z.boolean().default(true),
   /** Local-log source (embedded mode). */
   localLog: z.strictObject({
     /** Log directory; relative to `dataDir`. Default `<dataDir>/telemetry`. */

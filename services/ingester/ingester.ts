@@ -109,6 +109,7 @@ class IngesterCore implements Ingester {
     this.writer = new BatchWriter({
       cfg: this.cfg, warehouse: opts.warehouse, source: opts.source, metrics: this.metrics, retrier: this.retrier, log: this.log,
       counts: this.counts, generation: () => this.generation, abandoned: () => this.abandon,
+      dedupe: exactlyOnce && this.cfg.dedupeEvents,
     });
     this.failure = new Promise((resolve) => { this.failWith = resolve; });
   }

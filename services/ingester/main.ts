@@ -11,6 +11,7 @@ import { collectDefaultMetrics, Registry } from 'prom-client';
 import { z } from 'zod';
 import { KafkaSection, LogSection, loadConfig } from '../core/config.ts';
 import type { EnvSnapshot } from '../core/env.ts';
+import { Lifecycle, runUntilSignal } from '../core/lifecycle.ts';
 import { componentLogger, createLogger, type Logger } from '../core/log.ts';
 import type { DestinationStream } from 'pino';
 import { WarehouseSection } from '../warehouse/config.ts';
@@ -42,8 +43,8 @@ export interface IngesterService {
   readonly port: number;
   readonly ingester: Ingester;
   readonly warehouse: Warehouse;
-  /** Graceful stop: batch, commit, leave the group, close. */
-  stop(): Promise<void>;
+  /** Graceful stop: batch, commit, leave the group, close; true when each part stopped in time. */
+  stop(): Promise<boolean>;
 }
 
 function resolveDir(dataDir: string, dir: string | undefined, fallback: string): string {
@@ -96,32 +97,30 @@ function serveHttp(registry: Registry, ingester: Ingester, wh: Warehouse): Serve
 /** Starts the service from a parsed config. */
 export async function startIngesterService(cfg: IngesterServiceConfigT, logger: Logger): Promise<IngesterService> {
   const log = componentLogger(logger, 'ingester');
-  const warehouse = await createWarehouse(cfg.warehouse, { logger: componentLogger(logger, 'warehouse'), dataDir: cfg.dataDir });
-  let source: Source | undefined;
+  const parts = new Lifecycle(log);
   try {
+    const warehouse = await createWarehouse(cfg.warehouse, { logger: componentLogger(logger, 'warehouse'), dataDir: cfg.dataDir });
+    parts.started('warehouse', () => warehouse.close());
     const result = await migrate(warehouse, { retention: cfg.warehouse.retention, dedupWindow: cfg.warehouse.dedupWindow, logger: log });
     log.info({ applied: result.applied.length, engine: warehouse.engine, database: warehouse.database }, 'schema up to date');
-    source = createSource(cfg, logger);
+    const source = createSource(cfg, logger);
+    let ingester: Ingester | undefined;
+    // Once the ingester runs, its stop stops the source (after the last commit).
+    parts.started('source', async () => { if (!ingester) await source.stop(); });
+    const serverSlot = parts.slot('metrics server');
     const registry = new Registry();
     collectDefaultMetrics({ register: registry });
-    const ingester = await startIngester({ config: cfg.ingester, warehouse, source, registry, logger: log });
-    const server = serveHttp(registry, ingester, warehouse);
+    const running = ingester = await startIngester({ config: cfg.ingester, warehouse, source, registry, logger: log });
+    parts.started('ingester', () => running.stop());
+    const server = serveHttp(registry, running, warehouse);
+    serverSlot(async () => { server.close(); });
     server.listen(cfg.ingester.http.port, cfg.ingester.http.host);
     await once(server, 'listening');
     const port = (server.address() as { port: number }).port;
     log.info({ port, source: source.kind }, 'ingester listening');
-    let stopping: Promise<void> | undefined;
-    return {
-      port, ingester, warehouse,
-      stop: () => (stopping ??= (async () => {
-        await ingester.stop();
-        server.close();
-        await warehouse.close();
-      })()),
-    };
+    return { port, ingester: running, warehouse, stop: () => parts.stop() };
   } catch (err) {
-    await source?.stop().catch(() => {});
-    await warehouse.close();
+    await parts.stop();
     throw err;
   }
 }
@@ -134,16 +133,5 @@ export async function runIngesterCommand(configFile: string | undefined, env: En
   const cfg = loadConfig(IngesterServiceConfig, configFile, env);
   const logger = createLogger({ service: 'ingester', level: cfg.log.level, ...(destination ? { destination } : {}) });
   const svc = await startIngesterService(cfg, logger);
-  const signal = new Promise<string>((resolve) => {
-    process.once('SIGTERM', () => resolve('SIGTERM'));
-    process.once('SIGINT', () => resolve('SIGINT'));
-  });
-  const outcome = await Promise.race([signal.then((s) => ({ signal: s })), svc.ingester.failure.then((err) => ({ err }))]);
-  if ('err' in outcome) {
-    await svc.stop().catch(() => {});
-    return 1;
-  }
-  logger.info({ signal: outcome.signal }, 'shutting down');
-  await svc.stop();
-  return 0;
+  return runUntilSignal({ logger, lifecycle: svc, failure: svc.ingester.failure });
 }

@@ -11,6 +11,7 @@ import { REQUEST_COLUMNS } from '../warehouse/request-rows.ts';
 import type { JsonLinesOptions, Warehouse } from '../warehouse/warehouse.ts';
 import type { IngesterConfig } from './config.ts';
 import type { DecodedItem } from './decode.ts';
+import { dropDuplicates } from './dedupe.ts';
 import { IngesterErrors } from './errors.ts';
 import type { IngesterMetrics } from './metrics.ts';
 import type { OffsetRange } from './planner.ts';
@@ -52,6 +53,8 @@ export interface WriterOptions {
   generation(): number;
   /** True once the shutdown deadline passed. */
   abandoned(): boolean;
+  /** Look up event ids before each insert and drop events already stored (see dedupe.ts). */
+  dedupe: boolean;
 }
 
 /** How many recent batch tokens are remembered so that a rebuilt batch's rows are not counted twice. */
@@ -133,11 +136,21 @@ export class BatchWriter {
   private async write(job: WriteJob): Promise<void> {
     const { metrics, retrier, counts } = this.o;
     const dead = [...job.dead];
-    if (job.valid.length) {
-      const rejected = await retrier.run(`insert ${job.valid.length} rows`, this.ctl, () => this.insertOrSplit(job, job.valid, job.token));
+    let valid = job.valid;
+    if (valid.length && this.o.dedupe) {
+      // Looked up at write time, in queue order: every earlier batch of this partition is stored.
+      const d = await retrier.run(`look up ${valid.length} event ids`, this.ctl, () => dropDuplicates(this.o.warehouse, this.o.cfg.table, job.source, job.partition, job.valid));
+      if (d.dropped) {
+        valid = d.keep;
+        metrics.duplicates.inc(d.dropped);
+        this.o.log.info({ source: job.source, partition: job.partition, dropped: d.dropped }, 'events already stored at another offset were not inserted again');
+      }
+    }
+    if (valid.length) {
+      const rejected = await retrier.run(`insert ${valid.length} rows`, this.ctl, () => this.insertOrSplit(job, valid, job.token));
       dead.push(...rejected);
       let oldest = Infinity;
-      for (const v of job.valid) if (v.ts! < oldest) oldest = v.ts!;
+      for (const v of valid) if (v.ts! < oldest) oldest = v.ts!;
       metrics.freshness.observe(Math.max(0, (Date.now() - oldest) / 1000));
     }
     if (dead.length) {

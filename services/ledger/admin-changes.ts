@@ -28,6 +28,11 @@ export interface AdminChange {
   reason: string;
 }
 
+/** The admin-change chain id of a gateway id (chain ids allow 1-64 of letters, digits and ._-). */
+export function adminChainId(gatewayId: string): string {
+  return gatewayId.replace(/[^A-Za-z0-9._-]/g, '-').slice(0, 64) || 'gateway';
+}
+
 /** Records admin changes. A rejection means "not recorded": the caller must not apply the change. */
 export interface AdminChangeRecorder {
   record(change: AdminChange): Promise<void>;

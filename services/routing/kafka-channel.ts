@@ -24,12 +24,16 @@
  * `group.initial.rebalance.delay.ms` (3 s by default, 0 in the test broker) at start.
  *
  * Errors: the codes below are the Kafka adapter's own (`MLG_CONTROL_*`, the control area).
+ *
+ * The mechanics are generic ({@link KafkaStateChannel}: any keyed, generation-ordered state on a
+ * compacted topic); the consumer table of the gateways' edge travels the same way on its own
+ * topic (services/routing/consumer-state.ts).
  */
 import { randomBytes } from 'node:crypto';
 import { Partitioners, type Kafka, type Admin, type Consumer, type EachBatchPayload, type Producer } from 'kafkajs';
 import { defineError } from '../core/errors.ts';
 import { silentLogger, type Logger } from '../core/log.ts';
-import type { ControlChannel, ControlHandler } from './channel.ts';
+import type { ControlChannel } from './channel.ts';
 import { ControlErrors } from './errors.ts';
 import { parseRoutingState, type RoutingState } from './state.ts';
 import { kafkaClient } from '../core/kafka-clients.ts';
@@ -60,6 +64,29 @@ export interface KafkaControlChannelOptions {
   maxWaitMs?: number;
 }
 
+/** How a {@link KafkaStateChannel} reads and orders its states. */
+export interface StateCodec<T> {
+  /** What a state is, for messages (e.g. `routing state`). */
+  readonly what: string;
+  /** Validates a decoded message value; throws with the reason. `key` is the message key. */
+  parse(value: unknown, key: string): T;
+  /** The message key of a state (compaction keeps the last per key). */
+  keyOf(state: T): string;
+  /** Ordering: the highest generation per key is the latest. */
+  generationOf(state: T): number;
+}
+
+const ROUTING_CODEC: StateCodec<RoutingState> = {
+  what: 'routing state',
+  parse: (value, key) => {
+    const state = parseRoutingState(value);
+    if (state.model !== key) throw new Error(`key ${JSON.stringify(key)} is not the state's model ${JSON.stringify(state.model)}`);
+    return state;
+  },
+  keyOf: (s) => s.model,
+  generationOf: (s) => s.generation,
+};
+
 interface Waiter {
   ends: Map<number, number>;
   resolve: () => void;
@@ -67,8 +94,8 @@ interface Waiter {
 
 const TOPIC_NAME = /^[A-Za-z0-9._-]{1,249}$/;
 
-/** The Kafka adapter of the control channel; see the module comment. */
-export class KafkaControlChannel implements ControlChannel {
+/** Keyed states on a compacted topic, the latest per key by generation; see the module comment. */
+export class KafkaStateChannel<T> {
   /** The control topic. */
   readonly topic: string;
   private readonly opts: KafkaControlChannelOptions;
@@ -77,8 +104,9 @@ export class KafkaControlChannel implements ControlChannel {
   private readonly producer: Producer;
   private readonly consumer: Consumer;
   private readonly admin: Admin;
-  private readonly latest = new Map<string, RoutingState>();
-  private readonly handlers = new Set<ControlHandler>();
+  private readonly latest = new Map<string, T>();
+  private readonly handlers = new Set<(state: T) => void>();
+  private readonly codec: StateCodec<T>;
   /** Per partition: the offset after the last message read. */
   private readonly position = new Map<number, number>();
   private waiters: Waiter[] = [];
@@ -87,7 +115,8 @@ export class KafkaControlChannel implements ControlChannel {
   /** Messages skipped because they were not valid routing states. */
   skipped = 0;
 
-  constructor(opts: KafkaControlChannelOptions) {
+  constructor(opts: KafkaControlChannelOptions, codec: StateCodec<T>) {
+    this.codec = codec;
     if (!opts?.brokers?.length) throw KafkaControlErrors.badOptions('kafka control channel: brokers are required');
     if (typeof opts.clientId !== 'string' || !opts.clientId) throw KafkaControlErrors.badOptions('kafka control channel: clientId is required');
     const topic = opts.topic ?? DEFAULT_CONTROL_TOPIC;
@@ -117,25 +146,26 @@ export class KafkaControlChannel implements ControlChannel {
     this.admin = this.kafka.admin();
   }
 
-  async publish(state: RoutingState): Promise<void> {
+  async publish(state: T): Promise<void> {
     if (this.closed) throw ControlErrors.channelClosed('the control channel is closed');
-    const valid = parseRoutingState(state);
+    const key = this.codec.keyOf(state);
+    const valid = this.codec.parse(state, key);
     await this.start();
     try {
-      await this.producer.send({ topic: this.topic, acks: -1, messages: [{ key: valid.model, value: JSON.stringify(valid) }] });
+      await this.producer.send({ topic: this.topic, acks: -1, messages: [{ key, value: JSON.stringify(valid) }] });
     } catch (err) {
-      throw KafkaControlErrors.kafkaFailed(`cannot publish the routing state of ${valid.model} to ${this.topic}: ${(err as Error).message}`, { cause: err });
+      throw KafkaControlErrors.kafkaFailed(`cannot publish the ${this.codec.what} of ${key} to ${this.topic}: ${(err as Error).message}`, { cause: err });
     }
   }
 
-  subscribe(handler: ControlHandler): () => void {
+  subscribe(handler: (state: T) => void): () => void {
     this.handlers.add(handler);
     // Live updates need the consumer running; a failure to start is logged and retried by readToEnd/publish.
     this.start().catch((err: unknown) => this.log.error({ err, topic: this.topic }, 'control channel could not start consuming'));
     return () => { this.handlers.delete(handler); };
   }
 
-  async readToEnd(): Promise<RoutingState[]> {
+  async readToEnd(): Promise<T[]> {
     if (this.closed) throw ControlErrors.channelClosed('the control channel is closed');
     await this.start();
     let offsets: Awaited<ReturnType<Admin['fetchTopicOffsets']>>;
@@ -255,23 +285,29 @@ export class KafkaControlChannel implements ControlChannel {
       this.log.info(where, 'control tombstone: model forgotten');
       return;
     }
-    let state: RoutingState;
+    let state: T;
     try {
-      state = parseRoutingState(JSON.parse(value.toString('utf8')));
-      if (state.model !== key) throw new Error(`key ${JSON.stringify(key)} is not the state's model ${JSON.stringify(state.model)}`);
+      state = this.codec.parse(JSON.parse(value.toString('utf8')), key);
     } catch (err) {
       this.skipped++;
-      this.log.warn({ ...where, reason: (err as Error).message }, 'bad control message skipped (not applied)');
+      this.log.warn({ ...where, reason: (err as Error).message }, `bad control message skipped (not a valid ${this.codec.what}; not applied)`);
       return;
     }
-    const prior = this.latest.get(state.model);
-    if (!prior || state.generation >= prior.generation) this.latest.set(state.model, state);
+    const prior = this.latest.get(key);
+    if (!prior || this.codec.generationOf(state) >= this.codec.generationOf(prior)) this.latest.set(key, state);
     for (const h of [...this.handlers]) {
       try {
         h(state);
       } catch (err) {
-        this.log.warn({ err, model: state.model }, 'control handler threw');
+        this.log.warn({ err, key }, 'control handler threw');
       }
     }
+  }
+}
+
+/** The Kafka adapter of the control channel: routing states keyed by model; see the module comment. */
+export class KafkaControlChannel extends KafkaStateChannel<RoutingState> implements ControlChannel {
+  constructor(opts: KafkaControlChannelOptions) {
+    super(opts, ROUTING_CODEC);
   }
 }

@@ -42,6 +42,8 @@ export interface EventRecord {
   span_id: string;
   /** Response cache result ('' when the version does not cache). */
   cache: '' | 'hit' | 'miss';
+  /** The model name the upstream got ('' off the OpenAI routes). */
+  upstream_model: string;
   requestBody: Uint8Array | null;
   requestContentType: string | undefined;
   /** The parsed request body when the request path parsed it (same-thread builds only). */
@@ -177,6 +179,7 @@ export function assembleEvent(r: EventRecord, f: PayloadFields, gatewayId: strin
     trace_id: r.trace_id,
     span_id: r.span_id,
     cache: r.cache,
+    upstream_model: r.upstream_model,
     schema_version: SCHEMA_VERSION,
   };
 }

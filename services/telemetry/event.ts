@@ -17,6 +17,8 @@ export const ROLES = ['stable', 'canary', 'shadow', 'fallback', 'pinned'] as con
 export const OUTCOMES = [
   'ok', 'bad_request', 'unauthorized', 'forbidden', 'not_found', 'payload_too_large', 'rate_limited',
   'schema_invalid', 'upstream_error', 'timeout', 'circuit_open', 'no_upstream', 'client_closed', 'internal_error',
+  // The upstream answered 429 (a provider's quota); `rate_limited` is the gateway's own limit.
+  'upstream_rate_limited',
 ] as const;
 
 export type Role = (typeof ROLES)[number];
@@ -60,6 +62,12 @@ export const TelemetryEventSchema = z.object({
   trace_id: z.string().regex(/^([0-9a-f]{32})?$/, 'expected 32 hex characters or empty'),
   span_id: z.string().regex(/^([0-9a-f]{16})?$/, 'expected 16 hex characters or empty'),
   cache: z.enum(['hit', 'miss', '']).default(''),
+  /**
+   * The model name the upstream got on an OpenAI route (the version's upstreamModel, else
+   * `model`); '' elsewhere. Added within v1 as optional: events without it stay valid and are
+   * stored with ''.
+   */
+  upstream_model: z.string().max(200).optional(),
   schema_version: z.literal(SCHEMA_VERSION),
 });
 

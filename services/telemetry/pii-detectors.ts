@@ -85,7 +85,10 @@ export function jwtSpans(t: string): Array<[number, number]> {
   while (i >= 0 && i < t.length) {
     // `i` is the first `eyJ` of its run that the scan has not passed yet.
     const e = runEnd(t, i);
-    if (t.charCodeAt(e) === 46 /* . */) {
+    // The cheap structural test (a payload of 5+ characters and a second dot) goes before the
+    // header is decoded and parsed, which costs ~0.2 µs a character.
+    const p = t.charCodeAt(e) === 46 /* . */ ? runEnd(t, e + 1) : -1;
+    if (p >= 0 && p - (e + 1) >= 5 && t.charCodeAt(p) === 46) {
       const from = Math.max(i, e - MAX_JWT_HEADER);
       const boundary = (q: number) => q === 0 || !/[A-Za-z0-9_]/.test(t[q - 1]!);
       let first = -1;
@@ -97,13 +100,10 @@ export function jwtSpans(t: string): Array<[number, number]> {
       }
       const header = [last, first].find((q) => q >= 0 && e - q >= 8 && jwtHeaderValid(t.slice(q, e)));
       if (header !== undefined) {
-        const p = runEnd(t, e + 1);
-        if (p - (e + 1) >= 5 && t.charCodeAt(p) === 46) {
-          const end = runEnd(t, p + 1);
-          out.push([header, end]);
-          i = t.indexOf('eyJ', end);
-          continue;
-        }
+        const end = runEnd(t, p + 1);
+        out.push([header, end]);
+        i = t.indexOf('eyJ', end);
+        continue;
       }
     }
     i = t.indexOf('eyJ', e + 1);

@@ -247,8 +247,12 @@ function looksLikeJson(text: string): boolean {
 }
 
 function tryParse(text: string): { ok: true; value: unknown } | { ok: false } {
+  // JSON.parse refuses a leading BOM, which would let a BOM hide a JSON body from the JSON walk
+  // (and so from a model's mask paths); String trimming counts it as white space.
+  const c = text.charCodeAt(0);
+  const doc = c === 0x7b || c === 0x5b ? text : text.trimStart();
   try {
-    return { ok: true, value: JSON.parse(text) as unknown };
+    return { ok: true, value: JSON.parse(doc) as unknown };
   } catch {
     return { ok: false };
   }
@@ -386,6 +390,24 @@ class JsonWriter {
   }
 }
 
+/**
+ * The text of `body` that redaction can look at. A body that may be JSON (declared so, or whose
+ * first byte opens an object or array) is decoded whole, since it must parse whole. Any other
+ * body is scanned only up to `scanChars` characters, so only that much of it is decoded: decoding
+ * a megabyte of non-ASCII text costs tens of milliseconds, which a hostile client could otherwise
+ * make every request pay. `cutShort` says the body went on past what was decoded.
+ */
+function decodeForScan(body: Buffer | string, declaredJson: boolean, scanChars: number): { s: string; cutShort: boolean } {
+  if (typeof body === 'string') return { s: body, cutShort: false };
+  // A UTF-16 unit takes at most 3 UTF-8 bytes (4 bytes make 2 units), so this many bytes decode
+  // to more than `scanChars` units; the streaming decoder holds back a character cut in half.
+  const limit = 3 * scanChars + 8;
+  if (declaredJson || body.length <= limit || looksLikeJson(body.subarray(0, 1024).toString('utf8'))) {
+    return { s: body.toString('utf8'), cutShort: false };
+  }
+  return { s: new TextDecoder('utf-8').decode(body.subarray(0, limit), { stream: true }), cutShort: true };
+}
+
 function isBinary(body: Buffer | string): boolean {
   if (typeof body === 'string') return false;
   const head = body.subarray(0, 1024);
@@ -476,13 +498,13 @@ export function createRedactor(opts: RedactorOptions): Redactor {
     return finish(w.result(), counts, w.exhausted);
   };
 
-  const text = (s: string, mt: string, paths: readonly string[][], deadline: number, counts: Record<string, number>, triedJson = false): Redaction => {
-    if (!triedJson && s.length <= MAX_JSON_PARSE && looksLikeJson(s)) {
+  const text = (s: string, mt: string, paths: readonly string[][], deadline: number, counts: Record<string, number>, triedJson = false, cutShort = false): Redaction => {
+    if (!triedJson && !cutShort && s.length <= MAX_JSON_PARSE && looksLikeJson(s)) {
       const p = tryParse(s);
       if (p.ok) return jsonValue(p.value, paths, deadline, counts);
     }
     const scanned = s.length > max + SCAN_MARGIN ? cut(s, max + SCAN_MARGIN) : s;
-    const wasCut = scanned.length < s.length;
+    const wasCut = cutShort || scanned.length < s.length;
     if (mt === 'application/x-www-form-urlencoded') {
       const dec = (x: string) => { try { return decodeURIComponent(x.replace(/\+/g, ' ')); } catch { return x; } };
       const out = scanned.split('&').map((pair) => {
@@ -528,15 +550,15 @@ export function createRedactor(opts: RedactorOptions): Redactor {
         return guarded((deadline, counts) => jsonValue(parsed, paths, deadline, counts));
       }
       if (isBinary(body)) return { text: `<BINARY ${body.length} bytes>`, counts: {}, truncated: false };
-      const s = typeof body === 'string' ? body : body.toString('utf8');
       const mt = mediaType(contentType);
+      const { s, cutShort } = decodeForScan(body, isJsonMediaType(mt), max + SCAN_MARGIN);
       return guarded((deadline, counts) => {
         const declared = isJsonMediaType(mt) && s.length <= MAX_JSON_PARSE;
         if (declared) {
           const p = tryParse(s);
           if (p.ok) return jsonValue(p.value, paths, deadline, counts);
         }
-        return text(s, mt, paths, deadline, counts, declared);
+        return text(s, mt, paths, deadline, counts, declared, cutShort);
       });
     },
   };

@@ -158,3 +158,27 @@ test('admin: reload applies a new config file; an invalid one gets 400 and chang
   assert.match(r3.json.error.message, /models\.m\.weights: weights must sum to 100/);
   assert.equal(gw.routing.get('m')!.versions[1]!.weight, 80);
 });
+
+test('admin: a reload that changes what the edge was built with (auth, rate limits) is refused, not silently ignored', async (t) => {
+  const { s, m } = await twoVersions(t);
+  const dir = mkdtempSync(join(tmpdir(), 'mlgate-reload-edge-'));
+  const file = join(dir, 'gateway.yaml');
+  const write = (extra: Record<string, unknown>) => writeFileSync(file, stringify({ port: 0, admin: { port: 0, token: 'test-admin-token-0123456789' }, models: { m }, ...extra }));
+  write({});
+  const { gw } = await startTestGateway(t, { models: { m } }, {
+    reload: async () => gatewayConfig((await import('yaml')).parse((await import('node:fs')).readFileSync(file, 'utf8'))),
+  });
+  const cases: Array<[string, Record<string, unknown>]> = [
+    ['auth', { auth: { apiKeys: true } }],
+    ['rateLimits', { rateLimits: { default: { requests: { requestsPerSecond: 1, burst: 1 } } } }],
+  ];
+  for (const [field, extra] of cases) {
+    write(extra);
+    const r = await admin(gw, 'POST', '/admin/reload', { reason: `enable ${field}` });
+    assert.equal(r.status, 400, `${field}: ${r.text}`);
+    assert.match(r.json.error.message, new RegExp(`only change on restart: .*gateway\\.${field}`), r.text);
+    // nothing changed: requests still pass without a credential or a limit
+    for (let i = 0; i < 3; i++) assert.equal((await call(`${gw.url}/v1/models/m/predict`, { body: {} })).status, 200);
+  }
+  void s;
+});

@@ -38,12 +38,29 @@ test('balancer: passive ejection benches a failing target, then lets it back', (
   for (let i = 0; i < 3; i++) { b.begin(0); b.end(0, false); }
   assert.equal(b.view()[0]!.ejected, true);
   assert.deepEqual(counts(b, 4), [0, 4]);
+  // The last usable target is never benched (panic threshold): it keeps taking requests.
   for (let i = 0; i < 3; i++) { b.begin(1); b.end(1, false); }
-  assert.equal(b.available(), false);
-  assert.equal(b.pick(), -1);
+  assert.equal(b.view()[1]!.ejected, false);
+  assert.equal(b.available(), true);
+  assert.equal(b.pick(), 1);
   now += 1000;
   assert.equal(b.available(), true);
   assert.deepEqual(counts(b, 4), [2, 2]);
+});
+
+test('balancer: a single target failing in a row stays in; a second one is benched once the first is back', () => {
+  const now = 0;
+  const one = new Balancer({ weights: [1], strategy: 'round_robin', ejectAfter: 2, ejectMs: 1000, now: () => now });
+  for (let i = 0; i < 10; i++) { one.begin(0); one.end(0, false); }
+  assert.equal(one.available(), true);
+  assert.equal(one.pick(), 0);
+  const two = new Balancer({ weights: [1, 1], strategy: 'round_robin', ejectAfter: 2, ejectMs: 1000, now: () => now });
+  two.setHealthy(1, false); // down by health checks: target 0 is the last usable one
+  for (let i = 0; i < 4; i++) { two.begin(0); two.end(0, false); }
+  assert.equal(two.view()[0]!.ejected, false);
+  two.setHealthy(1, true);
+  for (let i = 0; i < 2; i++) { two.begin(0); two.end(0, false); }
+  assert.equal(two.view()[0]!.ejected, true, 'with another usable target it is benched as before');
 });
 
 test('balancer: a success resets the failure run; health verdicts and exclusions apply', () => {

@@ -51,7 +51,9 @@ test('breaker: without a fallback an open breaker answers 503 with a clear body'
   for (let i = 0; i < 6; i++) last = await call(`${gw.url}/v1/models/m/predict`, { body: {} });
   assert.equal(last!.status, 503);
   assert.equal(last!.json.error.code, 'MLG_GW_CIRCUIT_OPEN');
-  assert.match(last!.json.error.message, /version v1 of model m is unavailable \(open\) and no fallback can serve/);
+  assert.match(last!.json.error.message, /version v1 of model m has its circuit breaker open after too many upstream failures \(probes in \d+ s\), and it has no fallback/);
+  assert.ok(Number(last!.headers['retry-after']) >= 1, 'a gateway 503 says when to retry');
+  assert.equal(last!.headers['retry-after'], String(last!.json.error.details.retry_after_s));
   await sink.waitFor(6);
   assert.equal(sink.events[5]!.outcome, 'circuit_open');
   assert.equal(sink.events[0]!.outcome, 'upstream_error');

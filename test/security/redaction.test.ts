@@ -181,3 +181,32 @@ test('a malformed mask path is refused where the config is read, naming it', asy
   assert.throws(() => parseConfig(GatewaySection, raw, 'test'), /maskPaths.*invalid path "user\.\.ssn"/s);
   assert.throws(() => createRedactor({ maxChars: 10, maskPaths: ['$.'] }), /invalid path/);
 });
+
+test('a large body that cannot be JSON is decoded only as far as it is scanned, and still redacted and cut cleanly', () => {
+  const small = createRedactor({ maxChars: 2048 });
+  // 3-byte characters, so the decoded prefix ends inside one unless the decoder holds it back.
+  const prose = repeatTo('日本語のテキスト。', 2 << 20);
+  const body = Buffer.from(`write to ${EMAIL} or call ${PHONE}. ${prose} card ${CARD}`);
+  const out = small.redact(body, 'text/plain');
+  assert.equal(out.truncated, true);
+  assert.equal(out.counts.TRUNCATED, 1);
+  assert.ok((out.counts.EMAIL ?? 0) >= 1 && (out.counts.PHONE ?? 0) >= 1, `counts ${JSON.stringify(out.counts)}`);
+  assertGone(out.text, EMAIL, 'large text body');
+  assertGone(out.text, PHONE, 'large text body');
+  assertGone(out.text, CARD, 'large text body');
+  assert.ok(!out.text.includes('\ufffd'), 'a character cut in half at the decode limit became U+FFFD');
+  assert.ok(out.text.length <= 2048);
+});
+
+test('a large body that opens like JSON is still parsed whole, whatever it is declared as (a BOM first too)', () => {
+  const small = createRedactor({ maxChars: 2048 });
+  const doc = { user_password: 'hunter2-secret', contact: EMAIL, customer: { note: 'plain words' }, note: repeatTo('日本語のテキスト。', 1 << 19) };
+  for (const body of [Buffer.from(JSON.stringify(doc)), Buffer.from(`\ufeff  ${JSON.stringify(doc)}`)]) {
+    const out = small.redact(body, 'text/plain', { maskPaths: ['customer.note'] });
+    // Only the JSON walk applies a model's mask paths.
+    assert.match(out.text, /"customer":\{"note":"<MASKED>"\}/, out.text.slice(0, 200));
+    assert.ok(!out.text.includes('hunter2-secret'), 'the secret-like key was not masked: the body was not read as JSON');
+    assert.ok((out.counts.MASKED ?? 0) >= 1, `counts ${JSON.stringify(out.counts)}`);
+    assertGone(out.text, EMAIL, 'large JSON body sent as text');
+  }
+});

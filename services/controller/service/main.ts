@@ -8,6 +8,7 @@ import type { DestinationStream } from 'pino';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { loadConfig } from '../../core/config.ts';
 import type { EnvSnapshot } from '../../core/env.ts';
+import { Lifecycle, runUntilSignal } from '../../core/lifecycle.ts';
 import { componentLogger, createLogger, type Logger } from '../../core/log.ts';
 import { createControlChannel } from '../../routing/channel-factory.ts';
 import { migrate } from '../../warehouse/migrate.ts';
@@ -21,8 +22,8 @@ import { startController, type RunningController } from './controller.ts';
 export interface ControllerProcess {
   readonly controller: RunningController;
   readonly logger: Logger;
-  /** Graceful stop: controller (leaves the election), control channel, warehouse. */
-  stop(): Promise<void>;
+  /** Graceful stop: controller (leaves the election), control channel, warehouse; true when each stopped in time. */
+  stop(): Promise<boolean>;
 }
 
 /** Starts the controller from a parsed process config. */
@@ -31,9 +32,12 @@ export async function startControllerProcess(cfg: ControllerProcessConfigT, logg
   const brokers = cfg.kafka.brokers;
   const mode = c.leader.mode ?? (brokers?.length ? 'kafka' : 'always');
   if (mode === 'kafka' && !brokers?.length) throw ControllerErrors.badOptions('controller.leader.mode is kafka but kafka.brokers is not set');
-  const warehouse = await createWarehouse(cfg.warehouse, { logger: componentLogger(logger, 'warehouse'), dataDir: cfg.dataDir });
-  const control = createControlChannel({ kafka: cfg.kafka, topic: c.controlTopic, logger: componentLogger(logger, 'control') });
+  const parts = new Lifecycle(logger);
   try {
+    const warehouse = await createWarehouse(cfg.warehouse, { logger: componentLogger(logger, 'warehouse'), dataDir: cfg.dataDir });
+    parts.started('warehouse', () => warehouse.close());
+    const control = createControlChannel({ kafka: cfg.kafka, topic: c.controlTopic, logger: componentLogger(logger, 'control') });
+    parts.started('control channel', () => control.close());
     await migrate(warehouse, { retention: cfg.warehouse.retention, dedupWindow: cfg.warehouse.dedupWindow, logger });
     const leader: LeaderElector | 'always' = mode === 'always' ? 'always' : new KafkaLeaderElector({
       brokers: brokers!, clientId: `${cfg.kafka.clientId}-controller`, instanceId: c.instanceId, topic: c.leader.topic,
@@ -43,33 +47,20 @@ export async function startControllerProcess(cfg: ControllerProcessConfigT, logg
     const registry = new Registry();
     collectDefaultMetrics({ register: registry });
     const controller = await startController({ config: c, warehouse, control, logger, registry, leader });
-    let stopping: Promise<void> | undefined;
-    return {
-      controller, logger,
-      stop: () => (stopping ??= (async () => {
-        await controller.close();
-        await control.close();
-        await warehouse.close();
-      })()),
-    };
+    // Stops first: leaves the election before the channel and the warehouse close.
+    parts.started('controller', () => controller.close());
+    return { controller, logger, stop: () => parts.stop() };
   } catch (err) {
-    await control.close().catch(() => {});
-    await warehouse.close().catch(() => {});
+    await parts.stop();
     throw err;
   }
 }
 
-/** `mlgate controller`: loads the config, starts, runs until SIGTERM/SIGINT (exit 0). */
+/** `mlgate controller`: loads the config, starts, runs until SIGTERM/SIGINT (exit 0; 1 when a part did not stop cleanly). */
 export async function runControllerCommand(configFile: string | undefined, env: EnvSnapshot, destination?: DestinationStream): Promise<number> {
   const cfg = loadConfig(ControllerProcessConfig, configFile, env);
   const logger = createLogger({ service: 'controller', level: cfg.log.level, ...(destination ? { destination } : {}) });
   const proc = await startControllerProcess(cfg, logger);
   logger.info({ url: proc.controller.url }, 'controller started');
-  const signal = await new Promise<string>((resolve) => {
-    process.once('SIGTERM', () => resolve('SIGTERM'));
-    process.once('SIGINT', () => resolve('SIGINT'));
-  });
-  logger.info({ signal }, 'shutting down');
-  await proc.stop();
-  return 0;
+  return runUntilSignal({ logger, lifecycle: proc });
 }

@@ -3,10 +3,16 @@
  * schemas, record (key material reduced to key ids), then swap the whole table with
  * `ConsumerTable.replace`. Changes are serialised so two concurrent ones cannot lose each other.
  * A change that fails validation leaves the table as it was (MLG_GW_ADMIN_INVALID).
+ *
+ * Distributed mode ({@link ConsumerAdmin.attach}): each applied change is also published as a
+ * whole table with a new generation on the consumer channel (services/routing/consumer-state.ts),
+ * and tables published by other gateways are applied here when their generation is higher, so a
+ * change made through one gateway reaches all of them and survives restarts.
  */
 import { v7 as uuidv7 } from 'uuid';
 import type { Logger } from '../../core/log.ts';
 import type { AdminAction, AdminChange } from '../../ledger/admin-changes.ts';
+import { nextConsumerGeneration, type ConsumerChannel, type ConsumerState } from '../../routing/consumer-state.ts';
 import { API_KEY_HASH_PATTERN } from '../edge/api-keys.ts';
 import type { ConsumerTable } from '../edge/consumers.ts';
 import { ConsumerIdSchema, ConsumerSchema, type ConsumerConfig } from '../edge/edge-config.ts';
@@ -40,6 +46,8 @@ export interface ConsumerAdminOptions {
   record: (change: AdminChange) => Promise<void>;
   metrics: GatewayMetrics;
   logger: Logger;
+  /** This gateway's id (in the cause of the tables it publishes). */
+  gatewayId?: string;
 }
 
 const keyIdOf = (hash: string): string => hash.split(':')[1]!;
@@ -63,8 +71,69 @@ const issues = (prefix: string, e: { issues: Array<{ path: PropertyKey[]; messag
 /** Consumer and key admin operations. */
 export class ConsumerAdmin {
   private queue: Promise<unknown> = Promise.resolve();
+  /** Generation of the table in force: 0 = the configuration file's. */
+  private generation = 0;
+  private channel: ConsumerChannel | undefined;
+  private unsubscribe: (() => void) | undefined;
 
   constructor(private readonly opts: ConsumerAdminOptions) {}
+
+  /** True when the edge is on (there is a consumer table to change). */
+  get enabled(): boolean {
+    return this.opts.table !== undefined;
+  }
+
+  /** Generation of the consumer table in force (0: the file's). */
+  get tableGeneration(): number {
+    return this.generation;
+  }
+
+  /**
+   * Follows `channel`: applies the latest published table (it wins over the file), then every
+   * newer one, and publishes this gateway's changes there. Without an edge it does nothing.
+   * Rejects when the channel cannot be read (the caller decides whether to serve without it).
+   */
+  async attach(channel: ConsumerChannel): Promise<void> {
+    if (!this.opts.table) return;
+    this.channel = channel;
+    this.unsubscribe ??= channel.subscribe((s) => { this.offer(s); });
+    const latest = await channel.readLatest();
+    if (latest) this.offer(latest);
+  }
+
+  /** Stops following the channel (the channel itself is closed by its owner). */
+  detach(): void {
+    this.unsubscribe?.();
+    this.unsubscribe = undefined;
+    this.channel = undefined;
+  }
+
+  /**
+   * Applies a published table when its generation is higher than the one in force and every
+   * consumer in it is valid here (a table naming an unknown model or a bad key hash is refused
+   * whole, logged, and the table in force stays). Returns whether it was applied.
+   */
+  offer(state: ConsumerState): boolean {
+    const table = this.opts.table;
+    if (!table || state.generation <= this.generation) return false;
+    const next: Record<string, ConsumerConfig> = {};
+    try {
+      for (const [id, raw] of Object.entries(state.consumers)) {
+        this.checkId(id);
+        const r = ConsumerSchema.safeParse(raw);
+        if (!r.success) throw GatewayErrors.adminInvalid(`invalid consumer: ${issues(`consumers.${id}`, r.error)}`);
+        this.checkModels(id, r.data);
+        next[id] = r.data;
+      }
+    } catch (err) {
+      this.opts.logger.warn({ err, generation: state.generation, change_id: state.cause.id }, 'published consumer table refused (not applied here)');
+      return false;
+    }
+    table.replace(next);
+    this.generation = state.generation;
+    this.opts.logger.info({ generation: state.generation, change_id: state.cause.id, from: state.cause.gateway }, 'consumer table applied from the consumer channel');
+    return true;
+  }
 
   /** Every consumer (key ids only). @throws MLG_GW_ADMIN_INVALID when the edge is off */
   list(): ConsumerView[] {
@@ -125,9 +194,24 @@ export class ConsumerAdmin {
     });
   }
 
-  /** Replaces the table with the file's consumers (reload); the caller has recorded it. */
-  replaceFromFile(consumers: Consumers): void {
+  /** Replaces the table with the file's consumers (reload); the caller has recorded it. Published like a change when attached. */
+  replaceFromFile(consumers: Consumers, cause?: { actor: string; id: string; at: number }): void {
     this.opts.table?.replace(consumers);
+    if (cause && this.channel) void this.publish(consumers, { ...cause, action: 'reload' });
+  }
+
+  /** Publishes the table in force as the next generation; false when it could not (logged: the change stays local). */
+  private async publish(consumers: Consumers, cause: { actor: string; action: string; id: string; at: number }): Promise<boolean> {
+    const channel = this.channel;
+    if (!channel) return false;
+    this.generation = nextConsumerGeneration(this.generation, cause.at);
+    try {
+      await channel.publish({ generation: this.generation, consumers: { ...consumers }, cause: { ...cause, gateway: this.opts.gatewayId ?? '' } });
+      return true;
+    } catch (err) {
+      this.opts.logger.error({ err, change_id: cause.id }, 'consumer table not published: the change is applied on this gateway only');
+      return false;
+    }
   }
 
   private table(): ConsumerTable {
@@ -181,6 +265,7 @@ export class ConsumerAdmin {
       // A reload may have reset the table while this change was being recorded.
       if (table.config !== current) throw GatewayErrors.adminConflict('the consumers changed (reload) while the change was recorded; retry', { details: { change_id: changeId } });
       table.replace(next);
+      await this.publish(next, { actor, action, id: changeId, at: Date.now() });
       this.opts.metrics.adminChanges.labels(action).inc();
       this.opts.logger.info({ change_id: changeId, actor, action, target }, 'admin change applied');
       return { change_id: changeId, consumer: after };

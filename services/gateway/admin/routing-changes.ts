@@ -38,8 +38,13 @@ export interface ChangeResult {
   summary?: unknown;
 }
 
-/** Fields that only take effect on restart; a reload that changes them is refused. */
-const RESTART_ONLY = ['id', 'host', 'port', 'listener', 'maxBodyBytes', 'shutdownTimeoutMs', 'admin', 'tracing'] as const;
+/**
+ * Fields that only take effect on restart; a reload that changes them is refused. The edge
+ * (`auth`, `rateLimits`: the JWT verifier, key lookup, token buckets), the HTTPS listener (`tls`)
+ * and the event worker are built once at start: a reload that reported them applied would leave an
+ * operator believing, say, that a new JWT audience or a new limit is enforced when it is not.
+ */
+const RESTART_ONLY = ['id', 'host', 'port', 'listener', 'maxBodyBytes', 'shutdownTimeoutMs', 'admin', 'tracing', 'auth', 'rateLimits', 'tls', 'eventWorker'] as const;
 
 /** Admin operations. */
 export class AdminService {
@@ -51,7 +56,7 @@ export class AdminService {
   constructor(private readonly opts: AdminServiceOptions) {
     this.consumers = new ConsumerAdmin({
       table: opts.consumers, models: () => Object.keys(opts.table.gatewayConfig.models),
-      record: (c) => this.record(c), metrics: opts.metrics, logger: opts.logger,
+      record: (c) => this.record(c), metrics: opts.metrics, logger: opts.logger, gatewayId: opts.gatewayId,
     });
     this.fileConsumers = JSON.stringify(opts.table.gatewayConfig.consumers ?? {});
   }
@@ -176,7 +181,7 @@ export class AdminService {
     }
     plan.commit();
     if (resetConsumers) {
-      this.consumers.replaceFromFile(next.consumers ?? {});
+      this.consumers.replaceFromFile(next.consumers ?? {}, { actor, id, at });
       this.fileConsumers = fileConsumers;
     }
     let published = true;

@@ -145,7 +145,7 @@ export function createEdge(opts: EdgeOptions): Edge {
   };
 
   return {
-    hooks: { resolveConsumer, authorize, allowPin, stripRequestHeaders: ['authorization', 'x-api-key'], errorHeaders: refusalHeaders },
+    hooks: { resolveConsumer, authorize, allowPin, mayCall: (c, model) => mayCall(c as EdgeConsumer, model), stripRequestHeaders: ['authorization', 'x-api-key'], errorHeaders: refusalHeaders },
     metrics, consumers: table,
     close: async () => { await redis?.close(); },
   };

@@ -34,6 +34,7 @@ export function recordOf(x: Exchange): EventRecord {
     trace_id: x.trace?.traceId ?? '',
     span_id: x.trace?.spanId ?? '',
     cache: x.cache,
+    upstream_model: x.upstreamModel.slice(0, 200),
     requestBody: x.requestBody && x.requestBody.length > 0 ? x.requestBody : null,
     requestContentType: x.requestContentType,
     requestJson: x.requestJson,

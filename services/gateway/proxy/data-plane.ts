@@ -4,6 +4,7 @@
  *   forwarded to the target with the `/v1/models/{model}` prefix replaced by the target URL's path;
  * - `POST /v1/chat/completions`, `/v1/completions`, `/v1/embeddings` (OpenAI style; the model
  *   comes from the JSON body), forwarded with `/v1` replaced by the target URL's path;
+ * - `GET /v1/models` and `/v1/models/{id}`: the models the caller may call, in OpenAI's format (no event);
  * - `GET /healthz` (no event).
  * Bodies are read as Buffers (no parsing unless JSON must be checked or the model read).
  *
@@ -78,6 +79,15 @@ export function createDataPlane(opts: DataPlaneOptions): DataPlane {
   app.post('/v1/models/:model/predict', route('model', PREDICT));
   app.all('/v1/models/:model/*', route('model', '/v1/models/{model}/*'));
   for (const path of OPENAI_ROUTES) app.post(path, route('openai', path));
+  // OpenAI's model list (client.models.list()): what the caller may use.
+  app.get('/v1/models', (req, reply) => {
+    reply.hijack();
+    void handler.listModels(req.raw, reply.raw, undefined, req.ip);
+  });
+  app.get('/v1/models/:id', (req, reply) => {
+    reply.hijack();
+    void handler.listModels(req.raw, reply.raw, (req.params as { id: string }).id, req.ip);
+  });
   app.get('/healthz', (_req, reply) => {
     if (handler.draining) return reply.code(503).send({ status: 'draining' });
     return reply.send({ status: 'ok' });

@@ -31,6 +31,8 @@ export interface GatewayHooks {
   resolveConsumer?(req: RequestInfo): Consumer | MlgateError | Promise<Consumer | MlgateError>;
   /** May this consumer call this model? Rate limits go here too (429). Runs once the model is known. */
   authorize?(consumer: Consumer, model: string, req: RequestInfo): Refusal | Promise<Refusal>;
+  /** May this consumer call `model` (permissions only, no rate limit)? Lists `GET /v1/models`. Default: yes. */
+  mayCall?(consumer: Consumer, model: string): boolean;
   /** May this consumer pin `version` with x-mlgate-version? Default: yes. */
   allowPin?(consumer: Consumer, model: string, version: string): boolean;
   /**

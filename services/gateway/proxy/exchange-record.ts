@@ -83,6 +83,12 @@ export class Exchange {
   correlationId = '';
   /** Response cache result: '' when the version does not cache. */
   cache: '' | 'hit' | 'miss' = '';
+  /** The `model` the upstream got on an OpenAI route ('' on other routes). */
+  upstreamModel = '';
+  /** The gateway asked the upstream for stream usage the client did not ask for: strip it. */
+  stripUsage = false;
+  /** An SSE event too large to rewrite made the stripping stop (the client saw the usage). */
+  usageStripGaveUp = false;
 
   constructor(eventId: string, ts: number, t0: number) {
     this.eventId = eventId;

@@ -11,6 +11,7 @@ import type { Exchange } from './exchange-record.ts';
 import { errorCode } from './forward.ts';
 import { filterResponseHeaders } from './header-policy.ts';
 import type { BodySink, UpstreamCall } from './upstream-call.ts';
+import { UsageStripper } from './sse-usage.ts';
 
 const TIMEOUT_CODES = new Set(['UND_ERR_BODY_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT']);
 
@@ -31,7 +32,7 @@ export function outcomeForStatus(status: number): Outcome {
     case 404: return 'not_found';
     case 413: return 'payload_too_large';
     case 422: return 'schema_invalid';
-    case 429: return 'rate_limited';
+    case 429: return 'upstream_rate_limited'; // the gateway's own limit is `rate_limited`
     default: return 'bad_request';
   }
 }
@@ -49,9 +50,14 @@ export function relay(res: ServerResponse, up: UpstreamCall, x: Exchange, extra:
   x.status = up.statusCode;
   const ct = headers['content-type'];
   x.responseContentType = typeof ct === 'string' ? ct : undefined;
+  // Usage the gateway asked for comes out of the client's stream (sse-usage.ts); the length changes.
+  const strip = x.stripUsage && up.statusCode === 200 && x.responseContentType !== undefined && SSE.test(x.responseContentType) ? new UsageStripper() : undefined;
+  if (strip) delete headers['content-length'];
   res.writeHead(up.statusCode, headers as Record<string, string | string[]>);
-  new Relay(res, up, x, onEnd);
+  new Relay(res, up, x, onEnd, strip);
 }
+
+const SSE = /^\s*text\/event-stream/i;
 
 /**
  * One response being relayed. A class with prototype methods rather than per-request named
@@ -61,7 +67,10 @@ export function relay(res: ServerResponse, up: UpstreamCall, x: Exchange, extra:
 class Relay implements BodySink {
   private ended = false;
 
-  constructor(private readonly res: ServerResponse, private readonly up: UpstreamCall, private readonly x: Exchange, private readonly onEnd: (e: RelayEnd) => void) {
+  constructor(
+    private readonly res: ServerResponse, private readonly up: UpstreamCall, private readonly x: Exchange, private readonly onEnd: (e: RelayEnd) => void,
+    private readonly strip?: UsageStripper,
+  ) {
     res.on('close', () => this.onClose());
     res.on('drain', () => up.resume());
     up.pipe(this);
@@ -69,15 +78,24 @@ class Relay implements BodySink {
 
   data(chunk: Buffer): boolean {
     const x = this.x;
-    if (x.tFirstByte === 0) x.tFirstByte = performance.now();
-    x.responseBytes += chunk.length;
+    // The capture keeps what the upstream sent (usage included), the client gets `out`.
     x.capture?.add(chunk);
-    return this.res.write(chunk);
+    const out = this.strip ? this.strip.push(chunk) : chunk;
+    if (out === undefined) return true;
+    if (x.tFirstByte === 0) x.tFirstByte = performance.now();
+    x.responseBytes += out.length;
+    return this.res.write(out);
   }
 
   end(): void {
     const x = this.x;
     x.tUpstreamEnd = performance.now();
+    const rest = this.strip?.end();
+    if (rest) {
+      x.responseBytes += rest.length;
+      this.res.write(rest);
+    }
+    if (this.strip?.gaveUp) x.usageStripGaveUp = true;
     if (x.tFirstByte === 0) x.tFirstByte = x.tUpstreamEnd;
     this.res.end(() => this.finish(outcomeForStatus(this.up.statusCode), this.up.statusCode >= 400 ? `http_${this.up.statusCode}` : ''));
   }

@@ -10,7 +10,7 @@ import type { Logger } from '../../core/log.ts';
 import { GatewayErrors, outcomeOf } from '../errors.ts';
 import { eventId } from './ids.ts';
 import { Exchange, ResponseCapture, UNKNOWN_MODEL, UNMATCHED_ROUTE } from './exchange-record.ts';
-import { forward, upstreamHeaders, type Forwarded } from './forward.ts';
+import { asksUsage, forward, upstreamHeaders, type Forwarded, type ForwardRequest } from './forward.ts';
 import type { Permit } from '../routing/breaker.ts';
 import type { VersionUpstream } from './upstreams.ts';
 import { ANONYMOUS, type Consumer, type GatewayHooks, type RequestInfo } from './edge-hooks.ts';
@@ -99,6 +99,52 @@ export class RequestHandler {
     const x = this.begin(req, body);
     x.route = template;
     this.run(kind, template, x, req, res, ip).catch((err: unknown) => this.respondError(x, res, err));
+  }
+
+  /**
+   * `GET /v1/models` (and `/v1/models/{id}` with `id`), in OpenAI's format: the models this
+   * caller may call (the edge's permissions; every configured model without them). A model the
+   * caller may not call is answered as unknown. No event: this is not model traffic.
+   */
+  async listModels(req: IncomingMessage, res: ServerResponse, id: string | undefined, ip: string): Promise<void> {
+    const hooks = this.opts.hooks;
+    try {
+      let consumer: Consumer = ANONYMOUS;
+      if (hooks.resolveConsumer) {
+        let c = hooks.resolveConsumer({ method: req.method ?? 'GET', path: pathOf(req.url ?? '/'), headers: req.headers, ip });
+        if (isThenable(c)) c = await c;
+        if (c instanceof MlgateError) return this.sendBare(res, c);
+        consumer = c;
+      }
+      const visible = (m: string): boolean => this.opts.table.get(m) !== undefined && (!hooks.mayCall || hooks.mayCall(consumer, m));
+      const entry = (m: string) => ({ id: m, object: 'model', created: this.createdS, owned_by: 'mlgate' });
+      if (id === undefined) {
+        const names = [...this.opts.table.all()].map((m) => m.name).filter(visible).sort();
+        return this.sendJson(res, 200, { object: 'list', data: names.map(entry) });
+      }
+      if (!visible(id)) return this.sendBare(res, GatewayErrors.unknownModel(`model ${id.slice(0, 200)} is not served here`, { details: { model: id.slice(0, 200) } }));
+      return this.sendJson(res, 200, entry(id));
+    } catch (err) {
+      this.opts.logger.error({ err }, 'listing models failed');
+      return this.sendBare(res, GatewayErrors.internal('unexpected gateway failure'));
+    }
+  }
+
+  /** `created` of the model list: when this gateway started (s since the epoch). */
+  private readonly createdS = Math.floor(Date.now() / 1000);
+
+  private sendJson(res: ServerResponse, status: number, body: unknown): void {
+    const payload = Buffer.from(JSON.stringify(body));
+    res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': String(payload.length), ...(this.draining ? { connection: 'close' } : {}) });
+    res.end(payload);
+  }
+
+  /** An error of a route without an event (the edge's headers, e.g. WWW-Authenticate, added). */
+  private sendBare(res: ServerResponse, err: MlgateError): void {
+    const payload = Buffer.from(JSON.stringify(err.toJSON()));
+    const more = this.opts.hooks.errorHeaders?.(err) ?? {};
+    res.writeHead(err.statusCode, { 'content-type': 'application/json; charset=utf-8', 'content-length': String(payload.length), ...more });
+    res.end(payload);
   }
 
   /** Answers a request that failed before routing (404 path, body too large) with its event. */
@@ -244,7 +290,14 @@ export class RequestHandler {
     headers.traceparent = RequestTracer.header(x.trace!);
     const xff = req.headers['x-forwarded-for'];
     headers['x-forwarded-for'] = typeof xff === 'string' && xff ? `${xff}, ${ip}` : ip;
-    const fwdReq = { method: x.method, path: rest, headers, body: x.requestBody && x.requestBody.length > 0 ? x.requestBody : null };
+    const fwdReq: ForwardRequest = { method: x.method, path: rest, headers, body: x.requestBody && x.requestBody.length > 0 ? x.requestBody : null };
+    const json = x.requestJson;
+    if (OPENAI_PATHS.has(x.route) && json !== null && typeof json === 'object' && !Array.isArray(json)) {
+      fwdReq.json = json as Record<string, unknown>;
+      fwdReq.streamWithoutUsage = streamsWithoutUsage(x.route, fwdReq.json);
+      x.upstreamModel = v.upstreamModel ?? rt.name;
+      x.stripUsage = asksUsage(v, fwdReq);
+    }
     x.tUpstream = performance.now();
     if (rt.config.shadow && x.role !== 'pinned') this.opts.shadow.maybe(rt, x, fwdReq);
     const m = this.opts.metrics;
@@ -307,6 +360,7 @@ export class RequestHandler {
       }
       x.outcome = end.outcome;
       x.errorClass = end.errorClass;
+      if (x.usageStripGaveUp) this.opts.logger.warn({ model: x.model, version: x.version, event_id: x.eventId }, 'an SSE event over the rewrite limit: the rest of the stream passed unchanged, its usage chunk included');
       if (slot && end.outcome === 'ok') this.store(x, slot);
       this.finish(x);
     });
@@ -326,6 +380,11 @@ export class RequestHandler {
     const extra = this.responseHeaders(x);
     const more = err instanceof MlgateError ? this.opts.hooks.errorHeaders?.(err) : undefined;
     if (more) for (const k in more) extra[k.toLowerCase()] = more[k]!;
+    // Every gateway 503 says when to come back (the error's details may know; else 1 s).
+    if (err instanceof MlgateError && err.statusCode === 503 && extra['retry-after'] === undefined) {
+      const s = err.details?.retry_after_s;
+      extra['retry-after'] = String(typeof s === 'number' && s >= 1 ? Math.ceil(s) : 1);
+    }
     sendError(res, x, err, extra);
     x.outcome = outcomeOf(err instanceof MlgateError ? err : undefined);
     if (!(err instanceof MlgateError)) this.opts.logger.error({ err, event_id: x.eventId }, 'unexpected error while proxying');
@@ -346,6 +405,16 @@ export class RequestHandler {
     this.opts.telemetry.submit(recordOf(x));
     if (--this.inflight === 0) for (const w of this.idleWaiters.splice(0)) w();
   }
+}
+
+/** Routes whose streams can carry usage (`stream_options.include_usage`). */
+const USAGE_STREAM_ROUTES: ReadonlySet<string> = new Set(['/v1/chat/completions', '/v1/completions']);
+
+/** A streamed chat or completion request whose client did not ask for usage. */
+function streamsWithoutUsage(route: string, json: Record<string, unknown>): boolean {
+  if (!USAGE_STREAM_ROUTES.has(route) || json.stream !== true) return false;
+  const so = json.stream_options as { include_usage?: unknown } | null | undefined;
+  return !(so !== null && typeof so === 'object' && so.include_usage === true);
 }
 
 /** A promise (or any thenable a hook may return). */

@@ -8,6 +8,7 @@ import type { VersionConfig } from '../config.ts';
 import { Balancer } from '../routing/balancer.ts';
 import { CircuitBreaker, type BreakerState } from '../routing/breaker.ts';
 import { upstreamConnectOptions } from '../edge/tls.ts';
+import { resolveCredentials, type ResolvedCredentials } from './credentials.ts';
 
 /** One upstream target. */
 export interface UpstreamTarget {
@@ -46,6 +47,8 @@ export class VersionUpstream {
   private readonly passes: number[];
   private readonly fails: number[];
   private checking = false;
+  /** Credential headers for the upstream (values are secrets: never log or return them). */
+  private creds: ResolvedCredentials | undefined;
 
   constructor(opts: VersionUpstreamOptions) {
     this.model = opts.model;
@@ -53,6 +56,8 @@ export class VersionUpstream {
     this.config = opts.config;
     this.logger = opts.logger;
     const c = opts.config;
+    // First, before any pool exists: an unresolvable reference stops the start or the reload.
+    this.creds = this.readCredentials();
     this.breaker = new CircuitBreaker({
       ...c.breaker,
       onChange: (state) => {
@@ -81,6 +86,30 @@ export class VersionUpstream {
     });
     this.passes = new Array<number>(this.targets.length).fill(0);
     this.fails = new Array<number>(this.targets.length).fill(0);
+  }
+
+  /** Resolved credential headers, undefined when the version has none. */
+  get credentials(): ResolvedCredentials | undefined {
+    return this.creds;
+  }
+
+  /** The `model` the upstream gets on the OpenAI routes, undefined to pass the client's. */
+  get upstreamModel(): string | undefined {
+    return this.config.upstreamModel;
+  }
+
+  /**
+   * Reads the credential references again (a reload of an unchanged version: a rotated secret).
+   * @returns a function that puts the new values in force.
+   * @throws MLG_GW_CREDENTIAL_UNRESOLVED, leaving the values in force untouched.
+   */
+  rereadCredentials(): () => void {
+    const next = this.readCredentials();
+    return () => { this.creds = next; };
+  }
+
+  private readCredentials(): ResolvedCredentials | undefined {
+    return resolveCredentials(this.config.credentials, `gateway.models.${this.model}.versions.${this.name}.credentials`);
   }
 
   /** Whether the version can take a request now (breaker and targets). Does not take a permit. */

@@ -127,9 +127,20 @@ export class Balancer {
       return;
     }
     if (this.opts.ejectAfter > 0 && ++this.failuresInRow[i]! >= this.opts.ejectAfter) {
-      this.ejectedUntil[i] = this.now() + this.opts.ejectMs;
+      const now = this.now();
+      // Never bench the last usable target (as Envoy's panic threshold): with it gone the
+      // version would answer 503 to every request for ejectMs, healthy ones included; its
+      // breaker judges the version as a whole. It keeps counting and is benched once another
+      // target is usable again.
+      if (!this.otherUsable(i, now)) return;
+      this.ejectedUntil[i] = now + this.opts.ejectMs;
       this.failuresInRow[i] = 0;
     }
+  }
+
+  private otherUsable(i: number, now: number): boolean {
+    for (let k = 0; k < this.n; k++) if (k !== i && this.usable(k, now)) return true;
+    return false;
   }
 
   /** Active health check verdict for target `i` (a passive ejection still runs its course). */

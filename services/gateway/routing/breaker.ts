@@ -78,6 +78,12 @@ export class CircuitBreaker {
     return s === 'closed' || (s === 'half_open' && this.probesInFlight < this.opts.halfOpenProbes);
   }
 
+  /** Milliseconds until an open breaker lets probes through (0 when it is not open). */
+  msUntilHalfOpen(): number {
+    if (this.state !== 'open') return 0;
+    return Math.max(0, this.opts.openMs - (this.now() - this.openedAt));
+  }
+
   /** Reports how a request that held `permit` ended. */
   record(permit: Permit, ok: boolean): void {
     if (!this.opts.enabled) return;

@@ -79,7 +79,7 @@ export class ModelRuntime {
         const shown = pin.slice(0, 100); // the client's header: never echoed whole
         throw GatewayErrors.badRequest(`model ${this.name} has no version ${shown}`, { details: { model: this.name, version: shown } });
       }
-      if (this.tripped.has(pin)) throw GatewayErrors.circuitOpen(`version ${pin} of model ${this.name} is tripped`, { details: { model: this.name, version: pin } });
+      if (this.tripped.has(pin)) throw GatewayErrors.circuitOpen(`version ${pin} of model ${this.name} ${unavailableWhy(v, 'tripped')}`, { details: { model: this.name, version: pin, reason: 'tripped', retry_after_s: retryAfterS(v, 'tripped') } });
       return { version: v, role: 'pinned', permit: this.take(v, v.availability()) };
     }
     const name = stickyKey !== undefined ? this.picker.pickSticky(stickyKey) : this.picker.pick(random);
@@ -100,16 +100,41 @@ export class ModelRuntime {
         if (permit) return { version: f, role: 'fallback', permit };
       }
     }
-    const details = { model: this.name, version: name, reason: why };
-    if (why === 'no_upstream') throw GatewayErrors.noUpstream(`version ${name} of model ${this.name} has no healthy target and no fallback can serve`, { details });
-    throw GatewayErrors.circuitOpen(`version ${name} of model ${this.name} is unavailable (${why}) and no fallback can serve`, { details });
+    const details = { model: this.name, version: name, reason: why, retry_after_s: retryAfterS(chosen, why) };
+    const fbText = fb !== null && fb !== name ? `its fallback ${fb} cannot serve either` : 'it has no fallback';
+    if (why === 'no_upstream') throw GatewayErrors.noUpstream(`version ${name} of model ${this.name} ${noTargetWhy(chosen)}, and ${fbText}`, { details });
+    throw GatewayErrors.circuitOpen(`version ${name} of model ${this.name} ${unavailableWhy(chosen, why)}, and ${fbText}`, { details });
   }
 
   private take(v: VersionUpstream, why: Availability): Permit {
-    const details = { model: this.name, version: v.name, reason: why };
-    if (why === 'no_upstream') throw GatewayErrors.noUpstream(`version ${v.name} of model ${this.name} has no healthy target`, { details });
+    const details = { model: this.name, version: v.name, reason: why, retry_after_s: retryAfterS(v, why === 'ok' ? 'open' : why) };
+    if (why === 'no_upstream') throw GatewayErrors.noUpstream(`version ${v.name} of model ${this.name} ${noTargetWhy(v)}`, { details });
     const permit = why === 'ok' ? v.breaker.acquire() : undefined;
-    if (!permit) throw GatewayErrors.circuitOpen(`the breaker of version ${v.name} of model ${this.name} is open`, { details });
+    if (!permit) throw GatewayErrors.circuitOpen(`version ${v.name} of model ${this.name} ${unavailableWhy(v, 'open')}`, { details });
     return permit;
   }
+}
+
+/** Why a version has no target to send to, in words that match its config. */
+function noTargetWhy(v: VersionUpstream): string {
+  const h = v.config.health;
+  const n = v.targets.length;
+  if (h) return `has no usable target: ${n === 1 ? 'its target' : `all ${n} targets`} failed ${h.unhealthyThreshold} active health check(s) in a row (GET ${h.path})`;
+  return 'has no usable target';
+}
+
+/** Why a version takes no request now. */
+function unavailableWhy(v: VersionUpstream, why: Availability | 'tripped'): string {
+  if (why === 'tripped') return 'is tripped (its traffic share goes to the fallback until it is reset)';
+  const s = v.breaker.state;
+  if (s === 'half_open') return 'has its circuit breaker half-open and every probe slot taken';
+  return `has its circuit breaker open after too many upstream failures (probes in ${Math.ceil(v.breaker.msUntilHalfOpen() / 1000)} s)`;
+}
+
+/** Seconds a client should wait before retrying (Retry-After of the 503). */
+function retryAfterS(v: VersionUpstream, why: Availability | 'tripped'): number {
+  if (why === 'open') return Math.max(1, Math.ceil(v.breaker.msUntilHalfOpen() / 1000));
+  if (why === 'no_upstream' && v.config.health) return Math.max(1, Math.ceil(v.config.health.intervalMs / 1000));
+  if (why === 'tripped') return 30;
+  return 1;
 }

@@ -120,9 +120,17 @@ export class RoutingTable {
     const built = new Map<string, ModelRuntime>();
     const fresh: VersionUpstream[] = [];
     const states: RoutingState[] = [];
+    // Kept versions read their credential files again; the new values apply at commit.
+    const rotations: Array<() => void> = [];
     for (const [name, m] of Object.entries(next.models)) {
       const old = this.models.get(name);
-      const versions = this.buildVersions(name, m, old, fresh);
+      let versions: Map<string, VersionUpstream>;
+      try {
+        versions = this.buildVersions(name, m, old, fresh, rotations);
+      } catch (err) {
+        for (const v of fresh) void v.destroy();
+        throw err;
+      }
       const oldM = old?.config;
       const fileChanged = !oldM || JSON.stringify(configuredWeights(oldM)) !== JSON.stringify(configuredWeights(m)) || (oldM.fallback ?? null) !== (m.fallback ?? null);
       let state = old?.state;
@@ -138,6 +146,7 @@ export class RoutingTable {
       states,
       summary: { added, removed, changed },
       commit: () => {
+        for (const r of rotations) r();
         const previous = this.models;
         this.models = built;
         this.config = next;
@@ -164,11 +173,12 @@ export class RoutingTable {
     await Promise.all([...this.models.values()].flatMap((m) => [...m.versions.values()].map((v) => v.destroy())));
   }
 
-  private buildVersions(model: string, m: ModelConfig, old: ModelRuntime | undefined, fresh?: VersionUpstream[]): Map<string, VersionUpstream> {
+  private buildVersions(model: string, m: ModelConfig, old: ModelRuntime | undefined, fresh?: VersionUpstream[], rotations?: Array<() => void>): Map<string, VersionUpstream> {
     const out = new Map<string, VersionUpstream>();
     for (const [name, vc] of Object.entries(m.versions)) {
       const prev = old?.versions.get(name);
       if (prev && JSON.stringify(prev.config) === JSON.stringify(vc)) {
+        if (vc.credentials) rotations?.push(prev.rereadCredentials());
         out.set(name, prev);
         continue;
       }

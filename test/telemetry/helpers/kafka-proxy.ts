@@ -21,6 +21,7 @@ export class KafkaProxy {
   private readonly server: Server;
   private readonly sockets = new Set<Socket>();
   private arm = false;
+  private swallow = false;
   private victim: bigint | undefined;
   /** Produce requests whose sequence numbers were moved. */
   broken = 0;
@@ -42,6 +43,19 @@ export class KafkaProxy {
     this.arm = true;
   }
 
+  /**
+   * While on, every produce request still reaches the broker (which stores it), but its response
+   * is thrown away and the connection cut: the producer cannot know its records were stored, the
+   * state a broker crash right after a write leaves it in. Resends under a new producer id then
+   * put those records in the topic a second time.
+   */
+  swallowProduceResponses(on: boolean): void {
+    this.swallow = on;
+  }
+
+  /** Produce responses thrown away by {@link swallowProduceResponses}. */
+  swallowed = 0;
+
   /** Client connections open through the proxy. */
   connections(): number {
     return this.sockets.size / 2;
@@ -60,7 +74,25 @@ export class KafkaProxy {
       s.on('close', () => { this.sockets.delete(s); client.destroy(); upstream.destroy(); });
       s.on('error', () => undefined);
     }
-    upstream.on('data', (d: Buffer) => client.write(d));
+    // Correlation ids of produce requests whose responses must not reach the client.
+    const doomed = new Set<number>();
+    let answers: Buffer = Buffer.alloc(0);
+    upstream.on('data', (d: Buffer) => {
+      answers = answers.length ? Buffer.concat([answers, d]) : d;
+      while (answers.length >= 8) {
+        const size = answers.readInt32BE(0);
+        if (answers.length < 4 + size) break;
+        const frame = answers.subarray(0, 4 + size);
+        answers = answers.subarray(4 + size);
+        if (doomed.has(frame.readInt32BE(4))) {
+          this.swallowed++;
+          client.destroy();
+          upstream.destroy();
+          return;
+        }
+        client.write(Buffer.from(frame));
+      }
+    });
     let pending: Buffer = Buffer.alloc(0);
     client.on('data', (d: Buffer) => {
       pending = pending.length ? Buffer.concat([pending, d]) : d;
@@ -69,6 +101,7 @@ export class KafkaProxy {
         if (pending.length < 4 + size) break;
         const frame = Buffer.from(pending.subarray(0, 4 + size));
         pending = pending.subarray(4 + size);
+        if (this.swallow && frame.readInt16BE(4) === 0 /* Produce */) doomed.add(frame.readInt32BE(8));
         upstream.write(this.rewrite(frame));
       }
     });

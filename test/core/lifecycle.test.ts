@@ -1,0 +1,88 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { fileURLToPath } from 'node:url';
+import { Lifecycle } from '../../services/core/lifecycle.ts';
+import { silentLogger } from '../../services/core/log.ts';
+
+const CHILD = fileURLToPath(new URL('./helpers/lifecycle-child.ts', import.meta.url));
+
+interface Run { child: ChildProcess; lines: string[]; waitFor(line: string): Promise<void>; exited: Promise<number | null> }
+
+function start(mode: string): Run {
+  const child = spawn(process.execPath, ['--import', 'tsx', CHILD, mode], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const lines: string[] = [];
+  const waiters: Array<[string, () => void]> = [];
+  let buf = '';
+  child.stdout!.setEncoding('utf8').on('data', (d: string) => {
+    buf += d;
+    let i;
+    while ((i = buf.indexOf('\n')) >= 0) {
+      const line = buf.slice(0, i);
+      buf = buf.slice(i + 1);
+      lines.push(line);
+      for (const [want, wake] of waiters) if (want === line) wake();
+    }
+  });
+  child.stderr!.resume();
+  const exited = once(child, 'exit').then(([code]) => code as number | null);
+  return {
+    child, lines, exited,
+    waitFor: (line) => (lines.includes(line) ? Promise.resolve() : new Promise<void>((r) => waiters.push([line, r]))),
+  };
+}
+
+test('lifecycle: SIGTERM stops the parts in reverse start order (a slot stops where it was reserved); exit 0', async () => {
+  const r = start('ok');
+  await r.waitFor('ready');
+  r.child.kill('SIGTERM');
+  assert.equal(await r.exited, 0);
+  assert.deepEqual(r.lines, ['ready', 'stop d', 'stop b', 'stop c', 'stop a', 'exit 0']);
+});
+
+test('lifecycle: SIGINT does the same', async () => {
+  const r = start('ok');
+  await r.waitFor('ready');
+  r.child.kill('SIGINT');
+  assert.equal(await r.exited, 0);
+  assert.deepEqual(r.lines.slice(1), ['stop d', 'stop b', 'stop c', 'stop a', 'exit 0']);
+});
+
+test('lifecycle: a stop that fails is logged, the others still stop, the exit code is 1', async () => {
+  const r = start('fail');
+  await r.waitFor('ready');
+  r.child.kill('SIGTERM');
+  assert.equal(await r.exited, 1);
+  assert.deepEqual(r.lines.slice(1), ['stop d', 'stop b', 'stop c', 'stop a', 'exit 1']);
+});
+
+test('lifecycle: a stop over its deadline is left behind, the others still stop, the exit code is 1', async () => {
+  const r = start('slow');
+  await r.waitFor('ready');
+  r.child.kill('SIGTERM');
+  assert.equal(await r.exited, 1);
+  assert.deepEqual(r.lines.slice(1), ['stop d', 'stop b', 'stop c', 'stop a', 'exit 1']);
+});
+
+// The timeout turns "the second signal did not exit" into a failure instead of a hang.
+test('lifecycle: a second signal while a stop hangs exits at once with code 1', { timeout: 30_000 }, async () => {
+  const r = start('hang');
+  await r.waitFor('ready');
+  r.child.kill('SIGTERM');
+  await r.waitFor('stop c');
+  r.child.kill('SIGINT');
+  assert.equal(await r.exited, 1);
+  assert.deepEqual(r.lines.slice(1), ['stop d', 'stop b', 'stop c'], 'a is never stopped: the process exited during c');
+});
+
+test('lifecycle: stop is idempotent and a part that starts after the stop began is stopped at once', async () => {
+  const life = new Lifecycle(silentLogger());
+  const order: string[] = [];
+  life.started('x', async () => { order.push('x'); });
+  const late = life.slot('late');
+  assert.equal(await Promise.all([life.stop(), life.stop()]).then(([a, b]) => a && b), true);
+  late(async () => { order.push('late'); });
+  await new Promise((r) => setImmediate(r));
+  assert.deepEqual(order, ['x', 'late']);
+});

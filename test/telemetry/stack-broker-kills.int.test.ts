@@ -1,0 +1,119 @@
+/**
+ * The whole pipeline through broker faults: gateway → Kafka sink → private broker → ingester →
+ * ClickHouse (embedded), all running while produce responses are lost after the broker stored the
+ * records (the proxy throws them away: what a kill right after a write leaves), then while the
+ * broker is SIGKILLed twice under load and restarted on its log directory. The sink resends what it
+ * could not confirm (at least once into Kafka: the topic holds copies); the ingester removes the
+ * copies by event id. The promise checked is the user's: exactly one row per answered request, with the
+ * event id the client saw, and no request failed because of telemetry.
+ */
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Pool } from 'undici';
+import { parseConfig } from '../../services/core/config.ts';
+import { silentLogger } from '../../services/core/log.ts';
+import { startGateway } from '../../services/gateway/gateway.ts';
+import { TelemetrySection } from '../../services/telemetry/config.ts';
+import { createSink } from '../../services/telemetry/factory.ts';
+import { createHasher } from '../../services/telemetry/hash.ts';
+import { KafkaSink } from '../../services/telemetry/kafka-sink.ts';
+import { createRedactor } from '../../services/telemetry/redact.ts';
+import { needKafka, waitUntil } from '../support/infra.ts';
+import { startStandIn } from '../support/upstream.ts';
+import { cleanup, tempDir } from '../support/cleanup.ts';
+import { gatewayConfig, model } from '../gateway/helpers.ts';
+import { count, embeddedWarehouse } from '../warehouse/support.ts';
+import { groupProgress, runIngester, testIngesterConfig, testKafkaSource } from '../ingester/support.ts';
+import { startFaultBroker, type FaultBroker } from './helpers/fault-broker.ts';
+
+const BROKER_PORT = 29392;
+const PROXY_PORT = 29390;
+const KILLS = 2;
+const HASH_KEY = 'stack-broker-kills-key-0123';
+let broker: FaultBroker | undefined;
+
+before(async () => {
+  broker = await startFaultBroker(BROKER_PORT, PROXY_PORT);
+});
+after(async () => {
+  await broker?.destroy();
+});
+
+test(`whole stack: lost produce responses and ${KILLS} broker SIGKILLs under load give exactly one ClickHouse row per answered request`, async (t) => {
+  if (!(await needKafka(t)) || !broker) return;
+  const topic = 'stack.kills.events';
+  const telemetry = parseConfig(TelemetrySection, { topic, partitions: 3, stallMs: 300, hashing: { key: HASH_KEY } });
+  const sink = createSink({ telemetry, kafka: { brokers: [broker.address], clientId: 'gw-stack-kills', connectionTimeoutMs: 1000 }, dataDir: tempDir(t, 'stack-kills'), logger: silentLogger() });
+  assert.ok(sink instanceof KafkaSink);
+  const v1 = await startStandIn({ name: 'v1', t });
+  const gw = await startGateway({
+    config: gatewayConfig({ models: { m: model({ v1: v1.url }) } }), sink, gatewayId: 'gw-stack-kills',
+    hasher: createHasher({ key: HASH_KEY, keyId: 'k1' }), redactor: createRedactor({ maxChars: 2048 }), logger: silentLogger(),
+  });
+  cleanup(t, async () => { await gw.close(); await sink.close(); });
+
+  // The ingester runs throughout, so it too lives through every kill.
+  const wh = await embeddedWarehouse(t);
+  const cfg = testIngesterConfig({ events: topic, dlq: `${topic}.dlq` }, { batch: { maxRows: 1000, lingerMs: 100, minBytes: 1 } });
+  await runIngester(t, wh, cfg, testKafkaSource([broker.address], cfg));
+
+  const pool = new Pool(gw.url, { connections: 8 });
+  cleanup(t, () => pool.close());
+  const ids: string[] = [];
+  const failures: number[] = [];
+  let stop = false;
+  let n = 0;
+  const load = Promise.all(Array.from({ length: 8 }, async () => {
+    while (!stop) {
+      const i = n++;
+      const res = await pool.request({
+        path: '/v1/models/m/predict', method: 'POST', headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ text: `request ${i} from user${i}@example.com` }),
+      });
+      await res.body.dump();
+      if (res.statusCode !== 200) failures.push(res.statusCode);
+      else ids.push(String(res.headers['x-mlgate-event-id']));
+      await new Promise((r) => setTimeout(r, 20)); // pacing of the load, not synchronisation
+    }
+  }));
+
+  // First, produce responses lost after the broker stored the records (what a kill right after
+  // a write does): the sink cannot confirm them, resends them under a new producer id, and the
+  // topic holds copies the ingester must drop.
+  await waitUntil('traffic flowing', () => sink.stats().sent >= 500, 120_000, 100);
+  broker.proxy.swallowProduceResponses(true);
+  await waitUntil('a resend under a new producer id', () => broker!.proxy.swallowed >= 3 && sink.producerResets() >= 1, 60_000, 50);
+  broker.proxy.swallowProduceResponses(false);
+
+  for (let k = 0; k < KILLS; k++) {
+    const sentBefore = sink.stats().sent + sink.stats().replayed;
+    await waitUntil(`traffic flowing before kill ${k + 1}`, () => sink.stats().sent + sink.stats().replayed >= sentBefore + 500 && sink.currentMode() === 'direct', 120_000, 100);
+    await broker.kill();
+    await waitUntil(`the sink to notice kill ${k + 1}`, () => sink.currentMode() === 'spill', 30_000, 50);
+    await broker.start();
+  }
+  await waitUntil('traffic flowing after the last restart', () => sink.currentMode() === 'direct' && sink.spillBacklog() === 0, 180_000, 100);
+  stop = true;
+  await load;
+  await gw.close();
+  await sink.flush();
+  await waitUntil('every event delivered', () => sink.stats().sent + sink.stats().replayed >= ids.length && sink.spillBacklog() === 0, 120_000, 100);
+
+  assert.deepEqual(failures, [], 'no request failed because of telemetry');
+  assert.equal(sink.stats().dropped, 0, 'nothing dropped');
+  assert.equal(new Set(ids).size, ids.length, 'every answered request announced its own event id');
+  // Every message in the topic, copies included, handled and committed by the ingester.
+  await waitUntil('the ingester to commit the whole topic', async () => {
+    const p = await groupProgress([broker!.address], cfg.groupId, topic);
+    return p.end >= ids.length && p.committed === p.end;
+  }, 180_000, 250);
+  const p = await groupProgress([broker.address], cfg.groupId, topic);
+  assert.ok(p.end > ids.length, `the topic must hold copies for this test to mean anything (${p.end} messages, ${ids.length} requests)`);
+  assert.equal(await count(wh, 'SELECT count() FROM {db}.requests'), ids.length, `one row per answered request, no copy (${p.end} messages in the topic)`);
+  assert.equal(await count(wh, 'SELECT sum(requests) FROM {db}.requests_1m'), ids.length, 'per-minute counts exact');
+  const stored = new Set((await wh.query<{ id: string }>('SELECT toString(event_id) AS id FROM {db}.requests')).map((r) => r.id));
+  const missing = ids.filter((id) => !stored.has(id));
+  assert.deepEqual(missing.slice(0, 5), [], `${missing.length} answered requests have no row`);
+  assert.equal(await count(wh, "SELECT count() FROM {db}.requests WHERE position(input_redacted, '@example.com') > 0"), 0, 'no raw email stored');
+  t.diagnostic(`${ids.length} requests, ${p.end} messages, ${broker.proxy.swallowed} responses lost, ${sink.producerResets()} producer resets, ${sink.stats().spilled} spilled, ${sink.stats().replayed} replayed`);
+});
