@@ -8,7 +8,7 @@
  *
  * What it carries: API key *hashes* (`sha256:<key id>:<hex>`, as in the config file), never keys.
  * Each consumer is validated by the gateway with the config's own schema before it applies a
- * table; this module checks only the envelope (control must not depend on the gateway).
+ * table; this module checks only the envelope (routing must not depend on the gateway).
  *
  * Concurrent changes on two gateways: each takes `max(its generation + 1, now)`; the higher
  * generation wins everywhere and the other change, although recorded in `admin_changes`, is

@@ -1,5 +1,7 @@
 /**
- * Error catalogue of the control plane contracts (routing state, control channel, admin changes).
+ * Error catalogue of the routing package: the states gateways follow and the control channel they
+ * travel on. The codes keep the `MLG_CONTROL_` prefix of the package's former name (`control/`):
+ * codes are an external contract, so the rename did not change them (docs/architecture.md).
  */
 import { defineError } from '../core/errors.ts';
 

@@ -23,7 +23,7 @@
  * log keeps about one state per model. Joining the consumer group costs the broker's
  * `group.initial.rebalance.delay.ms` (3 s by default, 0 in the test broker) at start.
  *
- * Errors: the codes below are the Kafka adapter's own (`MLG_CONTROL_*`, the control area).
+ * Errors: the codes below are the Kafka adapter's own (`MLG_CONTROL_*`, the routing package's prefix).
  *
  * The mechanics are generic ({@link KafkaStateChannel}: any keyed, generation-ordered state on a
  * compacted topic); the consumer table of the gateways' edge travels the same way on its own
