@@ -21,7 +21,7 @@ import { silentLogger } from '../../../services/core/log.ts';
 import { CanaryDecisionRowSchema } from '../../../services/warehouse/recorders.ts';
 import { arm, input, lognormalGrid } from '../helpers.ts';
 
-const spec = parseRolloutSpec({ id: 'r', model: 'm', stable: 'v1', canary: 'v2', steps: [10, 100], stepDefaults: { minDurationS: 0, minSamples: 0 } });
+const spec = parseRolloutSpec({ id: 'r', model: 'm', stable: 'v1', canary: 'v2', steps: [10, 100], stepDefaults: { minDurationS: 0, minSamples: 0 }, warmup: { seconds: 0 } });
 const routing = (w: number, state: 'active' | 'tripped' = 'active', fallback: string | null = null) => ({ stable: { version: 'v1', weight: 100 - w }, canary: { version: 'v2', weight: w, state }, fallback });
 const cause = (at: number) => ({ actor: 'controller-x', reason: 'why', id: 'd1', at });
 
