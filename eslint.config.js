@@ -4,7 +4,7 @@ import tseslint from 'typescript-eslint';
 import { layers } from './scripts/eslint-layers.js';
 
 export default tseslint.config(
-  { ignores: ['node_modules/**', '.cache/**', 'data/**', 'bench/results/**', 'coverage/**'] },
+  { ignores: ['node_modules/**', 'dist/**', '.cache/**', 'data/**', 'bench/results/**', 'coverage/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

@@ -108,7 +108,7 @@ const writer = createChainedWriter(wh, { table: 'canary_decisions', chainId: `be
 const t0 = performance.now();
 for (let i = 0; i < 1000; i++) {
   await writer.append({ decision_id: `b-${i}`, ts: now - 1000 + i, rollout_id: 'ro-bench', model: 'sentiment', stable_version: 'v1', canary_version: 'v2',
-    step: i % 5, weight_before: 10, weight_after: 20, action: 'continue', reason: 'bench', evidence: { i, p: 0.5 }, actor: 'bench' });
+    step: i % 5, weight_before: 10, weight_after: 20, action: 'wait', reason: 'bench', evidence: { i, p: 0.5 }, actor: 'bench' });
 }
 const appendMs = (performance.now() - t0) / 1000;
 await q('verify_chains', 'recompute every chain of the three tables', async () => ((await svc.verify({ allow_unchained: 'true' })).ok ? 1 : 0));

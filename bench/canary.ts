@@ -1,9 +1,9 @@
 /**
  * `npm run bench:canary`: the fixed scenario set through mlgate's rollout controller and through a
  * Flagger-style and a Kayenta-style baseline, over the same simulated traffic (same seeds, same
- * weight steps). Prints the table, checks the targets of issue 6 and writes
- * bench/results/canary.json.
- *   node --import tsx bench/canary.ts [--runs-scale F]   (F < 1 for a quick look; results then not comparable)
+ * weight steps), then the scenario families of issue 16 (bench/canary/scenarios/). Prints the
+ * table, checks the targets of issues 6 and 16 and writes bench/results/canary.json.
+ *   node --import tsx bench/canary.ts [--runs-scale F] [--only-families]   (F < 1 for a quick look; results then not comparable)
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
@@ -13,10 +13,10 @@ import { mlgatePolicy } from '../services/controller/sim/policy.ts';
 import { runScenario, type ScenarioResult } from '../services/controller/sim/run.ts';
 import { flaggerPolicy } from './canary/flagger.ts';
 import { kayentaPolicy } from './canary/kayenta.ts';
-import { SCENARIOS, flaggerConfig, kayentaConfig, loadBenchScenario } from './canary/scenarios.ts';
+import { FAMILIES, SCENARIOS, flaggerConfig, kayentaConfig, loadBenchScenario } from './canary/scenarios.ts';
 import { checkTargets, formatTable } from './canary/report.ts';
 
-const { values } = parseArgs({ options: { 'runs-scale': { type: 'string', default: '1' } } });
+const { values } = parseArgs({ options: { 'runs-scale': { type: 'string', default: '1' }, 'only-families': { type: 'boolean', default: false } } });
 const scale = Number(values['runs-scale']);
 if (!(scale > 0 && scale <= 1)) {
   console.error('--runs-scale must be in (0, 1]');
@@ -25,7 +25,8 @@ if (!(scale > 0 && scale <= 1)) {
 
 const results: ScenarioResult[] = [];
 const t0 = Date.now();
-for (const { file, runs } of SCENARIOS) {
+const all = [...(values['only-families'] ? [] : SCENARIOS), ...FAMILIES.map((f) => ({ ...f, file: `families/${f.file}` }))];
+for (const { file, runs } of all) {
   const sc = loadBenchScenario(file);
   const n = Math.max(10, Math.round(runs * scale));
   const policies = [

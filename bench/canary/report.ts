@@ -1,17 +1,32 @@
-/** The benchmark's table and target checks (issue 6, "Done when"). */
+/** The benchmark's table and target checks (issues 6 and 16, "Done when"), with 95% Wilson intervals on the rates. */
 import type { ScenarioResult } from '../../services/controller/sim/run.ts';
 
 const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
+
+/** The 95% Wilson score interval of k successes in n. */
+export function wilson(k: number, n: number): [number, number] {
+  if (n === 0) return [0, 1];
+  const z = 1.959964;
+  const p = k / n;
+  const d = 1 + (z * z) / n;
+  const c = (p + (z * z) / (2 * n)) / d;
+  const h = (z * Math.sqrt((p * (1 - p)) / n + (z * z) / (4 * n * n))) / d;
+  return [Math.max(0, c - h), Math.min(1, c + h)];
+}
+const ci = (k: number, n: number) => {
+  const [lo, hi] = wilson(k, n);
+  return `${pct(k / n)} [${(100 * lo).toFixed(1)}-${(100 * hi).toFixed(1)}]`;
+};
 const secs = (x: number | null) => (x === null ? '-' : x >= 600 ? `${(x / 60).toFixed(1)}m` : `${Math.round(x)}s`);
 
 /** The results as a Markdown table. */
 export function formatTable(results: readonly ScenarioResult[]): string {
-  const head = ['scenario', 'controller', 'runs', 'false rollback', 'promoted', 'detected', 'paused/undecided', 'rollback median', 'rollback p95', 'promote median'];
+  const head = ['scenario', 'controller', 'runs', 'false rollback [95% CI]', 'promoted', 'rolled back [95% CI]', 'paused/undecided', 'rollback median', 'rollback p95', 'promote median'];
   const rows = results.map((r) => [
     r.scenario, r.policy, String(r.runs),
-    r.expect === 'promote' ? pct(r.rollbackRate) : '-',
+    r.expect === 'promote' ? ci(r.rollbacks, r.runs) : '-',
     pct(r.promotionRate),
-    r.expect === 'rollback' ? pct(r.rollbackRate) : '-',
+    r.expect === 'rollback' ? ci(r.rollbacks, r.runs) : '-',
     pct((r.paused + r.undecided) / r.runs),
     secs(r.timeToRollbackS.median), secs(r.timeToRollbackS.p95), secs(r.timeToPromoteS.median),
   ]);
@@ -36,6 +51,23 @@ export function checkTargets(results: readonly ScenarioResult[]): TargetCheck[] 
     out.push({ name: 'A/A false rollback <= 1%', ok: aa.rollbackRate <= 0.01, detail: `${pct(aa.rollbackRate)} over ${aa.runs} rollouts` });
     out.push({ name: 'A/A promoted >= 95%', ok: aa.promotionRate >= 0.95, detail: pct(aa.promotionRate) });
   }
+  // Issue 16. "Caught before 100%": not promoted (rolled back, or paused for a person).
+  const caught = (r: ScenarioResult) => 1 - r.promotionRate;
+  const fr = (name: string, max: number) => {
+    const r = get(name, 'mlgate');
+    if (r) out.push({ name: `${name}: false rollbacks <= ${pct(max)}`, ok: r.rollbackRate <= max, detail: `${ci(r.rollbacks, r.runs)} over ${r.runs}` });
+  };
+  fr('warmup-30s-2x', 0.02);
+  fr('noise-400', 0.03);
+  fr('noise-2000', 0.03);
+  fr('aa-2000', 0.01);
+  for (const s of ['p99-only-40', 'errors-1-to-1.3']) {
+    const r = get(s, 'mlgate');
+    if (r) out.push({ name: `${s}: caught before 100% in >= 90%`, ok: caught(r) >= 0.9, detail: `${pct(caught(r))} (rolled back ${pct(r.rollbackRate)}, paused ${pct((r.paused + r.undecided) / r.runs)})` });
+  }
+  const zero = get('zero-errors', 'mlgate');
+  if (zero) out.push({ name: 'zero-errors: promoted >= 95%', ok: zero.promotionRate >= 0.95, detail: pct(zero.promotionRate) });
+  if (aa) out.push({ name: 'A/A at 400 req/s: median time to promote <= 15 min', ok: aa.timeToPromoteS.median !== null && aa.timeToPromoteS.median <= 900, detail: secs(aa.timeToPromoteS.median) });
   for (const s of ['errors-1-to-2', 'latency-p95-25']) {
     const r = get(s, 'mlgate');
     if (!r) continue;

@@ -19,8 +19,29 @@ export const SCENARIOS: readonly { file: string; runs: number }[] = [
   { file: 'low-traffic.yaml', runs: 300 },
 ];
 
-/** Loads one benchmark scenario. */
+/**
+ * Scenario families of issue 16 (bench/canary/scenarios/): traffic shaped like real rollouts, one
+ * family per class measured there (warm-ups, per-interval noise, small and tail-only regressions,
+ * zero and rare error rates, low traffic, telemetry gaps).
+ */
+export const FAMILIES: readonly { file: string; runs: number }[] = [
+  { file: 'aa-2000.yaml', runs: 300 },
+  { file: 'warmup-30s-2x.yaml', runs: 300 },
+  { file: 'warmup-20s-1.5x-version.yaml', runs: 200 },
+  { file: 'noise-400.yaml', runs: 300 },
+  { file: 'noise-2000.yaml', runs: 300 },
+  { file: 'noise-both-20s.yaml', runs: 200 },
+  { file: 'p99-only-40.yaml', runs: 200 },
+  { file: 'errors-1-to-1.3.yaml', runs: 200 },
+  { file: 'zero-errors.yaml', runs: 200 },
+  { file: 'rare-errors.yaml', runs: 200 },
+  { file: 'telemetry-gap.yaml', runs: 200 },
+  { file: 'aa-2rps.yaml', runs: 100 },
+];
+
+/** Loads one benchmark scenario (the fixed set's file name, or `families/<file>` for a family). */
 export function loadBenchScenario(file: string): Scenario {
+  if (file.startsWith('families/')) return loadScenario(fileURLToPath(new URL(`./scenarios/${file.slice('families/'.length)}`, import.meta.url)));
   return loadScenario(fileURLToPath(new URL(`../../docs/examples/scenarios/${file}`, import.meta.url)));
 }
 

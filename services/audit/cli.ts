@@ -5,13 +5,14 @@
  * 0 done, 1 a check failed (verify, verify-erasure) or an operation failed, 2 bad usage or input.
  * The commands file (services/cli/commands/audit.ts) binds this to the process's streams.
  */
-import { createWriteStream, readFileSync } from 'node:fs';
+import { accessSync, constants, createWriteStream, readFileSync } from 'node:fs';
 import { Readable, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { loadConfig } from '../core/config.ts';
 import { MlgateError } from '../core/errors.ts';
 import type { EnvSnapshot } from '../core/env.ts';
+import { runUntilSignal } from '../core/lifecycle.ts';
 import { createHasher } from '../telemetry/hash.ts';
 import { AuditProcessConfig } from './config.ts';
 import { AuditErrors } from './errors.ts';
@@ -255,13 +256,7 @@ async function hashOnly(values: Values, configFile: string | undefined, env: Env
 async function serve(configFile: string | undefined, env: EnvSnapshot, io: CliIO): Promise<number> {
   const server = await runAuditServer({ configFile, env });
   await write(io.stderr, `audit API on ${server.url}\n`);
-  return new Promise<number>((resolve) => {
-    const stop = () => {
-      server.stop().then(() => resolve(0), () => resolve(1));
-    };
-    process.once('SIGTERM', stop);
-    process.once('SIGINT', stop);
-  });
+  return runUntilSignal({ logger: server.runtime.logger, lifecycle: server });
 }
 
 /** Runs `mlgate audit` with `argv` (after `audit`); resolves with the exit code. */
@@ -278,7 +273,7 @@ export async function runAuditCli(argv: string[], env: EnvSnapshot, io: CliIO): 
   try {
     ({ values, positionals } = parseArgs({ args: rest, options: { ...common, ...(cmd?.options ?? {}) }, allowPositionals: true, strict: true }) as { values: Values; positionals: string[] });
     if (!cmd && name !== 'serve') throw new UsageError(`unknown command '${name}'`);
-    if (cmd?.positional ? positionals.length !== 1 : positionals.length) {
+    if (!values.help && (cmd?.positional ? positionals.length !== 1 : positionals.length)) {
       throw new UsageError(cmd?.positional ? `${name} takes one ${cmd.positional}` : `unexpected argument '${positionals[0]}'`);
     }
   } catch (err) {
@@ -295,6 +290,17 @@ export async function runAuditCli(argv: string[], env: EnvSnapshot, io: CliIO): 
   if (!formats.includes(format)) {
     await write(io.stderr, `mlgate audit: --format must be one of ${formats.join(', ')}\n`);
     return 2;
+  }
+  const payloadFile = values['payload-file'];
+  if (typeof payloadFile === 'string' && payloadFile !== '-') {
+    // Checked before the warehouse is opened: a mistyped path is a usage error naming the file.
+    try {
+      accessSync(payloadFile, constants.R_OK);
+    } catch (err) {
+      const why = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message;
+      await write(io.stderr, `mlgate audit ${name}: --payload-file ${payloadFile}: ${why}\nusage: mlgate audit ${cmd?.usage ?? name}\n`);
+      return 2;
+    }
   }
   let rt: AuditRuntime | undefined;
   try {

@@ -30,12 +30,13 @@
  */
 import { Readable } from 'node:stream';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import { controlApi } from '../core/control-api.ts';
 import { errorCatalogue, MlgateError, type ErrorSpec } from '../core/errors.ts';
 import type { Logger } from '../core/log.ts';
 import { silentLogger } from '../core/log.ts';
-import { authorize, createAuthenticator, type Principal } from './auth.ts';
+import { AUDIT_ROLES } from './auth.ts';
 import { anchorsOf } from './verify.ts';
-import type { AuditRole, AuditConfig } from './config.ts';
+import type { AuditConfig } from './config.ts';
 import { AuditErrors } from './errors.ts';
 import { rejectUnknown, type RawInput } from './filters.ts';
 import { createRateLimiter } from './rate-limit.ts';
@@ -48,17 +49,6 @@ export interface AuditAppOptions {
   logger?: Logger;
   /** Clock of the keyed-hash rate limit (tests). */
   now?: () => number;
-}
-
-declare module 'fastify' {
-  interface FastifyRequest {
-    /** The authenticated caller (set by the auth hook). */
-    principal?: Principal;
-  }
-  interface FastifyContextConfig {
-    /** Role a route needs; routes without one are public. */
-    role?: AuditRole;
-  }
 }
 
 const EXPORT_TYPES = { csv: 'text/csv; charset=utf-8', jsonl: 'application/x-ndjson; charset=utf-8' } as const;
@@ -97,28 +87,12 @@ export function clientError(err: Error & { statusCode?: number }): MlgateError {
 export function createAuditApp(opts: AuditAppOptions): FastifyInstance {
   const { service } = opts;
   const log = opts.logger ?? silentLogger();
-  const authenticate = createAuthenticator(opts.tokens);
   const limit = createRateLimiter(service.config.hashLookupsPerMinute, opts.now);
   const app = Fastify({ logger: false, bodyLimit: 1 << 20, forceCloseConnections: true });
 
-  app.addHook('onRequest', async (req) => {
-    const role = req.routeOptions.config.role;
-    if (!role) return;
-    req.principal = authenticate(req.headers.authorization);
-    authorize(req.principal, role);
-  });
-  app.addHook('onResponse', async (req, reply) => {
-    log.info({ method: req.method, route: req.routeOptions.url ?? 'unknown', status: reply.statusCode, ms: Math.round(reply.elapsedTime), actor: req.principal?.name }, 'audit request');
-  });
-  app.setErrorHandler((err: Error & { statusCode?: number }, req, reply) => {
-    const e = clientError(err);
-    if (e.statusCode >= 500) log.error({ err, route: req.routeOptions.url }, 'audit request failed');
-    return reply.code(e.statusCode).send(e.toJSON());
-  });
-  app.setNotFoundHandler((req, reply) => {
-    const path = req.url.split('?', 1)[0]!;
-    const e = AuditErrors.notFound(`no audit route for ${req.method} ${path.length > 200 ? `${path.slice(0, 200)}…` : path}`);
-    return reply.code(404).send(e.toJSON());
+  controlApi(app, {
+    name: 'audit', tokens: opts.tokens, roles: AUDIT_ROLES, logger: log, expose: clientError,
+    errors: { unauthorized: AuditErrors.unauthorized, forbidden: AuditErrors.forbidden, notFound: AuditErrors.notFound, badRequest: AuditErrors.badFilter, internal: AuditErrors.internal },
   });
 
   const read = { config: { role: 'audit' as const } };
@@ -133,7 +107,6 @@ export function createAuditApp(opts: AuditAppOptions): FastifyInstance {
       }
     },
   };
-  app.get('/healthz', async () => ({ status: 'ok' }));
   app.get('/v1/requests', read, (req) => service.requests(query(req)));
   app.get('/v1/requests/summary', read, async (req) => ({ rows: await service.summary(query(req)) }));
   app.get('/v1/requests/export', read, async (req, reply) => {

@@ -1,14 +1,16 @@
 /**
  * The `mlgate` command line. Wiring only: each subcommand lives in `commands/<name>.ts` and
- * exports `run(argv: string[], env: EnvSnapshot): Promise<number>` (the exit code).
+ * exports `run(argv: string[], env: EnvSnapshot): Promise<number>` (the exit code). Exit codes
+ * and error printing are the same for every command (see args.ts).
  */
 import { readEnv } from '../core/env.ts';
-import { MlgateError } from '../core/errors.ts';
+import { describeFailure } from './args.ts';
+import { packageVersion } from './paths.ts';
 
 /** Subcommands and what they do (shown by `mlgate help`). */
 const COMMANDS: Record<string, string> = {
-  start: 'run every service in one process (embedded mode)',
-  gateway: 'run the gateway (--config FILE)',
+  start: 'run every service in one process (embedded mode; Linux x64)',
+  gateway: 'run the gateway',
   ingester: 'run the Kafka/local-log to ClickHouse ingester',
   controller: 'run the canary controller',
   audit: 'compliance queries, exports, erasure and chain verification',
@@ -16,36 +18,46 @@ const COMMANDS: Record<string, string> = {
   hash: 'print the keyed hash of stdin',
   redact: 'print the redacted form of JSON or text on stdin',
   keys: 'create an API key and print its hash',
-  simulate: 'run the canary decision code over synthetic traffic (--scenario FILE)',
+  simulate: 'run the canary decision code over synthetic traffic',
   demo: 'run the live demo',
 };
 
 function usage(): string {
   const width = Math.max(...Object.keys(COMMANDS).map((c) => c.length));
-  return ['usage: mlgate <command> [options]', '', ...Object.entries(COMMANDS).map(([c, d]) => `  ${c.padEnd(width)}  ${d}`)].join('\n');
+  return [
+    'usage: mlgate <command> [options]', '',
+    ...Object.entries(COMMANDS).map(([c, d]) => `  ${c.padEnd(width)}  ${d}`), '',
+    '  mlgate <command> --help   options of a command, with an example',
+    '  mlgate --version          print the version', '',
+    'exit codes: 0 done, 1 the command failed, 2 usage error (unknown option, bad argument, unreadable file)',
+  ].join('\n');
 }
 
 async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
+  if (name === '--version' || name === '-V' || name === 'version') {
+    console.log(`mlgate ${packageVersion()}`);
+    return 0;
+  }
   if (!name || name === 'help' || name === '--help' || name === '-h') {
-    console.log(usage());
+    // `mlgate help <command>` is `mlgate <command> --help`.
+    if (name === 'help' && rest[0] && rest[0] in COMMANDS) return main([rest[0], '--help']);
+    if (name) console.log(usage());
+    else console.error(usage());
     return name ? 0 : 2;
   }
   if (!(name in COMMANDS)) {
     console.error(`mlgate: unknown command '${name}'\n\n${usage()}`);
     return 2;
   }
-  let mod: { run: (argv: string[], env: ReturnType<typeof readEnv>) => Promise<number> };
+  const mod = (await import(`./commands/${name}.ts`)) as { run: (argv: string[], env: ReturnType<typeof readEnv>) => Promise<number> };
   try {
-    mod = await import(`./commands/${name}.ts`);
+    return await mod.run(rest, readEnv());
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ERR_MODULE_NOT_FOUND' && String((err as Error).message).includes(`commands/${name}.ts`)) {
-      console.error(`mlgate: '${name}' is not available in this build yet`);
-      return 2;
-    }
-    throw err;
+    const f = describeFailure(name, err);
+    console.error(f.stack ? `${f.message}\n${f.stack}` : f.message);
+    return f.code;
   }
-  return mod.run(rest, readEnv());
 }
 
 main(process.argv.slice(2)).then(
@@ -53,8 +65,8 @@ main(process.argv.slice(2)).then(
     process.exitCode = code;
   },
   (err: unknown) => {
-    if (err instanceof MlgateError) console.error(`mlgate: ${err.code}: ${err.message}`);
-    else console.error('mlgate:', err);
-    process.exitCode = 1;
+    const f = describeFailure('', err);
+    console.error(f.stack ? `${f.message}\n${f.stack}` : f.message);
+    process.exitCode = f.code;
   },
 );

@@ -84,16 +84,38 @@ function parseEnvValue(raw: string): unknown {
 /** Returns a copy of `raw` with the environment overrides applied. */
 export function applyEnvOverrides(raw: Record<string, unknown>, env: EnvSnapshot): Record<string, unknown> {
   const out = structuredClone(raw);
-  for (const [name, spec] of Object.entries(ENV_OVERRIDES)) {
-    const v = env[name];
-    if (v === undefined || v === '') continue;
-    setPath(out, spec.path.split('.'), spec.list ? v.split(',').map((s) => s.trim()).filter(Boolean) : v);
-  }
-  for (const [name, v] of Object.entries(env)) {
-    if (!name.startsWith('MLGATE_CFG__') || v === undefined) continue;
-    setPath(out, name.slice('MLGATE_CFG__'.length).split('__'), parseEnvValue(v));
+  for (const [name, path] of envOverridePaths(env)) {
+    const v = env[name]!;
+    const spec = ENV_OVERRIDES[name];
+    setPath(out, path, spec?.list ? v.split(',').map((s) => s.trim()).filter(Boolean) : spec ? v : parseEnvValue(v));
   }
   return out;
+}
+
+/** The environment variables that override the config, with the path each sets, in the order applied. */
+function envOverridePaths(env: EnvSnapshot): Array<[string, string[]]> {
+  const out: Array<[string, string[]]> = [];
+  for (const [name, spec] of Object.entries(ENV_OVERRIDES)) {
+    const v = env[name];
+    if (v !== undefined && v !== '') out.push([name, spec.path.split('.')]);
+  }
+  for (const [name, v] of Object.entries(env)) {
+    if (name.startsWith('MLGATE_CFG__') && v !== undefined) out.push([name, name.slice('MLGATE_CFG__'.length).split('__')]);
+  }
+  return out;
+}
+
+/**
+ * The environment variable that set the value at `path` (or a section above it), if any: the
+ * last one applied wins, as in {@link applyEnvOverrides}. An invalid value is blamed on it, not
+ * on the file, since that is where the operator has to look.
+ */
+function envSourceOf(path: readonly PropertyKey[], overrides: Array<[string, string[]]>): string | undefined {
+  let found: string | undefined;
+  for (const [name, p] of overrides) {
+    if (p.length <= path.length && p.every((k, i) => k === String(path[i]))) found = name;
+  }
+  return found;
 }
 
 /** Deep-freezes a parsed config so no component can change it after start. */
@@ -129,7 +151,26 @@ export function parseConfig<S extends z.ZodType>(schema: S, raw: unknown, source
   return deepFreeze(result.data);
 }
 
-/** Reads the file, applies the environment, validates: the one call a service's main makes. */
+/**
+ * Reads the file, applies the environment, validates: the one call a service's main makes.
+ * @throws MLG_CORE_CONFIG_INVALID naming each bad field and where its value came from: the
+ * environment variable that set it, else the file.
+ */
 export function loadConfig<S extends z.ZodType>(schema: S, file: string | undefined, env: EnvSnapshot): Readonly<z.output<S>> {
-  return parseConfig(schema, applyEnvOverrides(readConfigFile(file), env), file ?? 'config');
+  const raw = applyEnvOverrides(readConfigFile(file), env);
+  const result = schema.safeParse(raw);
+  if (result.success) return deepFreeze(result.data);
+  const overrides = envOverridePaths(env);
+  const fromFile: z.core.$ZodIssue[] = [];
+  const fromEnv: string[] = [];
+  for (const issue of result.error.issues) {
+    const name = envSourceOf(issue.path, overrides);
+    if (name) fromEnv.push(`environment variable ${name}: ${formatIssues([issue])}`);
+    else fromFile.push(issue);
+  }
+  const parts = [...fromEnv];
+  if (fromFile.length) parts.push(`${file ? `config file ${file}` : 'config (no file given)'}: ${formatIssues(fromFile)}`);
+  throw CoreErrors.configInvalid(`invalid ${parts.join('; ')}`, {
+    details: { issues: result.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message, source: envSourceOf(i.path, overrides) ?? file ?? 'config' })) },
+  });
 }

@@ -10,8 +10,3 @@ export type EnvSnapshot = Readonly<Record<string, string | undefined>>;
 export function readEnv(): EnvSnapshot {
   return Object.freeze({ ...process.env });
 }
-
-/** True when running under CI (`CI=true`). */
-export function isCI(env: EnvSnapshot): boolean {
-  return env.CI === 'true';
-}

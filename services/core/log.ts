@@ -30,8 +30,25 @@ export function createLogger(opts: LogOptions): Logger {
     redact: { paths: REDACT_PATHS, censor: '[redacted]' },
     serializers: { err: pino.stdSerializers.err },
     timestamp: pino.stdTimeFunctions.isoTime,
+    onChild: oneComponent,
   };
   return opts.destination ? pino(options, opts.destination) : pino(options);
+}
+
+const CHINDINGS = pino.symbols.chindingsSym;
+
+/**
+ * pino appends a child's bindings to its parent's as JSON text, so a component logger made from
+ * another (`telemetry` -> `telemetry-kafka`) would print `component` twice. Every child of a
+ * {@link createLogger} logger passes here: when a key now appears twice, the bindings are
+ * rewritten with the innermost value (JSON.parse keeps the last), so each line has one.
+ */
+function oneComponent(child: Logger): void {
+  const holder = child as unknown as Record<symbol, string>;
+  const text = holder[CHINDINGS];
+  if (typeof text !== 'string' || text.indexOf('"component":') === text.lastIndexOf('"component":')) return;
+  const merged = JSON.stringify(JSON.parse(`{${text.slice(1)}}`));
+  holder[CHINDINGS] = merged === '{}' ? '' : `,${merged.slice(1, -1)}`;
 }
 
 /** Child logger for one component of a service. */

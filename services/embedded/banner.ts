@@ -11,6 +11,8 @@ export function bannerLines(cfg: EmbeddedConfig, urls: EmbeddedUrls, opts: { con
   const m = cfg.gateway.models[model];
   const versions = m ? Object.keys(m.versions) : [];
   const pad = (s: string) => s.padEnd(16);
+  // Named, never printed: which token the rollout example's $TOKEN stands for.
+  const operator = cfg.controller.tokens.find((t) => t.role === 'operator')?.name;
   const kafka = cfg.kafka.brokers?.length ? `Kafka ${cfg.kafka.brokers.join(',')}` : 'local telemetry log';
   const clickhouse = cfg.warehouse.engine === 'server' ? `ClickHouse server ${new URL(cfg.warehouse.url!).origin}` : 'embedded ClickHouse';
   const mode = kafka === 'local telemetry log' && clickhouse === 'embedded ClickHouse' ? 'embedded mode' : `${kafka}, ${clickhouse}`;
@@ -37,8 +39,10 @@ export function bannerLines(cfg: EmbeddedConfig, urls: EmbeddedUrls, opts: { con
       `Roll out ${versions[1]} as a canary of ${versions[0]} (the controller moves the weights and records every decision):`,
       `  curl -s ${urls.controller}/v1/rollouts -H "authorization: Bearer $TOKEN" -H 'content-type: application/json' \\`,
       `    -d '{"id":"${model}-${versions[1]}","model":"${model}","stable":"${versions[0]}","canary":"${versions[1]}"}'`,
+      `  (TOKEN is the token of an operator in controller.tokens of ${opts.configFile}${operator ? `, e.g. ${operator}` : ''}; the banner prints no token)`,
     );
   }
+  lines.push(`OpenAI-style routes (POST /v1/chat/completions, /v1/embeddings, GET /v1/models) and LLM providers behind mlgate: docs/llm.md`);
   lines.push(`Ctrl-C stops everything; \`mlgate audit ... --config ${opts.configFile}\` reads ${cfg.dataDir} once stopped.`);
   return lines;
 }

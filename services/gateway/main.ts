@@ -21,6 +21,7 @@ import { TelemetrySection } from '../telemetry/config.ts';
 import { WarehouseSection } from '../warehouse/config.ts';
 import { createWarehouse } from '../warehouse/warehouse.ts';
 import { assembleGateway, gatewayControlOf, gatewayIdOf } from './assemble.ts';
+import { followConsumerTables } from './consumer-sync.ts';
 import { GatewaySection } from './config.ts';
 import type { RunningGateway } from './gateway.ts';
 import type { GatewayHooks } from './proxy/edge-hooks.ts';
@@ -89,6 +90,9 @@ export async function runGateway(opts: RunGatewayOptions): Promise<GatewayProces
       registry: new Registry(), ...(recorder ? { recorder } : {}), ...(opts.hooks ? { hooks: opts.hooks } : {}),
       reload: () => loadConfig(GatewayProcessConfig, opts.configFile, opts.env).gateway,
     });
+    // Consumer and key changes shared with the other gateways (Kafka and the edge on): services/gateway/consumer-sync.ts.
+    const consumers = await followConsumerTables(gateway, { kafka: cfg.kafka, logger: componentLogger(logger, 'consumers') });
+    if (consumers.active) lifecycle.started('consumer tables', () => consumers.close());
     let stopping: Promise<boolean> | undefined;
     const stop = async () => {
       const clean = await lifecycle.stop();

@@ -7,7 +7,8 @@
 import { createServer, type Server } from 'node:http';
 import { isAbsolute, join } from 'node:path';
 import { once } from 'node:events';
-import { collectDefaultMetrics, Registry } from 'prom-client';
+import { Registry } from 'prom-client';
+import { collectNodeMetrics } from '../core/node-metrics.ts';
 import { z } from 'zod';
 import { KafkaSection, LogSection, loadConfig } from '../core/config.ts';
 import type { EnvSnapshot } from '../core/env.ts';
@@ -109,7 +110,7 @@ export async function startIngesterService(cfg: IngesterServiceConfigT, logger: 
     parts.started('source', async () => { if (!ingester) await source.stop(); });
     const serverSlot = parts.slot('metrics server');
     const registry = new Registry();
-    collectDefaultMetrics({ register: registry });
+    collectNodeMetrics(registry); // promtool-clean (no *_total gauges)
     const running = ingester = await startIngester({ config: cfg.ingester, warehouse, source, registry, logger: log });
     parts.started('ingester', () => running.stop());
     const server = serveHttp(registry, running, warehouse);

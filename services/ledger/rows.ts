@@ -15,8 +15,11 @@ const json = z.union([z.string(), z.record(z.string(), z.unknown()), z.array(z.u
 const id = z.string().min(1).max(200);
 const ms = z.number().int().positive('expected ms since the epoch');
 
-/** Actions a decision row may carry (`manual_*` for operator actions). */
-export const DECISION_ACTION = /^(continue|promote|rollback|pause|wait|manual_[a-z_]+)$/;
+/**
+ * Actions a decision row may carry (`manual_*` for operator actions): what controller/service/decision-rows.ts
+ * writes. Checked on write only: verifying the ledger rehashes stored rows as they are.
+ */
+export const DECISION_ACTION = /^(promote|rollback|pause|wait|manual_[a-z_]+)$/;
 
 /** Schema of a `canary_decisions` row. */
 export const CanaryDecisionRowSchema = z.strictObject({
@@ -31,7 +34,7 @@ export const CanaryDecisionRowSchema = z.strictObject({
   step: z.number().int().min(0).max(65535),
   weight_before: z.number().min(0).max(100),
   weight_after: z.number().min(0).max(100),
-  action: z.string().regex(DECISION_ACTION, 'expected continue|promote|rollback|pause|wait|manual_*'),
+  action: z.string().regex(DECISION_ACTION, 'expected promote|rollback|pause|wait|manual_*'),
   reason: z.string().max(10_000),
   /** The evidence as JSON (an object is serialized). */
   evidence: json,

@@ -12,7 +12,7 @@
  *   topic to its end offsets), so a gateway can catch up before it serves.
  */
 import type { RoutingState } from './state.ts';
-import { parseRoutingState } from './state.ts';
+import { EpochFence, parseRoutingState } from './state.ts';
 import { ControlErrors } from './errors.ts';
 
 /** Receives routing states from the channel. Must not throw (errors are caught and dropped). */
@@ -28,6 +28,11 @@ export interface ControlChannel {
   readToEnd(): Promise<RoutingState[]>;
   /** Stops delivery and releases resources. */
   close(): Promise<void>;
+  /**
+   * Announces a controller's leadership epoch before it acts: from then on every reader refuses
+   * states with a lower epoch (routing/state.ts, EpochFence). Optional for adapters.
+   */
+  announceEpoch?(epoch: number, by: string): Promise<void>;
 }
 
 /**
@@ -39,11 +44,19 @@ export class InProcessControlChannel implements ControlChannel {
   /** Last state per model; subclasses may seed it (e.g. from a file) before any publish. */
   protected readonly latest = new Map<string, RoutingState>();
   private readonly handlers = new Set<ControlHandler>();
+  private readonly fence = new EpochFence();
   private closed = false;
+
+  async announceEpoch(epoch: number): Promise<void> {
+    if (this.closed) throw ControlErrors.channelClosed('the control channel is closed');
+    this.fence.announce(epoch);
+  }
 
   async publish(state: RoutingState): Promise<void> {
     if (this.closed) throw ControlErrors.channelClosed('the control channel is closed');
     const valid = parseRoutingState(state);
+    // A deposed controller's state is dropped here as every reader of a topic would drop it.
+    if (this.fence.admit(valid) !== undefined) return;
     const cur = this.latest.get(valid.model);
     if (!cur || valid.generation >= cur.generation) this.latest.set(valid.model, valid);
     await this.persist();

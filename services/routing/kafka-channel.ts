@@ -35,7 +35,7 @@ import { defineError } from '../core/errors.ts';
 import { silentLogger, type Logger } from '../core/log.ts';
 import type { ControlChannel } from './channel.ts';
 import { ControlErrors } from './errors.ts';
-import { parseRoutingState, type RoutingState } from './state.ts';
+import { EPOCH_KEY, EpochFence, parseEpochAnnouncement, parseRoutingState, type RoutingState } from './state.ts';
 import { kafkaClient } from '../core/kafka-clients.ts';
 
 /** Errors of the Kafka control channel. */
@@ -99,7 +99,7 @@ export class KafkaStateChannel<T> {
   /** The control topic. */
   readonly topic: string;
   private readonly opts: KafkaControlChannelOptions;
-  private readonly log: Logger;
+  protected readonly log: Logger;
   private readonly kafka: Kafka;
   private readonly producer: Producer;
   private readonly consumer: Consumer;
@@ -114,6 +114,8 @@ export class KafkaStateChannel<T> {
   private closed = false;
   /** Messages skipped because they were not valid routing states. */
   skipped = 0;
+  /** States refused by {@link admit} (a deposed controller's). */
+  fenced = 0;
 
   constructor(opts: KafkaControlChannelOptions, codec: StateCodec<T>) {
     this.codec = codec;
@@ -278,8 +280,30 @@ export class KafkaStateChannel<T> {
     });
   }
 
+  /** A subclass's own messages (not states): true when `key`/`value` was one and is handled. */
+  protected intercept(_key: string, _value: Buffer | null, _where: Record<string, unknown>): boolean {
+    return false;
+  }
+
+  /** Undefined when a parsed state may be kept and delivered; else why it is refused. */
+  protected admit(_state: T): string | undefined {
+    return undefined;
+  }
+
+  /** Sends one raw message (a subclass's own kind). */
+  protected async send(key: string, value: string): Promise<void> {
+    if (this.closed) throw ControlErrors.channelClosed('the control channel is closed');
+    await this.start();
+    try {
+      await this.producer.send({ topic: this.topic, acks: -1, messages: [{ key, value }] });
+    } catch (err) {
+      throw KafkaControlErrors.kafkaFailed(`cannot publish ${key} to ${this.topic}: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
   private accept(key: string, value: Buffer | null, partition: number, offset: number): void {
     const where = { topic: this.topic, partition, offset, key };
+    if (this.intercept(key, value, where)) return;
     if (value === null) {
       this.latest.delete(key);
       this.log.info(where, 'control tombstone: model forgotten');
@@ -291,6 +315,12 @@ export class KafkaStateChannel<T> {
     } catch (err) {
       this.skipped++;
       this.log.warn({ ...where, reason: (err as Error).message }, `bad control message skipped (not a valid ${this.codec.what}; not applied)`);
+      return;
+    }
+    const refused = this.admit(state);
+    if (refused !== undefined) {
+      this.fenced++;
+      this.log.warn({ ...where, reason: refused }, `${this.codec.what} refused (not applied)`);
       return;
     }
     const prior = this.latest.get(key);
@@ -307,7 +337,36 @@ export class KafkaStateChannel<T> {
 
 /** The Kafka adapter of the control channel: routing states keyed by model; see the module comment. */
 export class KafkaControlChannel extends KafkaStateChannel<RoutingState> implements ControlChannel {
+  private readonly fence = new EpochFence();
+
   constructor(opts: KafkaControlChannelOptions) {
     super(opts, ROUTING_CODEC);
+  }
+
+  /** The highest leadership epoch read from the topic. */
+  get epoch(): number {
+    return this.fence.highest;
+  }
+
+  /** Publishes an epoch announcement; resolves once the broker has it (readers fence from there on). */
+  async announceEpoch(epoch: number, by: string): Promise<void> {
+    const a = parseEpochAnnouncement({ epoch, by, at: Date.now() });
+    await this.send(EPOCH_KEY, JSON.stringify(a));
+  }
+
+  protected override intercept(key: string, value: Buffer | null, where: Record<string, unknown>): boolean {
+    if (key !== EPOCH_KEY) return false;
+    try {
+      const a = parseEpochAnnouncement(JSON.parse(value?.toString('utf8') ?? 'null'));
+      this.fence.announce(a.epoch);
+      this.log.info({ ...where, epoch: a.epoch, by: a.by }, 'controller leadership epoch announced');
+    } catch (err) {
+      this.log.warn({ ...where, reason: (err as Error).message }, 'bad epoch announcement skipped');
+    }
+    return true;
+  }
+
+  protected override admit(state: RoutingState): string | undefined {
+    return this.fence.admit(state);
   }
 }

@@ -61,6 +61,12 @@ export const RoutingStateSchema = z
     cause: RoutingCauseSchema,
     /** Rollout driving this state, when one does. */
     rollout_id: z.string().max(200).optional(),
+    /**
+     * Leadership epoch of the controller that published it (controller states in distributed
+     * mode). Readers refuse a state whose epoch is lower than the highest epoch they have seen
+     * ({@link EpochFence}): a deposed leader cannot route traffic after the new one announced itself.
+     */
+    epoch: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER).optional(),
   })
   .superRefine((s, ctx) => {
     const names = new Set<string>();
@@ -97,6 +103,57 @@ export function parseRoutingState(value: unknown): RoutingState {
   });
 }
 
+/**
+ * Key of the epoch announcements on the control topic: a new leader publishes `{ epoch, by, at }`
+ * under it before it acts. Not a model name (names cannot start with `#`).
+ */
+export const EPOCH_KEY = '#epoch';
+
+/** An epoch announcement (the value under {@link EPOCH_KEY}). */
+export interface EpochAnnouncement {
+  epoch: number;
+  /** The controller instance. */
+  by: string;
+  at: number;
+}
+
+/** Validates an epoch announcement. @throws MLG_CONTROL_STATE_INVALID */
+export function parseEpochAnnouncement(v: unknown): EpochAnnouncement {
+  const o = v as Partial<EpochAnnouncement> | null;
+  if (!o || typeof o !== 'object' || !Number.isSafeInteger(o.epoch) || o.epoch! < 0 || typeof o.by !== 'string' || o.by.length > 200 || !Number.isSafeInteger(o.at)) {
+    throw ControlErrors.stateInvalid('invalid epoch announcement: expected { epoch: non-negative integer, by: string (at most 200), at: integer }');
+  }
+  return { epoch: o.epoch!, by: o.by, at: o.at! };
+}
+
+/**
+ * The highest leadership epoch a reader has seen (from announcements and from states), and the
+ * rule: a state carrying a lower epoch is refused. States without an epoch (admin changes, the
+ * file, a lone controller) pass. Every reader of the one-partition control topic sees the same
+ * order, so they all refuse the same states.
+ */
+export class EpochFence {
+  private max = 0;
+
+  /** The highest epoch seen. */
+  get highest(): number {
+    return this.max;
+  }
+
+  /** Notes an announced epoch. */
+  announce(epoch: number): void {
+    if (epoch > this.max) this.max = epoch;
+  }
+
+  /** Undefined when `state` may be applied (and its epoch is noted); else why it is refused. */
+  admit(state: Pick<RoutingState, 'epoch' | 'model' | 'generation'>): string | undefined {
+    if (state.epoch === undefined) return undefined;
+    if (state.epoch < this.max) return `epoch ${state.epoch} is lower than epoch ${this.max} already seen (a deposed controller's state)`;
+    this.max = state.epoch;
+    return undefined;
+  }
+}
+
 /** Result of {@link applyIfNewer}. */
 export type ApplyResult =
   | { applied: true; state: RoutingState }
@@ -113,6 +170,9 @@ export function applyIfNewer(current: RoutingState | undefined, next: RoutingSta
   }
   if (next.generation <= current.generation) {
     return { applied: false, state: current, reason: `generation ${next.generation} is not higher than current ${current.generation}` };
+  }
+  if (next.epoch !== undefined && current.epoch !== undefined && next.epoch < current.epoch) {
+    return { applied: false, state: current, reason: `epoch ${next.epoch} is lower than the current state's epoch ${current.epoch}` };
   }
   return { applied: true, state: next };
 }

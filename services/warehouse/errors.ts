@@ -18,6 +18,7 @@ export const WarehouseErrors = {
   migrationFailed: defineError('MLG_WH_MIGRATION_FAILED', 500, 'A schema migration statement failed'),
   migrationInvalid: defineError('MLG_WH_MIGRATION_INVALID', 500, 'A migration module is malformed or its id is taken'),
   closed: defineError('MLG_WH_CLOSED', 500, 'The warehouse was used after close()'),
+  embeddedUnsupported: defineError('MLG_WH_EMBEDDED_UNSUPPORTED', 500, 'The embedded engine (chdb) has no native build for this platform; use a ClickHouse server'),
 } as const;
 
 /** ClickHouse error codes that mean "try again later" (server busy, shutting down, network). */

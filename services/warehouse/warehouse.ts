@@ -10,13 +10,16 @@
  * statement's own `SETTINGS` clause; callers using {@link Warehouse.client} directly must do
  * the same.
  */
+import { createRequire } from 'node:module';
 import { isAbsolute, join } from 'node:path';
 import { Readable } from 'node:stream';
 import { createClient, ClickHouseLogLevel, type ClickHouseClient, type ClickHouseSettings } from '@clickhouse/client';
 import type { Logger } from '../core/log.ts';
 import { silentLogger } from '../core/log.ts';
 import type { WarehouseConfig } from './config.ts';
-import { acquireEmbedded, type EmbeddedHandle } from './embedded.ts';
+// Type only: the embedded engine's native code loads on first use (see loadEmbedded), so server
+// mode works on platforms chdb has no build for.
+import type { EmbeddedHandle } from './embedded.ts';
 import { logPrivateDir } from '../core/private-dir.ts';
 import { WarehouseErrors, mapClickHouseError } from './errors.ts';
 import { identifier, withDatabase } from './identifiers.ts';
@@ -322,6 +325,33 @@ class ClickHouseWarehouse implements Warehouse {
   }
 }
 
+/** Platforms the embedded engine's native package is published for (chdb's @chdb/lib-* packages). */
+export const EMBEDDED_PLATFORMS: readonly string[] = ['linux-x64'];
+
+/**
+ * Loads the embedded engine module, and with it chdb's native binding. Without a binding for this
+ * platform it fails with one message naming the platform and the alternative.
+ * @throws MLG_WH_EMBEDDED_UNSUPPORTED when chdb has no native binding here.
+ */
+export async function loadEmbedded(): Promise<typeof import('./embedded.ts')> {
+  try {
+    // chdb is CommonJS: require it here first, so a missing binding throws in this try (an ESM
+    // import of a failing CommonJS module under a loader hook, as tsx installs, also rethrows
+    // the error later as an uncaught exception). The import below then finds it in the cache.
+    createRequire(import.meta.url)('chdb/connection');
+  } catch (cause) {
+    if ((cause as { code?: unknown }).code !== 'CHDB_PLATFORM' && (cause as { code?: unknown }).code !== 'CHDB_ABI') throw cause;
+    const platform = `${process.platform}-${process.arch}`;
+    throw WarehouseErrors.embeddedUnsupported(
+      `the embedded ClickHouse engine (chdb) cannot load on ${platform}: ${(cause as Error).message.split('. ')[0]}. `
+      + `Embedded mode (mlgate start, warehouse.engine: embedded) runs on ${EMBEDDED_PLATFORMS.join(', ')} only; `
+      + 'on this platform use a ClickHouse server: warehouse.engine: server with warehouse.url (or CLICKHOUSE_URL)',
+      { cause },
+    );
+  }
+  return import('./embedded.ts');
+}
+
 /**
  * Opens the warehouse the configuration names. Does not contact a server (so a service can start
  * while ClickHouse is down); the first query does.
@@ -330,6 +360,7 @@ class ClickHouseWarehouse implements Warehouse {
 export async function createWarehouse(cfg: WarehouseConfig, opts: WarehouseOptions = {}): Promise<Warehouse> {
   const log = opts.logger ?? silentLogger();
   if (cfg.engine === 'embedded') {
+    const { acquireEmbedded } = await loadEmbedded();
     const handle = acquireEmbedded(embeddedPath(cfg, opts.dataDir));
     logPrivateDir(log, 'embedded warehouse data directory', handle.modes);
     log.debug({ path: handle.path, database: cfg.database }, 'embedded warehouse opened');

@@ -31,7 +31,9 @@ const TOKEN = 'leader-test-operator-token-0123';
 const spec = (id: string, model: string) => ({
   id, model, stable: 'v1', canary: 'v2', steps: [20, 50, 100],
   stepDefaults: { minDurationS: 3, minSamples: 50, maxDurationS: 120 }, tick: { intervalS: 1, lagS: 1 },
-  metrics: [{ kind: 'error_rate', detect: 3 }, { kind: 'latency', detect: 3 }],
+  // A fast rollout for a failover test: no warm-up, and the last step rules out 3x errors, not 1.25x.
+  warmup: { seconds: 0 },
+  metrics: [{ kind: 'error_rate', detect: 3, ruleOut: 3 }, { kind: 'latency', detect: 3 }],
 });
 
 async function controllerOn(down: Teardown, o: { wh: Warehouse; control: InProcessControlChannel; brokers: string[]; topic: string; group: string; instance: string; rollouts: unknown[] }): Promise<{ c: RunningController; elector: KafkaLeaderElector }> {

@@ -70,7 +70,16 @@ test('a healthy canary is promoted step by step after the minimum time and sampl
     if (t.decision.action === 'promote' || t.decision.action === 'complete') {
       weights.push(t.decision.toWeight);
       assert.ok(t.decision.evidence.step.elapsedS >= 60, 'minimum duration respected');
-      assert.deepEqual(recompute(JSON.parse(JSON.stringify(t.decision.evidence))).action, t.decision.action);
+      // Recomputed from the stored inputs (the evidence as JSON), the whole decision comes back...
+      const stored = JSON.parse(JSON.stringify(t.decision.evidence));
+      const again = recompute(stored);
+      assert.deepEqual({ action: again.action, toWeight: again.toWeight, phase: again.phase, reason: again.reason },
+        { action: t.decision.action, toWeight: t.decision.toWeight, phase: t.state.phase, reason: t.decision.reason });
+      // ...and the inputs decide it: too few canary requests, or too little observed time, is a wait.
+      const fewer = recompute({ ...stored, step: { ...stored.step, canaryRequests: stored.step.minSamples - 1 } });
+      assert.equal(fewer.action, 'wait', `at ${now}: fewer canary requests than minSamples`);
+      const sooner = recompute({ ...stored, step: { ...stored.step, observedS: stored.step.minDurationS - 1, elapsedS: stored.step.minDurationS - 1 } });
+      assert.equal(sooner.action, 'wait', `at ${now}: less time than minDurationS`);
     }
     s = t.state;
   }
@@ -171,7 +180,7 @@ test('a slower canary tail is rolled back on the latency metric', () => {
   const r = run(started(), 10_000, 600_000, (w) => input('r1', w.from, w.to, arm(3800, 38, stableLat), arm(200, 2, slow)));
   const d = r.decisions.at(-1)!;
   assert.equal(d.action, 'rollback');
-  assert.match(d.reason, /latency:p95/);
+  assert.match(d.reason, /latency:p9[59]/);
   assert.equal(recompute(JSON.parse(JSON.stringify(d.evidence))).action, 'rollback');
 });
 

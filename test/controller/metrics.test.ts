@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { foldMetrics, initMetrics, judge, metricAlpha, resetStep } from '../../services/controller/analysis/evaluate.ts';
+import { foldMetrics, initMetrics, judge, metricAlpha, metricAlphas, resetStep } from '../../services/controller/analysis/evaluate.ts';
 import { distance, distanceBounds } from '../../services/controller/analysis/metrics/distribution.ts';
 import type { MetricState } from '../../services/controller/analysis/metrics/types.ts';
 import { parseRolloutSpec, type RolloutSpecInput } from '../../services/controller/rollout/spec.ts';
@@ -20,10 +20,11 @@ function feed(s: MetricState[], n: number, stable: Arm, canary: Arm): MetricStat
 
 const lat = lognormalGrid(100, 100, 0.5);
 
-test('alpha is split over the metrics (Bonferroni)', () => {
+test('alpha is split over the metrics (Bonferroni, the error rate weighted double)', () => {
   const s = states([{ kind: 'error_rate' }, { kind: 'latency' }, { kind: 'outcome_rate', outcome: 'timeout' }, { kind: 'latency', quantile: 'p99' }]);
   assert.equal(metricAlpha({ alpha: 0.01, metrics: new Array(4) as never }), 0.0025);
-  assert.ok(s.every((m) => Math.abs(m.alpha - 0.0025) < 1e-15));
+  assert.deepEqual(s.map((m) => Math.round(m.alpha * 1e6) / 1e6), [0.004, 0.002, 0.002, 0.002]);
+  assert.ok(Math.abs(metricAlphas({ alpha: 0.01, metrics: s.map((m) => m.config) }).reduce((a, b) => a + b, 0) - 0.01) < 1e-15, 'the shares add up to alpha');
   assert.ok(s.every((m) => Math.abs(m.beta - 0.1) < 1e-12));
 });
 

@@ -17,10 +17,12 @@ test('A/A: identical arms are promoted and almost never rolled back (seeded, 200
   assert.ok(r.timeToPromoteS.median !== null && r.timeToPromoteS.median >= 240, 'four steps of at least 60 s');
 });
 
-test('errors 1% -> 2%: rolled back in >= 95% of runs, median within 2 minutes (seeded, 80 rollouts)', () => {
+// 150 s, not 120: the default error tolerance has an absolute floor and the test allows for
+// over-dispersion (docs/canary.md, "Over-dispersion"), which cost about 20 s here.
+test('errors 1% -> 2%: rolled back in >= 95% of runs, median within 150 s (seeded, 80 rollouts)', () => {
   const r = runScenario(parseScenario({ ...base, name: 'err', runs: 80, seed: 7, arms: { ...base.arms, canary: { errorRate: 0.02 } } }));
   assert.ok(r.rollbackRate >= 0.95, `rolled back ${r.rollbacks}/80`);
-  assert.ok(r.timeToRollbackS.median! <= 120, `median ${r.timeToRollbackS.median}s`);
+  assert.ok(r.timeToRollbackS.median! <= 150, `median ${r.timeToRollbackS.median}s`);
 });
 
 test('p95 latency +25%: rolled back in >= 95% of runs, median within 2 minutes (seeded, 60 rollouts)', () => {
@@ -91,4 +93,36 @@ test('the simulator also serves as a MetricsProvider for a controller loop', asy
   }
   assert.equal(t.state.phase, 'rolled_back');
   assert.equal(t.decision.evidence.window!.to - t.decision.evidence.window!.from, 10_000);
+});
+
+// Issue 16: traffic shaped like real rollouts, default spec (seeded; rates with margins).
+test('warm-up: 2x p95 for 30 s after each weight change is not rolled back (40 rollouts); with warmup 0 it is', () => {
+  const sc = { ...base, name: 'warm', runs: 40, seed: 31, arms: { ...base.arms, canary: { warmup: { seconds: 30, latencyFactor: 2 } } } };
+  const r = runScenario(parseScenario(sc));
+  assert.ok(r.rollbacks <= 1, `false rollbacks ${r.rollbacks}/40`);
+  const cold = runScenario(parseScenario({ ...sc, runs: 20, rollout: { ...base.rollout, warmup: { seconds: 0 } } }));
+  assert.ok(cold.rollbackRate >= 0.8, `without the warm-up: rolled back ${cold.rollbacks}/20`);
+});
+
+test('per-minute noise (sigma 0.25 errors, 0.08 latency) at 2000 req/s: few false rollbacks; without the dispersion estimate many (40 rollouts)', () => {
+  const sc = { ...base, name: 'noise', runs: 40, seed: 32, traffic: { rps: 2000 }, arms: { ...base.arms, canary: { noise: { intervalS: 60, errorSigma: 0.25, latencySigma: 0.08 } } } };
+  const r = runScenario(parseScenario(sc));
+  assert.ok(r.rollbacks <= 2, `false rollbacks ${r.rollbacks}/40`);
+  const naive = runScenario(parseScenario({ ...sc, rollout: { ...base.rollout, analysis: { dispersionBlockS: 0 } } }));
+  assert.ok(naive.rollbacks >= 6, `windows taken as independent: ${naive.rollbacks}/40 rolled back`);
+});
+
+test('a zero-error healthy version is promoted (30 rollouts)', () => {
+  const r = runScenario(parseScenario({ ...base, name: 'zero', runs: 30, seed: 33, arms: { stable: { errorRate: 0, latency: { median: 100, p95: 250 } } } }));
+  assert.ok(r.promotionRate >= 0.95, `promoted ${r.promotions}/30`);
+});
+
+test('errors 1% -> 1.3% and a p99-only +40% tail are not promoted (30 rollouts each)', () => {
+  const err = runScenario(parseScenario({ ...base, name: 'e13', runs: 30, seed: 34, arms: { ...base.arms, canary: { errorRate: 0.013 } } }));
+  assert.ok(err.promotions <= 2, `errors 1.3%: promoted ${err.promotions}/30`);
+  const tail = runScenario(parseScenario({
+    ...base, name: 'p99', runs: 30, seed: 35,
+    arms: { ...base.arms, canary: { latency: { mixture: [{ weight: 99, median: 100, p95: 250 }, { weight: 1, median: 700, p95: 1100 }] } } },
+  }));
+  assert.ok(tail.promotions <= 2, `p99 +40%: promoted ${tail.promotions}/30`);
 });

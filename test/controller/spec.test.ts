@@ -22,8 +22,13 @@ test('a spec with only id, model, stable and canary gets the defaults', () => {
   assert.equal(s.power, 0.9);
   assert.equal(s.onFailure, 'rollback');
   assert.equal(s.fallback, null);
-  assert.deepEqual(s.metrics.map((m) => m.name), ['error_rate', 'latency:p95']);
+  assert.deepEqual(s.metrics.map((m) => m.name), ['error_rate', 'latency:p95', 'latency:p99']);
   assert.deepEqual(s.metrics[0]!.tolerance, DEFAULT_TOLERANCE.error_rate);
+  assert.ok(DEFAULT_TOLERANCE.error_rate.absolute > 0, 'an absolute floor, so a zero error rate can be accepted');
+  assert.equal(s.metrics[0]!.ruleOut, 1.25);
+  assert.equal(s.metrics[1]!.ruleOut, null);
+  assert.deepEqual(s.steps[0]!.warmup, { seconds: 30, requests: 0, metrics: 'latency' });
+  assert.equal(s.analysis.dispersionBlockS, 60);
   assert.ok(s.metrics.every((m) => m.critical));
   assert.ok(Object.isFrozen(s) && Object.isFrozen(s.metrics[0]), 'resolved spec is frozen');
 });
@@ -40,7 +45,7 @@ test('per-step gates and metric options are honoured', () => {
       { kind: 'label_mix', tolerance: { absolute: 0.1 } },
     ],
   });
-  assert.deepEqual(s.steps[0], { weight: 1, minDurationS: 300, minSamples: 50, maxDurationS: 900 });
+  assert.deepEqual(s.steps[0], { weight: 1, minDurationS: 300, minSamples: 50, maxDurationS: 900, warmup: { seconds: 30, requests: 0, metrics: 'latency' } });
   assert.equal(s.steps[1]!.minDurationS, 60);
   assert.deepEqual(s.metrics[0]!.tolerance, { relative: 0, absolute: 0.001 });
   assert.equal(s.metrics[0]!.critical, false);
@@ -61,4 +66,26 @@ test('bad specs are rejected with the field named', () => {
   rejects({ ...minimal, metrics: [{ kind: 'nope' }] }, /metrics\.0/);
   rejects({ ...minimal, steps: [{ weight: 5, minDurationS: 100, maxDurationS: 50 }, 100] }, /steps\.0\.maxDurationS/);
   rejects({ ...minimal, surprise: true }, /surprise|Unrecognized/);
+});
+
+test('warm-up per rollout and per step, dispersion block and ruleOut: resolved, and bad values named', () => {
+  const s = parseRolloutSpec({
+    ...minimal,
+    warmup: { seconds: 20, requests: 300 },
+    steps: [{ weight: 5, warmup: { seconds: 90, metrics: 'all' } }, 50, 100],
+    analysis: { dispersionBlockS: 0 },
+    metrics: [{ kind: 'error_rate', ruleOut: 1.5 }, { kind: 'outcome_rate', outcome: 'timeout' }],
+  });
+  assert.deepEqual(s.steps[0]!.warmup, { seconds: 90, requests: 300, metrics: 'all' });
+  assert.deepEqual(s.steps[1]!.warmup, { seconds: 20, requests: 300, metrics: 'latency' });
+  assert.equal(s.analysis.dispersionBlockS, 0);
+  assert.equal(s.metrics[0]!.ruleOut, 1.5);
+  assert.equal(s.metrics[1]!.ruleOut, null, 'ruleOut defaults only for error_rate');
+  rejects({ ...minimal, warmup: { seconds: -1 } }, /warmup\.seconds/);
+  rejects({ ...minimal, warmup: { metrics: 'errors' } }, /warmup\.metrics/);
+  rejects({ ...minimal, warmup: { sconds: 5 } }, /warmup.*sconds|Unrecognized/);
+  rejects({ ...minimal, steps: [{ weight: 5, maxDurationS: 60, minDurationS: 30, warmup: { seconds: 60 } }, 100] }, /steps\.0\.warmup\.seconds: the warm-up \(60s\) must be shorter/);
+  rejects({ ...minimal, metrics: [{ kind: 'latency', ruleOut: 1.2 }] }, /metrics\.0\.ruleOut: latency takes detect/);
+  rejects({ ...minimal, metrics: [{ kind: 'error_rate', ruleOut: 1 }] }, /metrics\.0\.ruleOut/);
+  rejects({ ...minimal, analysis: { dispersionBlockS: -5 } }, /analysis\.dispersionBlockS/);
 });

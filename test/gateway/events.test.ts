@@ -66,15 +66,27 @@ test('events: the consumer seam fills consumer_id, refuses with its status, and 
   const denied = await call(`${gw.url}/v1/models/m/predict`, { body: {} });
   assert.equal(denied.status, 401);
   assert.equal(denied.headers['www-authenticate'], 'ApiKey', 'hooks can add headers to refusals');
-  const versions = new Set<string>();
-  for (let i = 0; i < 5; i++) versions.add((await call(`${gw.url}/v1/models/m/predict`, { body: {}, headers: { 'x-api-key': 'k7' } })).json.version);
-  assert.equal(versions.size, 1, 'one consumer sees one version');
+  // Stickiness, at 50/50: 40 consumers x 5 calls. A random choice would keep all five calls of
+  // every consumer on one version with probability (1/16)^40; a choice that ignores the weights
+  // (or the key) would send every consumer to the same version with probability 2^-39 here.
+  const byConsumer = new Map<string, Set<string>>();
+  await Promise.all(Array.from({ length: 40 }, async (_, c) => {
+    const seen = new Set<string>();
+    byConsumer.set(`k${c}`, seen);
+    for (let i = 0; i < 5; i++) seen.add((await call(`${gw.url}/v1/models/m/predict`, { body: {}, headers: { 'x-api-key': `k${c}` } })).json.version);
+  }));
+  for (const [key, seen] of byConsumer) assert.equal(seen.size, 1, `consumer ${key} saw ${[...seen].join(', ')}`);
+  const chosen = [...byConsumer.values()].map((seen) => [...seen][0]);
+  assert.ok(chosen.includes('a') && chosen.includes('b'), `40 consumers at 50/50 use both versions: ${chosen.join(',')}`);
   const pin = await call(`${gw.url}/v1/models/m/predict`, { body: {}, headers: { 'x-api-key': 'k7', 'x-mlgate-version': 'a' } });
   assert.equal(pin.status, 403);
   const pinOk = await call(`${gw.url}/v1/models/m/predict`, { body: {}, headers: { 'x-api-key': 'admin', 'x-mlgate-version': 'a' } });
   assert.equal(pinOk.json.version, 'a');
-  await sink.waitFor(8);
-  assert.deepEqual(sink.events.map((e) => e.outcome), ['unauthorized', 'ok', 'ok', 'ok', 'ok', 'ok', 'forbidden', 'ok']);
-  assert.equal(sink.events[1]!.consumer_id, 'c-k7');
+  await sink.waitFor(203);
+  const outcomes = sink.events.map((e) => e.outcome);
+  assert.equal(outcomes[0], 'unauthorized');
+  assert.deepEqual(outcomes.slice(-2), ['forbidden', 'ok']);
+  assert.ok(outcomes.slice(1, -2).every((o) => o === 'ok'));
+  assert.deepEqual(new Set(sink.events.slice(1, -2).map((e) => e.consumer_id)), new Set(Array.from({ length: 40 }, (_, c) => `c-k${c}`)));
   assert.ok([...a.requests, ...b.requests].every((r) => r.headers['x-api-key'] === undefined), 'the key never goes upstream');
 });

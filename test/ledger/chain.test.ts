@@ -9,7 +9,7 @@ const spec = CHAIN_SPECS.canary_decisions;
 function decision(i: number): Record<string, unknown> {
   return {
     decision_id: `d${i}`, ts: 1_790_000_000_000 + i, rollout_id: 'ro-1', model: 'm', stable_version: 'v1', canary_version: 'v2', step: i,
-    weight_before: 100 / 3, weight_after: 0.1 + 0.2, action: 'continue', reason: `tick ${i}`, evidence: '{"p":0.5}', actor: 'controller', generation: 7 + i,
+    weight_before: 100 / 3, weight_after: 0.1 + 0.2, action: 'wait', reason: `tick ${i}`, evidence: '{"p":0.5}', actor: 'controller', generation: 7 + i,
   };
 }
 

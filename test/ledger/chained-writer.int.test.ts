@@ -17,7 +17,7 @@ const T0 = Date.now() - 3_600_000;
 function decision(i: number, over: Record<string, unknown> = {}) {
   return {
     decision_id: `dec-${i}`, ts: T0 + i * 1000, rollout_id: 'ro-1', model: 'sentiment', stable_version: 'v1', canary_version: 'v2',
-    step: i % 5, weight_before: (i * 100) / 7 % 100, weight_after: ((i + 1) * 100) / 7 % 100, action: 'continue', reason: `tick ${i}`,
+    step: i % 5, weight_before: (i * 100) / 7 % 100, weight_after: ((i + 1) * 100) / 7 % 100, action: 'wait', reason: `tick ${i}`,
     evidence: { v: 1, p: 1 / 3, window: [T0, T0 + i] }, actor: 'controller', generation: i, ...over,
   };
 }

@@ -3,11 +3,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { count, embeddedWarehouse } from '../warehouse/support.ts';
-import { createWarehouseRecorder, recordCanaryDecisions, type CanaryDecisionRow } from '../../services/ledger/rows.ts';
+import { DECISION_ACTION, createWarehouseRecorder, recordCanaryDecisions, type CanaryDecisionRow } from '../../services/ledger/rows.ts';
 
 const decision = (over: Partial<CanaryDecisionRow> = {}): CanaryDecisionRow => ({
   decision_id: randomUUID(), ts: Date.now(), rollout_id: 'r1', model: 'm', stable_version: 'v1', canary_version: 'v2',
-  step: 2, weight_before: 10, weight_after: 25, action: 'continue', reason: 'canary within bounds',
+  step: 2, weight_before: 10, weight_after: 25, action: 'wait', reason: 'canary within bounds',
   evidence: { errors: { canary: 0, stable: 3 } }, actor: 'controller', ...over,
 });
 
@@ -20,7 +20,7 @@ test('decisions and admin changes are stored with their JSON and empty hash colu
     before: { weights: { v1: 100 } }, after: '{"weights":{"v1":90,"v2":10}}', generation: 7 });
   const [row] = await wh.query<Record<string, unknown>>('SELECT * FROM {db}.canary_decisions WHERE decision_id = {id:String}', { id: d.decision_id });
   assert.ok(row);
-  assert.equal(row.action, 'continue');
+  assert.equal(row.action, 'wait');
   assert.deepEqual(JSON.parse(String(row.evidence)), d.evidence);
   assert.equal(row.prev_hash, '');
   const [ch] = await wh.query<Record<string, unknown>>('SELECT before, after, generation FROM {db}.admin_changes');
@@ -42,4 +42,9 @@ test('an invalid row is refused before it reaches ClickHouse, naming the field',
     (e: Error & { code?: string }) => e.code === 'MLG_CORE_BAD_ARGUMENT' && /row 0: action/.test(e.message));
   await assert.rejects(recordCanaryDecisions(wh, [decision({ weight_after: 150 })]), /weight_after/);
   assert.equal(await count(wh, 'SELECT count() FROM {db}.canary_decisions'), 0);
+});
+
+test('decision actions are those controller/service/decision-rows.ts writes; continue (never written) is refused', () => {
+  for (const a of ['wait', 'promote', 'rollback', 'pause', 'manual_start', 'manual_promote', 'manual_abort']) assert.ok(DECISION_ACTION.test(a), a);
+  assert.ok(!DECISION_ACTION.test('continue'));
 });

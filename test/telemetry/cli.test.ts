@@ -29,8 +29,15 @@ test('mlgate hash prints the same keyed hash the gateway computes, with the key 
   assert.equal(r.stdout.trim(), expected);
   const j = await mlgate(['hash', '--json'], '{"a":1,"b":"x"}', { MLGATE_HASH_KEY: 'cli-test-key-0123456789', MLGATE_HASH_KEY_ID: 'k9' });
   assert.deepEqual(JSON.parse(j.stdout), { hash: expected, hash_key_id: 'k9' });
-  const none = await mlgate(['hash'], 'x');
-  assert.equal(none.code, 2);
+  // Without --config: the default config (config/mlgate.yaml) and its demo key.
+  const demo = await mlgate(['hash'], '{"a":1,"b":"x"}');
+  assert.equal(demo.code, 0, demo.stderr);
+  assert.equal(demo.stdout.trim(), createHasher({ key: 'mlgate-DEMO-hash-key-not-secret', keyId: 'demo1' }).hashValue({ a: 1, b: 'x' }));
+  // A config without a key: a failure (exit 1) that says where the key comes from.
+  const keyless = join(dir, 'keyless.yaml');
+  writeFileSync(keyless, 'log: { level: warn }\n');
+  const none = await mlgate(['hash', '--config', keyless], 'x');
+  assert.equal(none.code, 1);
   assert.match(none.stderr, /MLGATE_HASH_KEY/);
   const bad = await mlgate(['hash', '--nope'], 'x');
   assert.equal(bad.code, 2);
@@ -45,6 +52,6 @@ test('mlgate redact prints the redacted JSON (shape kept) or text, with counts',
   const j = await mlgate(['redact', '--json', '--content-type', 'text/plain', '--max-chars', '12'], 'card 4111-1111-1111-1111 ok');
   assert.deepEqual(JSON.parse(j.stdout), { text: 'card ', counts: { CREDIT_CARD: 1, TRUNCATED: 1 }, truncated: true });
   const bad = await mlgate(['redact', '--max-chars=-3'], 'x');
-  assert.equal(bad.code, 1);
+  assert.equal(bad.code, 2, 'a malformed argument is a usage error');
   assert.match(bad.stderr, /MLG_CORE_BAD_ARGUMENT: --max-chars/);
 });

@@ -13,7 +13,7 @@ import { createWarehouse } from '../../services/warehouse/warehouse.ts';
 import { migrate, appliedMigrations, migrationContext, renderMigration } from '../../services/warehouse/migrate.ts';
 import { allMigrations } from '../../services/warehouse/migrations/index.ts';
 import { EVENT_COLUMNS, REQUEST_COLUMNS, requestCompactLine, toRequestRow } from '../../services/warehouse/request-rows.ts';
-import { TelemetryEventSchema, type TelemetryEvent } from '../../services/telemetry/event.ts';
+import { SCHEMA_VERSION, TelemetryEventSchema, type TelemetryEvent } from '../../services/telemetry/event.ts';
 import { openEmbeddedPaths } from '../../services/warehouse/embedded.ts';
 
 // Recent times: rows older than the requests retention (30 days) are dropped by the TTL on insert.
@@ -183,14 +183,45 @@ test('two warehouses on one path share the engine; closing one leaves the other 
     (e: Error & { code?: string }) => e.code === 'MLG_WH_ENGINE_PATH_CONFLICT' && e.message.includes(other));
 });
 
-test('compact rows (the ingester\'s format) store the same values as object rows', async (t) => {
+/**
+ * An event with a distinct, non-empty value in every field: a column written under another's
+ * name (a mistake in the compact column order, or in the row mapping) shows as a wrong value. A
+ * field added to the contract later gets `<name>-x` until it is given a value here.
+ */
+function distinctEvent(): TelemetryEvent {
+  const ev: Record<string, unknown> = {
+    event_id: sampleEvent().event_id, ts: HOUR + 5, gateway_id: 'gw-7', route: '/v1/models/{model}/predict', model: 'm-3', version: 'v-9',
+    role: 'canary', rollout_id: 'r-11', consumer_id: 'c-13', method: 'PUT', status: 429, outcome: 'rate_limited', error_class: 'RateLimit',
+    latency_ms: 17.25, upstream_latency_ms: 19.5, ttfb_ms: 23.75, request_bytes: 29, response_bytes: 31,
+    input_hash: '1'.repeat(64), output_hash: '2'.repeat(64), hash_key_id: 'k-37', input_redacted: '{"q":"<EMAIL>"}',
+    redactions: { PHONE: 41 }, prediction_label: 'label-43', prediction_score: 0.375, tokens_in: 53, tokens_out: 59,
+    correlation_id: 'corr-61', trace_id: '3'.repeat(32), span_id: '4'.repeat(16), cache: 'hit',
+  };
+  for (const k of Object.keys(TelemetryEventSchema.shape)) if (!(k in ev) && k !== 'schema_version') ev[k] = `${k}-x`;
+  ev.schema_version = SCHEMA_VERSION;
+  const parsed = TelemetryEventSchema.parse(ev) as Record<string, unknown>;
+  const values = Object.entries(parsed).filter(([k]) => k !== 'schema_version').map(([, v]) => JSON.stringify(v));
+  assert.equal(new Set(values).size, values.length, 'every field has its own value');
+  return parsed as TelemetryEvent;
+}
+
+test('compact rows (the ingester\'s format) and object rows store every field in its own column', async (t) => {
   const wh = await embeddedWarehouse(t);
-  const a = sampleEvent({ ts: HOUR + 5, prediction_score: null, tokens_out: 9, redactions: { PHONE: 3 }, prediction_label: null });
+  const a = distinctEvent();
   const b = { ...a, event_id: sampleEvent().event_id };
   await wh.insert('requests', rowsOf([a]));
   await wh.insertJsonLines('requests', Buffer.from(requestCompactLine({ ...b }, src(0))), { format: 'JSONCompactEachRow', columns: REQUEST_COLUMNS });
-  const rows = await wh.query<Record<string, unknown>>(`SELECT * EXCEPT (event_id, ingested_at) FROM {db}.requests ORDER BY event_id = {id:UUID}`, { id: b.event_id });
+  const rows = await wh.query<Record<string, unknown>>(
+    'SELECT toString(event_id) AS id, toUnixTimestamp64Milli(ts) AS ms, * FROM {db}.requests ORDER BY id = {id:String}',
+    { id: b.event_id });
   assert.equal(rows.length, 2);
-  assert.deepEqual(rows[1], rows[0]);
+  for (const [row, ev, how] of [[rows[0]!, a, 'object row'], [rows[1]!, b, 'compact row']] as const) {
+    for (const col of EVENT_COLUMNS) {
+      const want = (ev as Record<string, unknown>)[col];
+      const got = col === 'event_id' ? row.id : col === 'ts' ? row.ms : row[col];
+      if (typeof want === 'object' && want !== null) assert.deepEqual(got, want, `${how}: column ${col}`);
+      else assert.equal(String(got), String(want), `${how}: column ${col}`);
+    }
+  }
   await assert.rejects(wh.insertJsonLines('requests', Buffer.from('[1]'), { format: 'JSONCompactEachRow' }), /column list/);
 });

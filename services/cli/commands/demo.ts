@@ -3,42 +3,68 @@
  * See demo/run.ts for the scenario and docs/demo.md for what to look at.
  * Exit code 0 when v2 was rolled back and v3 promoted, 1 otherwise, 2 for bad arguments.
  */
-import { parseArgs } from 'node:util';
+import { accessSync, constants, existsSync, mkdirSync, statSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import type { EnvSnapshot } from '../../core/env.ts';
 import { runDemo } from '../../../demo/run.ts';
 import { demoSummary } from '../../../demo/summary.ts';
+import { HELP_OPTION, parseCommand, UsageError, type CommandHelp } from '../args.ts';
 
-const HELP = `usage: mlgate demo [--fast] [--data-dir DIR] [--any-ports] [--stay] [--plain]
-
-Starts every mlgate service in this process with three real sentiment models (v1 AFINN stable,
+export const HELP: CommandHelp = {
+  name: 'demo',
+  usage: '[--fast] [--data-dir DIR] [--any-ports] [--stay] [--plain]',
+  description: `Starts every mlgate service in this process with three real sentiment models (v1 AFINN stable,
 v2 VADER with injected errors and latency, v3 VADER healthy) and a load of review and chat texts,
-then rolls out v2 (rolled back) and v3 (promoted) while a live view shows each step.
+then rolls out v2 (rolled back) and v3 (promoted) while a live view shows each step. Embedded
+mode: needs the embedded ClickHouse engine (Linux x64). Exit code 0 when v2 was rolled back and
+v3 promoted, 1 otherwise.`,
+  options: [
+    ['--fast', 'short steps (about 1.5 minutes instead of about 4)'],
+    ['--data-dir DIR', 'base data directory (default $MLGATE_DATA_DIR, else ./data); the demo empties and uses DIR/demo'],
+    ['--any-ports', 'listen on free ports (default 8080, 8081, 9465, 9466, 9467 and 8790)'],
+    ['--stay', 'keep everything running after the demo (rollout page, audit API) until Ctrl-C'],
+    ['--plain', 'print plain lines instead of redrawing the view in place'],
+    HELP_OPTION,
+  ],
+  examples: ['mlgate demo --fast --any-ports'],
+};
 
-  --fast        short steps (about 1.5 minutes instead of about 4)
-  --data-dir    base data directory (default ./data); the demo empties and uses DIR/demo
-  --any-ports   listen on free ports (default 8080, 8081, 9465, 9466, 9467 and 8790)
-  --stay        keep everything running after the demo (rollout page, audit API) until Ctrl-C
-  --plain       print plain lines instead of redrawing the view in place`;
+/**
+ * Creates the data directory and checks it is writable before anything starts, so a bad
+ * --data-dir is one line naming the path, not a failure halfway through the start.
+ * @throws UsageError naming the path and the reason.
+ */
+function checkDataDir(dir: string): void {
+  try {
+    // One level at a time: mkdirSync({ recursive: true }) never returns on some paths where
+    // mkdir fails with ENOENT under an existing parent (/proc/x on Linux, Node 20).
+    const missing: string[] = [];
+    let cur = resolve(dir);
+    while (!existsSync(cur)) {
+      missing.unshift(cur);
+      const up = dirname(cur);
+      if (up === cur) break;
+      cur = up;
+    }
+    for (const d of missing) mkdirSync(d);
+    if (!statSync(dir).isDirectory()) throw Object.assign(new Error('not a directory'), { code: 'ENOTDIR' });
+    accessSync(dir, constants.W_OK);
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    const why = e.code === 'ENOTDIR' ? 'the path or a folder above it is a file' : e.code === 'EACCES' || e.code === 'EPERM' ? 'permission denied' : e.code === 'EROFS' ? 'read-only file system' : e.message;
+    throw new UsageError(`--data-dir ${dir}: cannot create or write the directory (${why})`);
+  }
+}
 
 /** Runs the demo; resolves with the exit code. */
 export async function run(argv: string[], env: EnvSnapshot): Promise<number> {
-  let values: { fast?: boolean; 'data-dir'?: string; 'any-ports'?: boolean; stay?: boolean; plain?: boolean; help?: boolean };
-  try {
-    ({ values } = parseArgs({
-      args: argv, strict: true,
-      options: {
-        fast: { type: 'boolean' }, 'data-dir': { type: 'string' }, 'any-ports': { type: 'boolean' }, stay: { type: 'boolean' },
-        plain: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
-      },
-    }));
-  } catch (err) {
-    console.error(`mlgate demo: ${(err as Error).message}\n\n${HELP}`);
-    return 2;
-  }
-  if (values.help) {
-    console.log(HELP);
-    return 0;
-  }
+  const parsed = parseCommand<{ fast?: boolean; 'data-dir'?: string; 'any-ports'?: boolean; stay?: boolean; plain?: boolean }>(HELP, argv, {
+    fast: { type: 'boolean' }, 'data-dir': { type: 'string' }, 'any-ports': { type: 'boolean' }, stay: { type: 'boolean' }, plain: { type: 'boolean' },
+  });
+  if (typeof parsed === 'number') return parsed;
+  const { values } = parsed;
+  const dataDir = values['data-dir'] ?? env.MLGATE_DATA_DIR ?? './data';
+  checkDataDir(dataDir);
   const abort = new AbortController();
   let signalledAt = 0;
   const onSignal = () => {
@@ -54,7 +80,7 @@ export async function run(argv: string[], env: EnvSnapshot): Promise<number> {
   console.log(`mlgate demo${values.fast ? ' --fast' : ''}: starting the stack and three model versions…`);
   try {
     const result = await runDemo({
-      fast: values.fast === true, dataDir: values['data-dir'] ?? env.MLGATE_DATA_DIR ?? './data', anyPorts: values['any-ports'] === true,
+      fast: values.fast === true, dataDir, anyPorts: values['any-ports'] === true,
       out: process.stdout, env, signal: abort.signal, stay: values.stay === true,
       ...(values.plain ? { tty: false } : {}),
       onStarted: (rt) => console.log(`gateway ${rt.urls.gateway}   rollout page ${rt.urls.rolloutPage || '(off)'}   logs in ${rt.config.dataDir}/mlgate.log\n`),

@@ -2,28 +2,27 @@
  * `mlgate ingester [--config FILE]`: runs the Kafka (or local-log) to ClickHouse ingester until
  * SIGTERM/SIGINT. Serves /metrics and /healthz on `ingester.http.port` (default 9465).
  */
-import { parseArgs } from 'node:util';
 import type { EnvSnapshot } from '../../core/env.ts';
 import { runIngesterCommand } from '../../ingester/main.ts';
+import { CONFIG_OPTION, HELP_OPTION, parseCommand, requireReadableFile, type CommandHelp } from '../args.ts';
 
-const HELP = `usage: mlgate ingester [--config FILE]
-
-Consumes telemetry (Kafka topic, or the local log in embedded mode), validates each event,
+export const HELP: CommandHelp = {
+  name: 'ingester',
+  usage: '[--config FILE]',
+  description: `Consumes telemetry (Kafka topic, or the local log in embedded mode), validates each event,
 inserts batches into ClickHouse exactly once, and sends bad messages to the dead-letter topic.
-Runs the schema migrations first. Serves /metrics and /healthz (ingester.http.port, default 9465).`;
+Runs the schema migrations first. Serves /metrics and /healthz (ingester.http.port, default 9465).
+Several ingesters may run against one topic: Kafka shares the partitions among them.
+SIGTERM or SIGINT stop it after the batch in flight is committed.`,
+  options: [CONFIG_OPTION, HELP_OPTION],
+  examples: ['KAFKA_BROKERS=127.0.0.1:9092 CLICKHOUSE_URL=http://127.0.0.1:8123 mlgate ingester --config deploy/mlgate.yml'],
+};
 
 /** Entry point of the subcommand. */
 export async function run(argv: string[], env: EnvSnapshot): Promise<number> {
-  let values: { config?: string | undefined; help?: boolean | undefined };
-  try {
-    ({ values } = parseArgs({ args: argv, options: { config: { type: 'string', short: 'c' }, help: { type: 'boolean', short: 'h' } } }));
-  } catch (err) {
-    console.error(`mlgate ingester: ${(err as Error).message}\n\n${HELP}`);
-    return 2;
-  }
-  if (values.help) {
-    console.log(HELP);
-    return 0;
-  }
-  return runIngesterCommand(values.config ?? env.MLGATE_CONFIG, env);
+  const parsed = parseCommand<{ config?: string }>(HELP, argv, { config: { type: 'string', short: 'c' } });
+  if (typeof parsed === 'number') return parsed;
+  const configFile = parsed.values.config ?? env.MLGATE_CONFIG;
+  if (configFile) requireReadableFile('--config', configFile);
+  return runIngesterCommand(configFile, env);
 }

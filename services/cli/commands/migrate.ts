@@ -2,7 +2,6 @@
  * `mlgate migrate [--config FILE] [--status]`: applies the ClickHouse schema migrations (and the
  * configured retention) to the configured warehouse, or lists which ones have run.
  */
-import { parseArgs } from 'node:util';
 import { z } from 'zod';
 import { LogSection, loadConfig } from '../../core/config.ts';
 import type { EnvSnapshot } from '../../core/env.ts';
@@ -11,11 +10,23 @@ import { WarehouseSection } from '../../warehouse/config.ts';
 import { appliedMigrations, migrate, migrationLabel } from '../../warehouse/migrate.ts';
 import { allMigrations } from '../../warehouse/migrations/index.ts';
 import { createWarehouse } from '../../warehouse/warehouse.ts';
+import { CONFIG_OPTION, HELP_OPTION, parseCommand, requireReadableFile, type CommandHelp } from '../args.ts';
 
-const HELP = `usage: mlgate migrate [--config FILE] [--status]
-
-Creates the database and applies every pending migration, then sets each table's TTL from
-warehouse.retention. Safe to run again. --status lists the migrations and whether each has run.`;
+export const HELP: CommandHelp = {
+  name: 'migrate',
+  usage: '[--config FILE] [--status]',
+  description: `Creates the database and applies every pending schema migration to the configured warehouse
+(warehouse.engine: server with warehouse.url, or the embedded engine under dataDir), then sets
+each table's TTL from warehouse.retention. Safe to run again: applied migrations are recorded in
+<database>.schema_migrations and skipped. The gateway needs no schema; the ingester, controller
+and audit service migrate on start, so this command is for a deploy step run before them.`,
+  options: [
+    CONFIG_OPTION,
+    ['--status', 'list every migration and whether it has run, change nothing'],
+    HELP_OPTION,
+  ],
+  examples: ['CLICKHOUSE_URL=http://127.0.0.1:8123 mlgate migrate --config deploy/mlgate.yml --status'],
+};
 
 const Config = z.object({
   dataDir: z.string().min(1).default('data'),
@@ -25,18 +36,12 @@ const Config = z.object({
 
 /** Entry point of the subcommand. */
 export async function run(argv: string[], env: EnvSnapshot): Promise<number> {
-  let values: { config?: string | undefined; status?: boolean | undefined; help?: boolean | undefined };
-  try {
-    ({ values } = parseArgs({ args: argv, options: { config: { type: 'string', short: 'c' }, status: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } } }));
-  } catch (err) {
-    console.error(`mlgate migrate: ${(err as Error).message}\n\n${HELP}`);
-    return 2;
-  }
-  if (values.help) {
-    console.log(HELP);
-    return 0;
-  }
-  const cfg = loadConfig(Config, values.config ?? env.MLGATE_CONFIG, env);
+  const parsed = parseCommand<{ config?: string; status?: boolean }>(HELP, argv, { config: { type: 'string', short: 'c' }, status: { type: 'boolean' } });
+  if (typeof parsed === 'number') return parsed;
+  const { values } = parsed;
+  const configFile = values.config ?? env.MLGATE_CONFIG;
+  if (configFile) requireReadableFile('--config', configFile);
+  const cfg = loadConfig(Config, configFile, env);
   const logger = createLogger({ service: 'migrate', level: cfg.log.level === 'info' ? 'warn' : cfg.log.level });
   const wh = await createWarehouse(cfg.warehouse, { logger, dataDir: cfg.dataDir });
   try {

@@ -4,31 +4,43 @@
  * text is scanned whole). The counts per entity type go to stderr, or with --json the output is
  * `{ text, counts, truncated }`. Without --content-type, input that parses as JSON is JSON.
  */
-import { parseArgs } from 'node:util';
 import { z } from 'zod';
 import { loadConfig } from '../../core/config.ts';
 import { CoreErrors } from '../../core/errors.ts';
 import type { EnvSnapshot } from '../../core/env.ts';
 import { RedactionSection } from '../../telemetry/config.ts';
 import { createRedactor } from '../../telemetry/redact.ts';
+import { HELP_OPTION, parseCommand, requireReadableFile, type CommandHelp } from '../args.ts';
+import { defaultConfigFile } from '../paths.ts';
 
-const USAGE = 'usage: mlgate redact [--config FILE] [--content-type TYPE] [--max-chars N] [--json] < payload';
+export const HELP: CommandHelp = {
+  name: 'redact',
+  usage: '[--config FILE] [--content-type TYPE] [--max-chars N] [--json] < payload',
+  description: `Prints the payload on stdin as the gateway stores it in input_redacted: e-mail addresses, phone
+numbers, card numbers, IP addresses and the like replaced by their type, JSON keeping its shape,
+the fields of telemetry.redaction.maskPaths / maskKeys masked, and the text cut to maxChars.
+The count of each replaced type goes to stderr. Use it to check what a payload leaves behind.`,
+  options: [
+    ['-c, --config FILE', 'the YAML config with telemetry.redaction (default: $MLGATE_CONFIG, else the bundled config/mlgate.yaml)'],
+    ['-t, --content-type TYPE', 'application/json redacts JSON values, other types the whole text (default: JSON when it parses)'],
+    ['--max-chars N', 'cut the redacted text to N characters (default: telemetry.redaction.maxChars)'],
+    ['--json', 'print {"text", "counts", "truncated"} on stdout instead'],
+    HELP_OPTION,
+  ],
+  examples: [`echo '{"text":"mail me at ann@example.com"}' | mlgate redact`],
+};
 const Schema = z.looseObject({ telemetry: z.looseObject({ redaction: RedactionSection.prefault({}) }).prefault({}) });
 
 /** Runs the command; returns the exit code. */
 export async function run(argv: string[], env: EnvSnapshot): Promise<number> {
-  let values: { config?: string; 'content-type'?: string; 'max-chars'?: string; json?: boolean; help?: boolean };
-  try {
-    ({ values } = parseArgs({ args: argv, options: { config: { type: 'string', short: 'c' }, 'content-type': { type: 'string', short: 't' }, 'max-chars': { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } }, strict: true }));
-  } catch (err) {
-    console.error(`mlgate redact: ${(err as Error).message}\n${USAGE}`);
-    return 2;
-  }
-  if (values.help) {
-    console.log(USAGE);
-    return 0;
-  }
-  const red = loadConfig(Schema, values.config ?? env.MLGATE_CONFIG, env).telemetry.redaction;
+  const parsed = parseCommand<{ config?: string; 'content-type'?: string; 'max-chars'?: string; json?: boolean }>(HELP, argv, {
+    config: { type: 'string', short: 'c' }, 'content-type': { type: 'string', short: 't' }, 'max-chars': { type: 'string' }, json: { type: 'boolean' },
+  });
+  if (typeof parsed === 'number') return parsed;
+  const { values } = parsed;
+  const configFile = values.config ?? env.MLGATE_CONFIG ?? defaultConfigFile();
+  requireReadableFile('--config', configFile);
+  const red = loadConfig(Schema, configFile, env).telemetry.redaction;
   let maxChars = red.maxChars;
   if (values['max-chars'] !== undefined) {
     maxChars = Number(values['max-chars']);

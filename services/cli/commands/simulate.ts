@@ -5,13 +5,30 @@
  * Scenario format: docs/canary.md.
  */
 import { writeFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
 import type { EnvSnapshot } from '../../core/env.ts';
 import { CoreErrors } from '../../core/errors.ts';
 import { runScenario } from '../../controller/sim/run.ts';
 import { loadScenario } from '../../controller/sim/scenario.ts';
+import { HELP_OPTION, parseCommand, requireReadableFile, usageFailure, type CommandHelp } from '../args.ts';
 
-const USAGE = 'usage: mlgate simulate --scenario FILE [--runs N] [--seed S] [--out FILE]';
+export const HELP: CommandHelp = {
+  name: 'simulate',
+  usage: '--scenario FILE [--runs N] [--seed S] [--out FILE]',
+  description: `Runs the controller's real decision code over synthetic traffic: a scenario file (YAML) gives the
+rollout (steps, thresholds) and how the stable and canary versions behave (error rates, latency,
+traffic). Prints the results as JSON on stdout (how often the canary was rolled back, promoted,
+paused or left undecided, and how long that took) and a one-line summary on stderr. Use it to
+tune a rollout's thresholds before a real one. Needs no Kafka and no ClickHouse. Scenario
+format: docs/canary.md.`,
+  options: [
+    ['--scenario FILE', 'the scenario, required'],
+    ['--runs N', 'independent runs to simulate, 1 to 100000 (default: the scenario\'s runs)'],
+    ['--seed S', 'random seed, 0 to 2^32-1: the same seed gives the same results (default: the scenario\'s seed)'],
+    ['--out FILE', 'also write the JSON results to FILE'],
+    HELP_OPTION,
+  ],
+  examples: ['mlgate simulate --scenario docs/examples/scenarios/errors-1-to-2.yaml --runs 200 --seed 7 --out results.json'],
+};
 
 function int(name: string, raw: string | undefined, min: number, max: number): number | undefined {
   if (raw === undefined) return undefined;
@@ -24,20 +41,11 @@ function int(name: string, raw: string | undefined, min: number, max: number): n
 
 /** Runs the subcommand; returns the exit code (2 for usage errors). */
 export async function run(argv: string[], _env: EnvSnapshot): Promise<number> {
-  let values: { scenario?: string; runs?: string; seed?: string; out?: string; help?: boolean };
-  try {
-    ({ values } = parseArgs({
-      args: argv, strict: true, allowPositionals: false,
-      options: { scenario: { type: 'string' }, runs: { type: 'string' }, seed: { type: 'string' }, out: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
-    }));
-  } catch (err) {
-    console.error(`mlgate simulate: ${(err as Error).message}\n${USAGE}`);
-    return 2;
-  }
-  if (values.help) {
-    console.log(USAGE);
-    return 0;
-  }
+  const parsed = parseCommand<{ scenario?: string; runs?: string; seed?: string; out?: string }>(HELP, argv, {
+    scenario: { type: 'string' }, runs: { type: 'string' }, seed: { type: 'string' }, out: { type: 'string' },
+  });
+  if (typeof parsed === 'number') return parsed;
+  const { values } = parsed;
   let runs: number | undefined;
   let seed: number | undefined;
   try {
@@ -45,9 +53,9 @@ export async function run(argv: string[], _env: EnvSnapshot): Promise<number> {
     runs = int('runs', values.runs, 1, 100000);
     seed = int('seed', values.seed, 0, 2 ** 32 - 1);
   } catch (err) {
-    console.error(`mlgate simulate: ${(err as Error).message}\n${USAGE}`);
-    return 2;
+    return usageFailure(HELP, (err as Error).message);
   }
+  requireReadableFile('--scenario', values.scenario!);
   const scenario = loadScenario(values.scenario!);
   const result = runScenario(scenario, { ...(runs !== undefined ? { runs } : {}), ...(seed !== undefined ? { seed } : {}) });
   const doc = { scenarioFile: values.scenario, ...result, rollout: scenario.rollout };

@@ -21,6 +21,16 @@ export function metricAlpha(spec: Pick<ResolvedRolloutSpec, 'alpha' | 'metrics'>
   return spec.alpha / spec.metrics.length;
 }
 
+/**
+ * Each metric's share of alpha (Bonferroni with weights, valid as long as the shares add up to at
+ * most alpha): error-class rates count double, since errors are what a rollout is least allowed to ship.
+ */
+export function metricAlphas(spec: Pick<ResolvedRolloutSpec, 'alpha' | 'metrics'>): number[] {
+  const w = spec.metrics.map((m) => (m.kind === 'error_rate' ? 2 : 1));
+  const total = w.reduce((a, b) => a + b, 0);
+  return w.map((x) => (spec.alpha * x) / total);
+}
+
 function initMetric(m: ResolvedMetric, alpha: number, beta: number, mix: RestartWeights): MetricState {
   switch (m.kind) {
     case 'error_rate':
@@ -41,9 +51,9 @@ function initMetric(m: ResolvedMetric, alpha: number, beta: number, mix: Restart
 
 /** Fresh states for every metric of a rollout. */
 export function initMetrics(spec: ResolvedRolloutSpec): MetricState[] {
-  const alpha = metricAlpha(spec);
+  const alphas = metricAlphas(spec);
   const mix = restartWeights(0, analysedSteps(spec));
-  return spec.metrics.map((m) => initMetric(m, alpha, 1 - spec.power, mix));
+  return spec.metrics.map((m, i) => initMetric(m, alphas[i]!, 1 - spec.power, mix));
 }
 
 /** Steps with analysis: every step below 100%. */
@@ -62,9 +72,21 @@ function foldOne(s: MetricState, input: AnalysisInput, ctx: FoldContext): Metric
   }
 }
 
-/** Folds one window into every metric. */
-export function foldMetrics(states: readonly MetricState[], input: AnalysisInput, ctx: FoldContext): MetricState[] {
-  return states.map((s) => foldOne(s, input, ctx));
+/** Metric kinds whose warm-up data is left out by default (warm-ups show in latency and scores). */
+export const WARMUP_KINDS: ReadonlySet<ResolvedMetric['kind']> = new Set(['latency', 'score_shift']);
+
+/**
+ * Folds one window into every metric; the metrics `skip` names (warm-up) record an empty
+ * contribution instead, so the chain of windows in the evidence still adds up.
+ */
+export function foldMetrics(states: readonly MetricState[], input: AnalysisInput, ctx: FoldContext, skip?: (m: ResolvedMetric) => boolean): MetricState[] {
+  return states.map((s) => (skip?.(s.config) ? skipped(s) : foldOne(s, input, ctx)));
+}
+
+function skipped(s: MetricState): MetricState {
+  if (s.test === 'binomial') return { ...s, last: { warmup: 1, k: 0, m: 0, wTilde: null } };
+  if (s.test === 'normal') return { ...s, last: { warmup: 1, ds: 0, dv: 0 } };
+  return { ...s, last: { warmup: 1 } };
 }
 
 /**

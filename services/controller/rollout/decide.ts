@@ -42,7 +42,7 @@ function eta(ev: Evidence, verdicts: readonly MetricVerdict[]): number | null {
   const candidates: number[] = [Math.max(0, s.maxDurationS - s.elapsedS)];
   const reject = ev.metrics.map((m) => m.etaRejectS).filter((x): x is number => x !== null);
   if (reject.length) candidates.push(Math.min(...reject));
-  const waits: (number | null)[] = [Math.max(0, s.minDurationS - s.elapsedS)];
+  const waits: (number | null)[] = [Math.max(0, s.minDurationS - (s.observedS ?? s.elapsedS))];
   if (s.canaryRequests < s.minSamples) {
     const perS = s.elapsedS > 0 ? s.canaryRequests / s.elapsedS : 0;
     waits.push(perS > 0 ? (s.minSamples - s.canaryRequests) / perS : null);
@@ -77,7 +77,10 @@ export function decide(ev: Evidence): RuleOutcome {
   if (ev.phase === 'paused') return { ...hold, action: 'wait', phase: 'paused', reason: 'paused: waiting for an operator' };
   const s = ev.step;
   const pending = names((v, c) => c && v.status !== 'accepted');
-  const timeOk = s.elapsedS >= s.minDurationS;
+  // Observed time (judged windows with canary traffic), not wall-clock: after a telemetry gap or a
+  // warm-up the step still needs minDurationS of real data. Older evidence has elapsedS only.
+  const observedS = s.observedS ?? s.elapsedS;
+  const timeOk = observedS >= s.minDurationS;
   const samplesOk = s.canaryRequests >= s.minSamples;
   if (timeOk && samplesOk && pending.length === 0) {
     const n = nextStep(ev);

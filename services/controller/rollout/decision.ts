@@ -81,6 +81,11 @@ export interface Evidence {
     minDurationS: number;
     minSamples: number;
     maxDurationS: number;
+    /** Seconds of judged windows with canary traffic (minDurationS counts these); absent in older evidence: elapsedS. */
+    observedS?: number;
+    /** End of the step's warm-up (ms), and whether this decision's window was in it. */
+    warmupUntil?: number | null;
+    warmupWindow?: boolean;
   }>;
   /** Rollout-wide policy. */
   readonly policy: Readonly<{ alpha: number; power: number; onFailure: 'rollback' | 'pause'; onTimeout: 'pause' | 'rollback' }>;

@@ -12,11 +12,12 @@
  * Per tick: `nextWindow` says which interval to collect, the provider fills an AnalysisInput for it,
  * and `tick` folds it into the metrics' statistics and applies the rule in decide.ts.
  */
-import { analysedSteps, foldMetrics, judge, resetStep } from '../analysis/evaluate.ts';
+import { analysedSteps, foldMetrics, judge, resetStep, WARMUP_KINDS } from '../analysis/evaluate.ts';
 import { validateInput, type AnalysisInput, type AnalysisWindow, type ArmWindow } from '../analysis/input.ts';
 import { ControllerErrors } from '../errors.ts';
 import { decide } from './decide.ts';
 import type { Decision, Evidence, ManualOperation, WindowSummary } from './decision.ts';
+import type { ResolvedMetric } from './spec.ts';
 import { isTerminal, routingOf, type RolloutState } from './state.ts';
 
 /** Result of a transition. */
@@ -30,6 +31,19 @@ export function nextWindow(state: RolloutState, now: number): AnalysisWindow | n
   if (state.phase === 'pending' || isTerminal(state) || state.windowEnd === null) return null;
   const to = Math.floor(now - state.spec.tick.lagS * 1000);
   return to > state.windowEnd ? { from: state.windowEnd, to } : null;
+}
+
+/**
+ * True when a window overlaps the current step's warm-up (by time, then by canary requests). A
+ * window that straddles the warm-up's end is left out whole (with the default 10 s tick, 5 s lag
+ * and 45 s warm-up, windows end exactly at the warm-up's end).
+ */
+function inWarmup(state: RolloutState, window: AnalysisWindow): boolean {
+  const wu = state.warmupUntil ?? null;
+  if (wu === null) return false;
+  if (window.from < wu) return true;
+  const step = state.spec.steps[Math.max(0, state.stepIndex)]!;
+  return (state.stepCounts.warmupCanary ?? 0) < step.warmup.requests;
 }
 
 function summarize(arm: ArmWindow): WindowSummary {
@@ -47,6 +61,8 @@ function buildEvidence(state: RolloutState, now: number, actor: string, manual: 
     step: {
       startedAt: state.stepStartedAt, elapsedS, canaryRequests: state.stepCounts.canary, stableRequests: state.stepCounts.stable,
       minDurationS: step.minDurationS, minSamples: step.minSamples, maxDurationS: step.maxDurationS,
+      observedS: state.stepCounts.observedS ?? elapsedS, warmupUntil: state.warmupUntil ?? null,
+      warmupWindow: input !== null && state.lastWindowWarmup === true,
     },
     policy: { alpha: state.spec.alpha, power: state.spec.power, onFailure: state.spec.onFailure, onTimeout: state.spec.onTimeout },
     metrics: state.metrics,
@@ -67,7 +83,9 @@ function apply(state: RolloutState, evidence: Evidence, now: number): Transition
     stepStartedAt: stepChanges ? now : state.stepStartedAt,
     windowEnd: out.action === 'start' ? now : evidence.window?.to ?? state.windowEnd,
     finishedAt: out.phase === 'promoted' || out.phase === 'rolled_back' || out.phase === 'aborted' ? now : state.finishedAt,
-    stepCounts: stepChanges ? { canary: 0, stable: 0 } : state.stepCounts,
+    stepCounts: stepChanges ? { canary: 0, stable: 0, observedS: 0, warmupCanary: 0 } : state.stepCounts,
+    warmupUntil: out.action === 'start' || out.action === 'promote' ? now + (state.spec.steps[stepIndex]?.warmup.seconds ?? 0) * 1000 : state.warmupUntil ?? null,
+    lastWindowWarmup: false,
     metrics: stepChanges
       ? resetStep(state.metrics, out.action === 'resume' ? null : { index: stepIndex, analysed: analysedSteps(state.spec) })
       : state.metrics,
@@ -96,11 +114,26 @@ export function tick(state: RolloutState, input: AnalysisInput | null, now: numb
   }
   let folded = state;
   if (input !== null) {
-    const ctx = { stepElapsedS: Math.max(0, (input.window.to - (state.stepStartedAt ?? input.window.from)) / 1000) };
+    const windowS = (input.window.to - input.window.from) / 1000;
+    const ctx = {
+      stepElapsedS: Math.max(0, (input.window.to - (state.stepStartedAt ?? input.window.from)) / 1000),
+      windowS, blockS: state.spec.analysis.dispersionBlockS,
+      finalStep: state.stepIndex === analysedSteps(state.spec) - 1,
+    };
+    const step = state.spec.steps[Math.max(0, state.stepIndex)]!;
+    const warm = inWarmup(state, input.window);
+    const skip = warm ? (m: ResolvedMetric) => step.warmup.metrics === 'all' || WARMUP_KINDS.has(m.kind) : undefined;
+    const c = state.stepCounts;
     folded = {
       ...state,
-      metrics: foldMetrics(state.metrics, input, ctx),
-      stepCounts: { canary: state.stepCounts.canary + input.canary.requests, stable: state.stepCounts.stable + input.stable.requests },
+      metrics: foldMetrics(state.metrics, input, ctx, skip),
+      stepCounts: {
+        canary: c.canary + input.canary.requests, stable: c.stable + input.stable.requests,
+        // Time counts toward minDurationS only when judged and the canary had traffic.
+        observedS: (c.observedS ?? 0) + (!warm && input.canary.requests > 0 ? windowS : 0),
+        warmupCanary: (c.warmupCanary ?? 0) + (warm ? input.canary.requests : 0),
+      },
+      lastWindowWarmup: warm,
     };
   }
   return apply(folded, buildEvidence(folded, now, 'controller', null, input), now);

@@ -51,7 +51,9 @@ export function chainBreaks(prev: Evidence, next: Evidence): string[] {
       const k = last.k ?? 0;
       const mm = last.m ?? 0;
       const w = last.wTilde;
-      const expected = mm > 0 && w !== null && w !== undefined ? addBatch(p.rollout.logLik, m.prior, k, mm, w) : p.rollout.logLik;
+      // f: the window's over-dispersion scale (absent in older evidence: 1).
+      const f = last.f ?? 1;
+      const expected = mm > 0 && w !== null && w !== undefined ? addBatch(p.rollout.logLik, m.prior, f * k, f * mm, w) : p.rollout.logLik;
       const ok = m.rollout.k === p.rollout.k + k && m.rollout.m === p.rollout.m + mm && expected.every((x, j) => near(x, m.rollout.logLik[j]!));
       if (!ok) broken.push(m.config.name);
     } else if (m.test === 'normal' && p.test === 'normal') {

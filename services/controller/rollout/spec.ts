@@ -25,6 +25,13 @@ export const DEFAULTS = Object.freeze({
   detect: 2,
   labelMaxLabels: 10,
   scoreBins: 10,
+  /** Warm-up excluded from latency/score judgement after the canary gets traffic or changes weight (s). */
+  warmupS: 30,
+  warmupRequests: 0,
+  /** Block over which between-window (over-dispersion) variance is estimated (s); 0 turns it off. */
+  dispersionBlockS: 60,
+  /** Canary/stable rate ratio the last analysed step must rule out for error rates (see docs/canary.md). */
+  errorRuleOut: 1.25,
 });
 
 /** Metric kinds the analysis knows. */
@@ -34,7 +41,8 @@ export type MetricKind = (typeof METRIC_KINDS)[number];
 
 /** Default tolerance per kind (relative: fraction of stable's value; absolute: in the metric's unit). */
 export const DEFAULT_TOLERANCE: Readonly<Record<MetricKind, Readonly<{ relative: number; absolute: number }>>> = Object.freeze({
-  error_rate: { relative: 0.05, absolute: 0 },
+  // The absolute floor lets a zero or rare base rate be accepted (a relative tolerance of 0 is 0).
+  error_rate: { relative: 0.05, absolute: 0.0005 },
   outcome_rate: { relative: 0.1, absolute: 0.0005 },
   latency: { relative: 0.05, absolute: 0 },
   score_shift: { relative: 0, absolute: 0.1 },
@@ -53,6 +61,8 @@ const common = {
   critical: z.boolean().optional(),
   tolerance: Tolerance.optional(),
   detect: z.number().gt(1).max(100).optional(),
+  /** Rates only: the canary/stable ratio the last analysed step must rule out before 100%. */
+  ruleOut: z.number().gt(1).max(100).optional(),
 };
 
 /** One metric as written in a spec. */
@@ -77,6 +87,15 @@ export const MetricSpecSchema = z.discriminatedUnion('kind', [
   }),
 ]);
 
+const Warmup = z.strictObject({
+  /** Seconds after the canary gets traffic or changes weight whose data the judgement leaves out. */
+  seconds: z.number().min(0).max(3600).optional(),
+  /** ...and at least this many canary requests (whole windows are left out until both are met). */
+  requests: z.int().min(0).max(10_000_000).optional(),
+  /** Which metrics leave warm-up data out: latency and score metrics (default), or all of them. */
+  metrics: z.enum(['latency', 'all']).optional(),
+});
+
 const StepSpec = z.union([
   z.number().gt(0).max(100),
   z.strictObject({
@@ -84,6 +103,7 @@ const StepSpec = z.union([
     minDurationS: z.number().min(0).optional(),
     minSamples: z.int().min(0).optional(),
     maxDurationS: z.number().gt(0).optional(),
+    warmup: Warmup.optional(),
   }),
 ]);
 
@@ -102,6 +122,7 @@ export const RolloutSpecSchema = z.strictObject({
     minSamples: z.int().min(0).default(DEFAULTS.minSamples),
     maxDurationS: z.number().gt(0).default(DEFAULTS.maxDurationS),
   }).prefault({}),
+  warmup: Warmup.prefault({}),
   tick: z.strictObject({
     intervalS: z.number().min(1).max(3600).default(DEFAULTS.tickIntervalS),
     lagS: z.number().min(0).max(3600).default(DEFAULTS.tickLagS),
@@ -110,8 +131,15 @@ export const RolloutSpecSchema = z.strictObject({
   power: z.number().min(0.5).lt(1).default(DEFAULTS.power),
   onFailure: z.enum(['rollback', 'pause']).default(DEFAULTS.onFailure),
   onTimeout: z.enum(['pause', 'rollback']).default(DEFAULTS.onTimeout),
-  analysis: z.strictObject({ sampleSize: z.int().min(50).max(100000).default(DEFAULTS.sampleSize) }).prefault({}),
-  metrics: z.array(MetricSpecSchema).min(1).max(30).default([{ kind: 'error_rate' }, { kind: 'latency', quantile: 'p95', method: 'exceedance' }]),
+  analysis: z.strictObject({
+    sampleSize: z.int().min(50).max(100000).default(DEFAULTS.sampleSize),
+    dispersionBlockS: z.number().min(0).max(3600).default(DEFAULTS.dispersionBlockS),
+  }).prefault({}),
+  metrics: z.array(MetricSpecSchema).min(1).max(30).default([
+    { kind: 'error_rate' },
+    { kind: 'latency', quantile: 'p95', method: 'exceedance' },
+    { kind: 'latency', quantile: 'p99', method: 'exceedance' },
+  ]),
 });
 
 /** Whether larger values of a metric are worse, or smaller ones. */
@@ -128,6 +156,8 @@ interface MetricBase {
   readonly detect: number;
   /** Which way is worse. */
   readonly direction: Direction;
+  /** Rates: the canary/stable ratio the last analysed step must rule out (null: `detect` applies there too). */
+  readonly ruleOut: number | null;
 }
 
 /** A metric with every default filled in. */
@@ -150,6 +180,16 @@ export interface ResolvedStep {
   readonly minSamples: number;
   /** After this long without a decision, onTimeout applies. */
   readonly maxDurationS: number;
+  /** Warm-up after the step starts: windows inside it are left out of the judgement. */
+  readonly warmup: ResolvedWarmup;
+}
+
+/** A step's warm-up. */
+export interface ResolvedWarmup {
+  readonly seconds: number;
+  readonly requests: number;
+  /** latency: only latency and score metrics leave warm-up data out; all: every metric does. */
+  readonly metrics: 'latency' | 'all';
 }
 
 /** A rollout spec with every default filled in; deep-frozen. */
@@ -168,13 +208,15 @@ export interface ResolvedRolloutSpec {
   readonly power: number;
   readonly onFailure: 'rollback' | 'pause';
   readonly onTimeout: 'pause' | 'rollback';
-  readonly analysis: Readonly<{ sampleSize: number }>;
+  /** dispersionBlockS: block over which the between-window variance is estimated (0: off). */
+  readonly analysis: Readonly<{ sampleSize: number; dispersionBlockS: number }>;
   readonly metrics: readonly ResolvedMetric[];
 }
 
 /** A spec as written (before defaults). */
 export type RolloutSpecInput = z.input<typeof RolloutSpecSchema>;
 
+const RULE_OUT_KINDS: ReadonlySet<MetricKind> = new Set(['error_rate', 'outcome_rate']);
 const RELATIVE_UNUSED: ReadonlySet<MetricKind> = new Set(['score_shift', 'label_mix', 'shadow_agreement']);
 
 function defaultName(m: z.output<typeof MetricSpecSchema>): string {
@@ -203,7 +245,9 @@ function resolveMetric(m: z.output<typeof MetricSpecSchema>, i: number): Resolve
     fail(`metrics.${i}.tolerance.absolute`, `${m.kind} needs an absolute tolerance > 0`);
   }
   if (m.kind === 'shadow_agreement' && tolerance.absolute >= 1) fail(`metrics.${i}.tolerance.absolute`, 'must be < 1 (a disagreement rate)');
-  const base = { name: m.name ?? defaultName(m), critical: m.critical ?? true, tolerance, detect: m.detect ?? DEFAULTS.detect };
+  if (m.ruleOut !== undefined && !RULE_OUT_KINDS.has(m.kind)) fail(`metrics.${i}.ruleOut`, `${m.kind} takes detect, not ruleOut (ruleOut is for error_rate and outcome_rate)`);
+  const ruleOut = m.ruleOut ?? (m.kind === 'error_rate' ? DEFAULTS.errorRuleOut : null);
+  const base = { name: m.name ?? defaultName(m), critical: m.critical ?? true, tolerance, detect: m.detect ?? DEFAULTS.detect, ruleOut };
   switch (m.kind) {
     case 'error_rate': return { ...base, kind: m.kind, direction: 'higher_is_worse' };
     case 'outcome_rate': return { ...base, kind: m.kind, outcome: m.outcome, direction: m.direction };
@@ -244,7 +288,13 @@ export function parseRolloutSpec(raw: unknown, source = 'rollout spec'): Resolve
       minDurationS: o.minDurationS ?? s.stepDefaults.minDurationS,
       minSamples: o.minSamples ?? s.stepDefaults.minSamples,
       maxDurationS: o.maxDurationS ?? s.stepDefaults.maxDurationS,
+      warmup: {
+        seconds: (typeof st === 'number' ? undefined : st.warmup?.seconds) ?? s.warmup.seconds ?? DEFAULTS.warmupS,
+        requests: (typeof st === 'number' ? undefined : st.warmup?.requests) ?? s.warmup.requests ?? DEFAULTS.warmupRequests,
+        metrics: (typeof st === 'number' ? undefined : st.warmup?.metrics) ?? s.warmup.metrics ?? 'latency',
+      },
     };
+    if (step.warmup.seconds >= step.maxDurationS) fail(`steps.${i}.warmup.seconds`, `the warm-up (${step.warmup.seconds}s) must be shorter than the step's maxDurationS (${step.maxDurationS}s)`);
     if (step.maxDurationS < step.minDurationS) fail(`steps.${i}.maxDurationS`, 'must be >= minDurationS');
     if (i > 0 && !(o.weight > (typeof s.steps[i - 1] === 'number' ? (s.steps[i - 1] as number) : (s.steps[i - 1] as { weight: number }).weight))) {
       fail(`steps.${i}`, 'weights must be strictly increasing');

@@ -23,8 +23,16 @@ export interface RolloutState {
   readonly windowEnd: number | null;
   /** Decisions made so far. */
   readonly seq: number;
-  /** Requests each arm served in the current step (from the analysed windows). */
-  readonly stepCounts: Readonly<{ canary: number; stable: number }>;
+  /**
+   * Requests each arm served in the current step (from the analysed windows); observedS: seconds of
+   * windows after the warm-up in which the canary had traffic (what minDurationS counts);
+   * warmupCanary: canary requests in the step's warm-up windows. (Both absent in older states.)
+   */
+  readonly stepCounts: Readonly<{ canary: number; stable: number; observedS?: number; warmupCanary?: number }>;
+  /** End of the current step's warm-up (ms), or null (no warm-up, or a state from before warm-ups). */
+  readonly warmupUntil?: number | null;
+  /** Whether the last analysed window fell in the warm-up (shown in the evidence). */
+  readonly lastWindowWarmup?: boolean;
   /** Each metric's running statistics. */
   readonly metrics: readonly MetricState[];
 }
@@ -34,7 +42,7 @@ export function createRollout(spec: ResolvedRolloutSpec): RolloutState {
   return {
     spec, phase: 'pending', stepIndex: -1, weight: 0, canaryState: 'active',
     startedAt: null, stepStartedAt: null, finishedAt: null, windowEnd: null, seq: 0,
-    stepCounts: { canary: 0, stable: 0 }, metrics: initMetrics(spec),
+    stepCounts: { canary: 0, stable: 0, observedS: 0, warmupCanary: 0 }, warmupUntil: null, metrics: initMetrics(spec),
   };
 }
 

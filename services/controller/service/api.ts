@@ -14,13 +14,12 @@
  * Changes go to the leader: a standby answers 503 MLG_CTL_NOT_LEADER. Logs carry the route, the
  * status and the token's name, never a body or a token.
  */
-import { createHash, timingSafeEqual } from 'node:crypto';
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import type { Registry } from 'prom-client';
 import { parse as parseYaml } from 'yaml';
-import { MlgateError } from '../../core/errors.ts';
+import { controlApi } from '../../core/control-api.ts';
 import type { Logger } from '../../core/log.ts';
-import type { ControllerConfig, ControllerRole } from './config.ts';
+import type { ControllerConfig } from './config.ts';
 import { ControllerErrors } from '../errors.ts';
 import type { ManualOperation } from '../rollout/decision.ts';
 import type { RolloutView } from './views.ts';
@@ -46,39 +45,8 @@ export interface ControllerAppOptions {
   logger: Logger;
 }
 
-interface Principal {
-  readonly name: string;
-  readonly role: ControllerRole;
-}
-
-declare module 'fastify' {
-  interface FastifyRequest {
-    /** The authenticated caller of a controller route. */
-    ctlPrincipal?: Principal;
-  }
-  interface FastifyContextConfig {
-    /** Controller role a route needs; routes without one are public. */
-    ctlRole?: ControllerRole;
-  }
-}
-
-const digest = (s: string) => createHash('sha256').update(s, 'utf8').digest();
 const OPS: readonly string[] = ['pause', 'resume', 'promote', 'abort'];
 const YAML_TYPES = ['application/yaml', 'application/x-yaml', 'text/yaml', 'text/x-yaml'];
-
-function authenticator(tokens: ControllerConfig['tokens']): (h: string | undefined) => Principal {
-  const known = tokens.map((t) => ({ digest: digest(t.token), principal: Object.freeze({ name: t.name, role: t.role }) }));
-  return (authorization) => {
-    const m = /^Bearer\s+(\S+)\s*$/i.exec(authorization ?? '');
-    if (!m) throw ControllerErrors.unauthorized('send Authorization: Bearer <token>');
-    const d = digest(m[1]!);
-    let found: Principal | undefined;
-    // Compare with every token, every time: neither position nor length leaks through timing.
-    for (const k of known) if (timingSafeEqual(k.digest, d) && !found) found = k.principal;
-    if (!found) throw ControllerErrors.unauthorized('the bearer token is not valid');
-    return found;
-  };
-}
 
 function param(req: FastifyRequest, name: string): string {
   return String((req.params as Record<string, unknown>)[name] ?? '');
@@ -96,8 +64,12 @@ function reasonOf(body: unknown): string | undefined {
 /** Builds the API app (not listening yet). */
 export function createControllerApp(opts: ControllerAppOptions): FastifyInstance {
   const { api, logger: log } = opts;
-  const authenticate = authenticator(opts.tokens);
   const app = Fastify({ logger: false, bodyLimit: 1 << 20, forceCloseConnections: true });
+  controlApi(app, {
+    name: 'controller', tokens: opts.tokens, roles: ['viewer', 'operator'], logger: log,
+    errors: { unauthorized: ControllerErrors.unauthorized, forbidden: ControllerErrors.forbidden, notFound: ControllerErrors.notFound, badRequest: ControllerErrors.badRequest, internal: ControllerErrors.internal },
+    health: opts.health, metrics: { registry: opts.registry },
+  });
 
   app.addContentTypeParser(YAML_TYPES, { parseAs: 'string' }, (_req, body, done) => {
     try {
@@ -106,43 +78,19 @@ export function createControllerApp(opts: ControllerAppOptions): FastifyInstance
       done(ControllerErrors.badRequest(`the body is not valid YAML: ${(err as Error).message}`), undefined);
     }
   });
-  app.addHook('onRequest', async (req) => {
-    const role = req.routeOptions.config.ctlRole;
-    if (!role) return;
-    req.ctlPrincipal = authenticate(req.headers.authorization);
-    if (role === 'operator' && req.ctlPrincipal.role !== 'operator') {
-      throw ControllerErrors.forbidden(`this operation needs the operator role; token ${req.ctlPrincipal.name} has the ${req.ctlPrincipal.role} role`);
-    }
-  });
-  app.addHook('onResponse', async (req, reply) => {
-    if (req.routeOptions.url === '/metrics' || req.routeOptions.url === '/healthz') return;
-    log.info({ method: req.method, route: req.routeOptions.url ?? 'unknown', status: reply.statusCode, ms: Math.round(reply.elapsedTime), actor: req.ctlPrincipal?.name }, 'controller api request');
-  });
-  app.setErrorHandler((err: Error & { statusCode?: number }, req, reply) => {
-    let e: MlgateError;
-    if (err instanceof MlgateError) e = err;
-    else if (err.statusCode !== undefined && err.statusCode < 500) e = ControllerErrors.badRequest(`invalid request: ${err.message}`);
-    else e = ControllerErrors.internal('unexpected controller failure');
-    if (e.statusCode >= 500) log.error({ err, route: req.routeOptions.url }, 'controller api request failed');
-    return reply.code(e.statusCode).send(e.toJSON());
-  });
-  app.setNotFoundHandler((req, reply) => reply.code(404).send(ControllerErrors.notFound(`no route ${req.method} ${req.url.split('?', 1)[0]}`).toJSON()));
-
-  const read = { config: { ctlRole: 'viewer' as const } };
-  const write = { config: { ctlRole: 'operator' as const } };
-  app.get('/healthz', async () => ({ status: 'ok', ...opts.health() }));
-  app.get('/metrics', async (_req, reply) => reply.header('content-type', opts.registry.contentType).send(await opts.registry.metrics()));
+  const read = { config: { role: 'viewer' } };
+  const write = { config: { role: 'operator' } };
   app.get('/v1/rollouts', read, async () => ({ rollouts: await api.list() }));
   app.get('/v1/rollouts/:id', read, async (req) => ({ rollout: await api.get(param(req, 'id')) }));
   app.post('/v1/rollouts', write, async (req, reply) => {
     if (req.body === undefined || req.body === null) throw ControllerErrors.badRequest('send a rollout spec as JSON or YAML');
-    const rollout = await api.create(req.body, req.ctlPrincipal!.name);
+    const rollout = await api.create(req.body, req.principal!.name);
     return reply.code(201).send({ rollout });
   });
   app.post('/v1/rollouts/:id/:op', write, async (req) => {
     const op = param(req, 'op');
     if (!OPS.includes(op)) throw ControllerErrors.notFound(`no operation ${op}; use ${OPS.join(', ')}`);
-    return { rollout: await api.operate(param(req, 'id'), op as ManualOperation, req.ctlPrincipal!.name, reasonOf(req.body)) };
+    return { rollout: await api.operate(param(req, 'id'), op as ManualOperation, req.principal!.name, reasonOf(req.body)) };
   });
   return app;
 }

@@ -129,8 +129,8 @@ export async function startController(opts: StartControllerOptions): Promise<Run
   const actor = `controller-${cfg.instanceId}`;
   const metrics = new ControllerMetrics(registry, now);
   const store = new ClickHouseRolloutStore(opts.warehouse);
-  const routing = new RoutingFollower(opts.control, componentLogger(root, 'routing'));
   const elector: LeaderElector = opts.leader === undefined || opts.leader === 'always' ? new AlwaysLeader() : opts.leader;
+  const routing = new RoutingFollower(opts.control, componentLogger(root, 'routing'), () => elector.epoch?.(), cfg.instanceId);
   let active = false;
   const isLeader = () => active && elector.isLeader();
   const manager = new RolloutManager({

@@ -12,14 +12,19 @@
  *
  * A leader also steps down on its own when it has not completed a group heartbeat for 80% of the
  * session timeout (it may be cut off from the broker, which is about to elect another member), so
- * two controllers act at once only within that margin. This is a lease, not a fence: a leader
- * paused longer than that (a stop-the-world pause mid-tick) can still finish one tick's writes;
- * gateways order routing states by generation, and the decision chains show which controller
- * wrote what.
+ * two controllers act at once only within that margin. That alone is a lease, not a fence: a
+ * leader paused longer than that (a stop-the-world pause mid-tick) could still finish one tick's
+ * writes. So each leadership has an **epoch**: before it reports itself leader, an elected member
+ * appends a claim to the leader topic and takes the claim's offset + 1 as its epoch (the topic is
+ * one partition, so a later leader always has a higher epoch). The controller announces its
+ * epoch on the control topic before it acts and stamps it on every routing state it publishes;
+ * every reader refuses a state with a lower epoch than one it has seen (routing/state.ts,
+ * EpochFence). Do not delete the leader topic while the control topic is kept: offsets, and with
+ * them epochs, would start again from 0.
  *
  * {@link AlwaysLeader}: one controller (embedded mode, tests): always leads.
  */
-import { AssignerProtocol, type Kafka, type Consumer, type PartitionAssigner } from 'kafkajs';
+import { AssignerProtocol, type Kafka, type Consumer, type PartitionAssigner, type Producer } from 'kafkajs';
 import { silentLogger, type Logger } from '../../core/log.ts';
 import { ControllerErrors } from '../errors.ts';
 import { kafkaClient } from '../../core/kafka-clients.ts';
@@ -34,6 +39,11 @@ export interface LeaderElector {
   onChange(fn: (leader: boolean) => void): () => void;
   /** Leaves the election (a leader hands over at once). */
   close(): Promise<void>;
+  /**
+   * The epoch of this instance's latest leadership (undefined: never led, or no fencing, as for a
+   * lone controller). It stays after leadership is lost: a deposed leader's late writes carry it and are refused.
+   */
+  epoch?(): number | undefined;
 }
 
 /** The elector of a lone controller: leads from start() until close(). */
@@ -99,7 +109,12 @@ export class KafkaLeaderElector implements LeaderElector {
   private readonly log: Logger;
   private readonly kafka: Kafka;
   private readonly consumer: Consumer;
+  private readonly producer: Producer;
   private readonly fns = new Set<(leader: boolean) => void>();
+  private epochValue: number | undefined;
+  private claiming = false;
+  /** An epoch was claimed since this member last wanted to lead. */
+  private claimed = false;
   /** Partition 0 is assigned to this member (as of the last join). */
   private assigned = false;
   private joined = false;
@@ -132,6 +147,11 @@ export class KafkaLeaderElector implements LeaderElector {
       partitionAssigners: [this.assigner()],
       retry: { initialRetryTime: 200, retries: 10 },
     });
+    this.producer = this.kafka.producer({ allowAutoTopicCreation: false, retry: { initialRetryTime: 200, retries: 3 } });
+  }
+
+  epoch(): number | undefined {
+    return this.epochValue;
   }
 
   /** The sticky assigner: partition 0 stays with the member that says it holds it. */
@@ -195,6 +215,7 @@ export class KafkaLeaderElector implements LeaderElector {
     this.consumer.on(events.CRASH, lost('consumer crashed'));
     this.consumer.on(events.STOP, lost('consumer stopped'));
     this.consumer.on(events.DISCONNECT, lost('consumer disconnected'));
+    await this.producer.connect();
     await this.consumer.connect();
     await this.consumer.subscribe({ topics: [this.opts.topic], fromBeginning: false });
     await this.consumer.run({ autoCommit: false, eachMessage: async () => {} });
@@ -223,11 +244,39 @@ export class KafkaLeaderElector implements LeaderElector {
     this.assigned = false;
     this.evaluate();
     await this.consumer.disconnect().catch(() => undefined);
+    await this.producer.disconnect().catch(() => undefined);
+  }
+
+  /** Appends a claim to the leader topic; its offset + 1 is the new epoch. */
+  private async claim(): Promise<void> {
+    this.claiming = true;
+    try {
+      const [meta] = await this.producer.send({
+        topic: this.opts.topic, acks: -1, messages: [{ key: this.opts.instanceId, value: JSON.stringify({ instance: this.opts.instanceId, at: Date.now() }) }],
+      });
+      const epoch = Number(meta?.baseOffset ?? meta?.offset ?? NaN) + 1;
+      if (!Number.isSafeInteger(epoch) || epoch < 1) throw new Error(`the broker returned no offset for the claim (${JSON.stringify(meta)})`);
+      this.epochValue = epoch;
+      this.claimed = true;
+      this.log.info({ instance: this.opts.instanceId, epoch }, 'leadership epoch claimed');
+    } catch (err) {
+      this.log.warn({ err, instance: this.opts.instanceId }, 'could not claim a leadership epoch; not leading yet, retrying');
+    } finally {
+      this.claiming = false;
+    }
+    this.evaluate();
   }
 
   private evaluate(): void {
     const fresh = Date.now() - this.lastHeartbeat < this.opts.sessionTimeoutMs * 0.8;
-    const now = !this.closed && this.assigned && fresh;
+    const want = !this.closed && this.assigned && fresh;
+    // Leading needs an epoch claimed during this assignment: claim first, report leadership after.
+    if (want && !this.leading && !this.claimed) {
+      if (!this.claiming) void this.claim();
+      return;
+    }
+    if (!want) this.claimed = false;
+    const now = want;
     if (now === this.leading) return;
     this.leading = now;
     this.log.info({ instance: this.opts.instanceId, leader: now }, now ? 'elected controller leader' : 'no longer the controller leader');

@@ -5,7 +5,8 @@
  * the leader elector (Kafka consumer group, or `always`), start the controller, stop in order.
  */
 import type { DestinationStream } from 'pino';
-import { collectDefaultMetrics, Registry } from 'prom-client';
+import { Registry } from 'prom-client';
+import { collectNodeMetrics } from '../../core/node-metrics.ts';
 import { loadConfig } from '../../core/config.ts';
 import type { EnvSnapshot } from '../../core/env.ts';
 import { Lifecycle, runUntilSignal } from '../../core/lifecycle.ts';
@@ -45,7 +46,7 @@ export async function startControllerProcess(cfg: ControllerProcessConfigT, logg
       logger: componentLogger(logger, 'leader'),
     });
     const registry = new Registry();
-    collectDefaultMetrics({ register: registry });
+    collectNodeMetrics(registry); // promtool-clean (no *_total gauges)
     const controller = await startController({ config: c, warehouse, control, logger, registry, leader });
     // Stops first: leaves the election before the channel and the warehouse close.
     parts.started('controller', () => controller.close());

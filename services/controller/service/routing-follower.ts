@@ -12,6 +12,11 @@
  * active, canary active or tripped); any other version listed in the current state is kept with
  * weight 0 and its state; the fallback is the spec's, else the current state's (unless it is the
  * canary). An admin change made during a rollout stands until the rollout's next weight change.
+ *
+ * Fencing: with a leadership epoch (leader.ts), {@link RoutingFollower.sync} (run when the
+ * controller takes the lead) announces it on the control channel before anything is published,
+ * and every published state carries it; readers refuse states of a lower epoch, so a deposed
+ * leader's late writes do not route traffic.
  */
 import type { ControlChannel } from '../../routing/channel.ts';
 import { nextGeneration, type RoutingState, type VersionRouting } from '../../routing/state.ts';
@@ -35,12 +40,22 @@ export class RoutingFollower {
   private readonly issued = new Map<string, number>();
   private unsubscribe: (() => void) | undefined;
 
-  constructor(private readonly control: ControlChannel, private readonly log: Logger) {}
+  /**
+   * @param epoch the leadership epoch in force (undefined: no fencing, e.g. a lone controller)
+   * @param instance who announces the epoch (the controller's id)
+   */
+  constructor(private readonly control: ControlChannel, private readonly log: Logger,
+    private readonly epoch: () => number | undefined = () => undefined, private readonly instance = 'controller') {}
 
-  /** Reads the channel to its end and follows it from then on. */
+  /** Reads the channel to its end and follows it from then on; announces the leadership epoch, if any. */
   async sync(): Promise<void> {
     if (!this.unsubscribe) this.unsubscribe = this.control.subscribe((s) => this.note(s));
     for (const s of await this.control.readToEnd()) this.note(s);
+    const epoch = this.epoch();
+    if (epoch !== undefined && this.control.announceEpoch) {
+      await this.control.announceEpoch(epoch, this.instance);
+      this.log.info({ epoch }, 'leadership epoch announced on the control channel');
+    }
   }
 
   /** The latest state seen for `model`. */
@@ -75,8 +90,10 @@ export class RoutingFollower {
   async publish(state: RoutingState): Promise<boolean> {
     const cur = this.latest.get(state.model);
     if (cur && cur.generation >= state.generation) return false;
-    await this.control.publish(state);
-    this.note(state);
+    const epoch = this.epoch();
+    const stamped = epoch === undefined ? state : { ...state, epoch };
+    await this.control.publish(stamped);
+    this.note(stamped);
     this.log.info({ model: state.model, generation: state.generation, rollout: state.rollout_id, weights: Object.fromEntries(state.versions.map((v) => [v.name, v.weight])) }, 'routing state published');
     return true;
   }

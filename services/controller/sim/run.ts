@@ -6,7 +6,7 @@ import { quantile } from 'simple-statistics';
 import { mlgatePolicy, type PolicyStatus, type SimPolicy } from './policy.ts';
 import { createRng, seedFor } from './random.ts';
 import type { Scenario } from './scenario.ts';
-import { collectWindow, type WeightChange } from './traffic.ts';
+import { collectWindow, noiseSource, type WeightChange } from './traffic.ts';
 
 /** How one simulated rollout ended. */
 export interface RunResult {
@@ -21,12 +21,13 @@ export interface RunResult {
 /** Simulates one rollout with the given policy and seed. */
 export function simulateRun(sc: Scenario, policy: SimPolicy, seed: number): RunResult {
   const rng = createRng(seed);
+  const noise = noiseSource(seed);
   const weights: WeightChange[] = [{ at: 0, weight: policy.start() }];
   let decisions = 1;
   for (let t = policy.intervalS; t <= sc.durationS + 1e-9; t += policy.intervalS) {
     const now = Math.round(t * 1000);
     const win = policy.window(now);
-    const input = win ? collectWindow(sc, sc.rollout.id, win, weights, rng, policy.sampleSize) : null;
+    const input = win ? collectWindow(sc, sc.rollout.id, win, weights, rng, policy.sampleSize, noise) : null;
     const r = policy.decide(input, now);
     decisions++;
     if (r.weight !== weights[weights.length - 1]!.weight) weights.push({ at: now, weight: r.weight });

@@ -35,6 +35,25 @@ const armFields = {
   labels: z.record(z.string().min(1), z.number().min(0)).optional(),
   /** Canary only: shadow copies compared per second and the probability that they agree. */
   shadow: z.strictObject({ rps: z.number().min(0), agreement: prob }).optional(),
+  /**
+   * Over-dispersion: every `intervalS` the arm's error-class rates are multiplied by a log-normal
+   * factor exp(σ·Z − σ²/2) (mean 1) with σ = errorSigma, and its latencies by exp(latencySigma·Z).
+   */
+  noise: z.strictObject({
+    intervalS: z.number().gt(0).max(86400).default(60),
+    errorSigma: z.number().min(0).max(3).default(0),
+    latencySigma: z.number().min(0).max(3).default(0),
+  }).optional(),
+  /**
+   * Warm-up: for `seconds` after the arm gets traffic (per: version) or after each weight change
+   * (per: step, the default), latencies are multiplied by latencyFactor and error-class rates by errorFactor.
+   */
+  warmup: z.strictObject({
+    seconds: z.number().gt(0).max(86400),
+    latencyFactor: z.number().gt(0).max(100).default(1),
+    errorFactor: z.number().min(0).max(100).default(1),
+    per: z.enum(['step', 'version']).default('step'),
+  }).optional(),
 };
 
 /** The scenario file's schema. */
@@ -70,6 +89,8 @@ export interface ArmModel {
   readonly scores: Readonly<{ mean: number; sd: number }> | null;
   readonly labels: readonly (readonly [string, number])[] | null;
   readonly shadow: Readonly<{ rps: number; agreement: number }> | null;
+  readonly noise: Readonly<{ intervalS: number; errorSigma: number; latencySigma: number }> | null;
+  readonly warmup: Readonly<{ seconds: number; latencyFactor: number; errorFactor: number; per: 'step' | 'version' }> | null;
 }
 
 /** A validated scenario with every arm resolved for each period between changes. */
@@ -114,6 +135,8 @@ function resolveArm(a: ArmInput): ArmModel {
     scores: a.scores ?? null,
     labels: a.labels ? Object.entries(a.labels).map(([k, v]) => [k, v / labelTotal] as const) : null,
     shadow: a.shadow ?? null,
+    noise: a.noise ? { intervalS: a.noise.intervalS ?? 60, errorSigma: a.noise.errorSigma ?? 0, latencySigma: a.noise.latencySigma ?? 0 } : null,
+    warmup: a.warmup ? { seconds: a.warmup.seconds, latencyFactor: a.warmup.latencyFactor ?? 1, errorFactor: a.warmup.errorFactor ?? 1, per: a.warmup.per ?? 'step' } : null,
   };
 }
 

@@ -6,7 +6,7 @@
  */
 import type { Outcome } from '../../telemetry/event.ts';
 import { ERROR_OUTCOMES, type AnalysisInput, type AnalysisWindow, type ArmWindow } from '../analysis/input.ts';
-import { binomial, poisson, type Rng } from './random.ts';
+import { binomial, createRng, poisson, seedFor, type Rng } from './random.ts';
 import type { ArmModel, Scenario } from './scenario.ts';
 
 /** A change of the canary's weight at a time (ms since the start of the run). */
@@ -34,6 +34,70 @@ interface Segment {
 }
 
 const ERROR_SET: ReadonlySet<Outcome> = new Set(ERROR_OUTCOMES);
+
+/** Standard normals of one arm and noise interval: the same for a given run whatever the windows. */
+export type NoiseSource = (arm: 'stable' | 'canary', intervalS: number, index: number) => Readonly<{ err: number; lat: number }>;
+
+/** A run's noise: per arm and interval, two normals from a generator seeded by (run seed, arm, interval). */
+export function noiseSource(runSeed: number): NoiseSource {
+  const cache = new Map<string, { err: number; lat: number }>();
+  return (arm, intervalS, index) => {
+    const key = `${arm}:${intervalS}:${index}`;
+    let v = cache.get(key);
+    if (!v) {
+      const rng = createRng(seedFor((runSeed ^ (arm === 'canary' ? 0x5bd1e995 : 0x1b873593)) >>> 0, index));
+      v = { err: rng.normal(), lat: rng.normal() };
+      cache.set(key, v);
+    }
+    return v;
+  };
+}
+
+/** The model with error-class rates times errMul (capped so all rates add up to at most 1) and latencies times e^latLog. */
+function adjusted(model: ArmModel, errMul: number, latLog: number): ArmModel {
+  if (errMul === 1 && latLog === 0) return model;
+  const rates: Partial<Record<Outcome, number>> = {};
+  let errTotal = 0;
+  let other = 0;
+  for (const [o, r] of Object.entries(model.outcomeRates) as [Outcome, number][]) {
+    if (ERROR_SET.has(o)) errTotal += r * errMul;
+    else other += r;
+  }
+  const cap = errTotal > 1 - other && errTotal > 0 ? (1 - other) / errTotal : 1;
+  for (const [o, r] of Object.entries(model.outcomeRates) as [Outcome, number][]) rates[o] = ERROR_SET.has(o) ? r * errMul * cap : r;
+  return { ...model, outcomeRates: rates, latency: model.latency.map((c) => ({ ...c, mu: c.mu + latLog })) };
+}
+
+/** The times (ms) the canary's warm-ups start: each weight change to a positive weight (per step), or the first one (per version). */
+function warmupStarts(weights: readonly WeightChange[], per: 'step' | 'version'): number[] {
+  const starts: number[] = [];
+  let prev = 0;
+  for (const c of weights) {
+    if (c.weight > 0 && c.weight !== prev) starts.push(c.at);
+    prev = c.weight;
+  }
+  return per === 'version' ? starts.slice(0, 1) : starts;
+}
+
+/** The arm's model at time a (ms): noise of its interval, and the canary's warm-up. */
+function effective(model: ArmModel, arm: 'stable' | 'canary', a: number, weights: readonly WeightChange[], noise: NoiseSource | undefined): ArmModel {
+  let errMul = 1;
+  let latLog = 0;
+  if (model.noise && noise) {
+    const z = noise(arm, model.noise.intervalS, Math.floor(a / (model.noise.intervalS * 1000)));
+    const se = model.noise.errorSigma;
+    errMul *= Math.exp(se * z.err - (se * se) / 2);
+    latLog += model.noise.latencySigma * z.lat;
+  }
+  if (arm === 'canary' && model.warmup) {
+    const wu = model.warmup;
+    if (warmupStarts(weights, wu.per).some((c) => a >= c && a < c + wu.seconds * 1000)) {
+      errMul *= wu.errorFactor;
+      latLog += Math.log(wu.latencyFactor);
+    }
+  }
+  return adjusted(model, errMul, latLog);
+}
 
 function drawLatency(rng: Rng, model: ArmModel): number {
   const comps = model.latency;
@@ -116,13 +180,24 @@ function buildArm(rng: Rng, segs: readonly Segment[], sampleSize: number, isCana
  * history. The window is cut wherever the weight, the request rate or an arm's behaviour changes.
  */
 export function collectWindow(
-  sc: Scenario, rolloutId: string, window: AnalysisWindow, weights: readonly WeightChange[], rng: Rng, sampleSize: number,
+  sc: Scenario, rolloutId: string, window: AnalysisWindow, weights: readonly WeightChange[], rng: Rng, sampleSize: number, noise?: NoiseSource,
 ): AnalysisInput {
   const cuts = new Set<number>([window.from, window.to]);
   const inside = (t: number) => t > window.from && t < window.to;
   for (const c of weights) if (inside(c.at)) cuts.add(c.at);
   for (const [at] of sc.rps) if (inside(at * 1000)) cuts.add(at * 1000);
   for (const [at] of sc.periods) if (inside(at * 1000)) cuts.add(at * 1000);
+  // Noise intervals and warm-up ends of the models in force during the window.
+  for (const [at, st, ca] of sc.periods) {
+    if (at * 1000 >= window.to) continue;
+    for (const m of [st, ca]) {
+      if (m.noise) {
+        const step = m.noise.intervalS * 1000;
+        for (let t = Math.ceil(window.from / step) * step; t < window.to; t += step) if (inside(t)) cuts.add(t);
+      }
+      if (m.warmup) for (const c of warmupStarts(weights, m.warmup.per)) if (inside(c + m.warmup.seconds * 1000)) cuts.add(c + m.warmup.seconds * 1000);
+    }
+  }
   const times = [...cuts].sort((a, b) => a - b);
   const stable: Segment[] = [];
   const canary: Segment[] = [];
@@ -132,8 +207,8 @@ export function collectWindow(
     const w = weightAt(weights, a) / 100;
     const rps = lastAtOrBefore(sc.rps, a / 1000, (e) => e[1] as number);
     const [sModel, cModel] = lastAtOrBefore(sc.periods, a / 1000, (e) => [e[1], e[2]] as [ArmModel, ArmModel]);
-    stable.push({ n: poisson(rng, rps * (1 - w) * durS), model: sModel, durS });
-    canary.push({ n: poisson(rng, rps * w * durS), model: cModel, durS });
+    stable.push({ n: poisson(rng, rps * (1 - w) * durS), model: effective(sModel, 'stable', a, weights, noise), durS });
+    canary.push({ n: poisson(rng, rps * w * durS), model: effective(cModel, 'canary', a, weights, noise), durS });
   }
   return {
     rolloutId, window: { ...window },

@@ -17,10 +17,9 @@
  * validated (400 and nothing changes when it is bad), recorded, applied with a new generation,
  * then published.
  */
-import { createHash, timingSafeEqual } from 'node:crypto';
-import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { z } from 'zod';
-import { MlgateError } from '../../core/errors.ts';
+import { controlApi } from '../../core/control-api.ts';
 import { NAME_PATTERN } from '../../routing/state.ts';
 import { MemoryAdminChangeRecorder } from '../../ledger/admin-changes.ts';
 import { GatewayErrors } from '../errors.ts';
@@ -54,26 +53,13 @@ const ReasonBody = z.strictObject({ reason: Reason }).prefault({});
 const ConsumerBody = z.looseObject({ reason: Reason });
 const KeyBody = z.strictObject({ hash: z.string().max(200), reason: Reason });
 
-const digest = (s: string) => createHash('sha256').update(s).digest();
-
-/**
- * Resolves a bearer token to its actor. Digests are compared in constant time, every token every
- * time, so neither a token's length nor its position leaks through timing.
- */
-function authenticator(tokens: readonly AdminToken[]): (authorization: unknown) => string | undefined {
+/** Checks the admin tokens (at least one, each at least 16 characters); every one has the admin role. */
+function adminTokens(tokens: readonly AdminToken[]): Array<AdminToken & { role: 'admin' }> {
   if (tokens.length === 0) throw new Error('admin API: at least one token is required');
-  const known = tokens.map((t) => {
+  return tokens.map((t) => {
     if (t.token.length < 16) throw new Error(`admin API: token ${t.name} is shorter than 16 characters`);
-    return { name: t.name, digest: digest(t.token) };
+    return { ...t, role: 'admin' as const };
   });
-  return (authorization) => {
-    const got = typeof authorization === 'string' && authorization.startsWith('Bearer ') ? authorization.slice(7) : '';
-    if (!got) return undefined;
-    const d = digest(got);
-    let found: string | undefined;
-    for (const k of known) if (timingSafeEqual(k.digest, d) && found === undefined) found = k.name;
-    return found;
-  };
 }
 
 function parseBody<S extends z.ZodType>(schema: S, body: unknown): z.output<S> {
@@ -84,41 +70,23 @@ function parseBody<S extends z.ZodType>(schema: S, body: unknown): z.output<S> {
 
 /** Builds the admin app (not listening yet). */
 export function createAdminApp(opts: AdminAppOptions): FastifyInstance {
-  const authenticate = authenticator(opts.tokens);
   const app = Fastify({ logger: false, bodyLimit: 1 << 20, forceCloseConnections: true });
   const s = opts.service;
-  const actors = new WeakMap<object, string>();
-
-  app.addHook('onRequest', async (req) => {
-    const path = req.url.split('?', 1)[0];
-    if (path === '/healthz' || (path === '/metrics' && !opts.metricsRequireToken)) return;
-    const actor = authenticate(req.headers.authorization);
-    if (actor === undefined) throw GatewayErrors.adminUnauthorized('a valid bearer token is required');
-    actors.set(req, actor);
+  // Every route (and every unknown path) needs a token, but /healthz and, unless configured
+  // otherwise, /metrics.
+  controlApi(app, {
+    name: 'admin', tokens: adminTokens(opts.tokens), roles: ['admin'], defaultRole: 'admin',
+    errors: { unauthorized: GatewayErrors.adminUnauthorized, forbidden: GatewayErrors.forbidden, notFound: GatewayErrors.notFound, badRequest: GatewayErrors.adminInvalid, internal: GatewayErrors.internal },
+    metrics: { registry: opts.metrics.registry, role: opts.metricsRequireToken ? 'admin' : 'public' },
   });
-  app.setErrorHandler((err: Error & { statusCode?: number }, _req, reply) => {
-    const e = err instanceof MlgateError ? err
-      : err.statusCode !== undefined && err.statusCode < 500 ? GatewayErrors.adminInvalid(`invalid request: ${err.message}`)
-        : GatewayErrors.internal('unexpected admin failure', { cause: err });
-    return reply.code(e.statusCode).send(e.toJSON());
-  });
-  app.setNotFoundHandler((req, reply) => {
-    const e = GatewayErrors.notFound(`no admin route for ${req.method} ${req.url.split('?', 1)[0]}`);
-    return reply.code(404).send(e.toJSON());
-  });
-  /** The name of the token the request came with (set by the onRequest hook on every change route). */
-  const actorOf = (req: object): string => {
-    const a = actors.get(req);
+  /** The name of the token the request came with (set by the auth hook on every change route). */
+  const actorOf = (req: FastifyRequest): string => {
+    const a = req.principal?.name;
     if (a === undefined) throw GatewayErrors.adminUnauthorized('a valid bearer token is required');
     return a;
   };
   const ok = (reply: FastifyReply, body: unknown) => reply.code(200).send(body);
 
-  app.get('/healthz', async () => ({ status: 'ok' }));
-  app.get('/metrics', async (_req, reply) => {
-    const text = await opts.metrics.registry.metrics();
-    return reply.header('content-type', opts.metrics.registry.contentType).send(text);
-  });
   app.get('/admin/routing', async () => s.describe());
   app.get<{ Params: { model: string } }>('/admin/routing/:model', async (req) => s.describeModel(req.params.model));
   app.put<{ Params: { model: string } }>('/admin/models/:model/weights', async (req, reply) => {

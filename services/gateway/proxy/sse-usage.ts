@@ -17,6 +17,28 @@
 export const MAX_SSE_EVENT_BYTES = 1 << 20;
 
 const USAGE = Buffer.from('"usage"');
+const NULL_TAIL = Buffer.from(',"usage":null}\n\n');
+const CLOSE = Buffer.from('}\n\n');
+const NULL_TAIL_CRLF = Buffer.from(',"usage":null}\r\n\r\n');
+const CLOSE_CRLF = Buffer.from('}\r\n\r\n');
+
+/** Index just past the blank line (LF LF or LF CR LF) that ends the event starting at `from`, or -1. */
+function eventEnd(buf: Buffer, from: number): number {
+  for (let nl = buf.indexOf(10, from); nl >= 0; nl = buf.indexOf(10, nl + 1)) {
+    const c = buf[nl + 1];
+    if (c === 10) return nl + 2;
+    if (c === 13 && buf[nl + 2] === 10) return nl + 3;
+  }
+  return -1;
+}
+
+/** True when `buf` has `tail` just before `end`. */
+function endsWith(buf: Buffer, end: number, tail: Buffer): boolean {
+  const start = end - tail.length;
+  if (start < 0) return false;
+  for (let i = 0; i < tail.length; i++) if (buf[start + i] !== tail[i]) return false;
+  return true;
+}
 
 /** Strips injected usage from one stream. Feed it the upstream's chunks in order. */
 export class UsageStripper {
@@ -42,16 +64,23 @@ export class UsageStripper {
     let pos = 0;
     let run = 0; // start of the bytes passing unchanged since the last rewritten event
     let usage = buf.indexOf(USAGE);
-    // Next LF-LF and LF-CR-LF, searched again only once passed (a chunk holds many events).
-    let lf = buf.indexOf('\n\n');
-    let crlf = buf.indexOf('\n\r\n');
     for (;;) {
-      if (lf >= 0 && lf < pos) lf = buf.indexOf('\n\n', pos);
-      if (crlf >= 0 && crlf < pos) crlf = buf.indexOf('\n\r\n', pos);
-      const end = lf < 0 ? (crlf < 0 ? -1 : crlf + 3) : crlf < 0 || lf < crlf ? lf + 2 : crlf + 3;
+      const end = eventEnd(buf, pos);
       if (end < 0) break;
       if (usage >= 0 && usage < pos) usage = buf.indexOf(USAGE, pos);
-      if (usage >= 0 && usage < end) {
+      if (usage >= 0 && usage < end && endsWith(buf, end, NULL_TAIL)) {
+        // The common case, OpenAI's `…,"usage":null}` as the data line's last member: cut the
+        // bytes, no text decoded. (In valid JSON that text can only be a top-level member.)
+        if (pos > run) parts.push(buf.subarray(run, pos));
+        parts.push(buf.subarray(pos, end - NULL_TAIL.length), CLOSE);
+        this.rewritten++;
+        run = end;
+      } else if (usage >= 0 && usage < end && endsWith(buf, end, NULL_TAIL_CRLF)) {
+        if (pos > run) parts.push(buf.subarray(run, pos));
+        parts.push(buf.subarray(pos, end - NULL_TAIL_CRLF.length), CLOSE_CRLF);
+        this.rewritten++;
+        run = end;
+      } else if (usage >= 0 && usage < end) {
         const next = rewriteEvent(buf.toString('utf8', pos, end));
         if (next !== undefined) {
           if (pos > run) parts.push(buf.subarray(run, pos));

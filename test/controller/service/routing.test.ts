@@ -21,7 +21,7 @@ import { silentLogger } from '../../../services/core/log.ts';
 import { CanaryDecisionRowSchema } from '../../../services/ledger/rows.ts';
 import { arm, input, lognormalGrid } from '../helpers.ts';
 
-const spec = parseRolloutSpec({ id: 'r', model: 'm', stable: 'v1', canary: 'v2', steps: [10, 100], stepDefaults: { minDurationS: 0, minSamples: 0 } });
+const spec = parseRolloutSpec({ id: 'r', model: 'm', stable: 'v1', canary: 'v2', steps: [10, 100], stepDefaults: { minDurationS: 0, minSamples: 0 }, warmup: { seconds: 0 } });
 const routing = (w: number, state: 'active' | 'tripped' = 'active', fallback: string | null = null) => ({ stable: { version: 'v1', weight: 100 - w }, canary: { version: 'v2', weight: w, state }, fallback });
 const cause = (at: number) => ({ actor: 'controller-x', reason: 'why', id: 'd1', at });
 
@@ -120,7 +120,7 @@ test('metrics: headline values against their bounds, in the metric\'s unit', () 
   const w = tick(s0, input('r', t0, t0 + 55_000, arm(1000, 10, lognormalGrid(200, 100, 0.3)), arm(200, 4, lognormalGrid(200, 110, 0.3))), t0 + 60_000).state;
   const err = headline(w.metrics.find((m) => m.config.kind === 'error_rate')!)!;
   assert.ok(Math.abs(err.value - 0.02) < 1e-9, 'canary error rate');
-  assert.ok(Math.abs(err.tolerance - 0.01 * 1.05) < 1e-9, 'stable rate x (1 + relative)');
+  assert.ok(Math.abs(err.tolerance - (0.01 * 1.05 + 0.0005)) < 1e-9, 'stable rate x (1 + relative) + absolute');
   const lat = headline(w.metrics.find((m) => m.config.kind === 'latency')!)!;
   assert.ok(lat.value > lat.tolerance / 1.05, 'canary p95 above stable p95');
   assert.equal(headline(s0.metrics[0]!), null, 'no estimate before the first window');

@@ -17,8 +17,6 @@ import type { BoundsState, FoldContext, MetricVerdict } from './types.ts';
 type LabelMetric = Extract<ResolvedMetric, { kind: 'label_mix' }>;
 type ScoreMetric = Extract<ResolvedMetric, { kind: 'score_shift' }>;
 
-/** Label of the slot that collects labels beyond maxLabels. */
-export const OTHER_LABEL = '__other__';
 /** Floor applied to bin shares in PSI so an empty bin does not make it infinite. */
 export const PSI_FLOOR = 1e-4;
 

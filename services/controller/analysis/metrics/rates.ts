@@ -19,10 +19,30 @@ function events(m: RateMetric, arm: ArmWindow): number | null {
 
 const rate = (k: number, n: number): number | null => (n > 0 ? k / n : null);
 
-function rateEstimate(s: BinomialState): Record<string, number | null> {
+function rateEstimate(s: BinomialState, r0: number | null): Record<string, number | null> {
   const c = rate(s.step.canaryEvents, s.step.canaryN);
   const st = rate(s.step.stableEvents, s.step.stableN);
-  return { canaryRate: c, stableRate: st, ratio: c !== null && st !== null && st > 0 ? c / st : null, canaryRequests: s.step.canaryN, stableRequests: s.step.stableN };
+  // The canary/stable ratio the step's acceptance test rules out (what a promotion now would rule out).
+  const ruledOutRatio = r0 !== null ? r0 * Math.exp(s.side === 'up' ? (s.step.theta1 ?? s.theta1) : -(s.step.theta1 ?? s.theta1)) : null;
+  return {
+    canaryRate: c, stableRate: st, ratio: c !== null && st !== null && st > 0 ? c / st : null, canaryRequests: s.step.canaryN, stableRequests: s.step.stableN,
+    ruledOutRatio, tau2: s.dispersion?.tau2 ?? null,
+  };
+}
+
+/** Smallest odds ratio beyond tolerance an acceptance alternative may have (keeps the SPRT finite). */
+const MIN_RULE_OUT_ODDS = 1.1;
+
+/**
+ * The acceptance alternative of a window: θ1 = log(ruleOut / r0) on the last analysed step of a rate
+ * with ruleOut (so the promotion to 100% rules out that canary/stable ratio), the metric's
+ * log(detect) otherwise.
+ */
+export function acceptanceTheta(s: BinomialState, r0: number, finalStep: boolean): number {
+  const ruleOut = s.config.ruleOut;
+  if (!finalStep || ruleOut === null || ruleOut === undefined) return s.theta1;
+  const odds = Math.max(MIN_RULE_OUT_ODDS, s.side === 'up' ? ruleOut / r0 : r0 * ruleOut);
+  return (s.side === 'up' ? 1 : -1) * Math.log(odds);
 }
 
 /**
@@ -37,7 +57,7 @@ export function foldRate(s: BinomialState, input: AnalysisInput, ctx: FoldContex
   const nC = input.canary.requests;
   const nS = input.stable.requests;
   if (kC === null || kS === null || Math.min(kC, nC) < 0 || kC > nC || kS > nS) {
-    return updateBinomial(s, null, ctx, { canaryEvents: kC, stableEvents: kS, canaryN: nC, stableN: nS }, rateEstimate);
+    return updateBinomial(s, null, ctx, { canaryEvents: kC, stableEvents: kS, canaryN: nC, stableN: nS }, (st) => rateEstimate(st, null));
   }
   const stableTotal = { events: s.stableTotal.events + kS, n: s.stableTotal.n + nS };
   const pS = (stableTotal.events + 0.5) / (stableTotal.n + 1);
@@ -47,11 +67,12 @@ export function foldRate(s: BinomialState, input: AnalysisInput, ctx: FoldContex
   const usable = nC > 0 && nS > 0 && r0 > 1e-3;
   const wTilde = usable ? nullShare(w, r0) : 0;
   const limit = s.side === 'up' ? (1 + relative) * pS + absolute : (1 - relative) * pS - absolute;
+  const theta1 = acceptanceTheta(s, r0, ctx.finalStep === true);
   const win: BinomialWindow = {
     k: usable ? kC : 0, m: usable ? kC + kS : 0, wTilde,
-    canaryN: nC, stableN: nS, canaryEvents: kC, stableEvents: kS, nonInferiorityLimit: absolute > 0 ? limit : null,
+    canaryN: nC, stableN: nS, canaryEvents: kC, stableEvents: kS, nonInferiorityLimit: absolute > 0 ? limit : null, theta1,
   };
-  const next = updateBinomial({ ...s, stableTotal }, win, ctx, { canaryEvents: kC, stableEvents: kS, canaryN: nC, stableN: nS, r0: usable ? r0 : null }, rateEstimate);
+  const next = updateBinomial({ ...s, stableTotal }, win, ctx, { canaryEvents: kC, stableEvents: kS, canaryN: nC, stableN: nS, r0: usable ? r0 : null, theta1 }, (st) => rateEstimate(st, r0));
   return next;
 }
 

@@ -72,9 +72,37 @@ export interface BinomialState extends MetricStateBase {
     readonly canaryEvents: number;
     readonly stableEvents: number;
     readonly nonInferiorityLimit: number | null;
+    /** The acceptance alternative of the last window (differs from `theta1` on the last step of a rate with ruleOut). */
+    readonly theta1?: number;
+    /** Σ m·w̃ over the step's counted windows (the null-expected canary events; centres the dispersion estimate). */
+    readonly mw?: number;
   };
   /** Rollout-long stable counts (the baseline rate behind an absolute tolerance). */
   readonly stableTotal: { readonly events: number; readonly n: number };
+  /** Between-window variance estimate (over-dispersion); absent in states written before it existed. */
+  readonly dispersion?: DispersionState;
+}
+
+/**
+ * Over-dispersion: the canary's share of events wanders from block to block (pods, batches,
+ * bursty clients) more than the binomial allows. Blocks of `analysis.dispersionBlockS` seconds are
+ * the unit: each closed block gives Pearson's X = (k − E)² / V against the share predicted by the
+ * blocks before it, and τ² = Σ(X − 1) / ΣV estimates the between-block variance of the share's log
+ * odds (moment estimator; E[X] = 1 + V·τ² when the noise is shared within a block). Each window's
+ * counts are then scaled by f = 1 / (1 + V_block·τ²), the quasi-likelihood correction (the
+ * variance-inflation factor).
+ */
+export interface DispersionState {
+  /** The open block: seconds, canary events, all events, Σ m·w̃. */
+  readonly block: { readonly s: number; readonly k: number; readonly m: number; readonly mw: number };
+  /** Canary events, all events and Σ m·w̃ of the closed blocks (the predictive centre of the next block). */
+  readonly closed?: { readonly k: number; readonly m: number; readonly mw: number };
+  /** Σ(X − 1) and ΣV over the closed blocks, and their number. */
+  readonly sumX1: number;
+  readonly sumV: number;
+  readonly blocks: number;
+  /** The current estimate (≥ 0), used for the windows after the block that set it. */
+  readonly tau2: number;
 }
 
 /** A metric tested with the normal mixture on a running sum (Mann-Whitney on latency). */
@@ -116,4 +144,10 @@ export type MetricState = BinomialState | NormalState | BoundsState;
 export interface FoldContext {
   /** Seconds since the current step started, at the end of this window. */
   readonly stepElapsedS: number;
+  /** Length of this window (s); absent: dispersion is not estimated. */
+  readonly windowS?: number;
+  /** Dispersion block length (s); 0 or absent: off. */
+  readonly blockS?: number;
+  /** True in the last analysed step (before 100%), where a rate's ruleOut applies. */
+  readonly finalStep?: boolean;
 }

@@ -87,13 +87,6 @@ export function driftPerEvent(theta: number, p: number, wTilde: number): number 
   return p * theta - cumulant(theta, wTilde);
 }
 
-/** The θ that makes the canary's event probability equal p (the estimate behind p = k/m). */
-export function thetaFor(p: number, wTilde: number): number {
-  const clamp = (x: number) => Math.min(1 - 1e-9, Math.max(1e-9, x));
-  const logit = (x: number) => Math.log(clamp(x) / (1 - clamp(x)));
-  return logit(p) - logit(wTilde);
-}
-
 /**
  * Seconds until the mixture is expected to cross log(1/α), given the event rate (events/s) and the
  * estimated canary probability p; null when no grid point is drifting up.
