@@ -51,8 +51,8 @@ export const NARROW = Object.freeze([
   },
   {
     from: ['services/gateway/proxy/', 'services/gateway/routing/', 'services/gateway/edge/', 'services/gateway/observability/'],
-    deny: ['services/gateway/admin/', 'services/gateway/gateway.ts', 'services/gateway/main.ts'],
-    why: 'only the gateway\'s wiring (gateway.ts, main.ts) uses the admin API and the wiring itself',
+    deny: ['services/gateway/admin/', 'services/gateway/gateway.ts', 'services/gateway/assemble.ts', 'services/gateway/consumer-sync.ts', 'services/gateway/main.ts'],
+    why: 'only the gateway\'s wiring (gateway.ts, assemble.ts, consumer-sync.ts, main.ts) uses the admin API and the wiring itself',
   },
 ]);
 
