@@ -6,6 +6,7 @@
  */
 import { fileURLToPath } from 'node:url';
 import { normalCdf } from '../../services/controller/analysis/stats/normal.ts';
+import { ERROR_OUTCOMES } from '../../services/telemetry/error-outcomes.ts';
 import { loadScenario, type Scenario } from '../../services/controller/sim/scenario.ts';
 import type { FlaggerConfig } from './flagger.ts';
 import type { KayentaConfig } from './kayenta.ts';
@@ -62,7 +63,7 @@ export function stableQuantile(sc: Scenario, q: number): number {
 /** The stable arm's error rate at the start of the scenario. */
 export function stableErrorRate(sc: Scenario): number {
   const rates = sc.periods[0]![1].outcomeRates;
-  return ['upstream_error', 'timeout', 'circuit_open', 'no_upstream', 'internal_error'].reduce((a, o) => a + (rates[o as keyof typeof rates] ?? 0), 0);
+  return ERROR_OUTCOMES.reduce((a, o) => a + (rates[o as keyof typeof rates] ?? 0), 0);
 }
 
 /** Weights before full promotion (100 is the promotion itself). */

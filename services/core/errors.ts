@@ -13,7 +13,7 @@ export interface ErrorSpec {
   readonly code: string;
   /** HTTP status when the error reaches a client; 500 when none applies. */
   readonly status: number;
-  /** One-line description for docs and `mlgate errors`. */
+  /** One-line description, for docs and API clients (the catalogue is errorCatalogue()). */
   readonly description: string;
 }
 

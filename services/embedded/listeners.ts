@@ -14,6 +14,8 @@ import type { Hasher } from '../telemetry/hash.ts';
 import type { Retention } from '../warehouse/config.ts';
 import type { Warehouse } from '../warehouse/warehouse.ts';
 import { registerRolloutPage } from '../controller/web/rollout-page.ts';
+import { ControllerErrors } from '../controller/errors.ts';
+import { controlApi } from '../core/control-api.ts';
 import type { RolloutSource } from '../controller/web/types.ts';
 
 /** A started listener. */
@@ -34,6 +36,12 @@ export async function startRolloutPage(opts: {
   models?: () => Iterable<string>;
 }): Promise<Listener> {
   const app = Fastify({ logger: false, forceCloseConnections: true });
+  // The page is read-only and open (no tokens, as on the controller's port); 404, health and the
+  // error handler are the control-plane APIs' own.
+  controlApi(app, {
+    name: 'rollout page', tokens: [], roles: [],
+    errors: { unauthorized: ControllerErrors.unauthorized, forbidden: ControllerErrors.forbidden, notFound: ControllerErrors.notFound, badRequest: ControllerErrors.badRequest, internal: ControllerErrors.internal },
+  });
   registerRolloutPage(app, { warehouse: opts.warehouse, rollouts: opts.rollouts, logger: componentLogger(opts.logger, 'rollout-page'), ...(opts.models ? { models: opts.models } : {}) });
   app.get('/', async (_req, reply) => reply.redirect('/ui/'));
   await app.listen({ host: opts.host, port: opts.port });

@@ -33,36 +33,31 @@ function start(mode: string): Run {
   };
 }
 
-test('lifecycle: SIGTERM stops the parts in reverse start order (a slot stops where it was reserved); exit 0', async () => {
-  const r = start('ok');
+/** Starts the child in `mode`, sends `signal` once it is ready, and returns its exit code and lines after `ready`. */
+async function stopWith(mode: string, signal: NodeJS.Signals): Promise<{ code: number | null; lines: string[] }> {
+  const r = start(mode);
   await r.waitFor('ready');
-  r.child.kill('SIGTERM');
-  assert.equal(await r.exited, 0);
-  assert.deepEqual(r.lines, ['ready', 'stop d', 'stop b', 'stop c', 'stop a', 'exit 0']);
+  r.child.kill(signal);
+  const code = await r.exited;
+  return { code, lines: r.lines.slice(1) };
+}
+
+const ALL_STOPPED = ['stop d', 'stop b', 'stop c', 'stop a'];
+
+test('lifecycle: SIGTERM stops the parts in reverse start order (a slot stops where it was reserved); exit 0', async () => {
+  assert.deepEqual(await stopWith('ok', 'SIGTERM'), { code: 0, lines: [...ALL_STOPPED, 'exit 0'] });
 });
 
 test('lifecycle: SIGINT does the same', async () => {
-  const r = start('ok');
-  await r.waitFor('ready');
-  r.child.kill('SIGINT');
-  assert.equal(await r.exited, 0);
-  assert.deepEqual(r.lines.slice(1), ['stop d', 'stop b', 'stop c', 'stop a', 'exit 0']);
+  assert.deepEqual(await stopWith('ok', 'SIGINT'), { code: 0, lines: [...ALL_STOPPED, 'exit 0'] });
 });
 
 test('lifecycle: a stop that fails is logged, the others still stop, the exit code is 1', async () => {
-  const r = start('fail');
-  await r.waitFor('ready');
-  r.child.kill('SIGTERM');
-  assert.equal(await r.exited, 1);
-  assert.deepEqual(r.lines.slice(1), ['stop d', 'stop b', 'stop c', 'stop a', 'exit 1']);
+  assert.deepEqual(await stopWith('fail', 'SIGTERM'), { code: 1, lines: [...ALL_STOPPED, 'exit 1'] });
 });
 
 test('lifecycle: a stop over its deadline is left behind, the others still stop, the exit code is 1', async () => {
-  const r = start('slow');
-  await r.waitFor('ready');
-  r.child.kill('SIGTERM');
-  assert.equal(await r.exited, 1);
-  assert.deepEqual(r.lines.slice(1), ['stop d', 'stop b', 'stop c', 'stop a', 'exit 1']);
+  assert.deepEqual(await stopWith('slow', 'SIGTERM'), { code: 1, lines: [...ALL_STOPPED, 'exit 1'] });
 });
 
 // The timeout turns "the second signal did not exit" into a failure instead of a hang.

@@ -37,6 +37,7 @@ import { gatewayConfig } from '../gateway/helpers.ts';
 import { chdbPath, needKafka, uniqueName, waitUntil, withTopics } from '../support/infra.ts';
 import { startStandIn, type StandIn } from '../support/upstream.ts';
 import { Teardown } from '../controller/service/support.ts';
+import { errorOutcomesSql } from '../../services/telemetry/error-outcomes.ts';
 
 const TOKEN = 'e2e-operator-token-0123456789';
 const RPS = 150;
@@ -234,7 +235,7 @@ test('canary rollouts end to end: a failing canary is rolled back by itself, a h
     // The window's counts are what ClickHouse holds for it.
     const w = evidence.window!;
     const counts = await s.warehouse.query<{ version: string; n: number; e: number }>(
-      `SELECT version, count() AS n, countIf(outcome IN ('upstream_error', 'timeout', 'circuit_open', 'no_upstream', 'internal_error')) AS e
+      `SELECT version, count() AS n, countIf(outcome IN (${errorOutcomesSql()})) AS e
        FROM {db}.requests WHERE model = 'bad' AND role IN ('stable', 'canary')
        AND ts >= fromUnixTimestamp64Milli({from:Int64}, 'UTC') AND ts < fromUnixTimestamp64Milli({to:Int64}, 'UTC') GROUP BY version`, { from: w.from, to: w.to });
     const by = Object.fromEntries(counts.map((c) => [c.version, { requests: Number(c.n), errors: Number(c.e) }]));

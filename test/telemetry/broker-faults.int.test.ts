@@ -47,18 +47,21 @@ async function settleAndCheck(sink: KafkaSink, topic: string, ids: string[], mus
   assert.equal(missing.length, 0, `${missing.length} of ${mustHave.length} events missing from Kafka (${messages} messages read)`);
 }
 
-test('a producer id the broker refuses by sequence number is replaced; every event arrives, none is dropped', async (t) => {
-  if (!(await needKafka(t))) return;
-  const topic = 'faults.sequence';
-  const sink = new KafkaSink(options(tempDir(t, 'fault-seq'), topic));
-  const l = load(sink, 5);
-  await waitUntil('direct sends', () => sink.stats().sent >= 500, 60_000);
-  broker!.proxy.breakSequences();
-  await waitUntil('the broker to refuse a sequence', () => broker!.proxy.broken > 0, 30_000);
-  await waitUntil('a new producer and sends again', () => sink.producerResets() > 0 && sink.currentMode() === 'direct' && sink.stats().sent + sink.stats().replayed > 1500, 60_000, 100);
-  await l.stop();
-  await settleAndCheck(sink, topic, l.ids);
-});
+for (const producerThread of ['main', 'worker'] as const) {
+  test(`a producer id the broker refuses by sequence number is replaced (producer on the ${producerThread} thread); every event arrives, none is dropped`, async (t) => {
+    if (!(await needKafka(t))) return;
+    const topic = `faults.sequence.${producerThread}`;
+    const sink = new KafkaSink(options(tempDir(t, 'fault-seq'), topic, { producerThread }));
+    const l = load(sink, 5);
+    await waitUntil('direct sends', () => sink.stats().sent >= 500, 60_000);
+    const brokenBefore = broker!.proxy.broken;
+    broker!.proxy.breakSequences();
+    await waitUntil('the broker to refuse a sequence', () => broker!.proxy.broken > brokenBefore, 30_000);
+    await waitUntil('a new producer and sends again', () => sink.producerResets() > 0 && sink.currentMode() === 'direct' && sink.stats().sent + sink.stats().replayed > 1500, 60_000, 100);
+    await l.stop();
+    await settleAndCheck(sink, topic, l.ids);
+  });
+}
 
 test('broker SIGKILLed 3 times under load and restarted on its log directory: every event arrives, stop finishes within 10 s', async (t) => {
   if (!(await needKafka(t))) return;

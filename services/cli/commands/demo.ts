@@ -6,6 +6,8 @@
 import { accessSync, constants, existsSync, mkdirSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import type { EnvSnapshot } from '../../core/env.ts';
+import { watchSignals } from '../../core/lifecycle.ts';
+import { silentLogger } from '../../core/log.ts';
 import { runDemo } from '../../../demo/run.ts';
 import { demoSummary } from '../../../demo/summary.ts';
 import { HELP_OPTION, parseCommand, UsageError, type CommandHelp } from '../args.ts';
@@ -66,17 +68,12 @@ export async function run(argv: string[], env: EnvSnapshot): Promise<number> {
   const dataDir = values['data-dir'] ?? env.MLGATE_DATA_DIR ?? './data';
   checkDataDir(dataDir);
   const abort = new AbortController();
-  let signalledAt = 0;
-  const onSignal = () => {
-    // Under `npm run demo` a Ctrl-C arrives twice (the terminal's and npm's copy): one request.
-    if (signalledAt && Date.now() - signalledAt >= 1000) process.exit(1);
-    if (signalledAt) return;
-    signalledAt = Date.now();
-    console.log('\nstopping the demo…');
-    abort.abort();
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
+  // Under `npm run demo` a Ctrl-C arrives twice (the terminal's and npm's copy): one request; a
+  // later second signal exits at once (core/lifecycle.ts).
+  const watch = watchSignals({
+    logger: silentLogger(), repeatGraceMs: 1000,
+    onFirst: () => { console.log('\nstopping the demo…'); abort.abort(); },
+  });
   console.log(`mlgate demo${values.fast ? ' --fast' : ''}: starting the stack and three model versions…`);
   try {
     const result = await runDemo({
@@ -95,7 +92,6 @@ export async function run(argv: string[], env: EnvSnapshot): Promise<number> {
     }
     return result.ok ? 0 : 1;
   } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
+    watch.dispose();
   }
 }

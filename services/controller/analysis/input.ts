@@ -24,8 +24,8 @@ import { OUTCOMES, type Outcome } from '../../telemetry/event.ts';
 import { ControllerErrors } from '../errors.ts';
 import type { ResolvedRolloutSpec } from '../rollout/spec.ts';
 
-/** Outcomes that count as errors for the `error_rate` metric (the gateway's or upstream's fault). */
-export const ERROR_OUTCOMES: readonly Outcome[] = Object.freeze(['upstream_error', 'timeout', 'circuit_open', 'no_upstream', 'internal_error']);
+/** Outcomes that count as errors for the `error_rate` metric: the one list, in telemetry/error-outcomes.ts. */
+export { ERROR_OUTCOMES } from '../../telemetry/error-outcomes.ts';
 
 /** A half-open time interval [from, to) in ms since the epoch. */
 export interface AnalysisWindow {

@@ -14,7 +14,7 @@ import { z } from 'zod';
 import { CoreErrors } from '../../core/errors.ts';
 import { formatIssues } from '../../core/config.ts';
 import type { Warehouse } from '../../warehouse/warehouse.ts';
-import { ERROR_OUTCOMES } from '../../warehouse/migrations/0002_requests_1m.ts';
+import { errorOutcomesSql } from '../../telemetry/error-outcomes.ts';
 
 /** Query of the traffic endpoint. */
 export const TrafficQuery = z.strictObject({
@@ -53,7 +53,7 @@ export interface Traffic {
   series: TrafficSeries[];
 }
 
-const ERRORS = ERROR_OUTCOMES.map((o) => `'${o}'`).join(', ');
+const ERRORS = errorOutcomesSql();
 
 const RAW_SQL = `SELECT model, version, role = 'shadow' AS shadow,
   toUnixTimestamp(toStartOfInterval(ts, INTERVAL 10 SECOND)) * 1000 AS t,

@@ -5,10 +5,8 @@
  * quantileTDigestMerge(level)). The table has its own deduplication window so a retried insert
  * with the same token is not counted twice here either.
  */
+import { errorOutcomesSql } from '../../telemetry/error-outcomes.ts';
 import type { Migration } from './types.ts';
-
-/** Outcomes that count as errors of the model version (not of the caller). */
-export const ERROR_OUTCOMES = ['upstream_error', 'timeout', 'circuit_open', 'no_upstream', 'internal_error'] as const;
 
 /** Migration 2. */
 export const migration: Migration = {
@@ -59,7 +57,7 @@ SELECT
     model, version, role, rollout_id,
     count()                                                                    AS requests,
     countIf(outcome = 'ok')                                                    AS ok,
-    countIf(outcome IN (${ERROR_OUTCOMES.map((o) => `'${o}'`).join(', ')}))    AS errors,
+    countIf(outcome IN (${errorOutcomesSql()}))    AS errors,
     countIf(status >= 500)                                                     AS status_5xx,
     sumMap(map(toString(outcome), toUInt64(1)))                                AS outcomes,
     sum(toFloat64(latency_ms))                                                 AS latency_sum,

@@ -41,6 +41,7 @@ export class KafkaProxy {
   /** From the next produce request on, that request's producer id is refused by the broker (see the module comment). */
   breakSequences(): void {
     this.arm = true;
+    this.victim = undefined;
   }
 
   /**

@@ -17,6 +17,7 @@
  * property, so by Ville's inequality P(sup_t M_t ≥ 1/α) ≤ α: the test may be looked at after every
  * window, forever, and its false-alarm rate stays at most α (Robbins 1970; Johari et al. 2017).
  */
+import { logSumExp } from './normal.ts';
 
 /** A discrete mixing distribution over θ (log odds ratio beyond the tolerance). */
 export interface MixturePrior {
@@ -71,15 +72,7 @@ export function addBatch(logLik: readonly number[], prior: MixturePrior, k: numb
 
 /** log M: the log of the mixture martingale, log Σ_j w_j·exp(ℓ_j). */
 export function logMixture(logLik: readonly number[], prior: MixturePrior): number {
-  let max = -Infinity;
-  const terms = prior.thetas.map((_, j) => {
-    const v = prior.logWeights[j]! + logLik[j]!;
-    if (v > max) max = v;
-    return v;
-  });
-  let s = 0;
-  for (const v of terms) s += Math.exp(v - max);
-  return max + Math.log(s);
+  return logSumExp(prior.thetas.map((_, j) => prior.logWeights[j]! + logLik[j]!));
 }
 
 /** Expected growth of the log LR at θ per event, when an event is the canary's with probability p. */
