@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { loadConfig } from '../../services/core/config.ts';
 import { AuditProcessConfig } from '../../services/audit/config.ts';
-import { ControllerProcessConfig } from '../../services/controller/config.ts';
+import { ControllerProcessConfig } from '../../services/controller/service/config.ts';
 import { GatewayProcessConfig } from '../../services/gateway/main.ts';
 import { IngesterServiceConfig } from '../../services/ingester/main.ts';
 import { ROOT } from '../cli/helpers.ts';
