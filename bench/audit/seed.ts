@@ -57,6 +57,7 @@ SELECT
   lower(hex(sipHash128(number, 'trace'))) AS trace_id,
   substring(lower(hex(sipHash128(number, 'span'))), 1, 16) AS span_id,
   '' AS cache,
+  '' AS upstream_model,
   1 AS schema_version,
   fromUnixTimestamp64Milli(ms, 'UTC') AS ingested_at,
   'seed' AS src_topic, 0 AS src_partition, number AS src_offset

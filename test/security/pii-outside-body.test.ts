@@ -50,7 +50,7 @@ test('route is the matched template and model a configured name or unknown, in e
     { what: 'OpenAI body model', url: '/v1/chat/completions', body: { model: EMAIL, messages: [] }, status: 404, route: '/v1/chat/completions', model: 'unknown' },
     { what: 'OpenAI configured model', url: '/v1/chat/completions', body: { model: 'chat-model', messages: [] }, status: 200, route: '/v1/chat/completions', model: 'chat-model' },
     { what: 'no route', url: `/nowhere/${EMAIL}?q=${EMAIL}`, method: 'GET', status: 404, route: 'unmatched', model: 'unknown' },
-    { what: 'no route under /v1/models', url: `/v1/models/${EMAIL}`, method: 'GET', status: 404, route: 'unmatched', model: 'unknown' },
+    { what: 'no route under /v1/models', url: `/v1/models/${EMAIL}`, method: 'DELETE', status: 404, route: 'unmatched', model: 'unknown' },
     { what: 'bad sub-path', url: `/v1/models/m/${EMAIL}%00`, method: 'GET', status: 400, route: '/v1/models/{model}/*', model: 'm' },
   ];
   for (const c of cases) {

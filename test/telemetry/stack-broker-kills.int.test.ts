@@ -28,7 +28,8 @@ import { startFaultBroker, type FaultBroker } from './helpers/fault-broker.ts';
 
 const BROKER_PORT = 29392;
 const PROXY_PORT = 29390;
-const KILLS = 2;
+/** Kills per run: 2 in the suite; `STACK_KILLS=10 node scripts/test.mjs test/telemetry/stack-broker-kills` is the long version. */
+const KILLS = Math.max(1, Number(process.env.STACK_KILLS ?? 2));
 const HASH_KEY = 'stack-broker-kills-key-0123';
 let broker: FaultBroker | undefined;
 
