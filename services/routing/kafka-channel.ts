@@ -36,7 +36,10 @@ import { silentLogger, type Logger } from '../core/log.ts';
 import type { ControlChannel } from './channel.ts';
 import { ControlErrors } from './errors.ts';
 import { EPOCH_KEY, EpochFence, parseEpochAnnouncement, parseRoutingState, type RoutingState } from './state.ts';
-import { kafkaClient } from '../core/kafka-clients.ts';
+import { closeWithin, kafkaClient, KafkaSockets } from '../core/kafka-clients.ts';
+
+/** Longest wait for kafkajs to disconnect at close before the channel's sockets are destroyed. */
+const CLOSE_DEADLINE_MS = 3000;
 
 /** Errors of the Kafka control channel. */
 export const KafkaControlErrors = {
@@ -101,6 +104,8 @@ export class KafkaStateChannel<T> {
   private readonly opts: KafkaControlChannelOptions;
   protected readonly log: Logger;
   private readonly kafka: Kafka;
+  /** Every socket the channel's kafkajs client opened, destroyed at close. */
+  private readonly sockets = new KafkaSockets();
   private readonly producer: Producer;
   private readonly consumer: Consumer;
   private readonly admin: Admin;
@@ -132,7 +137,7 @@ export class KafkaStateChannel<T> {
     this.log = opts.logger ?? silentLogger();
     this.kafka = kafkaClient({
       clientId: opts.clientId, brokers: opts.brokers, connectionTimeoutMs: opts.connectionTimeoutMs, requestTimeoutMs: opts.requestTimeoutMs,
-      logger: this.log, retry: { initialRetryTime: 200, retries: 8 },
+      logger: this.log, retry: { initialRetryTime: 200, retries: 8 }, sockets: this.sockets,
     });
     this.producer = this.kafka.producer({
       idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false,
@@ -203,10 +208,17 @@ export class KafkaStateChannel<T> {
     if (this.closed) return;
     this.closed = true;
     this.handlers.clear();
-    await this.starting?.catch(() => undefined);
-    await this.consumer.disconnect().catch(() => undefined);
-    await this.producer.disconnect().catch(() => undefined);
-    await this.admin.disconnect().catch(() => undefined);
+    // A consumer caught re-joining its group after a broker restart can take kafkajs's disconnect
+    // past any stop deadline (and its sockets keep the process alive): close within a deadline,
+    // then destroy whatever sockets are left.
+    const clean = await closeWithin(CLOSE_DEADLINE_MS, [async () => {
+      await this.starting?.catch(() => undefined);
+      await this.consumer.disconnect().catch(() => undefined);
+      await this.producer.disconnect().catch(() => undefined);
+      await this.admin.disconnect().catch(() => undefined);
+    }]);
+    if (!clean) this.log.warn({ deadline_ms: CLOSE_DEADLINE_MS, topic: this.topic }, 'control channel did not disconnect in time; its connections are closed');
+    this.sockets.destroyAll();
   }
 
   private reached(ends: ReadonlyMap<number, number>): boolean {

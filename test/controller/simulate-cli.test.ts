@@ -59,5 +59,6 @@ test('a bad scenario file is an error naming the field', async () => {
   const file = join(dir, 'bad.yaml');
   writeFileSync(file, 'name: bad\ntraffic: { rps: 10 }\narms: { stable: { errorRate: 2, latency: { median: 100, p95: 200 } } }\n');
   await assert.rejects(run(['--scenario', file], {}), (e: unknown) => ControllerErrors.scenarioInvalid.is(e) && /arms\.stable\.errorRate/.test((e as Error).message));
-  await assert.rejects(run(['--scenario', join(dir, 'missing.yaml')], {}), (e: unknown) => ControllerErrors.scenarioInvalid.is(e) && /cannot read/.test((e as Error).message));
+  // A file that cannot be read is a usage error naming the file (exit 2), before any parsing.
+  await assert.rejects(run(['--scenario', join(dir, 'missing.yaml')], {}), (e: unknown) => (e as Error).name === 'UsageError' && /missing\.yaml: no such file/.test((e as Error).message));
 });

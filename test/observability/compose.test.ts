@@ -7,7 +7,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { loadConfig } from '../../services/core/config.ts';
 import { ControllerProcessConfig } from '../../services/controller/service/config.ts';
@@ -158,7 +158,11 @@ test('Grafana is provisioned with the dashboards and both data sources, anonymou
   const env = g.environment ?? {};
   assert.equal(env.GF_AUTH_ANONYMOUS_ENABLED, 'true');
   assert.equal(env.GF_AUTH_ANONYMOUS_ORG_ROLE, 'Viewer');
-  assert.match(env.GF_INSTALL_PLUGINS ?? '', /grafana-clickhouse-datasource/);
+  // The ClickHouse plugin is baked into the image at a pinned version (not downloaded at start).
+  assert.equal(env.GF_INSTALL_PLUGINS, undefined, 'no plugin download at container start');
+  assert.ok(g.build?.context, 'grafana is built from a Dockerfile of its own');
+  const dockerfile = readFileSync(resolve(ROOT, g.build.context, g.build.dockerfile ?? 'Dockerfile'), 'utf8');
+  assert.match(dockerfile, /plugins install grafana-clickhouse-datasource \d+\.\d+\.\d+/);
   const mounts = (g.volumes ?? []).map((v) => (typeof v === 'string' ? v.split(':') : [v.source, v.target]));
   const into = (dir: string) => mounts.find(([src]) => src === join(ROOT, dir).replace(/\/$/, ''))?.[1];
   assert.equal(into('dashboards/provisioning'), '/etc/grafana/provisioning');

@@ -5,7 +5,7 @@
  * directory, or on a wiped one.
  */
 import { execFile } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -41,9 +41,17 @@ export async function startFaultBroker(port: number, proxyPort: number): Promise
   const script = (cmd: string, keep: boolean) => run('bash', [SCRIPT, cmd], { env: { ...env, MLGATE_KAFKA_KEEP: keep ? '1' : '0' } });
   try {
     await script('start', false);
-  } catch (err) {
-    await proxy.close();
-    throw err;
+  } catch (first) {
+    // One more try: a broker can exit at start when the machine is loaded (its log says why).
+    const why = (() => { try { return readFileSync(join(dir, 'stdout.log'), 'utf8').split('\n').filter((l) => /ERROR|Exception|FATAL/.test(l)).slice(-3).join('\n'); } catch { return ''; } })();
+    console.error(`fault broker on ${port} did not start, retrying once: ${(first as Error).message}\n${why}`);
+    try {
+      await script('stop', false).catch(() => undefined);
+      await script('start', false);
+    } catch (err) {
+      await proxy.close();
+      throw err;
+    }
   }
   return {
     address: `127.0.0.1:${proxyPort}`,
