@@ -4,6 +4,7 @@
  * and error printing are the same for every command (see args.ts).
  */
 import { readEnv } from '../core/env.ts';
+import { exitWhenDone } from '../core/lifecycle.ts';
 import { describeFailure } from './args.ts';
 import { packageVersion } from './paths.ts';
 
@@ -60,13 +61,8 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
-main(process.argv.slice(2)).then(
-  (code) => {
-    process.exitCode = code;
-  },
-  (err: unknown) => {
-    const f = describeFailure('', err);
-    console.error(f.stack ? `${f.message}\n${f.stack}` : f.message);
-    process.exitCode = f.code;
-  },
-);
+main(process.argv.slice(2)).then((code) => exitWhenDone(code), (err: unknown) => {
+  const f = describeFailure('', err);
+  console.error(f.stack ? `${f.message}\n${f.stack}` : f.message);
+  exitWhenDone(f.code);
+});

@@ -40,10 +40,16 @@ export class KafkaSockets {
     return this.open.size;
   }
 
-  /** Destroys every open socket and refuses new ones. */
+  /**
+   * Destroys every open socket and refuses new ones. Each is destroyed with an error: kafkajs
+   * listens for `error` and `end`, not `close`, and only its error path rejects the requests in
+   * flight and clears the connection's request-timeout interval. A socket destroyed without one
+   * stays "connected" to kafkajs, and that interval (100 ms, never cleared) held the process up
+   * after a stop that had logged "stopped".
+   */
   destroyAll(): void {
     this.closed = true;
-    for (const s of this.open) s.destroy();
+    for (const s of this.open) s.destroy(new Error('kafka client closed by a stop'));
     this.open.clear();
   }
 }

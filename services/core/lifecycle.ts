@@ -183,3 +183,27 @@ export async function runUntilSignal(opts: RunUntilSignalOptions, watch: SignalW
     watch.dispose();
   }
 }
+
+/**
+ * How long a process may linger once its command has returned. A service's command returns after
+ * its parts have stopped; what still holds the event loop then is a leak in a library (kafkajs
+ * retries a request from a timer after a broker restart, long after the client's disconnect gave
+ * up), and a service that does not exit after "stopped" is one an orchestrator has to SIGKILL.
+ */
+export const LINGER_MS = 2000;
+
+/**
+ * Sets the exit code and, if the process is still running `lingerMs` later, says what is still
+ * open on stderr and exits with that code. The timer is unref'd: a process with nothing left
+ * exits at once, as usual.
+ */
+export function exitWhenDone(code: number, lingerMs = LINGER_MS): void {
+  process.exitCode = code;
+  setTimeout(() => {
+    const counts = new Map<string, number>();
+    for (const r of process.getActiveResourcesInfo()) counts.set(r, (counts.get(r) ?? 0) + 1);
+    const open = [...counts].map(([r, n]) => (n > 1 ? `${r} x${n}` : r)).join(', ');
+    process.stderr.write(`mlgate: still running ${lingerMs} ms after the command returned (open: ${open}); exiting with code ${code}\n`);
+    process.exit(code);
+  }, lingerMs).unref();
+}

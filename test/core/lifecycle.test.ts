@@ -81,3 +81,24 @@ test('lifecycle: stop is idempotent and a part that starts after the stop began 
   await new Promise((r) => setImmediate(r));
   assert.deepEqual(order, ['x', 'late']);
 });
+
+test('exitWhenDone: a process held by a leaked timer exits with the code and names what was open; an idle one exits at once', { timeout: 30_000 }, async () => {
+  const lifecycle = fileURLToPath(new URL('../../services/core/lifecycle.ts', import.meta.url));
+  const run = async (body: string) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', `import { exitWhenDone } from ${JSON.stringify(lifecycle)};\n${body}`], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let err = '';
+    child.stderr!.setEncoding('utf8').on('data', (d: string) => { err += d; });
+    const t0 = Date.now();
+    const [code] = (await once(child, 'exit')) as [number | null];
+    return { code, err, ms: Date.now() - t0 };
+  };
+  // A leaked interval (what kafkajs left after a broker restart) would hold the process forever.
+  const held = await run('setInterval(() => {}, 100); exitWhenDone(3, 300);');
+  assert.equal(held.code, 3, held.err);
+  assert.match(held.err, /still running 300 ms after the command returned \(open: [^)]*Timeout[^)]*\); exiting with code 3/);
+  // Nothing left: the unref'd timer does not hold it, and nothing is said.
+  const idle = await run('exitWhenDone(0, 20_000);');
+  assert.equal(idle.code, 0, idle.err);
+  assert.equal(idle.err, '');
+  assert.ok(idle.ms < 15_000, `an idle process waited for the linger timer (${idle.ms} ms)`);
+});
