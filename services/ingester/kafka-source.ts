@@ -92,7 +92,7 @@ export class KafkaSource implements Source {
     try {
       await this.admin.connect();
       await this.producer.connect();
-      const existing = new Set(await this.admin.listTopics());
+      const existing = await this.waitForTopic(topic);
       if (!existing.has(dlqTopic)) {
         await this.admin.createTopics({ topics: [{ topic: dlqTopic, numPartitions: 1 }], waitForLeaders: true });
         this.log.info({ topic: dlqTopic }, 'created the dead-letter topic');
@@ -123,6 +123,25 @@ export class KafkaSource implements Source {
       partitionsConsumedConcurrently: 1,
       eachBatch: (payload) => this.onBatch(payload, handler),
     });
+  }
+
+  /**
+   * Waits until the events topic exists (the first gateway creates it, and creates it again after
+   * a broker lost its data): an ingester started before that waits instead of failing, saying so
+   * every 30 s. Returns the topics the broker has. Throws once a stop begins.
+   */
+  private async waitForTopic(topic: string): Promise<Set<string>> {
+    let said = 0;
+    for (;;) {
+      const existing = new Set(await this.admin.listTopics());
+      if (existing.has(topic)) return existing;
+      if (this.stopping) throw new Error(`stopped while waiting for the topic ${topic} to exist`);
+      if (Date.now() - said >= 30_000) {
+        this.log.info({ topic }, 'waiting for the events topic to exist (a gateway creates it at its first connect)');
+        said = Date.now();
+      }
+      await new Promise((r) => setTimeout(r, 500));
+    }
   }
 
   private async onBatch(payload: EachBatchPayload, handler: BatchHandler): Promise<void> {

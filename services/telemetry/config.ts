@@ -74,6 +74,15 @@ export const TelemetrySection = z.strictObject({
    * 2.25 × stallMs (docs/telemetry.md, "Crash window").
    */
   stallMs: z.number().int().min(10).max(600_000).default(1000),
+  /**
+   * Events Kafka acknowledged in the last `seconds` (at most `maxBytes`) are kept and sent again
+   * if the broker loses them (its log wiped or truncated: docs/telemetry.md, "A broker that lost
+   * its data"). Make it longer than the ingester's lag; 0 seconds turns it off.
+   */
+  resendWindow: z.strictObject({
+    seconds: z.number().int().min(0).max(3600).default(60),
+    maxBytes: z.number().int().min(0).max(4096 * MiB).default(64 * MiB),
+  }).prefault({}),
   /** File for events Kafka refuses for good; empty = `telemetry-dead-letter.jsonl` next to the spill directory. */
   deadLetterFile: z.string().default(''),
   /** Spill log used while Kafka is unreachable or slow. */

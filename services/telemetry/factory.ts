@@ -51,7 +51,7 @@ export function createSink(opts: SinkFactoryOptions): TelemetrySink {
   if (opts.kafka?.brokers?.length) {
     sink = new KafkaSink({
       brokers: opts.kafka.brokers, clientId: opts.kafka.clientId, topic: t.topic, partitions: t.partitions,
-      replicationFactor: t.replicationFactor, queue: t.queue, batch: t.batch, stallMs: t.stallMs, producerThread: t.producerThread,
+      replicationFactor: t.replicationFactor, queue: t.queue, batch: t.batch, stallMs: t.stallMs, producerThread: t.producerThread, resendWindow: t.resendWindow,
       spill: logOpts(t.spill, spillDir(t, opts.dataDir)), deadLetterFile: deadLetterFile(t, opts.dataDir),
       connectionTimeoutMs: opts.kafka.connectionTimeoutMs, requestTimeoutMs: opts.kafka.requestTimeoutMs,
       logger: opts.logger, metrics,

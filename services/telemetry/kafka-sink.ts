@@ -21,6 +21,10 @@
  * the resent events by the old session's sequence numbers) and the events are resent from the
  * spill: the only events never delivered are those Kafka refuses for good (`reject`), which are
  * isolated, written to the dead-letter file and counted as dropped.
+ *
+ * Acknowledged events stay in a resend window (resend-window.ts) for a while: when a partition's
+ * offsets go backwards (the broker came back with its log wiped or truncated, losing what the
+ * ingester had not read yet), the window goes through the spill again.
  */
 import { dirname, join } from 'node:path';
 import type { Logger } from '../core/log.ts';
@@ -33,6 +37,7 @@ import { KafkaTransport, type Transport } from './kafka-transport.ts';
 import { WorkerKafkaTransport } from './kafka-worker-transport.ts';
 import type { EncodedEvent } from './queue.ts';
 import { SinkBase } from './sink-base.ts';
+import { ResendWindow, type PartitionOffsets, type ResendWindowOptions } from './resend-window.ts';
 import { Spill, type SpillBatch } from './spill.ts';
 import type { TelemetrySink } from './sink.ts';
 
@@ -56,9 +61,14 @@ export interface KafkaSinkOptions {
   requestTimeoutMs?: number | undefined;
   /** `worker`: run kafkajs in a worker thread (off the event loop); default `main`. */
   producerThread?: 'main' | 'worker' | undefined;
+  /** Acknowledged events kept to resend if the broker loses them (resend-window.ts); default {@link DEFAULT_RESEND_WINDOW}. */
+  resendWindow?: ResendWindowOptions | undefined;
   logger: Logger;
   metrics?: TelemetryMetrics | undefined;
 }
+
+/** Default resend window: a minute of acknowledged events, at most 64 MiB of them. */
+export const DEFAULT_RESEND_WINDOW: Readonly<ResendWindowOptions> = Object.freeze({ seconds: 60, maxBytes: 64 * 1024 * 1024 });
 
 /** Kafka sink with spill; see the module comment. */
 export class KafkaSink extends SinkBase implements TelemetrySink {
@@ -75,6 +85,9 @@ export class KafkaSink extends SinkBase implements TelemetrySink {
   private readonly deadLetter: DeadLetterFile;
   private deadLettered = 0;
   private resets = 0;
+  private readonly window: ResendWindow;
+  private losses = 0;
+  private resentEvents = 0;
   private readonly loop: Promise<void>;
   /** Resolves when shutdown begins: a connect still retrying is abandoned then. */
   private stopping!: () => void;
@@ -90,6 +103,7 @@ export class KafkaSink extends SinkBase implements TelemetrySink {
     if (!(opts.stallMs >= 10)) throw TelemetryErrors.badOptions('kafka sink: stallMs must be >= 10');
     this.opts = opts;
     this.deadLetter = new DeadLetterFile(opts.deadLetterFile || join(dirname(opts.spill.dir), 'telemetry-dead-letter.jsonl'));
+    this.window = new ResendWindow(opts.resendWindow ?? DEFAULT_RESEND_WINDOW);
     this.spill = new Spill(opts.spill);
     if (this.spill.truncatedBytes) this.log.warn({ bytes: this.spill.truncatedBytes }, 'cut a torn record at the end of the spill (crash during a spill write)');
     const leftover = this.spill.undelivered();
@@ -125,6 +139,21 @@ export class KafkaSink extends SinkBase implements TelemetrySink {
   /** Producer sessions ended after a failed send (each resend then uses a new producer id). */
   producerResets(): number {
     return this.resets;
+  }
+
+  /** Times the broker was found to have lost events it had acknowledged (offsets went backwards). */
+  brokerLosses(): number {
+    return this.losses;
+  }
+
+  /** Acknowledged events sent again after a broker lost them (each also counted in `replayed` when delivered again). */
+  resent(): number {
+    return this.resentEvents;
+  }
+
+  /** Acknowledged events kept for a resend now, and the seconds they span. */
+  resendWindow(): { events: number; seconds: number } {
+    return { events: this.window.size(), seconds: this.window.span() };
   }
 
   protected override queued(): number {
@@ -205,12 +234,16 @@ export class KafkaSink extends SinkBase implements TelemetrySink {
     })();
   }
 
-  /** Writes events to the spill; on a full spill or an I/O error counts them dropped. */
-  private async spillEvents(events: EncodedEvent[]): Promise<{ firstOffset: number; lastOffset: number } | undefined> {
+  /**
+   * Writes events to the spill; on a full spill or an I/O error counts them dropped. `resend`:
+   * acknowledged events the broker lost (counted in {@link resent}, not in `spilled`).
+   */
+  private async spillEvents(events: EncodedEvent[], resend = false): Promise<{ firstOffset: number; lastOffset: number } | undefined> {
     if (!events.length) return undefined;
     try {
       const r = await this.spill.append(events);
-      this.counters.spilled += events.length;
+      if (resend) this.resentEvents += events.length;
+      else this.counters.spilled += events.length;
       return r;
     } catch (err) {
       if (!TelemetryErrors.logFull.is(err)) this.counters.errors++;
@@ -276,8 +309,19 @@ export class KafkaSink extends SinkBase implements TelemetrySink {
     }
   }
 
-  private send(events: EncodedEvent[]): Promise<void> {
-    return this.kafka.send(events);
+  private async send(events: EncodedEvent[]): Promise<void> {
+    this.acknowledged(events, await this.kafka.send(events));
+  }
+
+  /** Keeps an acknowledged batch in the resend window; resends the window when the broker lost data. */
+  private acknowledged(events: EncodedEvent[], offsets: PartitionOffsets): void {
+    const lost = this.window.acknowledged(events, offsets);
+    if (!lost) return;
+    this.losses++;
+    this.log.error({ events: lost.length, partitions: offsets.map(([p]) => p), window_s: (this.opts.resendWindow ?? DEFAULT_RESEND_WINDOW).seconds },
+      'the broker lost events it had acknowledged (a partition\'s offsets went backwards: its log was wiped or truncated); resending the resend window from the spill');
+    this.enterSpill('the broker lost acknowledged events');
+    void this.spillEvents(lost, true);
   }
 
   private async sendDirect(): Promise<void> {

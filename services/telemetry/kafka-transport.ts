@@ -17,6 +17,7 @@ import type { Logger } from '../core/log.ts';
 import { SCHEMA_VERSION } from './event.ts';
 import type { TelemetryMetrics } from './metrics.ts';
 import type { EncodedEvent } from './queue.ts';
+import type { PartitionOffsets } from './resend-window.ts';
 
 /** Options of {@link KafkaTransport}. */
 export interface KafkaTransportOptions {
@@ -50,8 +51,11 @@ const SEND_RETRY = { retries: 8, initialRetryTime: 100, maxRetryTime: 1000 } as 
 export interface Transport {
   /** Connects (starting a new producer session if there is none) and makes sure the topic exists. Throws when Kafka is unreachable. */
   connect(): Promise<void>;
-  /** Resolves once every replica acknowledged the batch. Rejects with kafkajs's error (see kafka-errors.ts). */
-  send(events: readonly EncodedEvent[]): Promise<void>;
+  /**
+   * Resolves once every replica acknowledged the batch, with the base offset it got on each
+   * partition. Rejects with kafkajs's error (see kafka-errors.ts).
+   */
+  send(events: readonly EncodedEvent[]): Promise<PartitionOffsets>;
   /** Ends the producer session (disconnect within a deadline, sockets destroyed); the next connect gets a new producer id. */
   reset(): Promise<void>;
   /** Ends the session for good; a send still retrying then fails. Finishes within about {@link CLOSE_DEADLINE_MS}. */
@@ -89,16 +93,17 @@ export class KafkaTransport implements Transport {
     await this.ensureTopic(s);
   }
 
-  /** Sends one batch and resolves once every replica acknowledged it. */
-  async send(events: readonly EncodedEvent[]): Promise<void> {
+  /** Sends one batch and resolves once every replica acknowledged it, with its base offset per partition. */
+  async send(events: readonly EncodedEvent[]): Promise<PartitionOffsets> {
     const s = this.current();
     if (!s.connected) await this.connect();
     const t0 = process.hrtime.bigint();
-    await s.producer.send({
+    const meta = await s.producer.send({
       topic: this.opts.topic, acks: -1,
       messages: events.map((e) => ({ key: e.key, value: e.value, headers: HEADERS })),
     });
     this.opts.metrics?.observeSend(Number(process.hrtime.bigint() - t0) / 1e9);
+    return meta.filter((m) => m.baseOffset !== undefined).map((m) => [m.partition, Number(m.baseOffset)] as const);
   }
 
   /** Ends the producer session; the next connect or send starts a new one. */

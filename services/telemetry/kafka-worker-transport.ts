@@ -10,6 +10,7 @@ import type { Logger } from '../core/log.ts';
 import { CLOSE_DEADLINE_MS, type KafkaTransportOptions, type Transport } from './kafka-transport.ts';
 import type { KafkaWorkerData, WorkerReply, WorkerRequest } from './kafka-worker.ts';
 import type { EncodedEvent } from './queue.ts';
+import type { PartitionOffsets } from './resend-window.ts';
 import { spawnWorker } from './worker-thread.ts';
 
 /** Waits for `p` (its failure ignored) at most `ms`. */
@@ -19,7 +20,8 @@ async function withDeadline(p: Promise<unknown>, ms: number): Promise<void> {
   clearTimeout(timer);
 }
 
-type Pending = { resolve: (seconds: number | undefined) => void; reject: (err: Error) => void };
+type Done = { seconds?: number | undefined; offsets?: PartitionOffsets | undefined };
+type Pending = { resolve: (done: Done) => void; reject: (err: Error) => void };
 
 /** Error that crossed the thread boundary; keeps kafkajs's name, `retriable` and protocol error `type`. */
 class RemoteError extends Error {
@@ -52,7 +54,7 @@ export class WorkerKafkaTransport implements Transport {
     await this.call({ id: 0, op: 'connect' });
   }
 
-  async send(events: readonly EncodedEvent[]): Promise<void> {
+  async send(events: readonly EncodedEvent[]): Promise<PartitionOffsets> {
     if (!this.worker) await this.connect();
     const total = events.reduce((n, e) => n + e.value.length, 0);
     const values = new Uint8Array(total);
@@ -63,8 +65,9 @@ export class WorkerKafkaTransport implements Transport {
       at += e.value.length;
       ends[i] = at;
     });
-    const seconds = await this.call({ id: 0, op: 'send', keys: events.map((e) => e.key), values, ends }, [values.buffer as ArrayBuffer]);
-    if (seconds !== undefined) this.opts.metrics?.observeSend(seconds);
+    const done = await this.call({ id: 0, op: 'send', keys: events.map((e) => e.key), values, ends }, [values.buffer as ArrayBuffer]);
+    if (done.seconds !== undefined) this.opts.metrics?.observeSend(done.seconds);
+    return done.offsets ?? [];
   }
 
   async reset(): Promise<void> {
@@ -97,7 +100,7 @@ export class WorkerKafkaTransport implements Transport {
       const p = this.pending.get(m.id);
       if (!p) return;
       this.pending.delete(m.id);
-      if (m.ok) p.resolve(m.seconds);
+      if (m.ok) p.resolve({ seconds: m.seconds, offsets: m.offsets });
       else p.reject(new RemoteError(m.error));
     });
     const gone = (why: string) => {
@@ -113,7 +116,7 @@ export class WorkerKafkaTransport implements Transport {
     return w;
   }
 
-  private call(req: WorkerRequest & { id: number }, transfer: ArrayBuffer[] = []): Promise<number | undefined> {
+  private call(req: WorkerRequest & { id: number }, transfer: ArrayBuffer[] = []): Promise<Done> {
     const w = this.worker ?? this.start();
     const quiet = this.opts.quiet();
     if (quiet !== this.quiet) {

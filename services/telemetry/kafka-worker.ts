@@ -2,7 +2,7 @@
  * Worker thread of {@link WorkerKafkaTransport}: runs a {@link KafkaTransport} (kafkajs) off the
  * gateway's event loop. Protocol, parent → worker: `{ id, op: 'connect' | 'reset' | 'disconnect' }` and
  * `{ id, op: 'send', keys, values, ends }` (all values in one transferred buffer, `ends[i]` the
- * end of value i). Worker → parent: `{ id, ok: true, seconds? }` or `{ id, ok: false, error }` (with the
+ * end of value i). Worker → parent: `{ id, ok: true, seconds?, offsets? }` (a send's duration and base offsets) or `{ id, ok: false, error }` (with the
 kafkajs protocol error type found in the error, so the parent classifies it as kafka-errors.ts does),
  * and `{ log: { level, obj, msg } }` for kafkajs's log lines (the parent logs them).
  */
@@ -12,6 +12,7 @@ import type { Logger } from '../core/log.ts';
 import { protocolType } from './kafka-errors.ts';
 import { KafkaTransport, type KafkaTransportOptions } from './kafka-transport.ts';
 import type { EncodedEvent } from './queue.ts';
+import type { PartitionOffsets } from './resend-window.ts';
 
 /** Options the parent passes as workerData (the serialisable part of KafkaTransportOptions). */
 export type KafkaWorkerData = Omit<KafkaTransportOptions, 'logger' | 'metrics' | 'quiet'>;
@@ -24,7 +25,7 @@ export type WorkerRequest =
 
 /** A reply from the worker. */
 export type WorkerReply =
-  | { id: number; ok: true; seconds?: number }
+  | { id: number; ok: true; seconds?: number; offsets?: PartitionOffsets }
   | { id: number; ok: false; error: { name: string; message: string; retriable?: boolean; type?: string } }
   | { log: { level: 'warn' | 'debug' | 'info' | 'error'; obj: Record<string, unknown>; msg: string } };
 
@@ -54,20 +55,20 @@ port.on('message', (m: WorkerRequest) => {
     quiet = m.quiet;
     return;
   }
-  const run = async (): Promise<number | undefined> => {
+  const run = async (): Promise<{ seconds: number; offsets: PartitionOffsets } | undefined> => {
     if (m.op === 'connect') await transport.connect();
     else if (m.op === 'reset') await transport.reset();
     else if (m.op === 'disconnect') await transport.disconnect();
     else if (m.op === 'send') {
       const buf = Buffer.from(m.values.buffer, m.values.byteOffset, m.values.byteLength);
       const events: EncodedEvent[] = m.keys.map((key, i) => ({ key, value: buf.subarray(i ? m.ends[i - 1]! : 0, m.ends[i]!) }));
-      await transport.send(events);
-      return seconds;
+      const offsets = await transport.send(events);
+      return { seconds, offsets };
     }
     return undefined;
   };
   run().then(
-    (s) => port.postMessage({ id: m.id, ok: true, ...(s === undefined ? {} : { seconds: s }) } satisfies WorkerReply),
+    (r) => port.postMessage({ id: m.id, ok: true, ...(r ?? {}) } satisfies WorkerReply),
     (err: unknown) => {
       const e = err as { name?: string; message?: string; retriable?: boolean };
       const type = protocolType(err);

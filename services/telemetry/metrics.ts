@@ -10,6 +10,8 @@ import type { SinkStats, TelemetrySink } from './sink.ts';
 interface KafkaSinkCounters {
   deadLetters(): number;
   producerResets(): number;
+  brokerLosses(): number;
+  resent(): number;
 }
 
 type Result = 'sent' | 'spilled' | 'replayed' | 'dropped';
@@ -52,9 +54,10 @@ export class TelemetryMetrics {
         seen.errors = Math.max(seen.errors, s.errors);
       },
     });
-    const extra = (name: 'deadLetters' | 'producerResets') => sinks.reduce((n, s) => n + ((s as Partial<KafkaSinkCounters>)[name]?.() ?? 0), 0);
-    const seenExtra = { deadLetters: 0, producerResets: 0 };
-    const extraCounter = (metric: string, help: string, key: 'deadLetters' | 'producerResets') => new Counter({
+    type Extra = 'deadLetters' | 'producerResets' | 'brokerLosses' | 'resent';
+    const extra = (name: Extra) => sinks.reduce((n, s) => n + ((s as Partial<KafkaSinkCounters>)[name]?.() ?? 0), 0);
+    const seenExtra: Record<Extra, number> = { deadLetters: 0, producerResets: 0, brokerLosses: 0, resent: 0 };
+    const extraCounter = (metric: string, help: string, key: Extra) => new Counter({
       name: metric, help, registers: [registry],
       collect() {
         const v = extra(key);
@@ -64,6 +67,8 @@ export class TelemetryMetrics {
     });
     extraCounter('mlgate_telemetry_dead_letters_total', 'Events Kafka refused for good, written to the dead-letter file (also counted as dropped)', 'deadLetters');
     extraCounter('mlgate_telemetry_producer_resets_total', 'Kafka producer sessions ended after a failed send (the resend uses a new producer id)', 'producerResets');
+    extraCounter('mlgate_telemetry_broker_losses_total', 'Times the broker was found to have lost acknowledged events (a partition\'s offsets went backwards)', 'brokerLosses');
+    extraCounter('mlgate_telemetry_resent_total', 'Acknowledged events sent again from the resend window after the broker lost them', 'resent');
     this.sendDuration = new Histogram({
       name: 'mlgate_telemetry_send_duration_seconds', help: 'Time from handing a batch to the transport to its acknowledgement',
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30], registers: [registry],

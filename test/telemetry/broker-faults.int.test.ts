@@ -37,7 +37,8 @@ function options(dir: string, topic: string, over: Partial<KafkaSinkOptions> = {
 
 /** Waits until every emitted event is delivered, then closes within 10 s and checks Kafka holds each id. */
 async function settleAndCheck(sink: KafkaSink, topic: string, ids: string[], mustHave: string[] = ids): Promise<void> {
-  await waitUntil('every event delivered', () => sink.stats().sent + sink.stats().replayed === ids.length && sink.spillBacklog() === 0, 90_000, 100);
+  // Events the broker lost and the sink sent again are delivered twice (and counted so).
+  await waitUntil('every event delivered', () => sink.stats().sent + sink.stats().replayed === ids.length + sink.resent() && sink.spillBacklog() === 0, 90_000, 100);
   assert.equal(sink.stats().dropped, 0, 'nothing dropped');
   const t0 = Date.now();
   await sink.close();
@@ -80,18 +81,38 @@ test('broker SIGKILLed 3 times under load and restarted on its log directory: ev
   await settleAndCheck(sink, topic, l.ids);
 });
 
-test('broker restarted with its log directory wiped: the topic is created again and replay resumes without a restart', async (t) => {
+test('broker restarted with its log directory wiped: the topic is created again, the events it had acknowledged are resent, and every event arrives without a restart', async (t) => {
   if (!(await needKafka(t))) return;
   const topic = 'faults.wiped';
   const sink = new KafkaSink(options(tempDir(t, 'fault-wipe'), topic));
   const l = load(sink, 5);
   await waitUntil('direct sends', () => sink.stats().sent >= 500, 60_000);
+  const acknowledged = sink.stats().sent;
   await broker!.kill();
-  // What was acknowledged before the kill went with the broker's data; what came after must arrive.
+  await waitUntil('the sink to spill', () => sink.currentMode() === 'spill' && sink.stats().spilled > 200, 30_000, 20);
+  // The events acknowledged before the kill went with the broker's data.
+  await broker!.start({ wipe: true });
+  await waitUntil('the loss noticed and the window resent', () => sink.brokerLosses() >= 1 && sink.resent() >= acknowledged, 90_000, 100);
+  await waitUntil('replay finished and direct sends again', () => sink.currentMode() === 'direct' && sink.spillBacklog() === 0, 90_000, 100);
+  await l.stop();
+  await settleAndCheck(sink, topic, l.ids);
+  assert.equal(sink.brokerLosses(), 1, 'one loss, noticed once');
+});
+
+test('resend window off: the events a wiped broker had acknowledged are lost, and the loss is still counted', async (t) => {
+  if (!(await needKafka(t))) return;
+  const topic = 'faults.wiped.nowindow';
+  const sink = new KafkaSink(options(tempDir(t, 'fault-wipe-off'), topic, { resendWindow: { seconds: 0, maxBytes: 0 } }));
+  const l = load(sink, 5);
+  await waitUntil('direct sends', () => sink.stats().sent >= 500, 60_000);
+  await broker!.kill();
   const after = l.ids.length;
   await waitUntil('the sink to spill', () => sink.currentMode() === 'spill' && sink.stats().spilled > 200, 30_000, 20);
   await broker!.start({ wipe: true });
-  await waitUntil('replay finished and direct sends again', () => sink.currentMode() === 'direct' && sink.spillBacklog() === 0, 90_000, 100);
+  await waitUntil('replay finished and direct sends again', () => sink.currentMode() === 'direct' && sink.spillBacklog() === 0 && sink.brokerLosses() >= 1, 90_000, 100);
   await l.stop();
+  assert.equal(sink.resent(), 0);
   await settleAndCheck(sink, topic, l.ids, l.ids.slice(after));
+  const { ids: seen } = await distinctIds(broker!.client(), topic, l.ids, 10_000); // reads the whole topic (10 s)
+  assert.ok(l.ids.slice(0, 100).every((id) => !seen.has(id)), 'without the window the first events are gone (else the wipe test above proves nothing)');
 });

@@ -118,3 +118,74 @@ test(`whole stack: lost produce responses and ${KILLS} broker SIGKILLs under loa
   assert.equal(await count(wh, "SELECT count() FROM {db}.requests WHERE position(input_redacted, '@example.com') > 0"), 0, 'no raw email stored');
   t.diagnostic(`${ids.length} requests, ${p.end} messages, ${broker.proxy.swallowed} responses lost, ${sink.producerResets()} producer resets, ${sink.stats().spilled} spilled, ${sink.stats().replayed} replayed`);
 });
+
+test('whole stack: a broker restarted with its log directory wiped while the ingester lagged: every answered request still gets exactly one row, without a restart', async (t) => {
+  if (!(await needKafka(t)) || !broker) return;
+  const topic = 'stack.wipe.events';
+  // STACK_WIPE_WINDOW_S=0 shows what the resend window is for: the run then fails.
+  const seconds = Number(process.env.STACK_WIPE_WINDOW_S ?? 60);
+  const telemetry = parseConfig(TelemetrySection, { topic, partitions: 3, stallMs: 300, hashing: { key: HASH_KEY }, resendWindow: { seconds } });
+  const sink = createSink({ telemetry, kafka: { brokers: [broker.address], clientId: 'gw-stack-wipe', connectionTimeoutMs: 1000 }, dataDir: tempDir(t, 'stack-wipe'), logger: silentLogger() });
+  assert.ok(sink instanceof KafkaSink);
+  const v1 = await startStandIn({ name: 'v1', t });
+  const gw = await startGateway({
+    config: gatewayConfig({ models: { m: model({ v1: v1.url }) } }), sink, gatewayId: 'gw-stack-wipe',
+    hasher: createHasher({ key: HASH_KEY, keyId: 'k1' }), redactor: createRedactor({ maxChars: 2048 }), logger: silentLogger(),
+  });
+  cleanup(t, async () => { await gw.close(); await sink.close(); });
+  const wh = await embeddedWarehouse(t);
+  const cfg = testIngesterConfig({ events: topic, dlq: `${topic}.dlq` }, { batch: { maxRows: 1000, lingerMs: 100, minBytes: 1 } });
+  const first = await runIngester(t, wh, cfg, testKafkaSource([broker.address], cfg));
+
+  const pool = new Pool(gw.url, { connections: 4 });
+  cleanup(t, () => pool.close());
+  const ids: string[] = [];
+  const failures: number[] = [];
+  let stop = false;
+  let n = 0;
+  const load = Promise.all(Array.from({ length: 4 }, async () => {
+    while (!stop) {
+      const i = n++;
+      const res = await pool.request({
+        path: '/v1/models/m/predict', method: 'POST', headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ text: `request ${i} from user${i}@example.com` }),
+      });
+      await res.body.dump();
+      if (res.statusCode !== 200) failures.push(res.statusCode);
+      else ids.push(String(res.headers['x-mlgate-event-id']));
+      await new Promise((r) => setTimeout(r, 20)); // pacing of the load, not synchronisation
+    }
+  }));
+
+  await waitUntil('rows in ClickHouse', async () => (await count(wh, 'SELECT count() FROM {db}.requests')) >= 300, 120_000, 200);
+  // The ingester falls behind (stopped here): what Kafka acknowledges now is stored only there.
+  await first.ingester.stop();
+  const sentAtPause = sink.stats().sent;
+  await waitUntil('events acknowledged while the ingester is behind', () => sink.stats().sent >= sentAtPause + 500, 120_000, 100);
+  await broker.kill();
+  await waitUntil('the sink to spill', () => sink.currentMode() === 'spill', 30_000, 50);
+  await broker.start({ wipe: true });
+  await runIngester(t, wh, cfg, testKafkaSource([broker.address], cfg));
+  await waitUntil('direct sends again after the wipe', () => sink.currentMode() === 'direct' && sink.spillBacklog() === 0 && sink.brokerLosses() >= 1, 180_000, 100);
+  stop = true;
+  await load;
+  await gw.close();
+  await sink.flush();
+  await waitUntil('every event delivered', () => sink.spillBacklog() === 0 && sink.stats().sent + sink.stats().replayed >= ids.length + sink.resent(), 120_000, 100);
+
+  assert.deepEqual(failures, [], 'no request failed because of telemetry');
+  assert.equal(sink.stats().dropped, 0, 'nothing dropped');
+  const stored = async () => new Set((await wh.query<{ id: string }>('SELECT toString(event_id) AS id FROM {db}.requests')).map((r) => r.id));
+  await waitUntil('a row for every answered request', async () => { const s = await stored(); return ids.every((id) => s.has(id)); }, 120_000, 500)
+    .catch(async (err: Error) => {
+      const s = await stored();
+      throw new Error(`${ids.filter((id) => !s.has(id)).length} of ${ids.length} answered requests have no row (${sink.resent()} resent, ${sink.brokerLosses()} losses noticed): ${err.message}`);
+    });
+  await waitUntil('the ingester to commit the whole topic', async () => {
+    const p = await groupProgress([broker!.address], cfg.groupId, topic);
+    return p.committed === p.end;
+  }, 120_000, 250);
+  assert.equal(await count(wh, 'SELECT count() FROM {db}.requests'), ids.length, 'one row per answered request, no copy');
+  assert.equal(await count(wh, 'SELECT sum(requests) FROM {db}.requests_1m'), ids.length, 'per-minute counts exact');
+  t.diagnostic(`${ids.length} requests, ${sink.stats().sent - sentAtPause} acknowledged while the ingester was behind, ${sink.resent()} resent after the wipe`);
+});
