@@ -70,10 +70,13 @@ export function ssnValid(area: string, group: string, serial: string): boolean {
   return group !== '00' && serial !== '0000';
 }
 
+/** Characters of base64url in the smallest JWT header, `{"alg":"x"}`. */
+export const MIN_JWT_HEADER = 15;
+
 /** True when `part` is base64url of a JSON object with an `alg` member (a JWT/JWS header). */
 export function jwtHeaderValid(part: string): boolean {
-  // The smallest header, {"alg":"x"}, is 15 characters of base64url; cheap checks before parsing.
-  if (part.length < 15) return false;
+  // Cheap checks before parsing.
+  if (part.length < MIN_JWT_HEADER) return false;
   const text = Buffer.from(part, 'base64url').toString('utf8');
   if (!text.includes('"alg"') || !/\}\s*$/.test(text)) return false;
   try {

@@ -10,7 +10,7 @@
  * formats their issuers document (see docs/telemetry.md).
  */
 import { isIPv4, isIPv6 } from 'node:net';
-import { IBAN_LENGTHS, cardPrefixValid, jwtHeaderValid, luhnValid, ssnValid } from './pii-checks.ts';
+import { IBAN_LENGTHS, MIN_JWT_HEADER, cardPrefixValid, jwtHeaderValid, luhnValid, ssnValid } from './pii-checks.ts';
 
 /** Entity types and their placeholders (`<EMAIL>`, ...). */
 export type PiiType = 'JWT' | 'BEARER_TOKEN' | 'API_KEY' | 'EMAIL' | 'IBAN' | 'CREDIT_CARD' | 'US_SSN' | 'IP_ADDRESS' | 'PHONE';
@@ -66,6 +66,9 @@ const isB64 = (t: string, i: number): boolean => {
 /** Longest JWT header segment looked at (real ones are well under 1 KiB). */
 const MAX_JWT_HEADER = 2048;
 
+/** `[A-Za-z0-9_]`: a JWT starts at a word boundary. */
+const isWordChar = (c: number): boolean => (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || c === 95;
+
 /** End of the base64url run starting at `i`. */
 function runEnd(t: string, i: number): number {
   while (i < t.length && isB64(t, i)) i++;
@@ -87,18 +90,19 @@ export function jwtSpans(t: string): Array<[number, number]> {
     const e = runEnd(t, i);
     // The cheap structural test (a payload of 5+ characters and a second dot) goes before the
     // header is decoded and parsed, which costs ~0.2 µs a character.
-    const p = t.charCodeAt(e) === 46 /* . */ ? runEnd(t, e + 1) : -1;
+    // A header shorter than the smallest valid one cannot start anywhere in this run.
+    const p = e - i >= MIN_JWT_HEADER && t.charCodeAt(e) === 46 /* . */ ? runEnd(t, e + 1) : -1;
     if (p >= 0 && p - (e + 1) >= 5 && t.charCodeAt(p) === 46) {
       const from = Math.max(i, e - MAX_JWT_HEADER);
-      const boundary = (q: number) => q === 0 || !/[A-Za-z0-9_]/.test(t[q - 1]!);
       let first = -1;
       let last = -1;
       for (let q = t.indexOf('eyJ', from); q >= 0 && q < e; q = t.indexOf('eyJ', q + 1)) {
-        if (!boundary(q)) continue;
+        if (q > 0 && isWordChar(t.charCodeAt(q - 1))) continue;
         if (first < 0) first = q;
         last = q;
       }
-      const header = [last, first].find((q) => q >= 0 && e - q >= 8 && jwtHeaderValid(t.slice(q, e)));
+      const valid = (q: number) => q >= 0 && e - q >= MIN_JWT_HEADER && jwtHeaderValid(t.slice(q, e));
+      const header = valid(last) ? last : first !== last && valid(first) ? first : undefined;
       if (header !== undefined) {
         const end = runEnd(t, p + 1);
         out.push([header, end]);
