@@ -39,7 +39,9 @@ test('local log: events are stored exactly once across a restart; malformed ones
   assert.equal(await count(wh, 'SELECT sum(requests) FROM {db}.requests_1m'), 5000);
   assert.equal(await count(wh, "SELECT count() FROM {db}.requests WHERE src_topic = 'local:ingester' AND src_partition = 0"), 5000);
 
-  const dead = await new LocalLogReader({ dir: join(dir, 'dlq'), name: 'check' }).read(10);
+  const dlqReader = new LocalLogReader({ dir: join(dir, 'dlq'), name: 'check' });
+  const dead = await dlqReader.read(10);
+  await dlqReader.close(); // an unclosed reader's segment handle was closed by GC (DEP0137)
   const records = dead.map((r) => JSON.parse(r.value.toString()) as { reason: string; offset: number; value_base64: string; detail: string });
   assert.deepEqual(records.map((r) => [r.reason, r.offset]), [['schema_invalid', 2000], ['invalid_json', 2001]]);
   assert.equal(Buffer.from(records[1]!.value_base64, 'base64').toString(), 'garbage');
