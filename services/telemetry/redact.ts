@@ -21,7 +21,11 @@
  * the right place. Every detector is linear in the text's size (pii-detectors.ts), and no more is
  * scanned than can be kept: each string is cut to what is left of `maxChars` plus a margin before
  * it is scanned. When the output is cut, the partial token at the cut is dropped and the counts
- * get `TRUNCATED: 1`. A redaction that still takes longer than `budgetMs` keeps nothing
+ * get `TRUNCATED: 1`. A detector that has rejected more candidates in a string than
+ * {@link rejectAllowance} allows (text built of near-misses: `DE89 ` repeated is an IBAN
+ * candidate every 5 characters) stops there, and the string is kept only up to that point, also
+ * marked `TRUNCATED`: what was not scanned is not kept, and hostile text costs about what benign
+ * text does. A redaction that still takes longer than `budgetMs` keeps nothing
  * (`UNSCANNED: 1`): the event then carries the payload's hash only.
  * Each replaced value becomes a typed placeholder (`<EMAIL>`, `<PHONE>`, ...) and is counted per
  * type in `counts`.
@@ -100,16 +104,30 @@ function filler(n: number): string {
   return n <= 1 ? '<' : `<${'X'.repeat(n - 2)}>`;
 }
 
-function findSpans(d: Detector, text: string): Array<[number, number]> {
-  if (d.scan) return d.scan(text);
+/**
+ * Candidates one detector may reject in a string of `length` characters before it stops: 64,
+ * plus one per 16 characters. Benign text stays far below (a table of 16-digit ids that fail the
+ * Luhn check is one per 17 characters); text made of near-misses does not.
+ */
+export function rejectAllowance(length: number): number {
+  return 64 + (length >> 4);
+}
+
+/** Spans one detector found, and where it stopped (the text's length when it scanned it all). */
+function findSpans(d: Detector, text: string): { spans: Array<[number, number]>; stop: number } {
+  if (d.scan) return { spans: d.scan(text), stop: text.length };
   const re = d.re!;
   re.lastIndex = 0;
   const out: Array<[number, number]> = [];
   let last = 0;
+  let rejected = 0;
+  const allowed = rejectAllowance(text.length);
   let m: RegExpExecArray | null;
   while ((m = re.exec(text)) !== null) {
     const span = d.check ? d.check(m, text) : ([m.index, m.index + m[0].length] as [number, number]);
     if (!span || span[0] < last || span[1] <= span[0]) {
+      // Past its allowance of near-misses the detector stops: the text from here is not kept.
+      if (++rejected > allowed) return { spans: out, stop: m.index };
       // Candidates are bounded in length, so one character on costs a bounded amount.
       re.lastIndex = m.index + 1;
       continue;
@@ -118,7 +136,7 @@ function findSpans(d: Detector, text: string): Array<[number, number]> {
     last = span[1];
     re.lastIndex = Math.max(span[1], m.index + 1);
   }
-  return out;
+  return { spans: out, stop: text.length };
 }
 
 /**
@@ -130,9 +148,13 @@ export function redactString(text: string, counts: Record<string, number>, deadl
   const folded = fold(text);
   let t = folded.text;
   const found: Array<[number, number, PiiType]> = [];
+  // Where the scan stopped (a detector past its allowance of near-misses): nothing after is kept.
+  let stop = t.length;
   for (const d of DETECTORS) {
     if (d.pre && !d.pre(t)) continue;
-    const spans = findSpans(d, t);
+    const r = findSpans(d, t);
+    const spans = r.spans;
+    if (r.stop < stop) stop = r.stop;
     if (spans.length) {
       const parts: string[] = [];
       let at = 0;
@@ -144,14 +166,18 @@ export function redactString(text: string, counts: Record<string, number>, deadl
       parts.push(t.slice(at));
       t = parts.join('');
     }
+    if (stop < t.length) t = t.slice(0, stop);
     if (performance.now() > deadline) throw new BudgetExceeded();
   }
-  if (!found.length) return text;
-  found.sort((a, b) => a[0] - b[0]);
   const map = folded.map;
+  const end = stop < folded.text.length ? (map ? map[stop]! : stop) : text.length;
+  if (end < text.length) counts.TRUNCATED = 1;
+  if (!found.length) return end < text.length ? text.slice(0, end) : text;
+  found.sort((a, b) => a[0] - b[0]);
   const parts: string[] = [];
   let at = 0;
   for (const [fs, fe, type] of found) {
+    if (fs >= stop) break;
     const s = map ? map[fs]! : fs;
     const e = map ? map[fe]! : fe;
     counts[type] = (counts[type] ?? 0) + 1;
@@ -163,7 +189,7 @@ export function redactString(text: string, counts: Record<string, number>, deadl
     parts.push(text.slice(at, s), `<${type}>`);
     at = e;
   }
-  parts.push(text.slice(at));
+  if (at < end) parts.push(text.slice(at, end));
   return parts.join('');
 }
 
@@ -473,7 +499,8 @@ export function createRedactor(opts: RedactorOptions): Redactor {
 
   const finish = (text: string, counts: Record<string, number>, cutAlready = false): Redaction => {
     const truncated = cutAlready || text.length > max;
-    if (!truncated) return { text, counts, truncated };
+    // A string a detector stopped in (rejectAllowance) is already cut where its scan ended.
+    if (!truncated) return { text, counts, truncated: counts.TRUNCATED === 1 };
     counts.TRUNCATED = 1;
     return { text: cutClean(text, max), counts, truncated };
   };

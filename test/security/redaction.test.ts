@@ -7,7 +7,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { createRedactor } from '../../services/telemetry/redact.ts';
+import { createRedactor, rejectAllowance } from '../../services/telemetry/redact.ts';
 import { fold } from '../../services/telemetry/text-fold.ts';
 import { ADVERSARIAL_FRAGMENTS, benignText, repeatTo } from './adversarial-text.ts';
 
@@ -210,3 +210,37 @@ test('a large body that opens like JSON is still parsed whole, whatever it is de
     assertGone(out.text, EMAIL, 'large JSON body sent as text');
   }
 });
+
+test('near-miss floods: a detector past its allowance of rejected candidates stops, and the text is kept only up to there (marked TRUNCATED); benign text is not cut', () => {
+  const red = createRedactor({ maxChars: 4096 });
+  // An IBAN candidate every 5 characters, none valid: the IBAN detector gives up after its allowance.
+  const flood = `write to ${EMAIL} now. ${'DE89 '.repeat(3000)} and ${CARD} at the end`;
+  const out = red.redact(flood, 'text/plain');
+  assert.equal(out.counts.TRUNCATED, 1);
+  assert.equal(out.truncated, true);
+  assert.equal(out.counts.EMAIL, 1, 'what came before the stop is still redacted');
+  assertGone(out.text, EMAIL, 'flood prefix');
+  assertGone(out.text, CARD, 'flood tail');
+  const kept = (out.text.match(/DE89/g) ?? []).length;
+  assert.ok(kept > 0 && kept <= rejectAllowance(4096 + 4096) + 1, `kept ${kept} near-misses: the cut is where the detector stopped`);
+  // Inside JSON the same: the string is cut, the document stays valid up to maxChars.
+  const json = red.redact(Buffer.from(JSON.stringify({ note: `${'DE89 '.repeat(3000)}${CARD}`, email: EMAIL })), 'application/json');
+  assert.equal(json.counts.TRUNCATED, 1);
+  assertGone(json.text, CARD, 'json flood tail');
+  assertGone(json.text, EMAIL, 'json sibling');
+  // Benign text with many candidates stays whole: 16-digit ids failing Luhn, one per 17 characters.
+  const ids = Array.from({ length: 200 }, (_, i) => String(1234567890123000 + i * 7 + 1)).filter((d) => !luhn(d)).join(',');
+  const table = red.redact(`ids: ${ids}`, 'text/plain');
+  assert.equal(table.counts.TRUNCATED, undefined, 'a table of ids is not a flood');
+  assert.equal(table.text, `ids: ${ids}`);
+});
+
+function luhn(d: string): boolean {
+  let sum = 0;
+  for (let i = 0; i < d.length; i++) {
+    let n = Number(d[d.length - 1 - i]);
+    if (i % 2) n = n * 2 > 9 ? n * 2 - 9 : n * 2;
+    sum += n;
+  }
+  return sum % 10 === 0;
+}
