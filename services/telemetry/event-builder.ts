@@ -5,6 +5,7 @@
  * usage) turns a record into the event, in the same thread or in the telemetry worker. This is
  * the one place where the PII policy is applied to an event.
  */
+import { parseJsonBounded } from '../core/json-depth.ts';
 import { SCHEMA_VERSION, type Outcome, type Role, type TelemetryEvent } from './event.ts';
 import type { Hasher } from './hash.ts';
 import type { Redactor } from './redact.ts';
@@ -99,7 +100,7 @@ export function payloadFields(r: PayloadInput, deps: BuildDeps): PayloadFields {
     const body = asBuffer(r.requestBody);
     let parsed = r.requestJson;
     if (parsed === undefined && r.requestContentType !== undefined && /json/i.test(r.requestContentType)) {
-      try { parsed = JSON.parse(body.toString('utf8')); } catch { /* hashed as bytes below */ }
+      try { parsed = parseJsonBounded(body.toString('utf8')); } catch { /* hashed as bytes below */ }
     }
     inputHash = parsed !== undefined ? hasher.hashValue(parsed) : hasher.hashPayload(body, r.requestContentType);
     if (!r.redaction || r.redaction.storeInput) {
@@ -125,7 +126,7 @@ export function payloadFields(r: PayloadInput, deps: BuildDeps): PayloadFields {
       let isJson = false;
       if (isJsonType(ct)) {
         try {
-          parsed = JSON.parse(body.toString('utf8'));
+          parsed = parseJsonBounded(body.toString('utf8'));
           isJson = true;
         } catch { /* not JSON after all */ }
       }

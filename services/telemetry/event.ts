@@ -7,6 +7,7 @@
  * Conventions: absent strings are `''`, absent numbers are `null`; times are ms since the epoch.
  */
 import { z } from 'zod';
+import { parseJsonBounded } from '../core/json-depth.ts';
 
 /** Current schema version written by producers. */
 export const SCHEMA_VERSION = 1 as const;
@@ -88,7 +89,7 @@ export function validateEvent(value: unknown): EventValidation {
 export function decodeEvent(buf: Buffer | string): EventValidation {
   let value: unknown;
   try {
-    value = JSON.parse(typeof buf === 'string' ? buf : buf.toString('utf8'));
+    value = parseJsonBounded(typeof buf === 'string' ? buf : buf.toString('utf8'));
   } catch (err) {
     return { ok: false, reason: `not JSON: ${(err as Error).message}` };
   }

@@ -10,6 +10,7 @@
  */
 // A namespace import: `crypto.hash` is looked up at run time (node < 20.12 lacks it).
 import * as crypto from 'node:crypto';
+import { parseJsonBounded } from '../core/json-depth.ts';
 import { TelemetryErrors } from './errors.ts';
 
 /** Options of {@link createHasher}. */
@@ -125,7 +126,7 @@ export function createHasher(opts: HasherOptions): Hasher {
       const text = typeof body === 'string' ? body : body.toString('utf8');
       if (looksJson(contentType, text)) {
         try {
-          return hmac(canonicalJson(JSON.parse(text)));
+          return hmac(canonicalJson(parseJsonBounded(text)));
         } catch {
           /* not JSON after all: hash the bytes */
         }

@@ -30,6 +30,7 @@
  * Each replaced value becomes a typed placeholder (`<EMAIL>`, `<PHONE>`, ...) and is counted per
  * type in `counts`.
  */
+import { parseJsonBounded } from '../core/json-depth.ts';
 import { DETECTORS, KEY_HINTS, type Detector, type PiiType } from './pii-detectors.ts';
 import { parseMaskPath } from './json-path.ts';
 import { fold } from './text-fold.ts';
@@ -278,7 +279,7 @@ function tryParse(text: string): { ok: true; value: unknown } | { ok: false } {
   const c = text.charCodeAt(0);
   const doc = c === 0x7b || c === 0x5b ? text : text.trimStart();
   try {
-    return { ok: true, value: JSON.parse(doc) as unknown };
+    return { ok: true, value: parseJsonBounded(doc) };
   } catch {
     return { ok: false };
   }

@@ -98,3 +98,63 @@ test('disguised PII sent through the gateway is absent from the events, whatever
     assert.ok(Object.keys(e.redactions).length > 0, `body ${i}: redactions counted`);
   }
 });
+
+test('JSON nesting bombs: a declared-JSON body nested 500,000 deep is refused with 400 naming the limit, a text one is kept as text; every request keeps its event and normal requests are not held up', async (t) => {
+  const up = await startStandIn({ name: 'v1', t });
+  const { gw, sink } = await startTestGateway(t, { maxBodyBytes: 2 * MiB, models: { m: model({ v1: up.url }) } }, {
+    hooks: {
+      resolveConsumer: (req) => (req.headers['x-api-key'] === 'good' ? { id: 'c-good' } : GatewayErrors.unauthorized('an API key is required')),
+    },
+  });
+  const url = `${gw.url}/v1/models/m/predict`;
+  const normal = new Pool(gw.url, { connections: 4 });
+  const hostile = new Pool(gw.url, { connections: 2 });
+  t.after(() => Promise.all([normal.close(), hostile.close()]));
+  const n = (MiB - 64) >> 1;
+  const bomb = '['.repeat(n) + ']'.repeat(n);
+  const objectBomb = '{"a":'.repeat(n / 5) + '1' + '}'.repeat(n / 5);
+
+  let stop = false;
+  const latencies: number[] = [];
+  const load = (async () => {
+    while (!stop) {
+      const t0 = performance.now();
+      const r = await call(url, { body: { text: 'hello there' }, headers: { 'x-api-key': 'good' }, dispatcher: normal });
+      latencies.push(performance.now() - t0);
+      assert.equal(r.status, 200);
+    }
+  })();
+  while (latencies.length < 20) await new Promise((resolve) => setImmediate(resolve));
+  const sent: Array<[string, Record<string, string>, number, RegExp | undefined]> = [
+    [bomb, { 'content-type': 'application/json', 'x-api-key': 'good' }, 400, /nested deeper than 128 levels/],
+    [objectBomb, { 'content-type': 'application/json', 'x-api-key': 'good' }, 400, /nested deeper than 128 levels/],
+    [bomb, { 'content-type': 'text/plain', 'x-api-key': 'good' }, 200, undefined],
+    // The body is read before the credential (the OpenAI routes name their model in it): refused as JSON first.
+    [bomb, { 'content-type': 'application/json' }, 400, /nested deeper than 128 levels/],
+    [objectBomb, { 'content-type': 'text/plain' }, 401, undefined],
+  ];
+  for (const [body, headers, status, message] of sent) {
+    const r = await call(url, { body, headers, dispatcher: hostile });
+    assert.equal(r.status, status, `${headers['content-type']}: ${r.text.slice(0, 200)}`);
+    if (message) {
+      assert.equal((r.json as { error?: { code?: string } }).error?.code, 'MLG_GW_BAD_JSON', r.text.slice(0, 200));
+      assert.match(r.text, message);
+    }
+  }
+  const during = latencies.length;
+  while (latencies.length < during + 20) await new Promise((resolve) => setImmediate(resolve));
+  stop = true;
+  await load;
+  const worst = Math.max(...latencies);
+  // Generous (shared machine): before the bound, each bomb cost about a second of the event
+  // loop (JSON.parse twice, then a canonical hash that overflowed the stack).
+  assert.ok(worst < 2000, `a normal request waited ${worst.toFixed(0)} ms while nesting bombs arrived`);
+
+  await sink.waitFor(latencies.length + sent.length, 30_000);
+  const bombs = sink.events.filter((e) => e.request_bytes > 100_000);
+  assert.equal(bombs.length, sent.length, 'each bomb has its event (none lost to a stack overflow)');
+  for (const e of bombs) {
+    assert.equal(e.input_hash.length, 64, 'identified by the hash of its bytes');
+    assert.ok(e.input_redacted.length <= 2048);
+  }
+});

@@ -6,6 +6,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { MlgateError } from '../../core/errors.ts';
+import { parseJsonBounded } from '../../core/json-depth.ts';
 import type { Logger } from '../../core/log.ts';
 import { GatewayErrors, outcomeOf } from '../errors.ts';
 import { eventId } from './ids.ts';
@@ -194,7 +195,7 @@ export class RequestHandler {
     const ct = x.requestContentType;
     if (body && body.length > 0 && (kind === 'openai' || (ct !== undefined && ct.includes('json')))) {
       try {
-        x.requestJson = JSON.parse(body.toString('utf8'));
+        x.requestJson = parseJsonBounded(body.toString('utf8'));
       } catch (err) {
         return this.respondError(x, res, GatewayErrors.badJson(`request body is not valid JSON: ${(err as Error).message}`));
       }
