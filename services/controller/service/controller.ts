@@ -33,7 +33,7 @@ import { ClickHouseMetricsProvider, COLLECTION } from './providers/clickhouse.ts
 import { checkCustomSql } from './providers/custom-sql.ts';
 import { parseRolloutSpec, type ResolvedRolloutSpec } from '../rollout/spec.ts';
 import { RolloutManager } from './rollout-manager.ts';
-import { RoutingFollower } from './routing-follower.ts';
+import { RoutingFollower } from '../../routing/follower.ts';
 import { Scheduler } from './scheduler.ts';
 import { ClickHouseRolloutStore } from './rollout-store.ts';
 import { viewOf } from './views.ts';
