@@ -6,6 +6,9 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { InProcessControlChannel } from '../../../services/routing/channel.ts';
 import { parseRoutingState, type RoutingState } from '../../../services/routing/state.ts';
 import { ControllerProcessConfig, ControllerSection } from '../../../services/controller/service/config.ts';
@@ -113,6 +116,10 @@ test('config: defaults, field errors, rollouts inline and from a file', () => {
   const fromFile = configRollouts(file, parse);
   assert.ok(fromFile.length >= 1 && fromFile.every((s) => s.steps.at(-1)!.weight === 100));
   assert.throws(() => configRollouts(ControllerSection.parse({ rolloutsFile: '/nonexistent/rollouts.yaml' }), parse), /cannot read rollouts file/);
+  const badYaml = join(mkdtempSync(join(tmpdir(), 'rollouts-')), 'bad.yaml');
+  writeFileSync(badYaml, 'rollouts: [\n  - id: a\n');
+  assert.throws(() => configRollouts(ControllerSection.parse({ rolloutsFile: badYaml }), parse),
+    (err: Error & { code?: string }) => err.code === 'MLG_CTL_SPEC_INVALID' && /rollouts file .*bad\.yaml is not valid YAML: .*line/s.test(err.message));
 });
 
 test('metrics: headline values against their bounds, in the metric\'s unit', () => {
