@@ -9,6 +9,7 @@
  */
 import { accessSync, constants, statSync } from 'node:fs';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import type { EnvSnapshot } from '../core/env.ts';
 import { MlgateError } from '../core/errors.ts';
 
 /** A subcommand's help page. */
@@ -90,6 +91,20 @@ export function requireReadableFile(option: string, path: string): void {
     const code = (err as NodeJS.ErrnoException).code;
     throw new UsageError(`${option} ${path}: ${code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : (err as Error).message}`);
   }
+}
+
+/**
+ * The config file of a command: `--config FILE`, else $MLGATE_CONFIG, else `fallback`, checked
+ * readable (a usage error naming it otherwise). Undefined when none is named and there is no
+ * fallback (the command then runs on defaults and the environment, or requires one).
+ * @throws UsageError when the file cannot be read.
+ */
+export function configFileOf(given: string | undefined, env: EnvSnapshot, fallback: string): string;
+export function configFileOf(given: string | undefined, env: EnvSnapshot): string | undefined;
+export function configFileOf(given: string | undefined, env: EnvSnapshot, fallback?: string): string | undefined {
+  const file = given ?? env.MLGATE_CONFIG ?? fallback;
+  if (file !== undefined) requireReadableFile('--config', file);
+  return file;
 }
 
 /** Filesystem error codes that mean the user named a path that cannot be used. */

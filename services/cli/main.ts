@@ -20,6 +20,7 @@ const COMMANDS: Record<string, string> = {
   redact: 'print the redacted form of JSON or text on stdin',
   keys: 'create an API key and print its hash',
   simulate: 'run the canary decision code over synthetic traffic',
+  errors: 'list the error codes, or explain one: meaning and what to do',
   demo: 'run the live demo',
 };
 

@@ -11,7 +11,7 @@
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
-import { CoreErrors } from './errors.ts';
+import { CoreErrors, type ErrorFactory } from './errors.ts';
 import type { EnvSnapshot } from './env.ts';
 
 /** Named environment variables and the config path each one sets. */
@@ -41,21 +41,30 @@ export const KafkaSection = z.strictObject({
   requestTimeoutMs: z.number().int().positive().default(30000),
 });
 
-/** Reads a YAML (or JSON) config file into a plain object. Missing path = empty config. */
-export function readConfigFile(path: string | undefined): Record<string, unknown> {
-  if (!path) return {};
+/**
+ * Reads a YAML (or JSON) file: a config, a scenario, a rollouts file.
+ * @param what what the file is, in the messages (e.g. `config file`)
+ * @throws `fail`: `cannot read <what> <path>: …` when it cannot be read, `<what> <path> is not valid
+ *   YAML: …` (with the line) when it does not parse; the cause chained.
+ */
+export function readYamlFile(path: string, what: string, fail: ErrorFactory): unknown {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
   } catch (cause) {
-    throw CoreErrors.configUnreadable(`cannot read config file ${path}: ${(cause as Error).message}`, { cause });
+    throw fail(`cannot read ${what} ${path}: ${(cause as Error).message}`, { cause });
   }
-  let doc: unknown;
   try {
-    doc = parseYaml(text, { prettyErrors: true });
+    return parseYaml(text, { prettyErrors: true });
   } catch (cause) {
-    throw CoreErrors.configUnreadable(`config file ${path} is not valid YAML: ${(cause as Error).message}`, { cause });
+    throw fail(`${what} ${path} is not valid YAML: ${(cause as Error).message}`, { cause });
   }
+}
+
+/** Reads a YAML (or JSON) config file into a plain object. Missing path = empty config. */
+export function readConfigFile(path: string | undefined): Record<string, unknown> {
+  if (!path) return {};
+  const doc = readYamlFile(path, 'config file', CoreErrors.configUnreadable);
   if (doc === null || doc === undefined) return {};
   if (typeof doc !== 'object' || Array.isArray(doc)) {
     throw CoreErrors.configUnreadable(`config file ${path} must hold a mapping at the top level`);

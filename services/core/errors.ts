@@ -1,11 +1,13 @@
 /**
  * The error catalogue's base. Every failure mlgate reports has a stable code
  * (`MLG_<AREA>_<WHAT>`), an HTTP status where one applies, and its cause chained.
- * Each area defines its codes in its own `errors.ts` with {@link defineError}; a code
- * defined twice throws at import time, so a code can never be reused for another meaning.
+ * The codes, their statuses, meanings and what to do are listed once, in error-catalogue.ts;
+ * each area takes its factories from there in its own `errors.ts` with {@link defineError}. A code
+ * not in the catalogue, or taken twice, throws at import time.
  */
+import { ERROR_CATALOGUE, isErrorCode, type ErrorCode } from './error-catalogue.ts';
 
-const registry = new Map<string, ErrorSpec>();
+const taken = new Set<string>();
 
 /** What a catalogue entry declares. */
 export interface ErrorSpec {
@@ -13,8 +15,10 @@ export interface ErrorSpec {
   readonly code: string;
   /** HTTP status when the error reaches a client; 500 when none applies. */
   readonly status: number;
-  /** One-line description, for docs and API clients (the catalogue is errorCatalogue()). */
+  /** What it means, one line, for docs and API clients (the catalogue is errorCatalogue()). */
   readonly description: string;
+  /** What to do about it (`mlgate errors CODE` prints it). */
+  readonly action: string;
 }
 
 /** Base class of every mlgate error. */
@@ -47,26 +51,48 @@ export interface ErrorFactory extends ErrorSpec {
   is(err: unknown): err is MlgateError;
 }
 
-/** Registers a code and returns its factory. Throws when the code is malformed or already defined. */
-export function defineError(code: string, status: number, description: string): ErrorFactory {
-  if (!/^MLG_[A-Z]+_[A-Z0-9_]+$/.test(code)) throw new Error(`error code ${code} does not match MLG_<AREA>_<WHAT>`);
-  if (registry.has(code)) throw new Error(`error code ${code} is defined twice`);
-  const spec: ErrorSpec = Object.freeze({ code, status, description });
-  registry.set(code, spec);
+/**
+ * The factory of a catalogue code (status, meaning and action from error-catalogue.ts).
+ * Throws when the code is not in the catalogue or its factory was already taken.
+ */
+export function defineError(code: ErrorCode): ErrorFactory {
+  if (!isErrorCode(code)) throw new Error(`error code ${String(code)} is not in the catalogue (services/core/error-catalogue.ts)`);
+  if (taken.has(code)) throw new Error(`error code ${code} is defined twice`);
+  taken.add(code);
+  const entry = ERROR_CATALOGUE[code];
+  return errorFactory({ code, status: entry.status, description: entry.meaning, action: entry.action });
+}
+
+/**
+ * A factory for any well-formed spec, catalogued or not: for tests of the error machinery. Code
+ * in services/ uses {@link defineError}, so every code it can report is in the catalogue.
+ */
+export function errorFactory(spec: ErrorSpec): ErrorFactory {
+  if (!/^MLG_[A-Z]+_[A-Z0-9_]+$/.test(spec.code)) throw new Error(`error code ${spec.code} does not match MLG_<AREA>_<WHAT>`);
+  const frozen: ErrorSpec = Object.freeze({ ...spec });
   const factory = ((message: string, options?: { cause?: unknown; details?: Record<string, unknown> }) =>
-    new MlgateError(spec, message, options)) as ErrorFactory;
-  Object.assign(factory, spec, { is: (err: unknown) => err instanceof MlgateError && err.code === code });
+    new MlgateError(frozen, message, options)) as ErrorFactory;
+  Object.assign(factory, frozen, { is: (err: unknown) => err instanceof MlgateError && err.code === frozen.code });
   return Object.freeze(factory);
 }
 
-/** Every code defined so far (by the modules imported), sorted. */
+/** Every code of the catalogue, sorted. */
 export function errorCatalogue(): ErrorSpec[] {
-  return [...registry.values()].sort((a, b) => a.code.localeCompare(b.code));
+  return Object.entries(ERROR_CATALOGUE)
+    .map(([code, e]) => ({ code, status: e.status, description: e.meaning, action: e.action }))
+    .sort((a, b) => a.code.localeCompare(b.code));
+}
+
+/** The catalogue entry of `code`, or undefined when there is none. */
+export function catalogueEntry(code: string): ErrorSpec | undefined {
+  if (!isErrorCode(code)) return undefined;
+  const e = ERROR_CATALOGUE[code];
+  return { code, status: e.status, description: e.meaning, action: e.action };
 }
 
 /** Errors shared by every area: configuration and input validation. */
 export const CoreErrors = {
-  configInvalid: defineError('MLG_CORE_CONFIG_INVALID', 500, 'A configuration value failed validation'),
-  configUnreadable: defineError('MLG_CORE_CONFIG_UNREADABLE', 500, 'The configuration file could not be read or parsed'),
-  badArgument: defineError('MLG_CORE_BAD_ARGUMENT', 400, 'A command-line argument or API parameter is invalid'),
+  configInvalid: defineError('MLG_CORE_CONFIG_INVALID'),
+  configUnreadable: defineError('MLG_CORE_CONFIG_UNREADABLE'),
+  badArgument: defineError('MLG_CORE_BAD_ARGUMENT'),
 } as const;

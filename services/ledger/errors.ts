@@ -9,7 +9,7 @@ import { defineError } from '../core/errors.ts';
 
 /** The ledger's error codes. */
 export const LedgerErrors = {
-  badOptions: defineError('MLG_AUD_BAD_OPTIONS', 500, 'An audit component was constructed with an invalid option'),
-  chainConflict: defineError('MLG_AUD_CHAIN_CONFLICT', 409, 'Another writer appended to this hash chain; give each writer its own chain id'),
-  badRow: defineError('MLG_AUD_BAD_ROW', 400, 'A row handed to a chained writer failed validation'),
+  badOptions: defineError('MLG_AUD_BAD_OPTIONS'),
+  chainConflict: defineError('MLG_AUD_CHAIN_CONFLICT'),
+  badRow: defineError('MLG_AUD_BAD_ROW'),
 } as const;

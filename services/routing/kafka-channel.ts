@@ -43,9 +43,9 @@ const CLOSE_DEADLINE_MS = 3000;
 
 /** Errors of the Kafka control channel. */
 export const KafkaControlErrors = {
-  readTimeout: defineError('MLG_CONTROL_READ_TIMEOUT', 503, 'The control topic could not be read to its end in time'),
-  kafkaFailed: defineError('MLG_CONTROL_KAFKA_FAILED', 503, 'The control channel could not reach Kafka (connect, create the topic, or publish)'),
-  badOptions: defineError('MLG_CONTROL_BAD_OPTIONS', 500, 'The Kafka control channel was constructed with an invalid option'),
+  readTimeout: defineError('MLG_CONTROL_READ_TIMEOUT'),
+  kafkaFailed: defineError('MLG_CONTROL_KAFKA_FAILED'),
+  badOptions: defineError('MLG_CONTROL_BAD_OPTIONS'),
 } as const;
 
 /** Default control topic. */

@@ -154,6 +154,31 @@ export class EpochFence {
   }
 }
 
+/**
+ * The state a configuration declares for `model`: each of `versions` active with its weight in
+ * `weights` (0 when absent), the given fallback, generation 0 unless given, cause `config`.
+ */
+export function declaredState(model: string, versions: readonly string[], weights: Readonly<Record<string, number>>, fallback: string | null,
+  cause?: Partial<RoutingCause>, generation = 0): RoutingState {
+  return {
+    model,
+    generation,
+    versions: versions.map((name) => ({ name, weight: weights[name] ?? 0, state: 'active' as const })),
+    fallback,
+    cause: { kind: 'config', actor: 'config', reason: 'gateway config', id: '', at: Date.now(), ...cause },
+  };
+}
+
+/**
+ * Why `state` does not fit a gateway that serves `versions` of its model (undefined: the model is
+ * not served there), or undefined when it fits: every version the state names is served.
+ */
+export function stateMismatch(state: RoutingState, versions: readonly string[] | undefined): string | undefined {
+  if (!versions) return `model ${state.model} is not configured on this gateway`;
+  for (const v of state.versions) if (!versions.includes(v.name)) return `version ${v.name} is not configured for model ${state.model}`;
+  return undefined;
+}
+
 /** Result of {@link applyIfNewer}. */
 export type ApplyResult =
   | { applied: true; state: RoutingState }

@@ -8,17 +8,17 @@ import { defineError, MlgateError } from '../core/errors.ts';
 
 /** The warehouse's error codes. */
 export const WarehouseErrors = {
-  unavailable: defineError('MLG_WH_UNAVAILABLE', 503, 'ClickHouse could not be reached, timed out or is overloaded; retry later'),
-  authFailed: defineError('MLG_WH_AUTH_FAILED', 503, 'ClickHouse refused the configured user or password'),
-  queryFailed: defineError('MLG_WH_QUERY_FAILED', 500, 'ClickHouse rejected a query (SQL, schema or permissions)'),
-  dataRejected: defineError('MLG_WH_DATA_REJECTED', 500, 'ClickHouse could not parse or convert the rows of an insert'),
-  badIdentifier: defineError('MLG_WH_BAD_IDENTIFIER', 400, 'A database or table name is not a plain identifier'),
-  enginePathConflict: defineError('MLG_WH_ENGINE_PATH_CONFLICT', 500, 'The embedded engine already holds another data path in this process'),
-  unsupported: defineError('MLG_WH_UNSUPPORTED', 500, 'The ClickHouse server lacks a feature this operation needs'),
-  migrationFailed: defineError('MLG_WH_MIGRATION_FAILED', 500, 'A schema migration statement failed'),
-  migrationInvalid: defineError('MLG_WH_MIGRATION_INVALID', 500, 'A migration module is malformed or its id is taken'),
-  closed: defineError('MLG_WH_CLOSED', 500, 'The warehouse was used after close()'),
-  embeddedUnsupported: defineError('MLG_WH_EMBEDDED_UNSUPPORTED', 500, 'The embedded engine (chdb) has no native build for this platform; use a ClickHouse server'),
+  unavailable: defineError('MLG_WH_UNAVAILABLE'),
+  authFailed: defineError('MLG_WH_AUTH_FAILED'),
+  queryFailed: defineError('MLG_WH_QUERY_FAILED'),
+  dataRejected: defineError('MLG_WH_DATA_REJECTED'),
+  badIdentifier: defineError('MLG_WH_BAD_IDENTIFIER'),
+  enginePathConflict: defineError('MLG_WH_ENGINE_PATH_CONFLICT'),
+  unsupported: defineError('MLG_WH_UNSUPPORTED'),
+  migrationFailed: defineError('MLG_WH_MIGRATION_FAILED'),
+  migrationInvalid: defineError('MLG_WH_MIGRATION_INVALID'),
+  closed: defineError('MLG_WH_CLOSED'),
+  embeddedUnsupported: defineError('MLG_WH_EMBEDDED_UNSUPPORTED'),
 } as const;
 
 /** ClickHouse error codes that mean "try again later" (server busy, shutting down, network). */

@@ -5,7 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { loadConfig, applyEnvOverrides, KafkaSection } from '../../services/core/config.ts';
-import { MlgateError, defineError, errorCatalogue } from '../../services/core/errors.ts';
+import { CoreErrors, MlgateError, catalogueEntry, defineError, errorCatalogue, errorFactory } from '../../services/core/errors.ts';
+import { ERROR_CATALOGUE, type ErrorCode } from '../../services/core/error-catalogue.ts';
 
 const Schema = z.object({
   kafka: KafkaSection.optional(),
@@ -44,14 +45,21 @@ test('config: broken YAML is reported with the file name', () => {
   assert.deepEqual(applyEnvOverrides({ a: 1 }, {}), { a: 1 });
 });
 
-test('errors: codes are unique and well-formed', () => {
-  const e = defineError('MLG_TEST_SAMPLE', 418, 'sample');
-  assert.throws(() => defineError('MLG_TEST_SAMPLE', 400, 'again'), /defined twice/);
-  assert.throws(() => defineError('bad-code', 400, 'x'), /does not match/);
+test('errors: factories come from the catalogue, once per code; codes are well-formed', () => {
+  assert.throws(() => defineError('MLG_CORE_CONFIG_INVALID'), /defined twice/, 'core/errors.ts took it already');
+  assert.throws(() => defineError('MLG_TEST_NOT_THERE' as ErrorCode), /not in the catalogue/);
+  assert.throws(() => errorFactory({ code: 'bad-code', status: 400, description: 'x', action: 'x' }), /does not match/);
+  assert.equal(CoreErrors.configInvalid.status, ERROR_CATALOGUE.MLG_CORE_CONFIG_INVALID.status);
+  assert.equal(CoreErrors.configInvalid.description, ERROR_CATALOGUE.MLG_CORE_CONFIG_INVALID.meaning);
+  assert.equal(CoreErrors.configInvalid.action, ERROR_CATALOGUE.MLG_CORE_CONFIG_INVALID.action);
+  const e = errorFactory({ code: 'MLG_TEST_SAMPLE', status: 418, description: 'sample', action: 'none' });
   const err = e('teapot', { cause: new Error('inner'), details: { field: 'x' } });
   assert.equal(err.statusCode, 418);
   assert.equal((err.cause as Error).message, 'inner');
   assert.deepEqual(err.toJSON(), { error: { code: 'MLG_TEST_SAMPLE', message: 'teapot', details: { field: 'x' } } });
   assert.ok(e.is(err));
-  assert.ok(errorCatalogue().some((s) => s.code === 'MLG_CORE_CONFIG_INVALID'));
+  assert.ok(!CoreErrors.configInvalid.is(err));
+  assert.equal(errorCatalogue().length, Object.keys(ERROR_CATALOGUE).length, 'the whole catalogue, whatever was imported');
+  assert.deepEqual(catalogueEntry('MLG_WH_UNAVAILABLE')?.status, 503);
+  assert.equal(catalogueEntry('MLG_NOPE'), undefined);
 });

@@ -3,15 +3,15 @@ import assert from 'node:assert/strict';
 import Fastify from 'fastify';
 import { Registry, Counter } from 'prom-client';
 import { controlApi } from '../../services/core/control-api.ts';
-import { defineError } from '../../services/core/errors.ts';
+import { errorFactory } from '../../services/core/errors.ts';
 
 const E = {
-  unauthorized: defineError('MLG_TESTAPI_UNAUTHORIZED', 401, 'test: no valid token'),
-  forbidden: defineError('MLG_TESTAPI_FORBIDDEN', 403, 'test: role too low'),
-  notFound: defineError('MLG_TESTAPI_NOT_FOUND', 404, 'test: no route'),
-  badRequest: defineError('MLG_TESTAPI_BAD_REQUEST', 400, 'test: bad request'),
-  internal: defineError('MLG_TESTAPI_INTERNAL', 500, 'test: internal'),
-  conflict: defineError('MLG_TESTAPI_CONFLICT', 409, 'test: a catalogue error a route throws'),
+  unauthorized: errorFactory({ code: 'MLG_TESTAPI_UNAUTHORIZED', status: 401, description: 'test: no valid token', action: 'test' }),
+  forbidden: errorFactory({ code: 'MLG_TESTAPI_FORBIDDEN', status: 403, description: 'test: role too low', action: 'test' }),
+  notFound: errorFactory({ code: 'MLG_TESTAPI_NOT_FOUND', status: 404, description: 'test: no route', action: 'test' }),
+  badRequest: errorFactory({ code: 'MLG_TESTAPI_BAD_REQUEST', status: 400, description: 'test: bad request', action: 'test' }),
+  internal: errorFactory({ code: 'MLG_TESTAPI_INTERNAL', status: 500, description: 'test: internal', action: 'test' }),
+  conflict: errorFactory({ code: 'MLG_TESTAPI_CONFLICT', status: 409, description: 'test: a catalogue error a route throws', action: 'test' }),
 };
 const READER = 'r'.repeat(24);
 const WRITER = 'w'.repeat(24);

@@ -9,7 +9,7 @@ import { needKafka, uniqueName, waitUntil, withTopics } from '../support/infra.t
 import { model, startTestGateway } from '../gateway/helpers.ts';
 import { KafkaControlChannel } from '../../services/routing/kafka-channel.ts';
 import { KafkaLeaderElector } from '../../services/controller/service/leader.ts';
-import { RoutingFollower } from '../../services/controller/service/routing-follower.ts';
+import { RoutingFollower } from '../../services/routing/follower.ts';
 import type { RoutingState } from '../../services/routing/state.ts';
 import { silentLogger } from '../../services/core/log.ts';
 

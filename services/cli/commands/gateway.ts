@@ -6,7 +6,7 @@
 import type { EnvSnapshot } from '../../core/env.ts';
 import { runUntilSignal } from '../../core/lifecycle.ts';
 import { runGateway } from '../../gateway/main.ts';
-import { HELP_OPTION, parseCommand, requireReadableFile, usageFailure, type CommandHelp } from '../args.ts';
+import { HELP_OPTION, configFileOf, parseCommand, usageFailure, type CommandHelp } from '../args.ts';
 
 export const HELP: CommandHelp = {
   name: 'gateway',
@@ -29,9 +29,8 @@ new connections, in-flight calls finish, telemetry is flushed.`,
 export async function run(argv: string[], env: EnvSnapshot): Promise<number> {
   const parsed = parseCommand<{ config?: string }>(HELP, argv, { config: { type: 'string', short: 'c' } });
   if (typeof parsed === 'number') return parsed;
-  const configFile = parsed.values.config ?? env.MLGATE_CONFIG;
+  const configFile = configFileOf(parsed.values.config, env);
   if (!configFile) return usageFailure(HELP, '--config FILE is required');
-  requireReadableFile('--config', configFile);
   const proc = await runGateway({ configFile, env });
   const { gateway, logger } = proc;
   logger.info({ url: gateway.url, admin_url: gateway.adminUrl, metrics_url: gateway.metricsUrl }, 'mlgate gateway ready');

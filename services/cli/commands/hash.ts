@@ -11,7 +11,7 @@ import { CoreErrors } from '../../core/errors.ts';
 import type { EnvSnapshot } from '../../core/env.ts';
 import { TelemetrySection } from '../../telemetry/config.ts';
 import { createHasher } from '../../telemetry/hash.ts';
-import { HELP_OPTION, parseCommand, requireReadableFile, type CommandHelp } from '../args.ts';
+import { HELP_OPTION, configFileOf, parseCommand, type CommandHelp } from '../args.ts';
 import { defaultConfigFile } from '../paths.ts';
 
 export const HELP: CommandHelp = {
@@ -38,8 +38,7 @@ export async function run(argv: string[], env: EnvSnapshot): Promise<number> {
   });
   if (typeof parsed === 'number') return parsed;
   const { values } = parsed;
-  const configFile = values.config ?? env.MLGATE_CONFIG ?? defaultConfigFile();
-  requireReadableFile('--config', configFile);
+  const configFile = configFileOf(values.config, env, defaultConfigFile());
   let cfg: { telemetry: { hashing: { key: string; keyId: string } } };
   try {
     cfg = loadConfig(z.looseObject({ telemetry: TelemetrySection }), configFile, env);

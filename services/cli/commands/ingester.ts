@@ -4,7 +4,7 @@
  */
 import type { EnvSnapshot } from '../../core/env.ts';
 import { runIngesterCommand } from '../../ingester/main.ts';
-import { CONFIG_OPTION, HELP_OPTION, parseCommand, requireReadableFile, type CommandHelp } from '../args.ts';
+import { CONFIG_OPTION, HELP_OPTION, configFileOf, parseCommand, type CommandHelp } from '../args.ts';
 
 export const HELP: CommandHelp = {
   name: 'ingester',
@@ -22,7 +22,6 @@ SIGTERM or SIGINT stop it after the batch in flight is committed.`,
 export async function run(argv: string[], env: EnvSnapshot): Promise<number> {
   const parsed = parseCommand<{ config?: string }>(HELP, argv, { config: { type: 'string', short: 'c' } });
   if (typeof parsed === 'number') return parsed;
-  const configFile = parsed.values.config ?? env.MLGATE_CONFIG;
-  if (configFile) requireReadableFile('--config', configFile);
+  const configFile = configFileOf(parsed.values.config, env);
   return runIngesterCommand(configFile, env);
 }

@@ -10,7 +10,7 @@ import { WarehouseSection } from '../../warehouse/config.ts';
 import { appliedMigrations, migrate, migrationLabel } from '../../warehouse/migrate.ts';
 import { allMigrations } from '../../warehouse/migrations/index.ts';
 import { createWarehouse } from '../../warehouse/warehouse.ts';
-import { CONFIG_OPTION, HELP_OPTION, parseCommand, requireReadableFile, type CommandHelp } from '../args.ts';
+import { CONFIG_OPTION, HELP_OPTION, configFileOf, parseCommand, type CommandHelp } from '../args.ts';
 
 export const HELP: CommandHelp = {
   name: 'migrate',
@@ -39,8 +39,7 @@ export async function run(argv: string[], env: EnvSnapshot): Promise<number> {
   const parsed = parseCommand<{ config?: string; status?: boolean }>(HELP, argv, { config: { type: 'string', short: 'c' }, status: { type: 'boolean' } });
   if (typeof parsed === 'number') return parsed;
   const { values } = parsed;
-  const configFile = values.config ?? env.MLGATE_CONFIG;
-  if (configFile) requireReadableFile('--config', configFile);
+  const configFile = configFileOf(values.config, env);
   const cfg = loadConfig(Config, configFile, env);
   const logger = createLogger({ service: 'migrate', level: cfg.log.level === 'info' ? 'warn' : cfg.log.level });
   const wh = await createWarehouse(cfg.warehouse, { logger, dataDir: cfg.dataDir });

@@ -10,7 +10,7 @@ import { CoreErrors } from '../../core/errors.ts';
 import type { EnvSnapshot } from '../../core/env.ts';
 import { RedactionSection } from '../../telemetry/config.ts';
 import { createRedactor } from '../../telemetry/redact.ts';
-import { HELP_OPTION, parseCommand, requireReadableFile, type CommandHelp } from '../args.ts';
+import { configFileOf, HELP_OPTION, parseCommand, type CommandHelp } from '../args.ts';
 import { defaultConfigFile } from '../paths.ts';
 
 export const HELP: CommandHelp = {
@@ -38,8 +38,7 @@ export async function run(argv: string[], env: EnvSnapshot): Promise<number> {
   });
   if (typeof parsed === 'number') return parsed;
   const { values } = parsed;
-  const configFile = values.config ?? env.MLGATE_CONFIG ?? defaultConfigFile();
-  requireReadableFile('--config', configFile);
+  const configFile = configFileOf(values.config, env, defaultConfigFile());
   const red = loadConfig(Schema, configFile, env).telemetry.redaction;
   let maxChars = red.maxChars;
   if (values['max-chars'] !== undefined) {

@@ -13,7 +13,7 @@ import { bannerLines } from '../../embedded/banner.ts';
 import { loadEmbeddedConfig } from '../../embedded/config.ts';
 import { startEmbedded } from '../../embedded/embedded.ts';
 
-import { HELP_OPTION, parseCommand, requireReadableFile, type CommandHelp } from '../args.ts';
+import { configFileOf, HELP_OPTION, parseCommand, type CommandHelp } from '../args.ts';
 import { defaultConfigFile } from '../paths.ts';
 
 /** The sample config used when none is given. */
@@ -40,8 +40,7 @@ export async function run(argv: string[], env: EnvSnapshot): Promise<number> {
   const parsed = parseCommand<{ config?: string }>(HELP, argv, { config: { type: 'string', short: 'c' } });
   if (typeof parsed === 'number') return parsed;
   const { values } = parsed;
-  const configFile = values.config ?? env.MLGATE_CONFIG ?? DEFAULT_CONFIG;
-  requireReadableFile('--config', configFile);
+  const configFile = configFileOf(values.config, env, DEFAULT_CONFIG);
   const cfg = loadEmbeddedConfig(configFile, env);
   const logger = createLogger({ service: 'mlgate', level: cfg.log.level, destination: pino.destination({ fd: 2, sync: false }) });
   // Handlers go in before anything starts: a Ctrl-C during the start still stops gracefully.

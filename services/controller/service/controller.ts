@@ -14,10 +14,9 @@
  * warehouse and the control channel; the controller owns the leader elector (close() leaves the
  * election, so a standby takes over at once).
  */
-import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { Registry } from 'prom-client';
-import { parse as parseYaml } from 'yaml';
+import { readYamlFile } from '../../core/config.ts';
 import { createChainedWriter } from '../../ledger/chained-writer.ts';
 import type { ControlChannel } from '../../routing/channel.ts';
 import { MlgateError } from '../../core/errors.ts';
@@ -33,7 +32,7 @@ import { ClickHouseMetricsProvider, COLLECTION } from './providers/clickhouse.ts
 import { checkCustomSql } from './providers/custom-sql.ts';
 import { parseRolloutSpec, type ResolvedRolloutSpec } from '../rollout/spec.ts';
 import { RolloutManager } from './rollout-manager.ts';
-import { RoutingFollower } from './routing-follower.ts';
+import { RoutingFollower } from '../../routing/follower.ts';
 import { Scheduler } from './scheduler.ts';
 import { ClickHouseRolloutStore } from './rollout-store.ts';
 import { viewOf } from './views.ts';
@@ -90,12 +89,7 @@ export function configRollouts(config: ControllerConfig, parseSpec: (raw: unknow
   };
   const specs = config.rollouts.map((r, i) => parse(r, `controller.rollouts.${i}`));
   if (config.rolloutsFile) {
-    let doc: unknown;
-    try {
-      doc = parseYaml(readFileSync(config.rolloutsFile, 'utf8'));
-    } catch (err) {
-      throw ControllerErrors.specInvalid(`cannot read rollouts file ${config.rolloutsFile}: ${(err as Error).message}`, { cause: err });
-    }
+    const doc = readYamlFile(config.rolloutsFile, 'rollouts file', ControllerErrors.specInvalid);
     const obj = doc && typeof doc === 'object' && !Array.isArray(doc) ? (doc as Record<string, unknown>) : null;
     const list = Array.isArray(doc) ? doc : obj && 'rollouts' in obj ? obj.rollouts : obj ? [obj] : null;
     if (!Array.isArray(list)) throw ControllerErrors.specInvalid(`rollouts file ${config.rolloutsFile} must hold a spec, a list of specs, or rollouts: [...]`);

@@ -25,7 +25,8 @@ import type { ManualOperation } from '../rollout/decision.ts';
 import { manual, nextWindow, tick, type Transition } from '../rollout/machine.ts';
 import type { ResolvedRolloutSpec } from '../rollout/spec.ts';
 import { createRollout, isTerminal } from '../rollout/state.ts';
-import type { RoutingFollower } from './routing-follower.ts';
+import type { RoutingFollower } from '../../routing/follower.ts';
+import { rolloutState } from './rollout-routing.ts';
 import type { RolloutStore } from './rollout-store.ts';
 import { viewOf, type RolloutView } from './views.ts';
 
@@ -196,7 +197,7 @@ export class RolloutManager {
     const decisionId = uuidv7();
     const changed = routingChanged(before, d);
     const routing = changed
-      ? this.o.routing.build(before.spec, d.routing, { actor: d.evidence.manual && d.actor !== 'controller' ? d.actor : this.o.actor, reason: d.reason, id: decisionId, at: d.at })
+      ? rolloutState(this.o.routing, before.spec, d.routing, { actor: d.evidence.manual && d.actor !== 'controller' ? d.actor : this.o.actor, reason: d.reason, id: decisionId, at: d.at })
       : null;
     const generation = routing?.generation ?? 0;
     const summary = {

@@ -2,10 +2,8 @@
  * The simulation scenario: traffic, both arms' behaviour, changes over time, the rollout spec, the
  * number of runs and the seed. Format documented in docs/canary.md ("Scenario format").
  */
-import { readFileSync } from 'node:fs';
-import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
-import { formatIssues } from '../../core/config.ts';
+import { formatIssues, readYamlFile } from '../../core/config.ts';
 import { OUTCOMES, type Outcome } from '../../telemetry/event.ts';
 import { ControllerErrors } from '../errors.ts';
 import { parseRolloutSpec, type ResolvedRolloutSpec } from '../rollout/spec.ts';
@@ -190,17 +188,5 @@ export function parseScenario(raw: unknown, source = 'scenario'): Scenario {
 
 /** Reads and validates a scenario YAML (or JSON) file. */
 export function loadScenario(path: string): Scenario {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (cause) {
-    throw ControllerErrors.scenarioInvalid(`cannot read scenario file ${path}: ${(cause as Error).message}`, { cause });
-  }
-  let doc: unknown;
-  try {
-    doc = parseYaml(text);
-  } catch (cause) {
-    throw ControllerErrors.scenarioInvalid(`scenario file ${path} is not valid YAML: ${(cause as Error).message}`, { cause });
-  }
-  return parseScenario(doc, path);
+  return parseScenario(readYamlFile(path, 'scenario file', ControllerErrors.scenarioInvalid), path);
 }

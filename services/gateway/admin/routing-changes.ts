@@ -14,7 +14,7 @@ import type { ConsumerTable } from '../edge/consumers.ts';
 import { GatewayErrors } from '../errors.ts';
 import type { GatewayMetrics } from '../observability/metrics.ts';
 import type { ModelRuntime } from '../routing/model-runtime.ts';
-import { stateMismatch, type RoutingTable } from '../routing/table.ts';
+import { configMismatch, type RoutingTable } from '../routing/table.ts';
 
 /** Options of {@link AdminService}. */
 export interface AdminServiceOptions {
@@ -137,7 +137,7 @@ export class AdminService {
       const candidate = { ...proposed, generation: nextGeneration(before, at), cause: { kind: 'admin' as const, actor, reason, id, at } };
       const r = RoutingStateSchema.safeParse(candidate);
       if (!r.success) throw GatewayErrors.adminInvalid(`the change would make an invalid state: ${r.error.issues.map((i) => `${i.path.join('.') || '(state)'}: ${i.message}`).join('; ')}`);
-      const mismatch = stateMismatch(r.data, m.config);
+      const mismatch = configMismatch(r.data, m.config);
       if (mismatch) throw GatewayErrors.adminInvalid(mismatch);
       next = r.data;
     }

@@ -6,6 +6,6 @@ import { defineError } from '../../core/errors.ts';
 
 /** Edge errors. */
 export const EdgeErrors = {
-  schemaInvalid: defineError('MLG_EDGE_SCHEMA_INVALID', 400, 'The request body does not match the model\'s input schema'),
-  setup: defineError('MLG_EDGE_SETUP', 500, 'An edge setting (key, JWKS, input schema, certificate) could not be loaded'),
+  schemaInvalid: defineError('MLG_EDGE_SCHEMA_INVALID'),
+  setup: defineError('MLG_EDGE_SETUP'),
 } as const;

@@ -4,7 +4,7 @@
  * {@link RoutingTable.offer}: valid for this config and a higher generation, or refused.
  */
 import type { Logger } from '../../core/log.ts';
-import { applyIfNewer, nextGeneration, type ApplyResult, type RoutingCause, type RoutingState } from '../../routing/state.ts';
+import { applyIfNewer, declaredState, nextGeneration, stateMismatch, type ApplyResult, type RoutingCause, type RoutingState } from '../../routing/state.ts';
 import { configuredWeights, type GatewayConfig, type ModelConfig } from '../config.ts';
 import type { BreakerState } from './breaker.ts';
 import { ModelRuntime } from './model-runtime.ts';
@@ -31,23 +31,14 @@ export interface ReloadPlan {
   abandon(): Promise<void>;
 }
 
-/** The state a model's config declares: generation 0, cause `config`. */
+/** The state a model's config declares: generation 0, cause `config` (routing/state.ts, `declaredState`). */
 export function stateFromConfig(model: string, m: ModelConfig, cause?: Partial<RoutingCause>, generation = 0): RoutingState {
-  const weights = configuredWeights(m);
-  return {
-    model,
-    generation,
-    versions: Object.keys(m.versions).map((name) => ({ name, weight: weights[name] ?? 0, state: 'active' as const })),
-    fallback: m.fallback ?? null,
-    cause: { kind: 'config', actor: 'config', reason: 'gateway config', id: '', at: Date.now(), ...cause },
-  };
+  return declaredState(model, Object.keys(m.versions), configuredWeights(m), m.fallback ?? null, cause, generation);
 }
 
-/** Why `state` does not fit model config `m`, or undefined when it fits. */
-export function stateMismatch(state: RoutingState, m: ModelConfig | undefined): string | undefined {
-  if (!m) return `model ${state.model} is not configured on this gateway`;
-  for (const v of state.versions) if (!Object.hasOwn(m.versions, v.name)) return `version ${v.name} is not configured for model ${state.model}`;
-  return undefined;
+/** Why `state` does not fit model config `m` (routing/state.ts, `stateMismatch`), or undefined when it fits. */
+export function configMismatch(state: RoutingState, m: ModelConfig | undefined): string | undefined {
+  return stateMismatch(state, m && Object.keys(m.versions));
 }
 
 /** Models by name with their live state. */
@@ -89,7 +80,7 @@ export class RoutingTable {
   /** Applies `state` when it fits the config and its generation is higher. Never throws. */
   offer(state: RoutingState, source: string): ApplyResult {
     const rt = this.models.get(state.model);
-    const mismatch = stateMismatch(state, rt?.config);
+    const mismatch = configMismatch(state, rt?.config);
     if (mismatch || !rt) {
       this.opts.logger.warn({ model: state.model, generation: state.generation, source, reason: mismatch }, 'routing state refused');
       return { applied: false, state: rt?.state, reason: mismatch ?? 'unknown model' };
@@ -134,7 +125,7 @@ export class RoutingTable {
       const oldM = old?.config;
       const fileChanged = !oldM || JSON.stringify(configuredWeights(oldM)) !== JSON.stringify(configuredWeights(m)) || (oldM.fallback ?? null) !== (m.fallback ?? null);
       let state = old?.state;
-      if (!state || fileChanged || stateMismatch(state, m)) {
+      if (!state || fileChanged || configMismatch(state, m)) {
         state = stateFromConfig(name, m, { ...cause, kind: 'config' }, old ? nextGeneration(old.state) : 0);
         if (old) states.push(state);
       }

@@ -6,6 +6,9 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { InProcessControlChannel } from '../../../services/routing/channel.ts';
 import { parseRoutingState, type RoutingState } from '../../../services/routing/state.ts';
 import { ControllerProcessConfig, ControllerSection } from '../../../services/controller/service/config.ts';
@@ -15,7 +18,8 @@ import { manual, tick } from '../../../services/controller/rollout/machine.ts';
 import { recompute } from '../../../services/controller/rollout/recompute.ts';
 import { parseRolloutSpec } from '../../../services/controller/rollout/spec.ts';
 import { createRollout } from '../../../services/controller/rollout/state.ts';
-import { RoutingFollower } from '../../../services/controller/service/routing-follower.ts';
+import { RoutingFollower } from '../../../services/routing/follower.ts';
+import { rolloutState } from '../../../services/controller/service/rollout-routing.ts';
 import { configRollouts } from '../../../services/controller/service/controller.ts';
 import { silentLogger } from '../../../services/core/log.ts';
 import { CanaryDecisionRowSchema } from '../../../services/ledger/rows.ts';
@@ -34,16 +38,16 @@ test('routing: the decision\'s weights, other versions kept at 0, fallback from 
   await control.publish(current);
   const f = new RoutingFollower(control, silentLogger());
   await f.sync();
-  const s = parseRoutingState(f.build(spec, routing(10), cause(1000)));
+  const s = parseRoutingState(rolloutState(f, spec, routing(10), cause(1000)));
   assert.deepEqual(s.versions, [{ name: 'v1', weight: 90, state: 'active' }, { name: 'v2', weight: 10, state: 'active' }, { name: 'v0', weight: 0, state: 'active' }]);
   assert.equal(s.fallback, 'v0', 'inherited when the spec names none');
   assert.equal(s.generation, current.generation + 1, 'above the admin\'s (future) generation');
   assert.equal(s.rollout_id, 'r');
   assert.deepEqual(s.cause, { kind: 'controller', actor: 'controller-x', reason: 'why', id: 'd1', at: 1000 });
   // Built twice in the same millisecond: still two generations.
-  const again = f.build(spec, routing(10), cause(1000));
+  const again = rolloutState(f, spec, routing(10), cause(1000));
   assert.equal(again.generation, s.generation + 1);
-  const withFallback = f.build(spec, routing(0, 'tripped', 'v9'), cause(1000));
+  const withFallback = rolloutState(f, spec, routing(0, 'tripped', 'v9'), cause(1000));
   assert.equal(withFallback.fallback, 'v9');
   assert.deepEqual(withFallback.versions.at(-1), { name: 'v9', weight: 0, state: 'active' });
   assert.equal(withFallback.versions.find((v) => v.name === 'v2')!.state, 'tripped');
@@ -61,11 +65,11 @@ test('routing: without any state, the generation is the clock; the canary is nev
   await control.publish({ model: 'm', generation: 1, fallback: 'v2', versions: [{ name: 'v1', weight: 50, state: 'active' }, { name: 'v2', weight: 50, state: 'active' }], cause: { kind: 'config', actor: 'c', reason: '', id: '', at: 1 } });
   const f = new RoutingFollower(control, silentLogger());
   await f.sync();
-  const s = f.build(spec, routing(10), cause(1_700_000_000_000));
+  const s = rolloutState(f, spec, routing(10), cause(1_700_000_000_000));
   assert.equal(s.generation, 1_700_000_000_000);
   assert.equal(s.fallback, null);
   const fresh = new RoutingFollower(new InProcessControlChannel(), silentLogger());
-  assert.equal(fresh.build(spec, routing(10), cause(42)).generation, 42);
+  assert.equal(rolloutState(fresh, spec, routing(10), cause(42)).generation, 42);
 });
 
 test('decision rows: actions mapped to the table\'s set, evidence recomputable, valid rows', () => {
@@ -112,6 +116,10 @@ test('config: defaults, field errors, rollouts inline and from a file', () => {
   const fromFile = configRollouts(file, parse);
   assert.ok(fromFile.length >= 1 && fromFile.every((s) => s.steps.at(-1)!.weight === 100));
   assert.throws(() => configRollouts(ControllerSection.parse({ rolloutsFile: '/nonexistent/rollouts.yaml' }), parse), /cannot read rollouts file/);
+  const badYaml = join(mkdtempSync(join(tmpdir(), 'rollouts-')), 'bad.yaml');
+  writeFileSync(badYaml, 'rollouts: [\n  - id: a\n');
+  assert.throws(() => configRollouts(ControllerSection.parse({ rolloutsFile: badYaml }), parse),
+    (err: Error & { code?: string }) => err.code === 'MLG_CTL_SPEC_INVALID' && /rollouts file .*bad\.yaml is not valid YAML: .*line/s.test(err.message));
 });
 
 test('metrics: headline values against their bounds, in the metric\'s unit', () => {

@@ -1,40 +1,23 @@
 /**
  * The controller's side of the control channel: it follows the latest routing state of every
- * model (read to the end when it takes the lead, then live), and turns a decision's routing into
- * the next routing state of the model.
+ * model (read to the end when it takes the lead, then live), hands out the generations of its
+ * states and publishes them (controller/service/rollout-routing.ts builds a decision's state).
  *
  * Generations: the gateway's admin API takes `nextGeneration(current, now)` = max(current + 1,
  * now in ms) (routing/state.ts). The controller does the same over the latest state it
  * has seen from any writer, and never issues the same generation twice for a model, so its
  * states rise above the admin changes it has seen and above its own earlier ones.
  *
- * A rollout owns its model's weights: stable and canary get the decision's weights (stable
- * active, canary active or tripped); any other version listed in the current state is kept with
- * weight 0 and its state; the fallback is the spec's, else the current state's (unless it is the
- * canary). An admin change made during a rollout stands until the rollout's next weight change.
- *
- * Fencing: with a leadership epoch (leader.ts), {@link RoutingFollower.sync} (run when the
+ * Fencing: with a leadership epoch (controller/service/leader.ts), {@link RoutingFollower.sync} (run when the
  * controller takes the lead) announces it on the control channel before anything is published,
  * and every published state carries it; readers refuse states of a lower epoch, so a deposed
  * leader's late writes do not route traffic.
  */
-import type { ControlChannel } from '../../routing/channel.ts';
-import { nextGeneration, type RoutingState, type VersionRouting } from '../../routing/state.ts';
-import type { Logger } from '../../core/log.ts';
-import type { Routing } from '../rollout/decision.ts';
-import type { ResolvedRolloutSpec } from '../rollout/spec.ts';
+import type { ControlChannel } from './channel.ts';
+import { nextGeneration, type RoutingState } from './state.ts';
+import type { Logger } from '../core/log.ts';
 
-/** Why a state is published. */
-export interface RoutingCauseInput {
-  /** The controller instance, or the operator of a manual decision. */
-  actor: string;
-  reason: string;
-  /** The decision's id. */
-  id: string;
-  at: number;
-}
-
-/** Follows the control channel and builds the controller's routing states. */
+/** Follows the control channel and publishes the controller's routing states. */
 export class RoutingFollower {
   private readonly latest = new Map<string, RoutingState>();
   private readonly issued = new Map<string, number>();
@@ -63,23 +46,14 @@ export class RoutingFollower {
     return this.latest.get(model);
   }
 
-  /** The next state of the model for a decision's routing. */
-  build(spec: ResolvedRolloutSpec, routing: Routing, cause: RoutingCauseInput): RoutingState {
-    const cur = this.latest.get(spec.model);
-    const versions = new Map<string, VersionRouting>();
-    versions.set(spec.stable, { name: spec.stable, weight: routing.stable.weight, state: 'active' });
-    versions.set(spec.canary, { name: spec.canary, weight: routing.canary.weight, state: routing.canary.state });
-    for (const v of cur?.versions ?? []) if (!versions.has(v.name)) versions.set(v.name, { name: v.name, weight: 0, state: v.state });
-    const inherited = cur?.fallback && cur.fallback !== spec.canary ? cur.fallback : null;
-    const fallback = routing.fallback ?? inherited;
-    if (fallback && !versions.has(fallback)) versions.set(fallback, { name: fallback, weight: 0, state: 'active' });
-    const generation = Math.max(nextGeneration(cur, cause.at), (this.issued.get(spec.model) ?? 0) + 1);
-    this.issued.set(spec.model, generation);
-    return {
-      model: spec.model, generation, versions: [...versions.values()], fallback,
-      cause: { kind: 'controller', actor: cause.actor.slice(0, 200), reason: cause.reason.slice(0, 2000), id: cause.id.slice(0, 100), at: Math.floor(cause.at) },
-      rollout_id: spec.id,
-    };
+  /**
+   * The generation of the writer's next state of `model` at time `at`: `nextGeneration` over the
+   * latest state seen, and above every generation this follower handed out before (never twice).
+   */
+  nextGeneration(model: string, at: number): number {
+    const generation = Math.max(nextGeneration(this.latest.get(model), at), (this.issued.get(model) ?? 0) + 1);
+    this.issued.set(model, generation);
+    return generation;
   }
 
   /**
