@@ -11,7 +11,7 @@ test('json depth: the bound is exact, brackets inside strings and escaped quotes
   assert.equal(jsonTooDeep(`{"a":${nest(MAX_JSON_DEPTH - 1)}}`), false);
   assert.equal(jsonTooDeep(`{"a":${nest(MAX_JSON_DEPTH)}}`), true);
   // 500 brackets inside a string (with an escaped quote before them) are text, not nesting.
-  const s = JSON.stringify({ text: `say \"${'['.repeat(500)}` });
+  const s = JSON.stringify({ text: `say "${'['.repeat(500)}` });
   assert.equal(jsonTooDeep(s), false);
   assert.deepEqual(parseJsonBounded(s), JSON.parse(s));
   // Wide documents are fine: depth, not size, is bounded.
