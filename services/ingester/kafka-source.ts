@@ -45,12 +45,38 @@ export function rebalanceError(err: unknown): Error | undefined {
   return undefined;
 }
 
+/**
+ * kafkajs errors that mean "the broker is not there right now" (restarting, electing a group
+ * coordinator, unreachable). kafkajs restarts its consumer after some of them, but stops it for
+ * good after others (a group coordinator not found once the broker comes back is
+ * non-retriable to kafkajs): the source then restarts the consumer itself.
+ */
+const BROKER_UNAVAILABLE = new Set([
+  'KafkaJSGroupCoordinatorNotFound', 'KafkaJSNoBrokerAvailableError', 'KafkaJSConnectionError', 'KafkaJSConnectionClosedError',
+  'KafkaJSNumberOfRetriesExceeded', 'KafkaJSRequestTimeoutError', 'KafkaJSBrokerNotFound', 'KafkaJSMetadataNotLoaded', 'KafkaJSLockTimeout',
+]);
+const BROKER_UNAVAILABLE_TYPES = new Set(['COORDINATOR_NOT_AVAILABLE', 'NOT_COORDINATOR', 'COORDINATOR_LOAD_IN_PROGRESS', 'LEADER_NOT_AVAILABLE', 'NOT_LEADER_FOR_PARTITION', 'REQUEST_TIMED_OUT', 'NETWORK_EXCEPTION']);
+
+/** True when `err` (or an error it wraps) says the broker is unavailable for now, not that something is wrong. */
+export function brokerUnavailable(err: unknown): boolean {
+  for (let e: unknown = err, depth = 0; e instanceof Error && depth < 6; e = (e as { cause?: unknown }).cause, depth++) {
+    if (BROKER_UNAVAILABLE.has(e.name) || BROKER_UNAVAILABLE_TYPES.has(String((e as { type?: unknown }).type))) return true;
+  }
+  return false;
+}
+
+/** Longest wait between two restarts of a consumer that kafkajs stopped while the broker was away. */
+const MAX_RESTART_BACKOFF_MS = 10_000;
+
 /** A Kafka consumer-group source. */
 export class KafkaSource implements Source {
   readonly kind = 'kafka' as const;
   private readonly opts: KafkaSourceOptions;
   private readonly log: Logger;
-  private readonly consumer: Consumer;
+  private consumer: Consumer;
+  private readonly makeConsumer: () => Consumer;
+  /** Consumers restarted by the source after kafkajs stopped them (broker away). */
+  restarts = 0;
   private readonly producer: Producer;
   private readonly admin: Admin;
   /** Every socket of the consumer, producer and admin (reconnects included), destroyed at stop. */
@@ -58,6 +84,7 @@ export class KafkaSource implements Source {
   /** Per partition: the offset after the last commit (or where this assignment started). */
   private readonly position = new Map<number, number>();
   private stopping = false;
+  private paused = false;
 
   constructor(opts: KafkaSourceOptions) {
     if (!opts?.brokers?.length) throw IngesterErrors.badOptions('kafka source: brokers are required');
@@ -71,7 +98,7 @@ export class KafkaSource implements Source {
       clientId: opts.clientId, brokers: opts.brokers, connectionTimeoutMs: opts.connectionTimeoutMs, requestTimeoutMs: opts.requestTimeoutMs,
       logger: this.log, retry: { initialRetryTime: 300, retries: 8, maxRetryTime: 5000 }, sockets: this.sockets,
     });
-    this.consumer = kafka.consumer({
+    this.makeConsumer = () => kafka.consumer({
       groupId: opts.groupId,
       minBytes: opts.minBytes,
       maxBytes: Math.min(opts.maxBytes * 4, 512 * 1024 * 1024),
@@ -79,10 +106,13 @@ export class KafkaSource implements Source {
       maxWaitTimeInMs: opts.lingerMs,
       sessionTimeout: opts.sessionTimeoutMs ?? 30_000,
       heartbeatInterval: Math.min(3000, Math.floor((opts.sessionTimeoutMs ?? 30_000) / 3)),
-      // Never restart a consumer we are stopping (a crash racing with disconnect would otherwise
-      // reconnect it behind our back).
-      retry: { initialRetryTime: 300, retries: 10, restartOnFailure: async () => !this.stopping },
+      // kafkajs's own restart reuses the crashed consumer's cluster state, and after a broker
+      // restart that consumer could stay stuck on "Closed connection" for good (seen over
+      // minutes in the 10-kill test while new clients connected fine): the source replaces a
+      // crashed consumer with a new one instead (restartConsumer).
+      retry: { initialRetryTime: 300, retries: 10, restartOnFailure: async () => false },
     });
+    this.consumer = this.makeConsumer();
     this.producer = kafka.producer({ allowAutoTopicCreation: true, retry: { initialRetryTime: 300, retries: 5 } });
     this.admin = kafka.admin();
   }
@@ -97,32 +127,72 @@ export class KafkaSource implements Source {
         await this.admin.createTopics({ topics: [{ topic: dlqTopic, numPartitions: 1 }], waitForLeaders: true });
         this.log.info({ topic: dlqTopic }, 'created the dead-letter topic');
       }
-      await this.consumer.connect();
-      await this.consumer.subscribe({ topics: [topic], fromBeginning: this.opts.fromBeginning });
+      await this.runConsumer(this.consumer, handler, onReassign, onFatal);
     } catch (err) {
       await this.stop().catch(() => {});
       throw IngesterErrors.sourceFailed(`cannot start consuming ${topic}: ${(err as Error).message}`, { cause: err });
     }
-    this.consumer.on(this.consumer.events.GROUP_JOIN, (e) => {
+  }
+
+  /** Connects `consumer`, subscribes, wires its events and runs it. */
+  private async runConsumer(consumer: Consumer, handler: BatchHandler, onReassign: () => void, onFatal: (err: Error) => void): Promise<void> {
+    await consumer.connect();
+    await consumer.subscribe({ topics: [this.opts.topic], fromBeginning: this.opts.fromBeginning });
+    consumer.on(consumer.events.GROUP_JOIN, (e) => {
       this.position.clear();
       onReassign();
       this.log.info({ assignment: e.payload.memberAssignment }, 'joined the consumer group');
     });
-    this.consumer.on(this.consumer.events.CRASH, (e) => {
-      if (e.payload.restart) {
+    consumer.on(consumer.events.CRASH, (e) => {
+      if (consumer !== this.consumer || this.stopping) return;
+      const err = e.payload.error as Error & { retriable?: boolean };
+      if (err.retriable === true || brokerUnavailable(err)) {
+        // The broker went away or is restarting: a new consumer (new connections and metadata).
         this.position.clear();
         onReassign();
-        this.log.warn({ err: e.payload.error }, 'kafka consumer crashed; restarting');
-      } else if (!this.stopping) {
+        void this.restartConsumer(e.payload.error, handler, onReassign, onFatal);
+      } else {
         onFatal(IngesterErrors.sourceFailed(`kafka consumer stopped: ${e.payload.error.message}`, { cause: e.payload.error }));
       }
     });
-    await this.consumer.run({
+    await consumer.run({
       autoCommit: false,
       eachBatchAutoResolve: false,
       partitionsConsumedConcurrently: 1,
       eachBatch: (payload) => this.onBatch(payload, handler),
     });
+  }
+
+  /**
+   * Replaces a consumer that crashed while the broker was unavailable, retrying with
+   * a backoff (1 s doubling to 10 s) until a new one runs or the source stops. Only an error that
+   * is not about the broker's availability is fatal.
+   */
+  private async restartConsumer(cause: Error, handler: BatchHandler, onReassign: () => void, onFatal: (err: Error) => void): Promise<void> {
+    let backoff = 1000;
+    this.log.warn({ err: cause }, 'kafka consumer crashed (broker unavailable); starting a new one');
+    while (!this.stopping) {
+      await new Promise((r) => setTimeout(r, backoff));
+      if (this.stopping) return;
+      const old = this.consumer;
+      await closeWithin(STOP_DEADLINE_MS, [() => old.disconnect()]);
+      const next = this.makeConsumer();
+      this.consumer = next;
+      try {
+        await this.runConsumer(next, handler, onReassign, onFatal);
+        if (this.paused) next.pause([{ topic: this.opts.topic }]);
+        this.restarts++;
+        this.log.info({ restarts: this.restarts }, 'kafka consumer restarted');
+        return;
+      } catch (err) {
+        if (!brokerUnavailable(err)) {
+          onFatal(IngesterErrors.sourceFailed(`kafka consumer could not be restarted: ${(err as Error).message}`, { cause: err }));
+          return;
+        }
+        this.log.warn({ err, retry_in_ms: Math.min(backoff * 2, MAX_RESTART_BACKOFF_MS) }, 'kafka consumer could not be restarted yet; retrying');
+        backoff = Math.min(backoff * 2, MAX_RESTART_BACKOFF_MS);
+      }
+    }
   }
 
   /**
@@ -192,10 +262,12 @@ export class KafkaSource implements Source {
   }
 
   pause(): void {
+    this.paused = true;
     this.consumer.pause([{ topic: this.opts.topic }]);
   }
 
   resume(): void {
+    this.paused = false;
     this.consumer.resume([{ topic: this.opts.topic }]);
   }
 

@@ -4,7 +4,7 @@ import { Registry } from 'prom-client';
 import { testKafka } from '../support/infra.ts';
 import { sampleEvent } from '../support/events.ts';
 import { IngesterSection, type IngesterConfig } from '../../services/ingester/config.ts';
-import { KafkaSource } from '../../services/ingester/kafka-source.ts';
+import { KafkaSource, type KafkaSourceOptions } from '../../services/ingester/kafka-source.ts';
 import { startIngester, type Ingester } from '../../services/ingester/ingester.ts';
 import type { Source } from '../../services/ingester/source.ts';
 import type { Warehouse } from '../../services/warehouse/warehouse.ts';
@@ -62,10 +62,15 @@ export function testIngesterConfig(topics: { events: string; dlq: string }, over
 
 /** A Kafka source for `cfg`. */
 export function testKafkaSource(brokers: string[], cfg: IngesterConfig): KafkaSource {
-  return new KafkaSource({
+  return new KafkaSource(testKafkaSourceOptions(brokers, cfg));
+}
+
+/** The options {@link testKafkaSource} uses (to add a logger). */
+export function testKafkaSourceOptions(brokers: string[], cfg: IngesterConfig): KafkaSourceOptions {
+  return {
     brokers, clientId: 'mlgate-test-ingester', groupId: cfg.groupId, topic: cfg.topic, dlqTopic: cfg.dlqTopic,
     fromBeginning: true, maxBytes: cfg.batch.maxBytes, minBytes: cfg.batch.minBytes, lingerMs: cfg.batch.lingerMs,
-  });
+  };
 }
 
 /** Starts an in-process ingester, stopped when the test ends. */

@@ -11,7 +11,8 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Pool } from 'undici';
 import { parseConfig } from '../../services/core/config.ts';
-import { silentLogger } from '../../services/core/log.ts';
+import { pino } from 'pino';
+import { createLogger, silentLogger } from '../../services/core/log.ts';
 import { startGateway } from '../../services/gateway/gateway.ts';
 import { TelemetrySection } from '../../services/telemetry/config.ts';
 import { createSink } from '../../services/telemetry/factory.ts';
@@ -23,7 +24,10 @@ import { startStandIn } from '../support/upstream.ts';
 import { cleanup, tempDir } from '../support/cleanup.ts';
 import { gatewayConfig, model } from '../gateway/helpers.ts';
 import { count, embeddedWarehouse } from '../warehouse/support.ts';
-import { groupProgress, runIngester, testIngesterConfig, testKafkaSource } from '../ingester/support.ts';
+import { Registry } from 'prom-client';
+import { KafkaSource } from '../../services/ingester/kafka-source.ts';
+import { startIngester } from '../../services/ingester/ingester.ts';
+import { groupProgress, runIngester, testIngesterConfig, testKafkaSource, testKafkaSourceOptions } from '../ingester/support.ts';
 import { startFaultBroker, type FaultBroker } from './helpers/fault-broker.ts';
 
 const BROKER_PORT = 29392;
@@ -44,7 +48,9 @@ test(`whole stack: lost produce responses and ${KILLS} broker SIGKILLs under loa
   if (!(await needKafka(t)) || !broker) return;
   const topic = 'stack.kills.events';
   const telemetry = parseConfig(TelemetrySection, { topic, partitions: 3, stallMs: 300, hashing: { key: HASH_KEY } });
-  const sink = createSink({ telemetry, kafka: { brokers: [broker.address], clientId: 'gw-stack-kills', connectionTimeoutMs: 1000 }, dataDir: tempDir(t, 'stack-kills'), logger: silentLogger() });
+  // STACK_LOG=<file> keeps the sink's and the ingester's logs of a long run (debug level).
+  const logger = process.env.STACK_LOG ? createLogger({ service: 'stack-kills', level: 'debug', destination: pino.destination({ dest: process.env.STACK_LOG, sync: true }) }) : silentLogger();
+  const sink = createSink({ telemetry, kafka: { brokers: [broker.address], clientId: 'gw-stack-kills', connectionTimeoutMs: 1000 }, dataDir: tempDir(t, 'stack-kills'), logger });
   assert.ok(sink instanceof KafkaSink);
   const v1 = await startStandIn({ name: 'v1', t });
   const gw = await startGateway({
@@ -56,7 +62,12 @@ test(`whole stack: lost produce responses and ${KILLS} broker SIGKILLs under loa
   // The ingester runs throughout, so it too lives through every kill.
   const wh = await embeddedWarehouse(t);
   const cfg = testIngesterConfig({ events: topic, dlq: `${topic}.dlq` }, { batch: { maxRows: 1000, lingerMs: 100, minBytes: 1 } });
-  await runIngester(t, wh, cfg, testKafkaSource([broker.address], cfg));
+  const source = new KafkaSource({ ...testKafkaSourceOptions([broker.address], cfg), logger: logger.child({ component: 'kafka-source' }) });
+  const registry = new Registry();
+  const ingester = await startIngester({ config: cfg, warehouse: wh, source, registry, logger: logger.child({ component: 'ingester' }) });
+  t.after(() => ingester.stop());
+  let failed: Error | undefined;
+  void ingester.failure.then((err) => { failed = err; });
 
   const pool = new Pool(gw.url, { connections: 8 });
   cleanup(t, () => pool.close());
@@ -104,10 +115,15 @@ test(`whole stack: lost produce responses and ${KILLS} broker SIGKILLs under loa
   assert.equal(sink.stats().dropped, 0, 'nothing dropped');
   assert.equal(new Set(ids).size, ids.length, 'every answered request announced its own event id');
   // Every message in the topic, copies included, handled and committed by the ingester.
+  let progress = { end: 0, committed: 0 };
   await waitUntil('the ingester to commit the whole topic', async () => {
-    const p = await groupProgress([broker!.address], cfg.groupId, topic);
-    return p.end >= ids.length && p.committed === p.end;
-  }, 180_000, 250);
+    if (failed) throw new Error(`the ingester failed: ${failed.message}`);
+    progress = await groupProgress([broker!.address], cfg.groupId, topic);
+    return progress.end >= ids.length && progress.committed === progress.end;
+  }, 180_000, 250).catch(async (err: Error) => {
+    const rows = await count(wh, 'SELECT count() FROM {db}.requests');
+    throw new Error(`${err.message} (committed ${progress.committed} of ${progress.end} messages; ${rows} rows for ${ids.length} requests; ingester ${failed ? `failed: ${failed.message}` : 'running'})`);
+  });
   const p = await groupProgress([broker.address], cfg.groupId, topic);
   assert.ok(p.end > ids.length, `the topic must hold copies for this test to mean anything (${p.end} messages, ${ids.length} requests)`);
   assert.equal(await count(wh, 'SELECT count() FROM {db}.requests'), ids.length, `one row per answered request, no copy (${p.end} messages in the topic)`);
