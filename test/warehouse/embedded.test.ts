@@ -185,6 +185,25 @@ test('token timing: the four columns round-trip (absent fields are NULL) and req
   assert.ok(Number(agg[1]!.mean_ttft) > 1.5 * Number(agg[0]!.mean_ttft), 'v2 streams are slower to their first token');
 });
 
+test('token timing: upgrading a database with rows to migration 7 keeps its aggregates and rolls up the new rows', async (t) => {
+  const wh = await embeddedWarehouse(t, {}, { migrated: false });
+  await migrate(wh, { migrations: allMigrations().filter((m) => m.id !== 7) }); // a database of the release before
+  // Rows written by an ingester before the upgrade: the old column list.
+  const before = Array.from({ length: 30 }, (_, i) => sampleEvent({ ts: HOUR + i }));
+  const oldColumns = REQUEST_COLUMNS.filter((c) => !['ttft_ms', 'itl_mean_ms', 'itl_p95_ms', 'output_tps'].includes(c));
+  const line = (e: TelemetryEvent, i: number) => JSON.stringify(oldColumns.map((c) => (c.startsWith('src_') ? { src_topic: 't', src_partition: 0, src_offset: i }[c] : (e as Record<string, unknown>)[c])));
+  await wh.insertJsonLines('requests', Buffer.from(before.map(line).join('\n')), { format: 'JSONCompactEachRow', columns: oldColumns });
+  const r = await migrate(wh);
+  assert.deepEqual(r.applied, ['0007_requests_token_timing']);
+  await wh.insert('requests', rowsOf(Array.from({ length: 10 }, (_, i) => sampleEvent({ ts: HOUR + 100 + i, ttft_ms: 100 + i, output_tps: 40 })), 100));
+  const [agg] = await wh.query<Record<string, number>>(
+    'SELECT sum(requests) AS n, sum(ttft_count) AS n_ttft, sum(ttft_sum) AS s_ttft, round(quantileTDigestMerge(0.5)(ttft_q)) AS p50, sum(output_tps_count) AS n_tps FROM {db}.requests_1m');
+  const { p50, ...sums } = agg!;
+  assert.deepEqual(sums, { n: 40, n_ttft: 10, s_ttft: 1045, n_tps: 10 }, 'the old rows still counted, the new ones rolled up');
+  assert.ok(p50! >= 103 && p50! <= 106, `t-digest p50 ${p50} of 100..109`);
+  assert.equal(await count(wh, 'SELECT count() FROM {db}.requests WHERE ttft_ms IS NULL'), 30, 'the old rows read NULL');
+});
+
 test('query parameters carry values, identifiers are checked, streams export CSV', async (t) => {
   const wh = await embeddedWarehouse(t);
   await wh.insert('requests', rowsOf([sampleEvent({ consumer_id: "o'brien" }), sampleEvent({ consumer_id: 'x' })]));
