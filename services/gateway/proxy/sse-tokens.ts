@@ -29,7 +29,7 @@ const UNSEEN = -2;
 
 // Scanner states.
 const S_OUT = 0; // outside any string
-const S_STR = 1; // inside a string (a key candidate while `cand` is not 0)
+const S_STR = 1; // inside a string (a candidate name while `cand` is not -1)
 const S_KEY = 2; // a matched key closed; waiting for its ':'
 const S_VAL = 3; // after the ':', waiting for the value's first character
 const S_STR_FIRST = 4; // the value is a string: its first character decides
@@ -238,5 +238,4 @@ export class TokenTimer {
     this.tLast = now;
     this.events++;
   }
-
 }
