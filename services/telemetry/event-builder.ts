@@ -45,6 +45,12 @@ export interface EventRecord {
   cache: '' | 'hit' | 'miss';
   /** The model name the upstream got ('' off the OpenAI routes). */
   upstream_model: string;
+  /** Token timing of a streamed answer (null otherwise): see the event's fields of the same names. */
+  ttft_ms: number | null;
+  itl_mean_ms: number | null;
+  itl_p95_ms: number | null;
+  /** Time from the first to the last output chunk of a stream (ms); null with fewer than 2. */
+  generation_ms: number | null;
   requestBody: Uint8Array | null;
   requestContentType: string | undefined;
   /** The parsed request body when the request path parsed it (same-thread builds only). */
@@ -146,6 +152,17 @@ export function payloadFields(r: PayloadInput, deps: BuildDeps): PayloadFields {
   };
 }
 
+/**
+ * Output tokens per second of a stream: the tokens after the first (the first one's arrival is
+ * the time to first token) over the time from the first to the last output chunk, so a stream
+ * that sends one token every 50 ms reads 20. Null without a token count, with fewer than 2
+ * tokens, or without a generation time.
+ */
+export function outputTps(tokensOut: number | null, generationMs: number | null): number | null {
+  if (tokensOut === null || tokensOut < 2 || generationMs === null || !(generationMs > 0)) return null;
+  return Math.round(((tokensOut - 1) * 1000 / generationMs) * 1000) / 1000;
+}
+
 /** The event of a record, given its payload fields. */
 export function assembleEvent(r: EventRecord, f: PayloadFields, gatewayId: string, hashKeyId: string): TelemetryEvent {
   return {
@@ -181,6 +198,10 @@ export function assembleEvent(r: EventRecord, f: PayloadFields, gatewayId: strin
     span_id: r.span_id,
     cache: r.cache,
     upstream_model: r.upstream_model,
+    ttft_ms: r.ttft_ms,
+    itl_mean_ms: r.itl_mean_ms,
+    itl_p95_ms: r.itl_p95_ms,
+    output_tps: outputTps(f.tokens_out, r.generation_ms),
     schema_version: SCHEMA_VERSION,
   };
 }

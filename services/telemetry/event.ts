@@ -69,6 +69,18 @@ export const TelemetryEventSchema = z.object({
    * stored with ''.
    */
   upstream_model: z.string().max(200).optional(),
+  /**
+   * Token timing of a streamed (SSE) answer on an OpenAI route, measured by the gateway as the
+   * upstream's chunks arrive (docs/llm.md, "Token timing"): time from the request's start to the
+   * first chunk carrying output (not the role chunk), the mean and p95 of the gaps between
+   * successive output chunks (null with fewer than 2), and output tokens per second from the
+   * first to the last output chunk (null without usage tokens). Null on every other request.
+   * Added within v1 as optional: events without them are stored with NULL.
+   */
+  ttft_ms: nullableMs.optional(),
+  itl_mean_ms: nullableMs.optional(),
+  itl_p95_ms: nullableMs.optional(),
+  output_tps: nullableMs.optional(),
   schema_version: z.literal(SCHEMA_VERSION),
 });
 

@@ -99,3 +99,26 @@ test('metric states are JSON and judge the same after a round trip', () => {
   const back = JSON.parse(JSON.stringify(s)) as MetricState[];
   assert.deepEqual(back.map(judge), s.map(judge));
 });
+
+test('latency metrics on LLM token timing: a doubled canary ttft regresses, the same is accepted; a lower output rate regresses', () => {
+  const ttft = lognormalGrid(100, 400, 0.4);
+  const tps = lognormalGrid(100, 50, 0.3);
+  const timed = (ttftMs: number[], rate: number[]) => arm(300, 0, lat, { fieldSamples: { ttft_ms: ttftMs, output_tps: rate } });
+  const s0 = states([{ kind: 'latency', field: 'ttft_ms', quantile: 'p95' }, { kind: 'latency', field: 'output_tps', direction: 'lower_is_worse' }]);
+  const slowFirst = feed(s0, 10, timed(ttft, tps), timed(ttft.map((x) => x * 2), tps));
+  assert.deepEqual(slowFirst.map((m) => judge(m).status), ['regressed', 'accepted'], 'ttft doubled, the same output rate');
+  const same = feed(s0, 10, timed(ttft, tps), timed(ttft, tps));
+  assert.deepEqual(same.map((m) => judge(m).status), ['accepted', 'accepted']);
+  const slowRate = feed(s0, 10, timed(ttft, tps), timed(ttft, tps.map((x) => x / 2)));
+  assert.deepEqual(slowRate.map((m) => judge(m).status), ['accepted', 'regressed'], 'half the output rate is worse');
+  const fastRate = feed(s0, 10, timed(ttft, tps), timed(ttft, tps.map((x) => x * 2)));
+  assert.equal(judge(fastRate[1]!).status, 'accepted', 'twice the output rate is not a regression');
+  const est = slowRate[1]!.estimate as { canaryQuantile: number; stableQuantile: number };
+  assert.ok(est.canaryQuantile < est.stableQuantile && est.stableQuantile < 50, `the slow tail (5th percentile) is reported: ${JSON.stringify(est)}`);
+  // Mann-Whitney on the rate, lower is worse.
+  const mw = states([{ kind: 'latency', field: 'output_tps', method: 'mann_whitney', quantile: 'p50' }]);
+  assert.equal(judge(feed(mw, 10, timed(ttft, tps), timed(ttft, tps.map((x) => x / 1.4)))[0]!).status, 'regressed');
+  assert.equal(judge(feed(mw, 10, timed(ttft, tps), timed(ttft, tps.map((x) => x * 1.4)))[0]!).status, 'accepted');
+  // No token timing in the window (no LLM streams): nothing to judge.
+  assert.equal(judge(feed(s0, 3, arm(300, 0, lat), arm(300, 0, lat))[0]!).status, 'no_data');
+});

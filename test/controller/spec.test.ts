@@ -89,3 +89,27 @@ test('warm-up per rollout and per step, dispersion block and ruleOut: resolved, 
   rejects({ ...minimal, metrics: [{ kind: 'error_rate', ruleOut: 1 }] }, /metrics\.0\.ruleOut/);
   rejects({ ...minimal, analysis: { dispersionBlockS: -5 } }, /analysis\.dispersionBlockS/);
 });
+
+test('latency metrics on LLM token timing: the field, its default direction and name; a bad field or direction is named', () => {
+  const s = parseRolloutSpec({
+    ...minimal,
+    metrics: [
+      { kind: 'latency', field: 'ttft_ms', quantile: 'p95' },
+      { kind: 'latency', field: 'output_tps', direction: 'lower_is_worse' },
+      { kind: 'latency', field: 'output_tps', quantile: 'p50', method: 'mann_whitney' },
+      { kind: 'latency', field: 'itl_mean_ms', direction: 'higher_is_worse' },
+      { kind: 'latency' },
+    ],
+  });
+  const view = s.metrics.map((m) => (m.kind === 'latency' ? [m.name, m.field, m.direction, m.quantile] : []));
+  assert.deepEqual(view, [
+    ['ttft_ms:p95', 'ttft_ms', 'higher_is_worse', 'p95'],
+    ['output_tps:p95', 'output_tps', 'lower_is_worse', 'p95'],
+    ['output_tps:p50:mw', 'output_tps', 'lower_is_worse', 'p50'],
+    ['itl_mean_ms:p95', 'itl_mean_ms', 'higher_is_worse', 'p95'],
+    ['latency:p95', 'latency_ms', 'higher_is_worse', 'p95'],
+  ]);
+  rejects({ ...minimal, metrics: [{ kind: 'latency', field: 'ttfb' }] }, /metrics\.0\.field/);
+  rejects({ ...minimal, metrics: [{ kind: 'error_rate' }, { kind: 'latency', field: 'output_tps', direction: 'down' }] }, /metrics\.1\.direction/);
+  rejects({ ...minimal, metrics: [{ kind: 'latency', field: 'ttft_ms' }, { kind: 'latency', field: 'ttft_ms' }] }, /metrics\.1\.name: duplicate/);
+});

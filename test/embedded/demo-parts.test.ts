@@ -123,6 +123,14 @@ test('describe: values against tolerances, test against threshold, sample sizes 
   assert.equal(lat!.status, 'pending');
   assert.equal(shadow!.value, 'disagree 18.5% of 227');
   assert.equal(describeRollout(rollout({ latestDecision: null, stepIndex: -1 })).metrics[0]!.value, '-');
+  // A latency metric on an LLM output rate: tokens/s, and the tolerance is how much lower it may be.
+  const base = rollout();
+  const tps = describeRollout(rollout({
+    spec: { ...base.spec, metrics: [{ name: 'output_tps:p95', kind: 'latency', field: 'output_tps', direction: 'lower_is_worse', critical: true, tolerance: { relative: 0.05, absolute: 2 } }] },
+    latestDecision: { ...base.latestDecision!, estimates: { 'output_tps:p95': { canaryQuantile: 31.2, stableQuantile: 48.9 } } },
+  }), 14_000).metrics[0]!;
+  assert.equal(tps.value, 'canary 31 tokens/s vs stable 49 tokens/s');
+  assert.equal(tps.tolerance, '−5% −2 tokens/s');
 });
 
 const ESC = '\u001b';

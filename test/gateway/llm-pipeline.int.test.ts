@@ -1,7 +1,7 @@
 /**
  * An LLM version with an upstream credential, through real Kafka and the ingester into
- * ClickHouse: the rows carry tokens (streams included) and the upstream model, and the secret is
- * in no Kafka message and no ClickHouse row.
+ * ClickHouse: the rows carry tokens (streams included), the upstream model and the stream's
+ * token timing, and the secret is in no Kafka message and no ClickHouse row.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -40,6 +40,7 @@ test('llm pipeline: rows have tokens and the upstream model; the credential is i
   });
   cleanup(t, async () => { await gw.close(); await sink.close(); });
   const client = new OpenAI({ baseURL: `${gw.url}/v1`, apiKey: 'client-key', maxRetries: 0 });
+  stub.gapMs = 20;
   await client.chat.completions.create({ model: 'chat', messages: [{ role: 'user', content: 'hello' }] });
   for await (const _ of await client.chat.completions.create({ model: 'chat', messages: [{ role: 'user', content: 'hi' }], stream: true })) { /* drain */ }
   stub.mode = 'error';
@@ -58,6 +59,10 @@ test('llm pipeline: rows have tokens and the upstream model; the credential is i
   await waitUntil('3 rows', async () => (await count(wh, 'SELECT count() FROM {db}.requests')) === 3, 60_000, 200);
   assert.equal(await count(wh, "SELECT count() FROM {db}.requests WHERE model = 'chat' AND upstream_model = 'up-model-1'"), 3);
   assert.equal(await count(wh, 'SELECT count() FROM {db}.requests WHERE tokens_in = 13 AND tokens_out = 4'), 2, 'the stream has tokens too');
+  // Token timing: the stream's row has all four values, the other rows none.
+  assert.equal(await count(wh, 'SELECT count() FROM {db}.requests WHERE ttft_ms > 0 AND itl_mean_ms > 0 AND itl_p95_ms >= itl_mean_ms AND output_tps > 0 AND tokens_out = 4'), 1);
+  assert.equal(await count(wh, 'SELECT count() FROM {db}.requests WHERE ttft_ms IS NULL AND itl_mean_ms IS NULL AND itl_p95_ms IS NULL AND output_tps IS NULL'), 2);
+  assert.equal(await count(wh, 'SELECT sum(ttft_count) FROM {db}.requests_1m'), 1, 'rolled up per minute');
   const hits = await count(wh, 'SELECT count() FROM {db}.requests WHERE position(toString(tuple(*)), {s:String}) > 0', { s: key });
   assert.equal(hits, 0, 'the secret is in no ClickHouse row');
   assert.equal(await count(wh, 'SELECT count() FROM {db}.requests WHERE position(toString(tuple(*)), {s:String}) > 0', { s: 'up-model-1' }), 3, 'the search does see row contents');

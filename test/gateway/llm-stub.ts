@@ -39,6 +39,9 @@ export interface LlmStub {
   mode: StubMode;
   /** Content pieces of a streamed answer. */
   pieces: string[];
+  /** Delays of a streamed answer (ms; 0 = none): after the role chunk, and between later events. */
+  firstGapMs: number;
+  gapMs: number;
   /** Lets held streams go on. */
   release(): void;
   /** Resolves once a held stream's socket is closed by the gateway. */
@@ -75,6 +78,8 @@ export async function startLlmStub(t: TestContext): Promise<LlmStub> {
     requests: [],
     mode: 'ok',
     pieces: ['Hel', 'lo', ' wor', 'ld'],
+    firstGapMs: 0,
+    gapMs: 0,
     release: () => { for (const r of releases.splice(0)) r(); },
     aborted: () => new Promise((resolve) => abortWaiters.push(resolve)),
     close: async () => {
@@ -141,7 +146,9 @@ async function answer(stub: LlmStub, path: string, json: any, res: ServerRespons
       } else {
         res.write(e);
       }
-      await new Promise((r) => setImmediate(r));
+      // Controlled gaps (the token-timing tests measure them); otherwise one loop turn.
+      const gap = i === 0 ? stub.firstGapMs : stub.gapMs;
+      await new Promise((r) => (gap > 0 ? setTimeout(r, gap) : setImmediate(r)));
     }
     res.end();
     return;

@@ -59,6 +59,12 @@ function outcomeFor(r: number, errorShare: number): Pick<TelemetryEvent, 'outcom
   return { outcome: 'ok', status: 200, error_class: '' };
 }
 
+/** Token timing of a seeded LLM stream, from a small integer. */
+function streamTiming(k: number): Pick<TelemetryEvent, 'ttft_ms' | 'itl_mean_ms' | 'itl_p95_ms' | 'output_tps'> {
+  const itl = 15 + (k % 5) * 4;
+  return { ttft_ms: 120 + (k % 9) * 35, itl_mean_ms: itl, itl_p95_ms: itl * 1.8, output_tps: Math.round(100_000 / itl) / 100 };
+}
+
 /** Telemetry events of the range. */
 export function seedEvents(range: SeedRange): TelemetryEvent[] {
   const rand = rng(42);
@@ -97,6 +103,8 @@ export function seedEvents(range: SeedRange): TelemetryEvent[] {
         route: '/v1/chat/completions', ...outcomeFor(rand(), 0.02), latency_ms: 300 + rand() * 1500, ttfb_ms: 80 + rand() * 200,
         upstream_latency_ms: 280 + rand() * 1400, prediction_label: null, prediction_score: null,
         tokens_in: 20 + Math.floor(rand() * 200), tokens_out: 50 + Math.floor(rand() * 400), redactions: {},
+        // Two in three are streams with token timing (derived from i and the minute: the random sequence stays as it was).
+        ...(i % 3 === 2 ? {} : streamTiming(i + (minute / 60_000) % 7)),
       }));
     }
   }

@@ -82,7 +82,8 @@ test('migration registry: ids unique and ascending; a taken id is refused', () =
   assert.throws(() => registerMigration({ id: 900, name: 'Bad Name', description: 'x', up: [] }), /lower_snake_case/);
   for (const m of allMigrations()) {
     for (const sql of renderMigration(m, migrationContext(WarehouseSection.parse({}).retention, 100))) {
-      assert.match(sql, /IF NOT EXISTS|IF EXISTS/, `migration ${m.id} has a statement that is not rerunnable`);
+      // MODIFY QUERY (a materialized view's query replaced) sets the same query when rerun.
+      assert.match(sql, /IF NOT EXISTS|IF EXISTS|^ALTER TABLE \{db\}\.\w+ MODIFY QUERY\n/, `migration ${m.id} has a statement that is not rerunnable`);
       assert.doesNotMatch(sql, /mlgate\./, `migration ${m.id} names a database instead of {db}`);
     }
   }

@@ -147,6 +147,63 @@ test('requests_1m agrees with the raw table (the documented -Merge query)', asyn
   }
 });
 
+test('token timing: the four columns round-trip (absent fields are NULL) and requests_1m rolls them up per minute', async (t) => {
+  const wh = await embeddedWarehouse(t);
+  // 40 streams of v1 and v2 over 2 minutes (v2's ttft twice v1's), and plain requests without timing.
+  const streams = Array.from({ length: 40 }, (_, i) => sampleEvent({
+    version: i % 2 ? 'v2' : 'v1', ts: HOUR + (i % 2 ? 0 : 60_000) + i,
+    ttft_ms: (i % 2 ? 200 : 100) + i, itl_mean_ms: 20 + (i % 5), itl_p95_ms: 30 + (i % 7), output_tps: i % 4 === 0 ? null : 50 - (i % 3),
+  }));
+  const plain = Array.from({ length: 10 }, (_, i) => sampleEvent({ version: i % 2 ? 'v2' : 'v1', ts: HOUR + i }));
+  await wh.insert('requests', rowsOf([...streams, ...plain]));
+  // The ingester's compact rows too, for an event that never had the fields (an older producer).
+  const old = sampleEvent({ ts: HOUR + 1 });
+  await wh.insertJsonLines('requests', Buffer.from(requestCompactLine(old, src(999))), { format: 'JSONCompactEachRow', columns: REQUEST_COLUMNS });
+  const [o] = await wh.query<Record<string, unknown>>('SELECT ttft_ms, itl_mean_ms, itl_p95_ms, output_tps FROM {db}.requests WHERE event_id = {id:UUID}', { id: old.event_id });
+  assert.deepEqual(o, { ttft_ms: null, itl_mean_ms: null, itl_p95_ms: null, output_tps: null });
+  const [s0] = await wh.query<Record<string, unknown>>('SELECT ttft_ms, itl_mean_ms, itl_p95_ms, output_tps FROM {db}.requests WHERE event_id = {id:UUID}', { id: streams[1]!.event_id });
+  assert.deepEqual(s0, { ttft_ms: 201, itl_mean_ms: 21, itl_p95_ms: 31, output_tps: 49 });
+
+  const agg = await wh.query<Record<string, number | string>>(`
+    SELECT version, sum(ttft_count) AS n_ttft, round(sum(ttft_sum) / sum(ttft_count), 3) AS mean_ttft,
+           round(quantileTDigestMerge(0.5)(ttft_q)) AS p50_ttft, sum(itl_count) AS n_itl, round(sum(itl_sum) / sum(itl_count), 3) AS mean_itl,
+           round(quantileTDigestMerge(0.5)(itl_p95_q)) AS p50_itl_p95, sum(output_tps_count) AS n_tps, round(sum(output_tps_sum) / sum(output_tps_count), 3) AS mean_tps,
+           round(quantileTDigestMerge(0.5)(output_tps_q)) AS p50_tps, sum(requests) AS n_requests
+    FROM {db}.requests_1m WHERE model = 'm' GROUP BY version ORDER BY version`);
+  const raw = await wh.query<Record<string, number | string>>(`
+    SELECT version, count(ttft_ms) AS n_ttft, round(avg(ttft_ms), 3) AS mean_ttft, round(quantileExact(0.5)(ttft_ms)) AS p50_ttft,
+           count(itl_mean_ms) AS n_itl, round(avg(itl_mean_ms), 3) AS mean_itl, round(quantileExact(0.5)(itl_p95_ms)) AS p50_itl_p95,
+           count(output_tps) AS n_tps, round(avg(output_tps), 3) AS mean_tps, round(quantileExact(0.5)(output_tps)) AS p50_tps, count() AS n_requests
+    FROM {db}.requests WHERE model = 'm' GROUP BY version ORDER BY version`);
+  assert.equal(agg.length, 2);
+  for (const [i, a] of agg.entries()) {
+    const r = raw[i]!;
+    for (const k of ['version', 'n_ttft', 'mean_ttft', 'n_itl', 'mean_itl', 'n_tps', 'mean_tps', 'n_requests']) assert.equal(String(a[k]), String(r[k]), `${k} for ${a.version}`);
+    for (const k of ['p50_ttft', 'p50_itl_p95', 'p50_tps']) assert.ok(Math.abs(Number(a[k]) - Number(r[k])) <= 5, `t-digest ${k} ${a[k]} far from exact ${r[k]}`);
+  }
+  assert.equal(Number(agg[0]!.n_ttft), 20, 'only the streams have a ttft');
+  assert.ok(Number(agg[1]!.mean_ttft) > 1.5 * Number(agg[0]!.mean_ttft), 'v2 streams are slower to their first token');
+});
+
+test('token timing: upgrading a database with rows to migration 7 keeps its aggregates and rolls up the new rows', async (t) => {
+  const wh = await embeddedWarehouse(t, {}, { migrated: false });
+  await migrate(wh, { migrations: allMigrations().filter((m) => m.id !== 7) }); // a database of the release before
+  // Rows written by an ingester before the upgrade: the old column list.
+  const before = Array.from({ length: 30 }, (_, i) => sampleEvent({ ts: HOUR + i }));
+  const oldColumns = REQUEST_COLUMNS.filter((c) => !['ttft_ms', 'itl_mean_ms', 'itl_p95_ms', 'output_tps'].includes(c));
+  const line = (e: TelemetryEvent, i: number) => JSON.stringify(oldColumns.map((c) => (c.startsWith('src_') ? { src_topic: 't', src_partition: 0, src_offset: i }[c] : (e as Record<string, unknown>)[c])));
+  await wh.insertJsonLines('requests', Buffer.from(before.map(line).join('\n')), { format: 'JSONCompactEachRow', columns: oldColumns });
+  const r = await migrate(wh);
+  assert.deepEqual(r.applied, ['0007_requests_token_timing']);
+  await wh.insert('requests', rowsOf(Array.from({ length: 10 }, (_, i) => sampleEvent({ ts: HOUR + 100 + i, ttft_ms: 100 + i, output_tps: 40 })), 100));
+  const [agg] = await wh.query<Record<string, number>>(
+    'SELECT sum(requests) AS n, sum(ttft_count) AS n_ttft, sum(ttft_sum) AS s_ttft, round(quantileTDigestMerge(0.5)(ttft_q)) AS p50, sum(output_tps_count) AS n_tps FROM {db}.requests_1m');
+  const { p50, ...sums } = agg!;
+  assert.deepEqual(sums, { n: 40, n_ttft: 10, s_ttft: 1045, n_tps: 10 }, 'the old rows still counted, the new ones rolled up');
+  assert.ok(p50! >= 103 && p50! <= 106, `t-digest p50 ${p50} of 100..109`);
+  assert.equal(await count(wh, 'SELECT count() FROM {db}.requests WHERE ttft_ms IS NULL'), 30, 'the old rows read NULL');
+});
+
 test('query parameters carry values, identifiers are checked, streams export CSV', async (t) => {
   const wh = await embeddedWarehouse(t);
   await wh.insert('requests', rowsOf([sampleEvent({ consumer_id: "o'brien" }), sampleEvent({ consumer_id: 'x' })]));
@@ -196,6 +253,7 @@ function distinctEvent(): TelemetryEvent {
     input_hash: '1'.repeat(64), output_hash: '2'.repeat(64), hash_key_id: 'k-37', input_redacted: '{"q":"<EMAIL>"}',
     redactions: { PHONE: 41 }, prediction_label: 'label-43', prediction_score: 0.375, tokens_in: 53, tokens_out: 59,
     correlation_id: 'corr-61', trace_id: '3'.repeat(32), span_id: '4'.repeat(16), cache: 'hit',
+    ttft_ms: 67.5, itl_mean_ms: 71.25, itl_p95_ms: 73.5, output_tps: 79.75,
   };
   for (const k of Object.keys(TelemetryEventSchema.shape)) if (!(k in ev) && k !== 'schema_version') ev[k] = `${k}-x`;
   ev.schema_version = SCHEMA_VERSION;

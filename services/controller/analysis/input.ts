@@ -13,6 +13,8 @@
  *   window is minute-aligned, else `count()`/`countIf(outcome = ...)` over raw `requests`;
  * - `latencySample`: `groupArraySample(N)(latency_ms)` per version (N = spec.analysis.sampleSize);
  *   exact quantiles, when cheap, from `quantilesExact(0.5, 0.95, 0.99)(latency_ms)`;
+ * - `fieldSamples`: for a latency metric on another column (`ttft_ms`, `output_tps`, ...), the
+ *   same kind of sample of that column over the rows where it is not null;
  * - `scoreSample`: `groupArraySample(N)(prediction_score)` where the score is not null;
  * - `labelCounts`: `count()` grouped by `prediction_label`;
  * - canary `shadow`: shadow rows joined to their primaries on `correlation_id = event_id`,
@@ -22,7 +24,7 @@
  */
 import { OUTCOMES, type Outcome } from '../../telemetry/event.ts';
 import { ControllerErrors } from '../errors.ts';
-import type { ResolvedRolloutSpec } from '../rollout/spec.ts';
+import { LATENCY_FIELDS, type LatencyField, type ResolvedRolloutSpec } from '../rollout/spec.ts';
 
 /** Outcomes that count as errors for the `error_rate` metric: the one list, in telemetry/error-outcomes.ts. */
 export { ERROR_OUTCOMES } from '../../telemetry/error-outcomes.ts';
@@ -47,6 +49,11 @@ export interface ArmWindow {
   readonly latencySample: readonly number[];
   /** Exact latency quantiles over the whole window, when the provider has them (reported, not tested). */
   readonly latencyQuantiles?: Readonly<{ p50?: number; p95?: number; p99?: number }>;
+  /**
+   * Samples of the other columns latency metrics test (token timing of LLM streams), drawn like
+   * `latencySample` over the rows that have a value; only the columns the rollout's metrics name.
+   */
+  readonly fieldSamples?: Readonly<Partial<Record<LatencyField, readonly number[]>>>;
   /** A uniform random sample of the window's prediction scores, when the model returns scores. */
   readonly scoreSample?: readonly number[];
   /** Responses per prediction label, when the model returns labels. */
@@ -76,6 +83,7 @@ export interface MetricsProvider {
 }
 
 const OUTCOME_SET: ReadonlySet<string> = new Set(OUTCOMES);
+const FIELD_SET: ReadonlySet<string> = new Set(LATENCY_FIELDS);
 
 function count(path: string, v: unknown): number {
   if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) {
@@ -106,6 +114,12 @@ function validateArm(path: string, arm: ArmWindow): void {
   if (count(`${path}.errors`, arm.errors) > requests) throw ControllerErrors.inputInvalid(`${path}.errors: more errors than requests`, { details: { path: `${path}.errors` } });
   finiteArray(`${path}.latencySample`, arm.latencySample, true);
   if (arm.latencySample.length > requests) throw ControllerErrors.inputInvalid(`${path}.latencySample: more values than requests`, { details: { path: `${path}.latencySample` } });
+  for (const [field, sample] of Object.entries(arm.fieldSamples ?? {})) {
+    const at = `${path}.fieldSamples.${field}`;
+    if (!FIELD_SET.has(field)) throw ControllerErrors.inputInvalid(`${at}: unknown field (expected one of ${LATENCY_FIELDS.join(', ')})`, { details: { path: at } });
+    finiteArray(at, sample, true);
+    if ((sample as readonly number[]).length > requests) throw ControllerErrors.inputInvalid(`${at}: more values than requests`, { details: { path: at } });
+  }
   if (arm.scoreSample !== undefined) finiteArray(`${path}.scoreSample`, arm.scoreSample, false);
   for (const [label, n] of Object.entries(arm.labelCounts ?? {})) count(`${path}.labelCounts.${label}`, n);
   if (arm.shadow !== undefined) {

@@ -52,6 +52,15 @@ export const DEFAULT_TOLERANCE: Readonly<Record<MetricKind, Readonly<{ relative:
 });
 
 const Direction = z.enum(['higher_is_worse', 'lower_is_worse']);
+
+/**
+ * The `requests` columns a latency metric may test: the request's latency (the default) and the
+ * token timing of LLM streams (docs/llm.md, "Token timing"), where only rows that have the value
+ * count. `output_tps` is a rate: lower is worse by default.
+ */
+export const LATENCY_FIELDS = ['latency_ms', 'ttft_ms', 'itl_mean_ms', 'itl_p95_ms', 'output_tps'] as const;
+/** A column a latency metric tests. */
+export type LatencyField = (typeof LATENCY_FIELDS)[number];
 const Tolerance = z.strictObject({
   relative: z.number().min(0).max(10).optional(),
   absolute: z.number().min(0).optional(),
@@ -73,6 +82,9 @@ export const MetricSpecSchema = z.discriminatedUnion('kind', [
     kind: z.literal('latency'),
     quantile: z.enum(['p50', 'p95', 'p99']).default('p95'),
     method: z.enum(['exceedance', 'mann_whitney']).default('exceedance'),
+    field: z.enum(LATENCY_FIELDS).default('latency_ms'),
+    /** Default: lower_is_worse for output_tps, else higher_is_worse. `quantile` names the tail on the worse side. */
+    direction: Direction.optional(),
     ...common,
   }),
   z.strictObject({ kind: z.literal('score_shift'), method: z.enum(['ks', 'psi']).default('ks'), bins: z.int().min(4).max(50).default(DEFAULTS.scoreBins), ...common }),
@@ -137,8 +149,8 @@ export const RolloutSpecSchema = z.strictObject({
   }).prefault({}),
   metrics: z.array(MetricSpecSchema).min(1).max(30).default([
     { kind: 'error_rate' },
-    { kind: 'latency', quantile: 'p95', method: 'exceedance' },
-    { kind: 'latency', quantile: 'p99', method: 'exceedance' },
+    { kind: 'latency', quantile: 'p95', method: 'exceedance', field: 'latency_ms' },
+    { kind: 'latency', quantile: 'p99', method: 'exceedance', field: 'latency_ms' },
   ]),
 });
 
@@ -164,7 +176,11 @@ interface MetricBase {
 export type ResolvedMetric =
   | (MetricBase & { readonly kind: 'error_rate' })
   | (MetricBase & { readonly kind: 'outcome_rate'; readonly outcome: Outcome })
-  | (MetricBase & { readonly kind: 'latency'; readonly quantile: 'p50' | 'p95' | 'p99'; readonly method: 'exceedance' | 'mann_whitney' })
+  | (MetricBase & {
+    readonly kind: 'latency'; readonly quantile: 'p50' | 'p95' | 'p99'; readonly method: 'exceedance' | 'mann_whitney';
+    /** The column tested (absent in states saved before it existed: latency_ms). */
+    readonly field: LatencyField;
+  })
   | (MetricBase & { readonly kind: 'score_shift'; readonly method: 'ks' | 'psi'; readonly bins: number })
   | (MetricBase & { readonly kind: 'label_mix'; readonly maxLabels: number })
   | (MetricBase & { readonly kind: 'shadow_agreement' })
@@ -222,7 +238,7 @@ const RELATIVE_UNUSED: ReadonlySet<MetricKind> = new Set(['score_shift', 'label_
 function defaultName(m: z.output<typeof MetricSpecSchema>): string {
   switch (m.kind) {
     case 'outcome_rate': return `outcome_rate:${m.outcome}`;
-    case 'latency': return `latency:${m.quantile}${m.method === 'mann_whitney' ? ':mw' : ''}`;
+    case 'latency': return `${m.field === 'latency_ms' ? 'latency' : m.field}:${m.quantile}${m.method === 'mann_whitney' ? ':mw' : ''}`;
     case 'score_shift': return `score_shift:${m.method}`;
     default: return m.kind;
   }
@@ -251,7 +267,10 @@ function resolveMetric(m: z.output<typeof MetricSpecSchema>, i: number): Resolve
   switch (m.kind) {
     case 'error_rate': return { ...base, kind: m.kind, direction: 'higher_is_worse' };
     case 'outcome_rate': return { ...base, kind: m.kind, outcome: m.outcome, direction: m.direction };
-    case 'latency': return { ...base, kind: m.kind, quantile: m.quantile, method: m.method, direction: 'higher_is_worse' };
+    case 'latency': return {
+      ...base, kind: m.kind, quantile: m.quantile, method: m.method, field: m.field,
+      direction: m.direction ?? (m.field === 'output_tps' ? 'lower_is_worse' : 'higher_is_worse'),
+    };
     case 'score_shift': return { ...base, kind: m.kind, method: m.method, bins: m.bins, direction: 'higher_is_worse' };
     case 'label_mix': return { ...base, kind: m.kind, maxLabels: m.maxLabels, direction: 'higher_is_worse' };
     case 'shadow_agreement': return { ...base, kind: m.kind, direction: 'lower_is_worse' };

@@ -48,12 +48,17 @@ export function duration(s: number | null | undefined): string {
   return r < 60 ? `${r} s` : `${Math.floor(r / 60)} m ${String(r % 60).padStart(2, '0')} s`;
 }
 
+/** The unit of a latency metric's column: output_tps is a rate, the others are times. */
+const unitOf = (m: MetricSpecSnapshot): string => (m.field === 'output_tps' ? 'tokens/s' : 'ms');
+
 function tolerance(m: MetricSpecSnapshot): string {
   const { relative, absolute } = m.tolerance;
   const parts: string[] = [];
-  if (relative > 0) parts.push(`+${num(relative * 100, 0)}%`);
+  // A lower_is_worse latency column (an output rate) may be that much lower.
+  const sign = m.kind === 'latency' && m.direction === 'lower_is_worse' ? '−' : '+';
+  if (relative > 0) parts.push(`${sign}${num(relative * 100, 0)}%`);
   if (absolute > 0) {
-    if (m.kind === 'latency') parts.push(`+${num(absolute, 0)} ms`);
+    if (m.kind === 'latency') parts.push(`${sign}${num(absolute, 0)} ${unitOf(m)}`);
     else if (m.kind === 'error_rate' || m.kind === 'outcome_rate') parts.push(`+${num(absolute * 100, 1)}pp`);
     else if (m.kind === 'shadow_agreement') parts.push(`≤ ${pct(absolute, 0)} disagree`);
     else parts.push(`≤ ${num(absolute, 2)}`);
@@ -61,14 +66,14 @@ function tolerance(m: MetricSpecSnapshot): string {
   return parts.join(' ') || '0';
 }
 
-function value(kind: string, e: Readonly<Record<string, number | null>> | undefined): string {
+function value(m: MetricSpecSnapshot, e: Readonly<Record<string, number | null>> | undefined): string {
   if (!e) return '-';
-  switch (kind) {
+  switch (m.kind) {
     case 'error_rate':
     case 'outcome_rate':
       return `canary ${pct(e.canaryRate)} vs stable ${pct(e.stableRate)}`;
     case 'latency': {
-      return `canary ${num(e.canaryQuantile, 0)} ms vs stable ${num(e.stableQuantile, 0)} ms`;
+      return `canary ${num(e.canaryQuantile, 0)} ${unitOf(m)} vs stable ${num(e.stableQuantile, 0)} ${unitOf(m)}`;
     }
     case 'score_shift':
     case 'label_mix':
@@ -115,7 +120,7 @@ export function describeRollout(r: RolloutSnapshot, now = Date.now()): RolloutDi
       const v = verdicts.get(m.name);
       return {
         name: m.name, critical: m.critical, status: v?.status ?? 'pending',
-        value: value(m.kind, d?.estimates[m.name]), tolerance: tolerance(m), test: test(v),
+        value: value(m, d?.estimates[m.name]), tolerance: tolerance(m), test: test(v),
       };
     }),
   };

@@ -25,6 +25,9 @@ export interface MetricSpecSnapshot {
   readonly kind: string;
   readonly critical: boolean;
   readonly tolerance: Readonly<{ relative: number; absolute: number }>;
+  /** Latency metrics: the column tested (latency_ms when absent) and which way is worse. */
+  readonly field?: string;
+  readonly direction?: string;
 }
 
 /** One rollout as the page shows it: fields of the controller's rollout view. */

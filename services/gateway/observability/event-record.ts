@@ -6,11 +6,18 @@
 import type { EventRecord } from '../../telemetry/event-builder.ts';
 import { UNKNOWN_MODEL, type Exchange } from '../proxy/exchange-record.ts';
 
+/** Milliseconds with 3 decimals (null stays null). */
+function ms3(v: number | null): number | null {
+  return v === null ? null : Math.round(v * 1000) / 1000;
+}
+
 /** Copies what the event of `x` needs. */
 export function recordOf(x: Exchange): EventRecord {
   const upstreamEnd = x.tUpstreamEnd || x.tHeaders;
   const cap = x.capture;
   const body = cap?.body();
+  const tt = x.tokenTimer;
+  const timed = tt !== undefined && tt.events > 0;
   return {
     event_id: x.eventId,
     ts: x.ts,
@@ -35,6 +42,10 @@ export function recordOf(x: Exchange): EventRecord {
     span_id: x.trace?.spanId ?? '',
     cache: x.cache,
     upstream_model: x.upstreamModel.slice(0, 200),
+    ttft_ms: timed ? x.since(tt.tFirst) : null,
+    itl_mean_ms: timed ? ms3(tt.meanGap()) : null,
+    itl_p95_ms: timed ? ms3(tt.p95Gap()) : null,
+    generation_ms: timed && tt.events >= 2 ? ms3(tt.tLast - tt.tFirst) : null,
     requestBody: x.requestBody && x.requestBody.length > 0 ? x.requestBody : null,
     requestContentType: x.requestContentType,
     requestJson: x.requestJson,

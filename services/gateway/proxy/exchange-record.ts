@@ -5,6 +5,7 @@
 import type { Outcome, Role } from '../../telemetry/event.ts';
 import type { ModelConfig } from '../config.ts';
 import type { TraceHandle } from '../observability/tracing.ts';
+import type { TokenTimer } from './sse-tokens.ts';
 
 /** The `route` of a request that matched no route (its path is the client's, so never stored). */
 export const UNMATCHED_ROUTE = 'unmatched';
@@ -89,6 +90,8 @@ export class Exchange {
   stripUsage = false;
   /** An SSE event too large to rewrite made the stripping stop (the client saw the usage). */
   usageStripGaveUp = false;
+  /** Token timing of a streamed answer on an OpenAI route (sse-tokens.ts); unset otherwise. */
+  tokenTimer: TokenTimer | undefined;
 
   constructor(eventId: string, ts: number, t0: number) {
     this.eventId = eventId;

@@ -12,6 +12,7 @@ import { errorCode } from './forward.ts';
 import { filterResponseHeaders } from './header-policy.ts';
 import type { BodySink, UpstreamCall } from './upstream-call.ts';
 import { UsageStripper } from './sse-usage.ts';
+import { TokenTimer } from './sse-tokens.ts';
 
 const TIMEOUT_CODES = new Set(['UND_ERR_BODY_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT']);
 
@@ -51,7 +52,10 @@ export function relay(res: ServerResponse, up: UpstreamCall, x: Exchange, extra:
   const ct = headers['content-type'];
   x.responseContentType = typeof ct === 'string' ? ct : undefined;
   // Usage the gateway asked for comes out of the client's stream (sse-usage.ts); the length changes.
-  const strip = x.stripUsage && up.statusCode === 200 && x.responseContentType !== undefined && SSE.test(x.responseContentType) ? new UsageStripper() : undefined;
+  const sse = up.statusCode === 200 && x.responseContentType !== undefined && SSE.test(x.responseContentType);
+  const strip = x.stripUsage && sse ? new UsageStripper() : undefined;
+  // Token timing for an LLM stream (an OpenAI route's SSE answer): sse-tokens.ts.
+  if (sse && x.upstreamModel !== '') x.tokenTimer = new TokenTimer();
   if (strip) delete headers['content-length'];
   res.writeHead(up.statusCode, headers as Record<string, string | string[]>);
   new Relay(res, up, x, onEnd, strip);
@@ -80,6 +84,8 @@ class Relay implements BodySink {
     const x = this.x;
     // The capture keeps what the upstream sent (usage included), the client gets `out`.
     x.capture?.add(chunk);
+    // Timed on the upstream's bytes (the usage chunk carries no output, so stripping changes nothing).
+    x.tokenTimer?.push(chunk, performance.now());
     const out = this.strip ? this.strip.push(chunk) : chunk;
     if (out === undefined) return true;
     if (x.tFirstByte === 0) x.tFirstByte = performance.now();
@@ -90,6 +96,7 @@ class Relay implements BodySink {
   end(): void {
     const x = this.x;
     x.tUpstreamEnd = performance.now();
+    x.tokenTimer?.end(x.tUpstreamEnd);
     const rest = this.strip?.end();
     if (rest) {
       x.responseBytes += rest.length;

@@ -53,25 +53,58 @@ function merge(a: Float64Array, b: Float64Array): Float64Array {
   return out;
 }
 
-function windowQuantile(arm: ArmWindow, sorted: Float64Array, q: LatencyMetric['quantile']): number | null {
-  const exact = arm.latencyQuantiles?.[q];
-  if (exact !== undefined) return exact;
-  return sorted.length ? orderStatistic(sorted, Q[q]) : null;
+/** The column a metric tests (states saved before `field` existed test latency_ms). */
+const fieldOf = (m: LatencyMetric) => m.field ?? 'latency_ms';
+
+/** The arm's sample of the metric's column, as measured. */
+function rawSample(m: LatencyMetric, arm: ArmWindow): readonly number[] {
+  const field = fieldOf(m);
+  return field === 'latency_ms' ? arm.latencySample : arm.fieldSamples?.[field] ?? [];
 }
 
+/**
+ * The tests below look for a canary that is higher than stable. A lower_is_worse column (an
+ * output rate) is tested on its negated values: then its low tail is the one tested, so a p95
+ * metric on output_tps tests the slowest 5% of streams.
+ */
+const sign = (m: LatencyMetric): number => (m.direction === 'lower_is_worse' ? -1 : 1);
+
+/** The arm's sample oriented so that higher is worse (see {@link sign}). */
+function oriented(m: LatencyMetric, arm: ArmWindow): number[] {
+  const s = sign(m);
+  return s === 1 ? Array.from(rawSample(m, arm)) : rawSample(m, arm).map((x) => -x);
+}
+
+/** The quantile of the raw column that sits at the tested tail (the estimate shown to people). */
+function windowQuantile(m: LatencyMetric, arm: ArmWindow, q: LatencyMetric['quantile']): number | null {
+  if (fieldOf(m) === 'latency_ms') {
+    const exact = arm.latencyQuantiles?.[q];
+    if (exact !== undefined) return exact;
+  }
+  const sorted = Float64Array.from(rawSample(m, arm)).sort();
+  return sorted.length ? orderStatistic(sorted, sign(m) === 1 ? Q[q] : 1 - Q[q]) : null;
+}
+
+/**
+ * The canary's oriented values (see {@link oriented}) given the tolerance: the canary may be
+ * `relative` and `absolute` worse. higher_is_worse: `(x − absolute) / (1 + relative)`;
+ * lower_is_worse, where a raw value v is tolerated as `v · (1 + relative) + absolute` (a rate
+ * may be 1 + relative times lower), that is `x · (1 + relative) − absolute` on x = −v.
+ */
 function adjust(m: LatencyMetric, canary: readonly number[]): Float64Array {
   const { relative, absolute } = m.tolerance;
-  return Float64Array.from(canary, (x) => (x - absolute) / (1 + relative));
+  if (sign(m) === 1) return Float64Array.from(canary, (x) => (x - absolute) / (1 + relative));
+  return Float64Array.from(canary, (x) => x * (1 + relative) - absolute);
 }
 
 /** Folds a window into a latency metric tested by exceedances of the pooled quantile. */
 export function foldLatencyExceedance(s: BinomialState, input: AnalysisInput, ctx: FoldContext): BinomialState {
   const m = s.config as LatencyMetric;
   const q = Q[m.quantile];
-  const xs = Float64Array.from(input.stable.latencySample).sort();
-  const xc = Float64Array.from(input.canary.latencySample).sort();
-  const canaryQ = windowQuantile(input.canary, xc, m.quantile);
-  const stableQ = windowQuantile(input.stable, xs, m.quantile);
+  const xs = Float64Array.from(oriented(m, input.stable)).sort();
+  const xc = Float64Array.from(oriented(m, input.canary)).sort();
+  const canaryQ = windowQuantile(m, input.canary, m.quantile);
+  const stableQ = windowQuantile(m, input.stable, m.quantile);
   const estimate = (st: BinomialState) => ({
     canaryQuantile: canaryQ, stableQuantile: stableQ, ratio: canaryQ !== null && stableQ !== null && stableQ > 0 ? canaryQ / stableQ : null,
     canaryAboveShare: st.step.canaryN ? st.step.canaryEvents / st.step.canaryN : null,
@@ -111,11 +144,12 @@ export function initMannWhitney(config: LatencyMetric, alpha: number, beta: numb
 /** Folds a window into a Mann-Whitney latency metric. */
 export function foldMannWhitney(s: NormalState, input: AnalysisInput, ctx: FoldContext): NormalState {
   const m = s.config as LatencyMetric;
-  const xs = input.stable.latencySample;
-  if (xs.length === 0 || input.canary.latencySample.length === 0) {
-    return { ...s, last: { canarySampled: input.canary.latencySample.length, stableSampled: xs.length, ds: 0, dv: 0 }, etaRejectS: null, etaAcceptS: null };
+  const xs = oriented(m, input.stable);
+  const xc = oriented(m, input.canary);
+  if (xs.length === 0 || xc.length === 0) {
+    return { ...s, last: { canarySampled: xc.length, stableSampled: xs.length, ds: 0, dv: 0 }, etaRejectS: null, etaAcceptS: null };
   }
-  const y = Array.from(adjust(m, input.canary.latencySample));
+  const y = Array.from(adjust(m, xc));
   const r = mannWhitney(y, xs);
   const nn = r.nx * r.ny;
   const effect = r.auc - 0.5;

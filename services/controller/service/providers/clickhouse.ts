@@ -8,7 +8,9 @@
  *    spec.analysis.sampleSize): a uniform sample (event ids are UUIDv7 with random bits) that is
  *    deterministic, so the same query on the same rows gives the same sample and a window's
  *    exceedance counts can be recomputed from ClickHouse;
- * 3. score sample (score_shift), the same way over rows with a score;
+ * 3. score sample (score_shift), the same way over rows with a score; and, for each other column
+ *    a latency metric names (the token timing of LLM streams: ttft_ms, output_tps, ...), a sample
+ *    of that column the same way over the rows that have it;
  * 4. label counts (label_mix);
  * 5. shadow agreement (shadow_agreement): the canary's shadow rows in the window joined to their
  *    primaries (`correlation_id` = the primary's `event_id`, the primary served by stable): pairs
@@ -34,7 +36,7 @@ import { OUTCOMES, type Outcome } from '../../../telemetry/event.ts';
 import type { ReadOnlyOptions, Warehouse } from '../../../warehouse/warehouse.ts';
 import { ERROR_OUTCOMES, type AnalysisInput, type AnalysisWindow, type ArmWindow, type MetricsProvider } from '../../analysis/input.ts';
 import { ControllerErrors } from '../../errors.ts';
-import type { ResolvedRolloutSpec } from '../../rollout/spec.ts';
+import type { LatencyField, ResolvedRolloutSpec } from '../../rollout/spec.ts';
 import { checkCustomSql, customSqlParams, firstNumber } from './custom-sql.ts';
 
 /** Options of {@link ClickHouseMetricsProvider}. */
@@ -81,6 +83,12 @@ const SCORE_SQL = `SELECT version, groupArray(score) AS sample FROM (
   ORDER BY cityHash64(event_id) LIMIT {n:UInt32} BY version
 ) GROUP BY version`;
 
+/** The sample of another column a latency metric tests (`field` is from the spec's closed list, never a caller's text). */
+const fieldSql = (field: Exclude<LatencyField, 'latency_ms'>): string => `SELECT version, groupArray(v) AS sample FROM (
+  SELECT version, assumeNotNull(${field}) AS v FROM {db}.requests WHERE ${ARM_FILTER} AND ${field} IS NOT NULL
+  ORDER BY cityHash64(event_id) LIMIT {n:UInt32} BY version
+) GROUP BY version`;
+
 const LABEL_SQL = `SELECT version, toString(assumeNotNull(prediction_label)) AS label, count() AS n
 FROM {db}.requests WHERE ${ARM_FILTER} AND prediction_label IS NOT NULL
 GROUP BY version, label ORDER BY n DESC LIMIT 1000`;
@@ -114,6 +122,7 @@ interface Arm {
   errors: number;
   latencySample: number[];
   latencyQuantiles?: { p50?: number; p95?: number; p99?: number };
+  fieldSamples?: Partial<Record<LatencyField, number[]>>;
   scoreSample?: number[];
   labelCounts?: Record<string, number>;
   shadow?: { compared: number; agreed: number };
@@ -181,6 +190,14 @@ export class ClickHouseMetricsProvider implements MetricsProvider {
         for (const r of rows) { const a = arm(r.version); if (a) a.scoreSample = r.sample.map(Number); }
       }));
     }
+    const fields = new Set<Exclude<LatencyField, 'latency_ms'>>();
+    for (const m of spec.metrics) if (m.kind === 'latency' && m.field !== undefined && m.field !== 'latency_ms') fields.add(m.field);
+    for (const field of fields) {
+      jobs.push(this.run<SampleRow>(`${field} sample`, fieldSql(field), params).then((rows) => {
+        for (const v of arms.values()) (v.fieldSamples ??= {})[field] = [];
+        for (const r of rows) { const a = arm(r.version); if (a) a.fieldSamples![field] = r.sample.map(Number); }
+      }));
+    }
     if (kinds.has('label_mix')) {
       jobs.push(this.run<LabelRow>('label counts', LABEL_SQL, params).then((rows) => {
         for (const v of arms.values()) v.labelCounts = {};
@@ -210,6 +227,7 @@ export class ClickHouseMetricsProvider implements MetricsProvider {
     const finish = (a: Arm): ArmWindow => {
       // A row ingested between the count and the sample query must not make the sample larger than the count.
       if (a.latencySample.length > a.requests) a.latencySample.length = a.requests;
+      for (const s of Object.values(a.fieldSamples ?? {})) if (s.length > a.requests) s.length = a.requests;
       return a;
     };
     return { rolloutId: spec.id, window: { from: window.from, to: window.to }, stable: finish(arm(spec.stable)!), canary: finish(arm(spec.canary)!) };
