@@ -54,6 +54,12 @@ export const ClusterSection = z.strictObject({
     .default(DEFAULT_ZK_PATH),
   /** Replica name, normally the servers' `{replica}` macro. */
   replica: literalText('replica').default('{replica}'),
+  /**
+   * `replicated_deduplication_window_seconds` of the deduplicated tables: how long a replicated
+   * table remembers an insert token. ClickHouse's default is an hour (26.x), shorter than an
+   * ingester may stay down between an insert and its commit; default 7 days, as the batch ledger.
+   */
+  dedupWindowSeconds: z.number().int().min(3600).max(31_536_000).default(604_800),
   /** Also create `<table>_all` Distributed tables over `requests` and `requests_1m`, for reads across shards. */
   distributed: z.boolean().default(false),
 });

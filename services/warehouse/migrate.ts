@@ -51,6 +51,8 @@ export interface MigrateResult {
   retentionChanged: string[];
   /** Distributed `<table>_all` tables created or recreated now (cluster mode with `distributed`). */
   distributedChanged: string[];
+  /** Tables whose replica was synced (`SYSTEM SYNC REPLICA`, replicated cluster mode). */
+  replicasSynced: string[];
 }
 
 /** Tables that get a `<table>_all` Distributed table in cluster mode with `distributed: true`. */
@@ -81,7 +83,9 @@ export function migrationContext(retention: Retention, dedupWindow: number, clus
       const name = replicated ? `Replicated${family}` : family;
       return all.length ? `${name}(${all.join(', ')})` : name;
     },
-    dedupSetting: `${replicated ? 'replicated' : 'non_replicated'}_deduplication_window = ${Number(dedupWindow)}`,
+    dedupSetting: replicated
+      ? `replicated_deduplication_window = ${Number(dedupWindow)}, replicated_deduplication_window_seconds = ${Number(cluster.dedupWindowSeconds)}`
+      : `non_replicated_deduplication_window = ${Number(dedupWindow)}`,
     ttl(key, expr) {
       const days = retention[key];
       return days === null ? '' : `TTL ${expr} + INTERVAL ${Number(days)} DAY`;
@@ -115,11 +119,27 @@ export function distributedStatements(ctx: MigrationContext, table: string): str
   return [`CREATE TABLE IF NOT EXISTS {db}.${distributedName(table)}${ctx.onCluster} AS {db}.${table} ENGINE = Distributed(${c.name}, {db}, ${table})`];
 }
 
+/**
+ * Tables a service reads back what it (or the instance before it) wrote: the batch ledger and
+ * `requests` (ingester: batch boundaries, event-id lookups), the chained tables (chain heads) and
+ * the rollout states (controller takeover). A replica may lag behind an insert made on another
+ * replica; in replicated cluster mode every migrate() (every service start) waits until its replica
+ * has fetched everything written before (`SYSTEM SYNC REPLICA`).
+ */
+export const SYNCED_TABLES: readonly string[] = ['requests', 'ingest_ledger', 'canary_decisions', 'admin_changes', 'erasure_log', 'controller_rollouts'];
+
+/** The `SYSTEM SYNC REPLICA` statements run after the migrations (replicated cluster mode only). */
+export function syncStatements(ctx: MigrationContext): string[] {
+  return ctx.cluster?.replicated ? SYNCED_TABLES.map((t) => `SYSTEM SYNC REPLICA {db}.${t}`) : [];
+}
+
 /** Every statement {@link migrate} would run on an empty database, in order, none run. */
 export interface MigrationPlan {
   setup: string[];
   migrations: Array<{ label: string; statements: readonly string[] }>;
   distributed: string[];
+  /** Run at every start, after the rest (replicated cluster mode). */
+  sync: string[];
 }
 
 /** Renders the plan for `opts` (statements still hold `{db}`); validates the registry like migrate(). */
@@ -131,6 +151,7 @@ export function renderPlan(opts: Omit<MigrateOptions, 'logger'> = {}): Migration
     setup: setupStatements(ctx),
     migrations: list.map((m) => ({ label: migrationLabel(m), statements: renderMigration(m, ctx) })),
     distributed: DISTRIBUTED_TABLES.flatMap((t) => distributedStatements(ctx, t)),
+    sync: syncStatements(ctx),
   };
 }
 
@@ -169,7 +190,7 @@ export async function migrate(wh: Warehouse, opts: MigrateOptions = {}): Promise
   await ensureSupported(wh);
   for (const sql of setupStatements(ctx)) await wh.command(sql);
   const done = await appliedMigrations(wh);
-  const result: MigrateResult = { applied: [], alreadyApplied: [], retentionChanged: [], distributedChanged: [] };
+  const result: MigrateResult = { applied: [], alreadyApplied: [], retentionChanged: [], distributedChanged: [], replicasSynced: [] };
   for (const m of list) {
     const label = migrationLabel(m);
     if (done.has(m.id)) {
@@ -193,6 +214,14 @@ export async function migrate(wh: Warehouse, opts: MigrateOptions = {}): Promise
   }
   result.retentionChanged = await applyRetention(wh, retention, log, opts.cluster);
   result.distributedChanged = await syncDistributed(wh, ctx, log);
+  for (const [i, sql] of syncStatements(ctx).entries()) {
+    try {
+      await wh.command(sql);
+    } catch (err) {
+      throw mapClickHouseError(err, `wait for this replica to catch up (SYSTEM SYNC REPLICA, needs that privilege) on ${SYNCED_TABLES[i]}`);
+    }
+    result.replicasSynced.push(SYNCED_TABLES[i]!);
+  }
   return result;
 }
 

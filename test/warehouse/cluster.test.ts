@@ -10,7 +10,7 @@ import { z } from 'zod';
 import { loadConfig } from '../../services/core/config.ts';
 import { ClusterSection, DEFAULT_ZK_PATH, WarehouseSection } from '../../services/warehouse/config.ts';
 import { withDatabase } from '../../services/warehouse/identifiers.ts';
-import { RETENTION_TARGETS, renderPlan, retentionStatement, type MigrationPlan } from '../../services/warehouse/migrate.ts';
+import { RETENTION_TARGETS, SYNCED_TABLES, renderPlan, retentionStatement, type MigrationPlan } from '../../services/warehouse/migrate.ts';
 import { printPlan } from '../../services/cli/commands/migrate.ts';
 import { embeddedWarehouse } from './support.ts';
 
@@ -20,7 +20,7 @@ const CASES = {
   defaults: WarehouseSection.parse({}),
   'no-ttl': WarehouseSection.parse({ dedupWindow: 500, retention: { requests: null, aggregates: null, canaryDecisions: 7, adminChanges: 3650 } }),
 };
-const everyStatement = (p: MigrationPlan) => [...p.setup, ...p.migrations.flatMap((m) => m.statements), ...p.distributed];
+const everyStatement = (p: MigrationPlan) => [...p.setup, ...p.migrations.flatMap((m) => m.statements), ...p.distributed, ...p.sync];
 
 test('without warehouse.cluster every statement is byte-for-byte what the runner rendered before cluster mode', () => {
   const seen = new Set<string>();
@@ -28,6 +28,7 @@ test('without warehouse.cluster every statement is byte-for-byte what the runner
     const plan = renderPlan({ retention: cfg.retention, dedupWindow: cfg.dedupWindow, cluster: cfg.cluster });
     assert.deepEqual(plan.setup, [...SNAPSHOT['runner/database']!, ...SNAPSHOT['runner/schema_migrations']!]);
     assert.deepEqual(plan.distributed, []);
+    assert.deepEqual(plan.sync, []);
     for (const m of plan.migrations) {
       const key = `${name}/${m.label}`;
       assert.ok(SNAPSHOT[key], `no snapshot for ${key} (a new migration: add it to the fixture)`);
@@ -45,7 +46,7 @@ test('without warehouse.cluster every statement is byte-for-byte what the runner
 
 test('warehouse.cluster: defaults, and invalid values name the field', () => {
   const on = loadConfig(Schema, undefined, { CLICKHOUSE_URL: 'http://ch:8123', MLGATE_CFG__warehouse__cluster: '{"name":"prod"}' }).warehouse;
-  assert.deepEqual(on.cluster, { name: 'prod', replicated: true, zkPath: DEFAULT_ZK_PATH, replica: '{replica}', distributed: false });
+  assert.deepEqual(on.cluster, { name: 'prod', replicated: true, zkPath: DEFAULT_ZK_PATH, replica: '{replica}', dedupWindowSeconds: 604_800, distributed: false });
   assert.equal(DEFAULT_ZK_PATH, '/clickhouse/tables/{shard}/{database}/{table}');
   assert.equal(loadConfig(Schema, undefined, {}).warehouse.cluster, undefined);
   const bad = (cluster: unknown, pattern: RegExp, extra: Record<string, string> = { CLICKHOUSE_URL: 'http://ch:8123' }) =>
@@ -57,6 +58,7 @@ test('warehouse.cluster: defaults, and invalid values name the field', () => {
   bad({ name: 'c', replica: "r1', 'x" }, /warehouse\.cluster\.replica: replica must be printable ASCII without quotes or backslashes/);
   bad({ name: 'c', replica: 'r\n1' }, /warehouse\.cluster\.replica: replica must be printable ASCII/);
   bad({ name: 'c', shards: 2 }, /warehouse\.cluster: .*shards/);
+  bad({ name: 'c', dedupWindowSeconds: 60 }, /warehouse\.cluster\.dedupWindowSeconds/);
   bad({ name: 'c', distributed: 'yes' }, /warehouse\.cluster\.distributed/);
   bad({ name: 'c' }, /warehouse\.cluster: cluster mode needs engine "server"/, {});
 });
@@ -81,19 +83,27 @@ test('cluster mode: every statement parses on the embedded engine (EXPLAIN AST) 
   const wh = await embeddedWarehouse(t, {}, { migrated: false });
   const db = wh.database;
   const cluster = ClusterSection.parse({ name: 'prod', distributed: true });
-  const plan = renderPlan({ dedupWindow: 4321, cluster });
+  const plan = renderPlan({ dedupWindow: 4321, cluster: { ...cluster, dedupWindowSeconds: 86_400 } });
   const single = renderPlan({ dedupWindow: 4321 });
   const retention = RETENTION_TARGETS.flatMap((r) => [retentionStatement(`{db}.${r.table}`, r, 9, cluster), retentionStatement(`{db}.${r.table}`, r, null, cluster)]);
   const statements = [...everyStatement(plan), ...retention, `DROP TABLE IF EXISTS {db}.requests_all ON CLUSTER prod SYNC`];
   assert.ok(plan.distributed.length === 2, 'requests_all and requests_1m_all');
 
   const replicatedTables = new Set<string>();
+  const syncedTables: string[] = [];
   for (const sql of statements) {
     // One row per line of the tree (the engine returns a lone column as plain strings or as { explain }).
     const ast = (await wh.query<{ explain: string } | string>(`EXPLAIN AST ${sql}`)).map((r) => (typeof r === 'string' ? r : r.explain));
-    assert.match(ast.join('\n'), /^(CreateQuery|AlterQuery|DropQuery) /, `EXPLAIN AST parsed: ${sql.slice(0, 80)} → ${JSON.stringify(ast).slice(0, 200)}`);
+    assert.match(ast.join('\n'), /^(CreateQuery|AlterQuery|DropQuery|SYSTEM query) /, `EXPLAIN AST parsed: ${sql.slice(0, 80)} → ${JSON.stringify(ast).slice(0, 200)}`);
     const [row] = await wh.query<{ f: string }>('SELECT formatQuery({q:String}) AS f', { q: withDatabase(sql, db) });
     const f = row!.f;
+    if (f.startsWith('SYSTEM')) {
+      // Local on purpose: each service waits for its own replica.
+      const synced = new RegExp(`^SYSTEM SYNC REPLICA ${db}\\.(\\w+)$`).exec(f);
+      assert.ok(synced, f);
+      syncedTables.push(synced[1]!);
+      continue;
+    }
     const head = new RegExp(`^(CREATE (TABLE|DATABASE|MATERIALIZED VIEW)|ALTER TABLE|DROP TABLE) (IF NOT EXISTS |IF EXISTS )?${db}(\\.(\\w+))? ON CLUSTER prod\\b`);
     const m = head.exec(f);
     assert.ok(m, `ON CLUSTER prod right after the name: ${f.slice(0, 120)}`);
@@ -115,12 +125,17 @@ test('cluster mode: every statement parses on the embedded engine (EXPLAIN AST) 
   }
   const created = single.migrations.flatMap((x) => x.statements).flatMap((s) => /^CREATE TABLE IF NOT EXISTS \{db\}\.(\w+)/.exec(s)?.[1] ?? []);
   assert.deepEqual([...replicatedTables].sort(), ['schema_migrations', ...created].sort(), 'every table, the bookkeeping one too, is replicated');
+  assert.deepEqual(syncedTables, [...SYNCED_TABLES]);
+  for (const table of ['requests', 'ingest_ledger', 'canary_decisions', 'admin_changes', 'erasure_log', 'controller_rollouts']) {
+    assert.ok(syncedTables.includes(table), `${table} is read back after a restart or takeover, so its replica is synced first`);
+  }
 
   // Every table that had a non-replicated window has the replicated one, same size.
   for (const [i, m] of single.migrations.entries()) {
     for (const [j, sql] of m.statements.entries()) {
       const want = sql.includes('non_replicated_deduplication_window = 4321');
-      assert.equal(plan.migrations[i]!.statements[j]!.includes('replicated_deduplication_window = 4321'), want, `${m.label} statement ${j + 1}`);
+      const replicated = plan.migrations[i]!.statements[j]!;
+      assert.equal(replicated.includes('replicated_deduplication_window = 4321, replicated_deduplication_window_seconds = 86400'), want, `${m.label} statement ${j + 1}`);
     }
   }
 });
@@ -133,8 +148,9 @@ test('mlgate migrate --print renders the plan for the config with the database f
   assert.match(text, /CREATE DATABASE IF NOT EXISTS obs ON CLUSTER prod;/);
   assert.match(text, /-- 0200_controller_rollouts[^\n]*\nCREATE TABLE IF NOT EXISTS obs\.controller_rollouts ON CLUSTER prod\n/);
   assert.match(text, /ENGINE = ReplicatedReplacingMergeTree\('\/clickhouse\/tables\/\{shard\}\/\{database\}\/\{table\}', 'r-\{replica\}', seq\)/);
+  assert.match(text, /at every start[^\n]*\nSYSTEM SYNC REPLICA obs\.requests;\n/);
   assert.match(text, /CREATE TABLE IF NOT EXISTS obs\.requests_1m_all ON CLUSTER prod AS obs\.requests_1m ENGINE = Distributed\(prod, obs, requests_1m\);/);
-  const statements = text.split('\n').filter((l) => /^(CREATE|ALTER)/.test(l)).length;
+  const statements = text.split('\n').filter((l) => /^(CREATE|ALTER|SYSTEM)/.test(l)).length;
   assert.equal(statements, everyStatement(renderPlan({ cluster: w.cluster })).length);
   assert.match(printPlan(WarehouseSection.parse({})), /database mlgate, one server[\s\S]*ENGINE = MergeTree\n/);
 });

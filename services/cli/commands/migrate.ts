@@ -55,6 +55,7 @@ export function printPlan(w: WarehouseConfig): string {
   section('setup: database and the migrations table', plan.setup);
   for (const m of plan.migrations) section(`${m.label} (then recorded in schema_migrations)`, m.statements);
   section('Distributed tables, after the migrations (recreated when a migration changes their table\'s columns)', plan.distributed);
+  section('at every start: wait until this replica has every part written on the others', plan.sync);
   out.push('', '-- then each table\'s TTL is brought in line with warehouse.retention (ALTER TABLE … MODIFY TTL), where it differs', '');
   return out.join('\n');
 }

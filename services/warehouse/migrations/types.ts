@@ -43,7 +43,8 @@ export interface MigrationContext {
   engine(family: EngineFamily, ...args: string[]): string;
   /**
    * The insert deduplication window setting: `non_replicated_deduplication_window = <dedupWindow>`,
-   * or `replicated_deduplication_window = <dedupWindow>` on replicated tables.
+   * or on replicated tables `replicated_deduplication_window = <dedupWindow>,
+   * replicated_deduplication_window_seconds = <cluster.dedupWindowSeconds>`.
    */
   readonly dedupSetting: string;
 }
