@@ -119,6 +119,11 @@ export function distributedStatements(ctx: MigrationContext, table: string): str
   return [`CREATE TABLE IF NOT EXISTS {db}.${distributedName(table)}${ctx.onCluster} AS {db}.${table} ENGINE = Distributed(${c.name}, {db}, ${table})`];
 }
 
+/** The `DROP` of the Distributed table over `table`, before it is created again with new columns. */
+export function dropDistributedStatement(ctx: MigrationContext, table: string): string {
+  return `DROP TABLE IF EXISTS {db}.${distributedName(table)}${ctx.onCluster} SYNC`;
+}
+
 /**
  * Tables a service reads back what it (or the instance before it) wrote: the batch ledger and
  * `requests` (ingester: batch boundaries, event-id lookups), the chained tables (chain heads) and
@@ -290,7 +295,7 @@ export async function syncDistributed(wh: Warehouse, ctx: MigrationContext, log:
     const have = columns(all);
     if (have !== '' && have === columns(table)) continue;
     try {
-      if (have !== '') await wh.command(`DROP TABLE IF EXISTS {db}.${all}${ctx.onCluster} SYNC`);
+      if (have !== '') await wh.command(dropDistributedStatement(ctx, table));
       for (const sql of distributedStatements(ctx, table)) await wh.command(sql);
     } catch (err) {
       throw mapClickHouseError(err, `create the Distributed table ${all}`);

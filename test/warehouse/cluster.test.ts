@@ -8,9 +8,9 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { loadConfig } from '../../services/core/config.ts';
-import { ClusterSection, DEFAULT_ZK_PATH, WarehouseSection } from '../../services/warehouse/config.ts';
+import { ClusterSection, DEFAULT_ZK_PATH, RetentionSection, WarehouseSection } from '../../services/warehouse/config.ts';
 import { withDatabase } from '../../services/warehouse/identifiers.ts';
-import { RETENTION_TARGETS, SYNCED_TABLES, renderPlan, retentionStatement, type MigrationPlan } from '../../services/warehouse/migrate.ts';
+import { DISTRIBUTED_TABLES, RETENTION_TARGETS, SYNCED_TABLES, dropDistributedStatement, migrationContext, renderPlan, retentionStatement, type MigrationPlan } from '../../services/warehouse/migrate.ts';
 import { printPlan } from '../../services/cli/commands/migrate.ts';
 import { embeddedWarehouse } from './support.ts';
 
@@ -86,7 +86,8 @@ test('cluster mode: every statement parses on the embedded engine (EXPLAIN AST) 
   const plan = renderPlan({ dedupWindow: 4321, cluster: { ...cluster, dedupWindowSeconds: 86_400 } });
   const single = renderPlan({ dedupWindow: 4321 });
   const retention = RETENTION_TARGETS.flatMap((r) => [retentionStatement(`{db}.${r.table}`, r, 9, cluster), retentionStatement(`{db}.${r.table}`, r, null, cluster)]);
-  const statements = [...everyStatement(plan), ...retention, `DROP TABLE IF EXISTS {db}.requests_all ON CLUSTER prod SYNC`];
+  const drops = DISTRIBUTED_TABLES.map((table) => dropDistributedStatement(migrationContext(RetentionSection.parse({}), 4321, cluster), table));
+  const statements = [...everyStatement(plan), ...retention, ...drops];
   assert.ok(plan.distributed.length === 2, 'requests_all and requests_1m_all');
 
   const replicatedTables = new Set<string>();
