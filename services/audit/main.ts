@@ -59,7 +59,7 @@ export async function openAudit(opts: OpenAuditOptions): Promise<AuditRuntime> {
   const warehouse = await createWarehouse(config.warehouse, { dataDir: config.dataDir, logger: componentLogger(logger, 'warehouse') });
   try {
     if (opts.migrate) {
-      await migrate(warehouse, { retention: config.warehouse.retention, dedupWindow: config.warehouse.dedupWindow, logger: componentLogger(logger, 'migrate') });
+      await migrate(warehouse, { retention: config.warehouse.retention, dedupWindow: config.warehouse.dedupWindow, cluster: config.warehouse.cluster, logger: componentLogger(logger, 'migrate') });
     }
     const hasher = config.telemetry ? createHasher({ key: config.telemetry.hashing.key, keyId: config.telemetry.hashing.keyId }) : undefined;
     const service = createAuditService({

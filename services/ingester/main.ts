@@ -102,7 +102,7 @@ export async function startIngesterService(cfg: IngesterServiceConfigT, logger: 
   try {
     const warehouse = await createWarehouse(cfg.warehouse, { logger: componentLogger(logger, 'warehouse'), dataDir: cfg.dataDir });
     parts.started('warehouse', () => warehouse.close());
-    const result = await migrate(warehouse, { retention: cfg.warehouse.retention, dedupWindow: cfg.warehouse.dedupWindow, logger: log });
+    const result = await migrate(warehouse, { retention: cfg.warehouse.retention, dedupWindow: cfg.warehouse.dedupWindow, cluster: cfg.warehouse.cluster, logger: log });
     log.info({ applied: result.applied.length, engine: warehouse.engine, database: warehouse.database }, 'schema up to date');
     const source = createSource(cfg, logger);
     let ingester: Ingester | undefined;

@@ -42,3 +42,15 @@ test('mlgate migrate applies every migration once, reports status, and rejects a
   assert.equal(usage.code, 2);
   assert.match(usage.out, /usage: mlgate migrate/);
 });
+
+test('mlgate migrate --print prints the cluster-mode statements for the config and connects to nothing', async () => {
+  // Port 1: nothing listens there, so a connection attempt would fail the command.
+  const env = { CLICKHOUSE_URL: 'http://127.0.0.1:1', MLGATE_CFG__warehouse__cluster: '{"name":"prod"}' };
+  const r = await mlgate(['migrate', '--print'], env);
+  assert.equal(r.code, 0, r.out);
+  assert.match(r.out, /^CREATE TABLE IF NOT EXISTS mlgate\.requests ON CLUSTER prod$/m);
+  assert.match(r.out, /ENGINE = ReplicatedAggregatingMergeTree\('\/clickhouse\/tables\/\{shard\}\/\{database\}\/\{table\}', '\{replica\}'\)/);
+  const both = await mlgate(['migrate', '--print', '--status'], env);
+  assert.equal(both.code, 2);
+  assert.match(both.out, /--status and --print exclude each other/);
+});

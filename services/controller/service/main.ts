@@ -39,7 +39,7 @@ export async function startControllerProcess(cfg: ControllerProcessConfigT, logg
     parts.started('warehouse', () => warehouse.close());
     const control = createControlChannel({ kafka: cfg.kafka, topic: c.controlTopic, logger: componentLogger(logger, 'control') });
     parts.started('control channel', () => control.close());
-    await migrate(warehouse, { retention: cfg.warehouse.retention, dedupWindow: cfg.warehouse.dedupWindow, logger });
+    await migrate(warehouse, { retention: cfg.warehouse.retention, dedupWindow: cfg.warehouse.dedupWindow, cluster: cfg.warehouse.cluster, logger });
     const leader: LeaderElector | 'always' = mode === 'always' ? 'always' : new KafkaLeaderElector({
       brokers: brokers!, clientId: `${cfg.kafka.clientId}-controller`, instanceId: c.instanceId, topic: c.leader.topic,
       groupId: c.leader.groupId, sessionTimeoutMs: c.leader.sessionTimeoutMs, connectionTimeoutMs: cfg.kafka.connectionTimeoutMs,

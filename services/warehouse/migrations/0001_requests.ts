@@ -12,7 +12,7 @@ export const migration: Migration = {
   name: 'requests',
   description: 'raw telemetry events, partitioned by day, ordered by model, version, time',
   up: (ctx) => [
-    `CREATE TABLE IF NOT EXISTS {db}.requests
+    `CREATE TABLE IF NOT EXISTS {db}.requests${ctx.onCluster}
 (
     event_id            UUID,
     ts                  DateTime64(3, 'UTC') CODEC(Delta, ZSTD(1)),
@@ -56,10 +56,10 @@ export const migration: Migration = {
     INDEX idx_consumer_id    consumer_id    TYPE bloom_filter(0.01)  GRANULARITY 1,
     INDEX idx_correlation_id correlation_id TYPE bloom_filter(0.01)  GRANULARITY 1
 )
-ENGINE = MergeTree
+ENGINE = ${ctx.engine('MergeTree')}
 PARTITION BY toDate(ts)
 ORDER BY (model, version, ts)
 ${ctx.ttl('requests', 'toDateTime(ts)')}
-SETTINGS index_granularity = 8192, non_replicated_deduplication_window = ${ctx.dedupWindow}`,
+SETTINGS index_granularity = 8192, ${ctx.dedupSetting}`,
   ],
 };

@@ -14,7 +14,7 @@ export const migration: Migration = {
   name: 'requests_1m',
   description: 'per-minute aggregates by model, version, role and rollout (materialized view on requests)',
   up: (ctx) => [
-    `CREATE TABLE IF NOT EXISTS {db}.requests_1m
+    `CREATE TABLE IF NOT EXISTS {db}.requests_1m${ctx.onCluster}
 (
     minute                 DateTime('UTC'),
     model                  LowCardinality(String),
@@ -46,12 +46,12 @@ export const migration: Migration = {
     score_max              SimpleAggregateFunction(max, Nullable(Float64)),
     score_q                AggregateFunction(quantileTDigest, Float64)
 )
-ENGINE = AggregatingMergeTree
+ENGINE = ${ctx.engine('AggregatingMergeTree')}
 PARTITION BY toYYYYMM(minute)
 ORDER BY (model, version, role, rollout_id, minute)
 ${ctx.ttl('aggregates', 'minute')}
-SETTINGS non_replicated_deduplication_window = ${ctx.dedupWindow}`,
-    `CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.requests_1m_mv TO {db}.requests_1m AS
+SETTINGS ${ctx.dedupSetting}`,
+    `CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.requests_1m_mv${ctx.onCluster} TO {db}.requests_1m AS
 SELECT
     toDateTime(toStartOfMinute(ts), 'UTC')                                     AS minute,
     model, version, role, rollout_id,

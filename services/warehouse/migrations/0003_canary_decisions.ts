@@ -10,7 +10,7 @@ export const migration: Migration = {
   name: 'canary_decisions',
   description: 'append-only canary controller decisions with evidence',
   up: (ctx) => [
-    `CREATE TABLE IF NOT EXISTS {db}.canary_decisions
+    `CREATE TABLE IF NOT EXISTS {db}.canary_decisions${ctx.onCluster}
 (
     decision_id     String,
     ts              DateTime64(3, 'UTC'),
@@ -29,10 +29,10 @@ export const migration: Migration = {
     prev_hash       String DEFAULT '',
     hash            String DEFAULT ''
 )
-ENGINE = MergeTree
+ENGINE = ${ctx.engine('MergeTree')}
 PARTITION BY toYYYYMM(ts)
 ORDER BY (model, rollout_id, ts, decision_id)
 ${ctx.ttl('canaryDecisions', 'toDateTime(ts)')}
-SETTINGS non_replicated_deduplication_window = ${ctx.dedupWindow}`,
+SETTINGS ${ctx.dedupSetting}`,
   ],
 };

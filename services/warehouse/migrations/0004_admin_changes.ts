@@ -11,7 +11,7 @@ export const migration: Migration = {
   name: 'admin_changes',
   description: 'append-only admin changes with before/after state',
   up: (ctx) => [
-    `CREATE TABLE IF NOT EXISTS {db}.admin_changes
+    `CREATE TABLE IF NOT EXISTS {db}.admin_changes${ctx.onCluster}
 (
     change_id   String,
     ts          DateTime64(3, 'UTC'),
@@ -24,10 +24,10 @@ export const migration: Migration = {
     prev_hash   String DEFAULT '',
     hash        String DEFAULT ''
 )
-ENGINE = MergeTree
+ENGINE = ${ctx.engine('MergeTree')}
 PARTITION BY toYYYYMM(ts)
 ORDER BY (ts, change_id)
 ${ctx.ttl('adminChanges', 'toDateTime(ts)')}
-SETTINGS non_replicated_deduplication_window = ${ctx.dedupWindow}`,
+SETTINGS ${ctx.dedupSetting}`,
   ],
 };

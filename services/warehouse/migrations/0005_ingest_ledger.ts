@@ -11,8 +11,8 @@ export const migration: Migration = {
   id: 5,
   name: 'ingest_ledger',
   description: 'ingester batch boundaries, for identical rebuilds after a crash',
-  up: [
-    `CREATE TABLE IF NOT EXISTS {db}.ingest_ledger
+  up: (ctx) => [
+    `CREATE TABLE IF NOT EXISTS {db}.ingest_ledger${ctx.onCluster}
 (
     source        LowCardinality(String),
     partition     UInt32,
@@ -21,7 +21,7 @@ export const migration: Migration = {
     rows          UInt32,
     created_at    DateTime64(3, 'UTC') DEFAULT now64(3)
 )
-ENGINE = MergeTree
+ENGINE = ${ctx.engine('MergeTree')}
 ORDER BY (source, partition, first_offset)
 TTL toDateTime(created_at) + INTERVAL 7 DAY`,
   ],

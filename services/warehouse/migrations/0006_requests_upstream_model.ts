@@ -10,7 +10,7 @@ export const migration: Migration = {
   id: 6,
   name: 'requests_upstream_model',
   description: 'requests.upstream_model: the model name the upstream got (per-version upstream model)',
-  up: [
-    `ALTER TABLE {db}.requests ADD COLUMN IF NOT EXISTS upstream_model LowCardinality(String) DEFAULT '' AFTER cache`,
+  up: (ctx) => [
+    `ALTER TABLE {db}.requests${ctx.onCluster} ADD COLUMN IF NOT EXISTS upstream_model LowCardinality(String) DEFAULT '' AFTER cache`,
   ],
 };

@@ -29,16 +29,16 @@ export const migration: Migration = {
   id: 7,
   name: 'requests_token_timing',
   description: 'LLM stream token timing: requests.ttft_ms, itl_mean_ms, itl_p95_ms, output_tps and their requests_1m roll-up',
-  up: [
-    `ALTER TABLE {db}.requests
+  up: (ctx) => [
+    `ALTER TABLE {db}.requests${ctx.onCluster}
     ADD COLUMN IF NOT EXISTS ttft_ms     Nullable(Float32) CODEC(ZSTD(1)) AFTER upstream_model,
     ADD COLUMN IF NOT EXISTS itl_mean_ms Nullable(Float32) CODEC(ZSTD(1)) AFTER ttft_ms,
     ADD COLUMN IF NOT EXISTS itl_p95_ms  Nullable(Float32) CODEC(ZSTD(1)) AFTER itl_mean_ms,
     ADD COLUMN IF NOT EXISTS output_tps  Nullable(Float32) CODEC(ZSTD(1)) AFTER itl_p95_ms`,
-    `ALTER TABLE {db}.requests_1m
+    `ALTER TABLE {db}.requests_1m${ctx.onCluster}
     ${ROLLUP.map(([c, type]) => `ADD COLUMN IF NOT EXISTS ${c} ${type}`).join(',\n    ')}`,
     // Migration 2's query (unchanged above the new columns) plus the roll-up of the new ones.
-    `ALTER TABLE {db}.requests_1m_mv MODIFY QUERY
+    `ALTER TABLE {db}.requests_1m_mv${ctx.onCluster} MODIFY QUERY
 SELECT
     toDateTime(toStartOfMinute(ts), 'UTC')                                     AS minute,
     model, version, role, rollout_id,

@@ -12,11 +12,11 @@ export const migration: Migration = {
   id: 100,
   name: 'audit_chains',
   description: 'chain_id and seq on canary_decisions and admin_changes (audit hash chains), reason on admin_changes',
-  up: [
-    `ALTER TABLE {db}.canary_decisions
+  up: (ctx) => [
+    `ALTER TABLE {db}.canary_decisions${ctx.onCluster}
     ADD COLUMN IF NOT EXISTS chain_id LowCardinality(String) DEFAULT '',
     ADD COLUMN IF NOT EXISTS seq UInt64 DEFAULT 0`,
-    `ALTER TABLE {db}.admin_changes
+    `ALTER TABLE {db}.admin_changes${ctx.onCluster}
     ADD COLUMN IF NOT EXISTS reason String DEFAULT '',
     ADD COLUMN IF NOT EXISTS chain_id LowCardinality(String) DEFAULT '',
     ADD COLUMN IF NOT EXISTS seq UInt64 DEFAULT 0`,

@@ -11,7 +11,7 @@ export const migration: Migration = {
   name: 'erasure_log',
   description: 'audit erasure log (hash-chained, no TTL)',
   up: (ctx) => [
-    `CREATE TABLE IF NOT EXISTS {db}.erasure_log
+    `CREATE TABLE IF NOT EXISTS {db}.erasure_log${ctx.onCluster}
 (
     erasure_id      String,
     ts              DateTime64(3, 'UTC'),
@@ -27,8 +27,8 @@ export const migration: Migration = {
     prev_hash       String,
     hash            String
 )
-ENGINE = MergeTree
+ENGINE = ${ctx.engine('MergeTree')}
 ORDER BY (ts, erasure_id)
-SETTINGS non_replicated_deduplication_window = ${ctx.dedupWindow}`,
+SETTINGS ${ctx.dedupSetting}`,
   ],
 };

@@ -14,7 +14,7 @@ export const migration: Migration = {
   name: 'controller_rollouts',
   description: 'canary controller rollout states (latest per rollout id), for resume and failover',
   up: (ctx) => [
-    `CREATE TABLE IF NOT EXISTS {db}.controller_rollouts
+    `CREATE TABLE IF NOT EXISTS {db}.controller_rollouts${ctx.onCluster}
 (
     rollout_id  String,
     model       LowCardinality(String),
@@ -26,8 +26,8 @@ export const migration: Migration = {
     outbox      String CODEC(ZSTD(3)),
     summary     String CODEC(ZSTD(3))
 )
-ENGINE = ReplacingMergeTree(seq)
+ENGINE = ${ctx.engine('ReplacingMergeTree', 'seq')}
 ORDER BY rollout_id
-SETTINGS non_replicated_deduplication_window = ${ctx.dedupWindow}`,
+SETTINGS ${ctx.dedupSetting}`,
   ],
 };
