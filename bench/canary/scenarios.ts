@@ -23,7 +23,8 @@ export const SCENARIOS: readonly { file: string; runs: number }[] = [
 /**
  * Scenario families of issue 16 (bench/canary/scenarios/): traffic shaped like real rollouts, one
  * family per class measured there (warm-ups, per-interval noise, small and tail-only regressions,
- * zero and rare error rates, low traffic, telemetry gaps).
+ * zero and rare error rates, low traffic, telemetry gaps), and a regression that starts after 100%
+ * (caught by the bake).
  */
 export const FAMILIES: readonly { file: string; runs: number }[] = [
   { file: 'aa-2000.yaml', runs: 300 },
@@ -38,6 +39,7 @@ export const FAMILIES: readonly { file: string; runs: number }[] = [
   { file: 'rare-errors.yaml', runs: 200 },
   { file: 'telemetry-gap.yaml', runs: 200 },
   { file: 'aa-2rps.yaml', runs: 100 },
+  { file: 'leak-after-promotion.yaml', runs: 200 },
 ];
 
 /** Loads one benchmark scenario (the fixed set's file name, or `families/<file>` for a family). */

@@ -10,7 +10,8 @@ import { proportionCS } from '../stats/proportion-cs.ts';
 import { logRestartMixture, type RestartWeights } from './restart.ts';
 import type { BinomialState, DispersionState, FoldContext, MetricVerdict } from './types.ts';
 
-const EMPTY_DISPERSION: DispersionState = { block: { s: 0, k: 0, m: 0, mw: 0 }, closed: { k: 0, m: 0, mw: 0 }, sumX1: 0, sumV: 0, blocks: 0, tau2: 0 };
+/** A dispersion estimate with no blocks yet. */
+export const EMPTY_DISPERSION: DispersionState = { block: { s: 0, k: 0, m: 0, mw: 0 }, closed: { k: 0, m: 0, mw: 0 }, sumX1: 0, sumV: 0, blocks: 0, tau2: 0 };
 
 const logit = (p: number) => Math.log(p / (1 - p));
 const expit = (x: number) => 1 / (1 + Math.exp(-x));

@@ -22,7 +22,8 @@ import type { BinomialState, FoldContext, MetricVerdict, NormalState } from './t
 
 type LatencyMetric = Extract<ResolvedMetric, { kind: 'latency' }>;
 
-const Q: Readonly<Record<LatencyMetric['quantile'], number>> = { p50: 0.5, p95: 0.95, p99: 0.99 };
+/** The probability of each latency quantile name. */
+export const QUANTILE: Readonly<Record<LatencyMetric['quantile'], number>> = { p50: 0.5, p95: 0.95, p99: 0.99 };
 
 /** The order statistic at quantile q of a sorted array (the ceil(q·n)-th smallest value). */
 export function orderStatistic(sorted: Float64Array, q: number): number {
@@ -30,8 +31,22 @@ export function orderStatistic(sorted: Float64Array, q: number): number {
   return sorted[i]!;
 }
 
+/** Per-window stable quantiles the latency baseline keeps (the latest; 20 minutes at a 10 s tick). */
+export const BASELINE_WINDOWS = 120;
+
+/** Smallest stable sample whose q-quantile enters the latency baseline (5 values above it expected). */
+export function baselineMinSample(q: number): number {
+  return Math.ceil(5 / (1 - q));
+}
+
+/** Appends one window's stable quantile to a latency baseline (keeping the latest BASELINE_WINDOWS). */
+export function addBaselineQuantile(quantiles: readonly number[] | undefined, x: number): number[] {
+  const out = [...(quantiles ?? []), x];
+  return out.length > BASELINE_WINDOWS ? out.slice(out.length - BASELINE_WINDOWS) : out;
+}
+
 /** Number of values strictly greater than t in a sorted array. */
-function countAbove(sorted: Float64Array, t: number): number {
+export function countAbove(sorted: Float64Array, t: number): number {
   let lo = 0;
   let hi = sorted.length;
   while (lo < hi) {
@@ -56,10 +71,11 @@ function merge(a: Float64Array, b: Float64Array): Float64Array {
 function windowQuantile(arm: ArmWindow, sorted: Float64Array, q: LatencyMetric['quantile']): number | null {
   const exact = arm.latencyQuantiles?.[q];
   if (exact !== undefined) return exact;
-  return sorted.length ? orderStatistic(sorted, Q[q]) : null;
+  return sorted.length ? orderStatistic(sorted, QUANTILE[q]) : null;
 }
 
-function adjust(m: LatencyMetric, canary: readonly number[]): Float64Array {
+/** The canary's latencies mapped by the tolerance: y = (x − absolute) / (1 + relative). */
+export function adjustLatencies(m: LatencyMetric, canary: readonly number[]): Float64Array {
   const { relative, absolute } = m.tolerance;
   return Float64Array.from(canary, (x) => (x - absolute) / (1 + relative));
 }
@@ -67,7 +83,7 @@ function adjust(m: LatencyMetric, canary: readonly number[]): Float64Array {
 /** Folds a window into a latency metric tested by exceedances of the pooled quantile. */
 export function foldLatencyExceedance(s: BinomialState, input: AnalysisInput, ctx: FoldContext): BinomialState {
   const m = s.config as LatencyMetric;
-  const q = Q[m.quantile];
+  const q = QUANTILE[m.quantile];
   const xs = Float64Array.from(input.stable.latencySample).sort();
   const xc = Float64Array.from(input.canary.latencySample).sort();
   const canaryQ = windowQuantile(input.canary, xc, m.quantile);
@@ -78,14 +94,16 @@ export function foldLatencyExceedance(s: BinomialState, input: AnalysisInput, ct
     stableAboveShare: st.step.stableN ? st.step.stableEvents / st.step.stableN : null,
   });
   if (xs.length === 0 || xc.length === 0) return updateBinomial(s, null, ctx, { canarySampled: xc.length, stableSampled: xs.length }, estimate);
-  const y = adjust(m, Array.from(xc));
+  const y = adjustLatencies(m, Array.from(xc));
   const pooled = merge(xs, y);
   const threshold = orderStatistic(pooled, q);
   const k = countAbove(y, threshold);
   const kS = countAbove(xs, threshold);
   const w = y.length / pooled.length;
+  // Stable's quantile of this window, kept as the bake's baseline when the sample is large enough.
+  const baseline = xs.length >= baselineMinSample(q) ? { baseline: { quantiles: addBaselineQuantile(s.baseline?.quantiles, orderStatistic(xs, q)) } } : {};
   return updateBinomial(
-    s,
+    { ...s, ...baseline },
     { k, m: k + kS, wTilde: w, canaryN: y.length, stableN: xs.length, canaryEvents: k, stableEvents: kS, nonInferiorityLimit: null },
     ctx,
     { threshold, canaryAbove: k, stableAbove: kS, canarySampled: y.length, stableSampled: xs.length },
@@ -115,7 +133,7 @@ export function foldMannWhitney(s: NormalState, input: AnalysisInput, ctx: FoldC
   if (xs.length === 0 || input.canary.latencySample.length === 0) {
     return { ...s, last: { canarySampled: input.canary.latencySample.length, stableSampled: xs.length, ds: 0, dv: 0 }, etaRejectS: null, etaAcceptS: null };
   }
-  const y = Array.from(adjust(m, input.canary.latencySample));
+  const y = Array.from(adjustLatencies(m, input.canary.latencySample));
   const r = mannWhitney(y, xs);
   const nn = r.nx * r.ny;
   const effect = r.auc - 0.5;
