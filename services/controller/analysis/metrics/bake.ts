@@ -14,8 +14,9 @@
  *
  * Both are the binomial mixture of binomial-mixture.ts with w̃ = the null probability (as the
  * shadow-agreement test does), so they may be looked at every window; the same over-dispersion
- * discount applies, estimated over the bake's blocks and shrunk toward the rollout's estimate
- * (the bake's first blocks alone would take a noisy version's wander for a regression). The martingale starts at 1 when the
+ * discount applies, estimated over the bake's blocks and shrunk toward the rollout's estimate;
+ * the test counts windows only after BAKE_BURN_IN_BLOCKS blocks have given the bake its own
+ * estimate (the martingale starts there, at a stopping time, so the guarantee holds). The martingale starts at 1 when the
  * bake starts, with the metric's own alpha: the rollout's and the bake's false-rollback budgets
  * add up (at most 2 × alpha over rollout and bake). Other metric kinds are not watched in the
  * bake (they need the stable arm's concurrent data).
@@ -25,6 +26,15 @@ import type { AnalysisInput } from '../input.ts';
 import { dispersionScale, EMPTY_DISPERSION, foldDispersion, tau2Prior } from './binomial.ts';
 import { adjustLatencies, countAbove, QUANTILE } from './latency.ts';
 import type { BakeState, BinomialState, FoldContext, MetricState, MetricVerdict } from './types.ts';
+
+/**
+ * Dispersion blocks the bake estimates its own between-block variance over before its test counts
+ * any window (with a 60 s block: about two minutes). Before the first Pearson X the only estimate
+ * is the rollout's, taken on the canary's share of events rather than on its rate; the bake's
+ * one-sample test at 100% traffic sees each block's wander in full, and trusting that estimate
+ * from the first window rolled back 1% of healthy noisy canaries at 2000 requests/s.
+ */
+export const BAKE_BURN_IN_BLOCKS = 1;
 
 /** True for the metrics the bake watches. */
 export function watchedInBake(s: MetricState): s is BinomialState {
@@ -94,10 +104,12 @@ export function foldBake(s: MetricState, input: AnalysisInput, ctx: FoldContext)
   const windowS = ctx.windowS ?? 0;
   if (c === null || bake.nullShare === null) return { ...s, last: { bake: 1, ...none } };
   const w0 = bake.nullShare;
-  const f = dispersionScale(bake.dispersion, bake.tau2Prior, c.m, w0, windowS, blockS);
+  // Burn-in: the first blocks only estimate the bake's over-dispersion (the test starts after them).
+  const burnIn = blockS > 0 && windowS > 0 && bake.dispersion.blocks < BAKE_BURN_IN_BLOCKS;
+  const f = burnIn ? 0 : dispersionScale(bake.dispersion, bake.tau2Prior, c.m, w0, windowS, blockS);
   const next: BakeState = {
     ...bake,
-    logLik: addBatch(bake.logLik, s.prior, f * c.k, f * c.m, w0),
+    logLik: burnIn ? bake.logLik : addBatch(bake.logLik, s.prior, f * c.k, f * c.m, w0),
     dispersion: blockS > 0 && windowS > 0 ? foldDispersion(bake.dispersion, c.k, c.m, w0, windowS, blockS) : bake.dispersion,
     k: bake.k + c.k, m: bake.m + c.m, canaryN: bake.canaryN + c.n, canaryEvents: bake.canaryEvents + c.events,
   };
