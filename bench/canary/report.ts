@@ -1,18 +1,8 @@
 /** The benchmark's table and target checks (issues 6 and 16, "Done when"), with 95% Wilson intervals on the rates. */
-import type { ScenarioResult } from '../../services/controller/sim/run.ts';
+import { wilson, type ScenarioResult } from '../../services/controller/sim/run.ts';
 
 const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
 
-/** The 95% Wilson score interval of k successes in n. */
-export function wilson(k: number, n: number): [number, number] {
-  if (n === 0) return [0, 1];
-  const z = 1.959964;
-  const p = k / n;
-  const d = 1 + (z * z) / n;
-  const c = (p + (z * z) / (2 * n)) / d;
-  const h = (z * Math.sqrt((p * (1 - p)) / n + (z * z) / (4 * n * n))) / d;
-  return [Math.max(0, c - h), Math.min(1, c + h)];
-}
 const ci = (k: number, n: number) => {
   const [lo, hi] = wilson(k, n);
   return `${pct(k / n)} [${(100 * lo).toFixed(1)}-${(100 * hi).toFixed(1)}]`;

@@ -123,3 +123,15 @@ export function runScenario(sc: Scenario, opts: RunOptions = {}): ScenarioResult
     bakeRollbacks: bakeRb.length, bakeRollbackAfterS: times(bakeRb), elapsedMs: clock() - t0,
   };
 }
+
+/** The 95% Wilson score interval of k successes in n. */
+export function wilson(k: number, n: number): [number, number] {
+  if (n === 0) return [0, 1];
+  const z = 1.959964;
+  const p = k / n;
+  const d = 1 + (z * z) / n;
+  const c = (p + (z * z) / (2 * n)) / d;
+  const h = (z * Math.sqrt((p * (1 - p)) / n + (z * z) / (4 * n * n))) / d;
+  // At k = 0 or k = n the bound is exactly 0 or 1 (rounding would leave 1e-16 off and exclude k/n).
+  return [k === 0 ? 0 : Math.max(0, c - h), k === n ? 1 : Math.min(1, c + h)];
+}
