@@ -123,6 +123,9 @@ test('describe: values against tolerances, test against threshold, sample sizes 
   assert.equal(lat!.status, 'pending');
   assert.equal(shadow!.value, 'disagree 18.5% of 227');
   assert.equal(describeRollout(rollout({ latestDecision: null, stepIndex: -1 })).metrics[0]!.value, '-');
+  const baking = describeRollout(rollout({ phase: 'baking', weight: 100, stepIndex: 2, spec: { ...rollout().spec, bake: { seconds: 600 } } }), 14_000);
+  assert.equal(baking.phase, 'baking');
+  assert.match(baking.gates, /baking at 100% for 10 m 00 s \(previous v1 kept at 0%\)/);
 });
 
 const ESC = '\u001b';
