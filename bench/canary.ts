@@ -9,11 +9,9 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { mlgatePolicy } from '../services/controller/sim/policy.ts';
+import { comparisonPolicies, flaggerConfig, kayentaConfig } from '../services/controller/sim/baselines/config.ts';
 import { runScenario, type ScenarioResult } from '../services/controller/sim/run.ts';
-import { flaggerPolicy } from './canary/flagger.ts';
-import { kayentaPolicy } from './canary/kayenta.ts';
-import { FAMILIES, SCENARIOS, flaggerConfig, kayentaConfig, loadBenchScenario } from './canary/scenarios.ts';
+import { FAMILIES, SCENARIOS, loadBenchScenario } from './canary/scenarios.ts';
 import { checkTargets, formatTable } from './canary/report.ts';
 
 const { values } = parseArgs({ options: { 'runs-scale': { type: 'string', default: '1' }, 'only-families': { type: 'boolean', default: false } } });
@@ -29,12 +27,7 @@ const all = [...(values['only-families'] ? [] : SCENARIOS), ...FAMILIES.map((f) 
 for (const { file, runs } of all) {
   const sc = loadBenchScenario(file);
   const n = Math.max(10, Math.round(runs * scale));
-  const policies = [
-    () => mlgatePolicy(sc.rollout),
-    () => flaggerPolicy(flaggerConfig(sc)),
-    () => kayentaPolicy(kayentaConfig(sc)),
-  ];
-  for (const make of policies) {
+  for (const make of comparisonPolicies(sc)) {
     const r = runScenario(sc, { runs: n, policy: make });
     results.push(r);
     console.error(`[bench:canary] ${sc.name} / ${r.policy}: ${n} runs in ${(r.elapsedMs / 1000).toFixed(1)} s`);

@@ -51,25 +51,29 @@ export interface DemoTiming {
   steps: readonly number[];
   stepDefaults: { minDurationS: number; minSamples: number; maxDurationS: number };
   tick: { intervalS: number; lagS: number };
+  /** Seconds the promoted version bakes at 100% before the rollout ends (0: none). */
+  bakeS: number;
 }
 
 /** `npm run demo`: about three to four minutes. */
 export const FULL: DemoTiming = {
   rps: 50, warmupS: 10, rolloutDeadlineS: 600, shadowPercent: 25,
   steps: [10, 25, 50, 100], stepDefaults: { minDurationS: 30, minSamples: 300, maxDurationS: 300 }, tick: { intervalS: 5, lagS: 3 },
+  bakeS: 20,
 };
 
 /** `mlgate demo --fast` (the end-to-end test): about a minute and a half. */
 export const FAST: DemoTiming = {
   rps: 50, warmupS: 3, rolloutDeadlineS: 180, shadowPercent: 25,
   steps: [20, 50, 100], stepDefaults: { minDurationS: 10, minSamples: 100, maxDurationS: 120 }, tick: { intervalS: 2, lagS: 2 },
+  bakeS: 0,
 };
 
 /** The rollout spec of `canary` against v1. */
 export function demoRollout(canary: string, t: DemoTiming): Record<string, unknown> {
   return {
     id: `${DEMO_MODEL}-${canary}`, model: DEMO_MODEL, stable: 'v1', canary, fallback: 'v1',
-    steps: [...t.steps], stepDefaults: t.stepDefaults, tick: t.tick,
+    steps: [...t.steps], stepDefaults: t.stepDefaults, tick: t.tick, bake: { seconds: t.bakeS },
     metrics: [
       { kind: 'error_rate', tolerance: { relative: 0.05, absolute: 0.02 } },
       { kind: 'latency', quantile: 'p95', tolerance: { relative: 0.1, absolute: 5 } },

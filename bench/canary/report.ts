@@ -1,34 +1,30 @@
 /** The benchmark's table and target checks (issues 6 and 16, "Done when"), with 95% Wilson intervals on the rates. */
-import type { ScenarioResult } from '../../services/controller/sim/run.ts';
+import { wilson, type ScenarioResult } from '../../services/controller/sim/run.ts';
 
 const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
 
-/** The 95% Wilson score interval of k successes in n. */
-export function wilson(k: number, n: number): [number, number] {
-  if (n === 0) return [0, 1];
-  const z = 1.959964;
-  const p = k / n;
-  const d = 1 + (z * z) / n;
-  const c = (p + (z * z) / (2 * n)) / d;
-  const h = (z * Math.sqrt((p * (1 - p)) / n + (z * z) / (4 * n * n))) / d;
-  return [Math.max(0, c - h), Math.min(1, c + h)];
-}
 const ci = (k: number, n: number) => {
   const [lo, hi] = wilson(k, n);
   return `${pct(k / n)} [${(100 * lo).toFixed(1)}-${(100 * hi).toFixed(1)}]`;
 };
 const secs = (x: number | null) => (x === null ? '-' : x >= 600 ? `${(x / 60).toFixed(1)}m` : `${Math.round(x)}s`);
 
+/** Time until the canary had 100% over the promoted runs (results written before the bake: time to promote). */
+export function toFull(r: ScenarioResult): ScenarioResult['timeToPromoteS'] {
+  return r.timeToFullS ?? r.timeToPromoteS;
+}
+
 /** The results as a Markdown table. */
 export function formatTable(results: readonly ScenarioResult[]): string {
-  const head = ['scenario', 'controller', 'runs', 'false rollback [95% CI]', 'promoted', 'rolled back [95% CI]', 'paused/undecided', 'rollback median', 'rollback p95', 'promote median'];
+  const head = ['scenario', 'controller', 'runs', 'false rollback [95% CI]', 'promoted', 'rolled back [95% CI]', 'in the bake', 'paused/undecided', 'rollback median', 'rollback p95', 'to 100% median'];
   const rows = results.map((r) => [
     r.scenario, r.policy, String(r.runs),
     r.expect === 'promote' ? ci(r.rollbacks, r.runs) : '-',
     pct(r.promotionRate),
     r.expect === 'rollback' ? ci(r.rollbacks, r.runs) : '-',
+    r.bakeRollbacks ? String(r.bakeRollbacks) : '-',
     pct((r.paused + r.undecided) / r.runs),
-    secs(r.timeToRollbackS.median), secs(r.timeToRollbackS.p95), secs(r.timeToPromoteS.median),
+    secs(r.timeToRollbackS.median), secs(r.timeToRollbackS.p95), secs(toFull(r).median),
   ]);
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const line = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i]!)).join(' | ')} |`;
@@ -67,7 +63,12 @@ export function checkTargets(results: readonly ScenarioResult[]): TargetCheck[] 
   }
   const zero = get('zero-errors', 'mlgate');
   if (zero) out.push({ name: 'zero-errors: promoted >= 95%', ok: zero.promotionRate >= 0.95, detail: pct(zero.promotionRate) });
-  if (aa) out.push({ name: 'A/A at 400 req/s: median time to promote <= 15 min', ok: aa.timeToPromoteS.median !== null && aa.timeToPromoteS.median <= 900, detail: secs(aa.timeToPromoteS.median) });
+  if (aa) out.push({ name: 'A/A at 400 req/s: median time to 100% <= 15 min', ok: toFull(aa).median !== null && toFull(aa).median! <= 900, detail: `${secs(toFull(aa).median)} (then the bake)` });
+  const leak = get('leak-after-promotion', 'mlgate');
+  if (leak) {
+    const k = leak.bakeRollbacks ?? 0;
+    out.push({ name: 'leak-after-promotion: caught during the bake in >= 90%', ok: k / leak.runs >= 0.9, detail: `${ci(k, leak.runs)}, median ${secs(leak.bakeRollbackAfterS?.median ?? null)} after 100%` });
+  }
   for (const s of ['errors-1-to-2', 'latency-p95-25']) {
     const r = get(s, 'mlgate');
     if (!r) continue;

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { flaggerPolicy } from '../../bench/canary/flagger.ts';
-import { classify, kayentaPolicy } from '../../bench/canary/kayenta.ts';
+import { flaggerPolicy } from '../../services/controller/sim/baselines/flagger.ts';
+import { classify, kayentaPolicy } from '../../services/controller/sim/baselines/kayenta.ts';
 import { arm, input, lognormalGrid } from './helpers.ts';
 
 const lat = lognormalGrid(200, 100, 0.5);

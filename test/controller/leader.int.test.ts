@@ -33,6 +33,8 @@ const spec = (id: string, model: string) => ({
   stepDefaults: { minDurationS: 3, minSamples: 50, maxDurationS: 120 }, tick: { intervalS: 1, lagS: 1 },
   // A fast rollout for a failover test: no warm-up, and the last step rules out 3x errors, not 1.25x.
   warmup: { seconds: 0 },
+  // No bake after 100%: the test waits for 'promoted'.
+  bake: { seconds: 0 },
   metrics: [{ kind: 'error_rate', detect: 3, ruleOut: 3 }, { kind: 'latency', detect: 3 }],
 });
 

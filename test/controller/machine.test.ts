@@ -12,8 +12,9 @@ const SIGMA = Math.log(2.5) / 1.6448536;
 const stableLat = lognormalGrid(1000, 100, SIGMA);
 const canaryLat = lognormalGrid(200, 100, SIGMA);
 
+/** The rollout of these tests has no bake (bake.seconds 0: promoted at 100%); test/controller/bake.test.ts has the bake. */
 function spec(extra: Partial<RolloutSpecInput> = {}) {
-  return parseRolloutSpec({ id: 'r1', model: 'm', stable: 'v1', canary: 'v2', tick: { intervalS: 10, lagS: 0 }, ...extra });
+  return parseRolloutSpec({ id: 'r1', model: 'm', stable: 'v1', canary: 'v2', tick: { intervalS: 10, lagS: 0 }, bake: { seconds: 0 }, ...extra });
 }
 
 function started(extra: Partial<RolloutSpecInput> = {}): RolloutState {

@@ -43,6 +43,24 @@ test('simulate runs a scenario file, prints JSON and writes it with --out', asyn
   assert.match(r.err, /cli-errors: 12 runs/);
 });
 
+test('simulate --baselines runs mlgate, Flagger-style and Kayenta-style over the same traffic, with 95% intervals', async () => {
+  const file = join(dir, 'aa.yaml');
+  writeFileSync(file, ['name: cli-aa', 'runs: 10', 'seed: 5', 'traffic: { rps: 400 }', 'arms:', '  stable: { errorRate: 0.01, latency: { median: 100, p95: 250 } }',
+    'rollout: { bake: { seconds: 0 } }'].join('\n'));
+  const r = await capture(['--scenario', file, '--baselines']);
+  assert.equal(r.code, 0, r.err);
+  const printed = JSON.parse(r.out) as { results: { policy: string; runs: number; promotions: number; rollbacks: number; promotionRateCI95: [number, number]; rollbackRateCI95: [number, number] }[] };
+  assert.deepEqual(printed.results.map((x) => x.policy), ['mlgate', 'flagger', 'kayenta']);
+  for (const x of printed.results) {
+    assert.equal(x.runs, 10);
+    const [lo, hi] = x.promotionRateCI95;
+    assert.ok(lo <= x.promotions / 10 && x.promotions / 10 <= hi && hi - lo > 0.1, `${x.policy}: ${x.promotions}/10 in [${lo}, ${hi}]`);
+    assert.ok(x.rollbackRateCI95[0] <= x.rollbacks / 10 && x.rollbacks / 10 <= x.rollbackRateCI95[1]);
+  }
+  assert.equal(printed.results[0]!.promotions, 10, 'identical arms: mlgate promotes');
+  assert.match(r.err, /cli-aa \/ kayenta: 10 runs, \d+ rolled back \(\d+\.\d% \[\d+\.\d%-\d+\.\d%\]\)/);
+});
+
 test('bad arguments exit 2 and say what is wrong', async () => {
   let r = await capture([]);
   assert.equal(r.code, 2);

@@ -13,8 +13,9 @@ const stableLat = lognormalGrid(1000, 100, SIGMA);
 const canaryLat = lognormalGrid(200, 100, SIGMA);
 const slowLat = canaryLat.map((x) => 2 * x);
 
+/** These tests are about the steps: no bake after 100% (test/controller/bake.test.ts has it). */
 function start(extra: Partial<RolloutSpecInput> = {}): RolloutState {
-  const spec = parseRolloutSpec({ id: 'r1', model: 'm', stable: 'v1', canary: 'v2', tick: { intervalS: 10, lagS: 0 }, ...extra });
+  const spec = parseRolloutSpec({ id: 'r1', model: 'm', stable: 'v1', canary: 'v2', tick: { intervalS: 10, lagS: 0 }, bake: { seconds: 0 }, ...extra });
   return tick(createRollout(spec), null, 0).state;
 }
 

@@ -55,11 +55,13 @@ const spec = (model: string) => ({
   id: `${model}-v2`, model, stable: 'v1', canary: 'v2', fallback: 'v1', steps: [10, 50, 100],
   stepDefaults: { minDurationS: 5, minSamples: 100, maxDurationS: 240 },
   tick: { intervalS: 1, lagS: 2 },
-  // No warm-up (the stand-ins are warm from the first request), and the healthy rollout's last
-  // analysed step rules out a doubling of the error rate, not the default 1.25: at 1% errors and
-  // ~75 requests/s per version, ruling out 1.25 needs more errors than a 240 s step sees (CI paused
+  // No warm-up (the stand-ins are warm from the first request), no bake after 100% (the test
+  // waits for 'promoted'; the bake has its own tests), and the healthy rollout's last analysed
+  // step rules out a doubling of the error rate, not the default 1.25: at 1% errors and ~75
+  // requests/s per version, ruling out 1.25 needs more errors than a 240 s step sees (CI paused
   // at 50% with error_rate inconclusive). The bad canary's 5x is detected either way.
   warmup: { seconds: 0 },
+  bake: { seconds: 0 },
   metrics: [{ kind: 'error_rate', detect: 3, ruleOut: 2 }, { kind: 'latency', quantile: 'p95', detect: 3 }],
 });
 

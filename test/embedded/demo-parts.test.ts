@@ -131,6 +131,9 @@ test('describe: values against tolerances, test against threshold, sample sizes 
   }), 14_000).metrics[0]!;
   assert.equal(tps.value, 'canary 31 tokens/s vs stable 49 tokens/s');
   assert.equal(tps.tolerance, '−5% −2 tokens/s');
+  const baking = describeRollout(rollout({ phase: 'baking', weight: 100, stepIndex: 2, spec: { ...rollout().spec, bake: { seconds: 600 } } }), 14_000);
+  assert.equal(baking.phase, 'baking');
+  assert.match(baking.gates, /baking at 100% for 10 m 00 s \(previous v1 kept at 0%\)/);
 });
 
 const ESC = '\u001b';

@@ -9,6 +9,7 @@
  */
 import type { ResolvedMetric, ResolvedRolloutSpec } from '../rollout/spec.ts';
 import type { AnalysisInput } from './input.ts';
+import { foldBake, judgeBake } from './metrics/bake.ts';
 import { initBinomial, judgeBinomial, resetBinomialStep } from './metrics/binomial.ts';
 import { foldDistribution, initDistribution, judgeDistribution, resetDistributionStep } from './metrics/distribution.ts';
 import { foldLatencyExceedance, foldMannWhitney, initMannWhitney, judgeNormal } from './metrics/latency.ts';
@@ -77,10 +78,11 @@ export const WARMUP_KINDS: ReadonlySet<ResolvedMetric['kind']> = new Set(['laten
 
 /**
  * Folds one window into every metric; the metrics `skip` names (warm-up) record an empty
- * contribution instead, so the chain of windows in the evidence still adds up.
+ * contribution instead, so the chain of windows in the evidence still adds up. During the bake
+ * (`ctx.bake`) the watched metrics fold into their one-sample test instead (metrics/bake.ts).
  */
 export function foldMetrics(states: readonly MetricState[], input: AnalysisInput, ctx: FoldContext, skip?: (m: ResolvedMetric) => boolean): MetricState[] {
-  return states.map((s) => (skip?.(s.config) ? skipped(s) : foldOne(s, input, ctx)));
+  return states.map((s) => (skip?.(s.config) ? skipped(s) : ctx.bake ? foldBake(s, input, ctx) : foldOne(s, input, ctx)));
 }
 
 function skipped(s: MetricState): MetricState {
@@ -106,6 +108,7 @@ export function resetStep(states: readonly MetricState[], newStep: { index: numb
 
 /** Re-derives a metric's verdict from its state alone. */
 export function judge(s: MetricState): MetricVerdict {
+  if (s.test === 'binomial' && s.bake) return judgeBake(s, s.bake);
   if (s.test === 'binomial') return judgeBinomial(s);
   if (s.test === 'normal') return judgeNormal(s);
   return judgeDistribution(s);

@@ -16,10 +16,25 @@ export interface RuleOutcome {
   readonly etaSeconds: number | null;
 }
 
+/** Seconds of bake the evidence's rollout has (0 in evidence from before the bake existed). */
+function bakeSeconds(ev: Evidence): number {
+  return ev.bake?.seconds ?? 0;
+}
+
 function nextStep(ev: Evidence): { action: 'promote' | 'complete'; toWeight: number; phase: Phase } {
   const next = ev.steps[ev.stepIndex + 1];
-  if (next === undefined || next >= 100) return { action: 'complete', toWeight: 100, phase: 'promoted' };
+  if (next === undefined || next >= 100) return { action: 'complete', toWeight: 100, phase: bakeSeconds(ev) > 0 ? 'baking' : 'promoted' };
   return { action: 'promote', toWeight: next, phase: 'progressing' };
+}
+
+/** The outcome of a manual promote: the next step, or the end of the bake when baking. */
+function manualPromote(ev: Evidence, by: string): RuleOutcome {
+  if (ev.phase === 'baking' || (ev.phase === 'paused' && ev.bake?.startedAt != null)) {
+    return { action: 'finish', toWeight: 100, phase: 'promoted', reason: `bake ended ${by} without waiting for it: promoted`, etaSeconds: null };
+  }
+  const n = nextStep(ev);
+  const then = n.phase === 'baking' ? ` (baking for ${bakeSeconds(ev)}s)` : '';
+  return { ...n, reason: `promoted ${by} without waiting for the analysis${then}`, etaSeconds: null };
 }
 
 function manualOutcome(ev: Evidence): RuleOutcome {
@@ -27,12 +42,13 @@ function manualOutcome(ev: Evidence): RuleOutcome {
   switch (ev.manual) {
     case 'start': return { action: 'start', toWeight: ev.steps[0]!, phase: 'progressing', reason: `rollout started ${by}`, etaSeconds: null };
     case 'pause': return { action: 'pause', toWeight: ev.weight, phase: 'paused', reason: `paused ${by}`, etaSeconds: null };
-    case 'resume': return { action: 'resume', toWeight: ev.weight, phase: 'progressing', reason: `resumed ${by}`, etaSeconds: null };
-    case 'abort': return { action: 'abort', toWeight: 0, phase: 'aborted', reason: `aborted ${by}`, etaSeconds: null };
-    case 'promote': {
-      const n = nextStep(ev);
-      return { ...n, reason: `promoted ${by} without waiting for the analysis`, etaSeconds: null };
+    case 'resume': {
+      // A rollout paused during its bake goes back to baking (its bake clock kept running).
+      const phase = ev.bake?.startedAt != null ? 'baking' : 'progressing';
+      return { action: 'resume', toWeight: ev.weight, phase, reason: `resumed ${by}${phase === 'baking' ? ' (baking)' : ''}`, etaSeconds: null };
     }
+    case 'abort': return { action: 'abort', toWeight: 0, phase: 'aborted', reason: `aborted ${by}`, etaSeconds: null };
+    case 'promote': return manualPromote(ev, by);
     default: throw ControllerErrors.evidenceInvalid(`unknown manual operation ${String(ev.manual)}`);
   }
 }
@@ -57,24 +73,35 @@ function eta(ev: Evidence, verdicts: readonly MetricVerdict[]): number | null {
 /** Applies the rule to evidence. */
 export function decide(ev: Evidence): RuleOutcome {
   if (ev.manual !== null) return manualOutcome(ev);
-  if (ev.phase !== 'progressing' && ev.phase !== 'paused') {
-    throw ControllerErrors.evidenceInvalid(`an analysis decision needs phase progressing or paused, not ${ev.phase}`);
+  if (ev.phase !== 'progressing' && ev.phase !== 'paused' && ev.phase !== 'baking') {
+    throw ControllerErrors.evidenceInvalid(`an analysis decision needs phase progressing, paused or baking, not ${ev.phase}`);
   }
   const verdicts = ev.metrics.map(judge);
   const names = (pick: (v: MetricVerdict, critical: boolean) => boolean) =>
     ev.metrics.filter((m, i) => pick(verdicts[i]!, m.config.critical)).map((m) => m.config.name);
   const hold = { toWeight: ev.weight, etaSeconds: null };
   const criticalRegressed = names((v, c) => c && v.status === 'regressed');
+  const baking = ev.phase === 'baking';
+  const during = baking ? ' during the bake (against stable\'s baseline)' : '';
   if (criticalRegressed.length) {
-    const why = `significant regression beyond tolerance: ${criticalRegressed.join(', ')}`;
+    const why = `significant regression beyond tolerance${during}: ${criticalRegressed.join(', ')}`;
     if (ev.policy.onFailure === 'rollback') return { action: 'rollback', toWeight: 0, phase: 'rolled_back', reason: why, etaSeconds: null };
     if (ev.phase !== 'paused') return { ...hold, action: 'pause', phase: 'paused', reason: why };
   }
   const otherRegressed = names((v, c) => !c && v.status === 'regressed');
   if (otherRegressed.length && ev.phase !== 'paused') {
-    return { ...hold, action: 'pause', phase: 'paused', reason: `significant regression on non-critical metrics: ${otherRegressed.join(', ')}` };
+    return { ...hold, action: 'pause', phase: 'paused', reason: `significant regression on non-critical metrics${during}: ${otherRegressed.join(', ')}` };
   }
   if (ev.phase === 'paused') return { ...hold, action: 'wait', phase: 'paused', reason: 'paused: waiting for an operator' };
+  if (baking) {
+    const b = ev.bake;
+    if (!b || b.startedAt === null) throw ControllerErrors.evidenceInvalid('a baking decision needs bake.startedAt in the evidence');
+    if (b.elapsedS >= b.seconds) {
+      return { action: 'finish', toWeight: 100, phase: 'promoted', reason: `bake passed: no significant regression in ${b.seconds}s at 100%; promoted`, etaSeconds: null };
+    }
+    const left = b.seconds - b.elapsedS;
+    return { ...hold, action: 'wait', phase: 'baking', reason: `baking at 100%: ${Math.round(left)}s of ${b.seconds}s left`, etaSeconds: Math.round(left) };
+  }
   const s = ev.step;
   const pending = names((v, c) => c && v.status !== 'accepted');
   // Observed time (judged windows with canary traffic), not wall-clock: after a telemetry gap or a

@@ -7,17 +7,22 @@
 import type { AnalysisWindow } from '../analysis/input.ts';
 import type { MetricState, MetricStatus } from '../analysis/metrics/types.ts';
 
-/** Rollout phases. */
-export const PHASES = ['pending', 'progressing', 'paused', 'promoted', 'rolled_back', 'aborted'] as const;
+/**
+ * Rollout phases. baking: the canary serves 100% while the previous stable stays configured at
+ * weight 0 and the analysis keeps watching (spec `bake`); a regression then rolls back.
+ */
+export const PHASES = ['pending', 'progressing', 'paused', 'baking', 'promoted', 'rolled_back', 'aborted'] as const;
 /** A rollout phase. */
 export type Phase = (typeof PHASES)[number];
 
 /**
  * What a decision does. wait: hold the weight (not enough evidence, never a failure);
- * promote: next step; complete: the canary takes all traffic; rollback: canary weight 0 and
- * tripped; pause: hold for a human; start/resume/abort: manual (or first-tick) transitions.
+ * promote: next step; complete: the canary takes all traffic (promoted, or baking when the spec
+ * has a bake); finish: the bake passed, promoted; rollback: canary weight 0 and tripped (the
+ * previous stable back at 100%); pause: hold for a human; start/resume/abort: manual (or
+ * first-tick) transitions.
  */
-export type DecisionAction = 'start' | 'wait' | 'promote' | 'complete' | 'rollback' | 'pause' | 'resume' | 'abort';
+export type DecisionAction = 'start' | 'wait' | 'promote' | 'complete' | 'finish' | 'rollback' | 'pause' | 'resume' | 'abort';
 
 /** Manual operations. */
 export type ManualOperation = 'start' | 'pause' | 'resume' | 'promote' | 'abort';
@@ -87,6 +92,11 @@ export interface Evidence {
     warmupUntil?: number | null;
     warmupWindow?: boolean;
   }>;
+  /**
+   * The bake after 100% (absent in evidence from before the bake existed: no bake): its length, when
+   * it started (null: not started) and seconds since.
+   */
+  readonly bake?: Readonly<{ seconds: number; startedAt: number | null; elapsedS: number }>;
   /** Rollout-wide policy. */
   readonly policy: Readonly<{ alpha: number; power: number; onFailure: 'rollback' | 'pause'; onTimeout: 'pause' | 'rollback' }>;
   /** Each metric's state after the window: configuration, alpha, sufficient statistics. */

@@ -2,18 +2,19 @@
  * The rollout state machine. Pure: no I/O, no clock; every function takes `now` (ms) and data and
  * returns the next state with the decision it made.
  *
- *   pending ──start──▶ progressing{step} ──promote──▶ progressing{step+1} ──complete──▶ promoted
- *                        │   ▲                                   │
- *                  pause │   │ resume                   rollback │ (regression; or timeout if configured)
- *                        ▼   │                                   ▼
- *                        paused ───────── rollback ─────────▶ rolled_back
- *   any non-terminal phase ──abort──▶ aborted
+ *   pending ──start──▶ progressing{step} ──promote──▶ progressing{step+1} ──complete──▶ baking ──finish──▶ promoted
+ *                        │   ▲                                   │                   │ (bake 0: complete ──▶ promoted)
+ *                  pause │   │ resume                   rollback │ (regression; or   │ rollback (regression against
+ *                        ▼   │                                   ▼  timeout)         ▼  stable's baseline)
+ *                        paused ───────── rollback ─────────▶ rolled_back ◀──────────┘
+ *   any non-terminal phase ──abort──▶ aborted; a rollout paused while baking resumes baking
  *
  * Per tick: `nextWindow` says which interval to collect, the provider fills an AnalysisInput for it,
  * and `tick` folds it into the metrics' statistics and applies the rule in decide.ts.
  */
 import { analysedSteps, foldMetrics, judge, resetStep, WARMUP_KINDS } from '../analysis/evaluate.ts';
 import { validateInput, type AnalysisInput, type AnalysisWindow, type ArmWindow } from '../analysis/input.ts';
+import { startBake } from '../analysis/metrics/bake.ts';
 import { ControllerErrors } from '../errors.ts';
 import { decide } from './decide.ts';
 import type { Decision, Evidence, ManualOperation, WindowSummary } from './decision.ts';
@@ -64,6 +65,12 @@ function buildEvidence(state: RolloutState, now: number, actor: string, manual: 
       observedS: state.stepCounts.observedS ?? elapsedS, warmupUntil: state.warmupUntil ?? null,
       warmupWindow: input !== null && state.lastWindowWarmup === true,
     },
+    ...(state.spec.bake ? {
+      bake: {
+        seconds: state.spec.bake.seconds, startedAt: state.bakeStartedAt ?? null,
+        elapsedS: state.bakeStartedAt == null ? 0 : (now - state.bakeStartedAt) / 1000,
+      },
+    } : {}),
     policy: { alpha: state.spec.alpha, power: state.spec.power, onFailure: state.spec.onFailure, onTimeout: state.spec.onTimeout },
     metrics: state.metrics,
     verdicts: state.metrics.map((m) => ({ name: m.config.name, critical: m.config.critical, ...judge(m) })),
@@ -73,8 +80,10 @@ function buildEvidence(state: RolloutState, now: number, actor: string, manual: 
 /** Applies the rule's outcome to the state and builds the decision. */
 function apply(state: RolloutState, evidence: Evidence, now: number): Transition {
   const out = decide(evidence);
-  const stepChanges = out.action === 'promote' || out.action === 'start' || out.action === 'resume';
-  const stepIndex = out.action === 'start' ? 0 : out.action === 'promote' ? state.stepIndex + 1 : state.stepIndex;
+  // The bake starts: the 100% step's warm-up applies and the watched metrics fix stable's baseline.
+  const bakes = out.action === 'complete' && out.phase === 'baking';
+  const stepChanges = out.action === 'promote' || out.action === 'start' || out.action === 'resume' || bakes;
+  const stepIndex = out.action === 'start' ? 0 : out.action === 'promote' ? state.stepIndex + 1 : bakes ? state.spec.steps.length - 1 : state.stepIndex;
   const canaryState = out.action === 'rollback' || out.action === 'abort' ? 'tripped' : state.canaryState;
   const next: RolloutState = {
     ...state,
@@ -84,9 +93,10 @@ function apply(state: RolloutState, evidence: Evidence, now: number): Transition
     windowEnd: out.action === 'start' ? now : evidence.window?.to ?? state.windowEnd,
     finishedAt: out.phase === 'promoted' || out.phase === 'rolled_back' || out.phase === 'aborted' ? now : state.finishedAt,
     stepCounts: stepChanges ? { canary: 0, stable: 0, observedS: 0, warmupCanary: 0 } : state.stepCounts,
-    warmupUntil: out.action === 'start' || out.action === 'promote' ? now + (state.spec.steps[stepIndex]?.warmup.seconds ?? 0) * 1000 : state.warmupUntil ?? null,
+    warmupUntil: out.action === 'start' || out.action === 'promote' || bakes ? now + (state.spec.steps[stepIndex]?.warmup.seconds ?? 0) * 1000 : state.warmupUntil ?? null,
     lastWindowWarmup: false,
-    metrics: stepChanges
+    bakeStartedAt: bakes ? now : state.bakeStartedAt ?? null,
+    metrics: bakes ? startBake(state.metrics) : stepChanges
       ? resetStep(state.metrics, out.action === 'resume' ? null : { index: stepIndex, analysed: analysedSteps(state.spec) })
       : state.metrics,
   };
@@ -119,6 +129,8 @@ export function tick(state: RolloutState, input: AnalysisInput | null, now: numb
       stepElapsedS: Math.max(0, (input.window.to - (state.stepStartedAt ?? input.window.from)) / 1000),
       windowS, blockS: state.spec.analysis.dispersionBlockS,
       finalStep: state.stepIndex === analysedSteps(state.spec) - 1,
+      // Once the bake started (also while paused in it), the watched metrics test against the baseline.
+      bake: state.bakeStartedAt != null,
     };
     const step = state.spec.steps[Math.max(0, state.stepIndex)]!;
     const warm = inWarmup(state, input.window);
@@ -141,14 +153,15 @@ export function tick(state: RolloutState, input: AnalysisInput | null, now: numb
 
 const ALLOWED: Readonly<Record<ManualOperation, readonly string[]>> = {
   start: ['pending'],
-  pause: ['progressing'],
+  pause: ['progressing', 'baking'],
   resume: ['paused'],
-  promote: ['progressing', 'paused'],
-  abort: ['pending', 'progressing', 'paused'],
+  promote: ['progressing', 'paused', 'baking'],
+  abort: ['pending', 'progressing', 'paused', 'baking'],
 };
 
 /**
- * A manual operation (pause, resume, promote now, abort; start) as a pure transition.
+ * A manual operation (pause, resume, promote now, abort; start) as a pure transition. While baking,
+ * promote ends the bake (promoted) and abort returns the traffic to the previous stable.
  * @throws MLG_CTL_BAD_TRANSITION when the phase does not allow it.
  */
 export function manual(state: RolloutState, operation: ManualOperation, now: number, actor: string): Transition {

@@ -32,6 +32,8 @@ export const DEFAULTS = Object.freeze({
   dispersionBlockS: 60,
   /** Canary/stable rate ratio the last analysed step must rule out for error rates (see docs/canary.md). */
   errorRuleOut: 1.25,
+  /** Seconds the rollout bakes at 100% (previous stable kept ready at weight 0) before it is promoted; 0: no bake. */
+  bakeS: 600,
 });
 
 /** Metric kinds the analysis knows. */
@@ -147,6 +149,10 @@ export const RolloutSpecSchema = z.strictObject({
     sampleSize: z.int().min(50).max(100000).default(DEFAULTS.sampleSize),
     dispersionBlockS: z.number().min(0).max(3600).default(DEFAULTS.dispersionBlockS),
   }).prefault({}),
+  bake: z.strictObject({
+    /** Seconds at 100% during which the analysis keeps watching and may still roll back; 0 turns the bake off. */
+    seconds: z.number().min(0).max(7 * 86400).default(DEFAULTS.bakeS),
+  }).prefault({}),
   metrics: z.array(MetricSpecSchema).min(1).max(30).default([
     { kind: 'error_rate' },
     { kind: 'latency', quantile: 'p95', method: 'exceedance', field: 'latency_ms' },
@@ -226,6 +232,12 @@ export interface ResolvedRolloutSpec {
   readonly onTimeout: 'pause' | 'rollback';
   /** dispersionBlockS: block over which the between-window variance is estimated (0: off). */
   readonly analysis: Readonly<{ sampleSize: number; dispersionBlockS: number }>;
+  /**
+   * The watch after 100%: for `seconds` the canary serves everything while the previous stable stays
+   * configured at weight 0, and a regression against stable's baseline rolls back (0: promoted at 100%).
+   * Absent in specs stored before the bake existed: no bake.
+   */
+  readonly bake?: Readonly<{ seconds: number }>;
   readonly metrics: readonly ResolvedMetric[];
 }
 
@@ -321,6 +333,9 @@ export function parseRolloutSpec(raw: unknown, source = 'rollout spec'): Resolve
     return step;
   });
   if (steps[steps.length - 1]!.weight !== 100) fail(`steps.${steps.length - 1}`, 'the last step must be 100 (full promotion)');
+  if (s.bake.seconds > 0 && s.bake.seconds < s.tick.intervalS) {
+    fail('bake.seconds', `must be 0 (no bake) or at least one tick (tick.intervalS = ${s.tick.intervalS}s), not ${s.bake.seconds}`);
+  }
   const metrics = s.metrics.map(resolveMetric);
   const seen = new Set<string>();
   metrics.forEach((m, i) => {
@@ -330,6 +345,6 @@ export function parseRolloutSpec(raw: unknown, source = 'rollout spec'): Resolve
   return deepFreeze({
     id: s.id, model: s.model, stable: s.stable, canary: s.canary, fallback: s.fallback ?? null,
     steps, tick: s.tick, alpha: s.alpha, power: s.power, onFailure: s.onFailure, onTimeout: s.onTimeout,
-    analysis: s.analysis, metrics,
+    analysis: s.analysis, bake: s.bake, metrics,
   });
 }

@@ -33,6 +33,8 @@ export interface RolloutState {
   readonly warmupUntil?: number | null;
   /** Whether the last analysed window fell in the warm-up (shown in the evidence). */
   readonly lastWindowWarmup?: boolean;
+  /** When the bake at 100% started (ms); null or absent: not baking (yet). */
+  readonly bakeStartedAt?: number | null;
   /** Each metric's running statistics. */
   readonly metrics: readonly MetricState[];
 }
@@ -42,11 +44,11 @@ export function createRollout(spec: ResolvedRolloutSpec): RolloutState {
   return {
     spec, phase: 'pending', stepIndex: -1, weight: 0, canaryState: 'active',
     startedAt: null, stepStartedAt: null, finishedAt: null, windowEnd: null, seq: 0,
-    stepCounts: { canary: 0, stable: 0, observedS: 0, warmupCanary: 0 }, warmupUntil: null, metrics: initMetrics(spec),
+    stepCounts: { canary: 0, stable: 0, observedS: 0, warmupCanary: 0 }, warmupUntil: null, bakeStartedAt: null, metrics: initMetrics(spec),
   };
 }
 
-/** True when the rollout is over (promoted, rolled back or aborted). */
+/** True when the rollout is over (promoted, rolled back or aborted); a baking rollout is not over. */
 export function isTerminal(state: Pick<RolloutState, 'phase'>): boolean {
   return state.phase === 'promoted' || state.phase === 'rolled_back' || state.phase === 'aborted';
 }

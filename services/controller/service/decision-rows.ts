@@ -5,8 +5,9 @@
  * delivered.
  *
  * The `action` column: `wait`, `promote`, `rollback` and `pause` as the core names them; the
- * core's `complete` (the promotion to 100%) is written as `promote` with weight_after 100 (the
- * table's action set has no `complete`; the evidence's `result.action` keeps it); operations
+ * core's `complete` (the promotion to 100%) and `finish` (the end of the bake after it) are written
+ * as `promote` with weight_after 100 (the table's action set has neither; the evidence's
+ * `result.action` and `result.phase`, baking or promoted, tell them apart); operations
  * (start, pause, resume, promote now, abort) are `manual_<op>` with the actor who asked for them
  * (`controller` for the automatic start of a rollout declared in the config).
  */
@@ -22,7 +23,7 @@ export interface DecisionSummary {
   readonly seq: number;
   readonly at: number;
   readonly actor: string;
-  /** The core's action (wait, promote, complete, rollback, pause, start, resume, abort). */
+  /** The core's action (wait, promote, complete, finish, rollback, pause, start, resume, abort). */
   readonly action: string;
   readonly phase: string;
   readonly fromWeight: number;
@@ -65,7 +66,7 @@ export interface RolloutSummary {
 /** The `action` column value of a decision (see the module comment). */
 export function rowAction(d: Decision): string {
   if (d.evidence.manual !== null) return `manual_${d.evidence.manual}`;
-  return d.action === 'complete' ? 'promote' : d.action;
+  return d.action === 'complete' || d.action === 'finish' ? 'promote' : d.action;
 }
 
 /** True when the decision changes what the gateways should route. */

@@ -15,7 +15,7 @@ import type { RolloutState } from '../rollout/state.ts';
 
 type RolloutLabels = 'rollout' | 'model';
 
-const ACTIONS = ['start', 'wait', 'promote', 'complete', 'rollback', 'pause', 'resume', 'abort'] as const;
+const ACTIONS = ['start', 'wait', 'promote', 'complete', 'finish', 'rollback', 'pause', 'resume', 'abort'] as const;
 
 /** A metric's headline value and its bound, or null when there is no estimate yet. */
 export function headline(m: MetricState): { value: number; tolerance: number } | null {

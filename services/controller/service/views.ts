@@ -42,7 +42,7 @@ export interface RolloutView {
 export function viewOf(r: StoredRollout, now: number): RolloutView {
   const s = r.state;
   const last = r.summary.lastDecision;
-  const waiting = (s.phase === 'progressing' || s.phase === 'paused') && last !== null && last.etaSeconds !== null;
+  const waiting = (s.phase === 'progressing' || s.phase === 'paused' || s.phase === 'baking') && last !== null && last.etaSeconds !== null;
   return {
     id: s.spec.id, model: s.spec.model, stable: s.spec.stable, canary: s.spec.canary, fallback: s.spec.fallback,
     phase: s.phase, weight: s.weight, canaryState: s.canaryState, stepIndex: s.stepIndex, steps: s.spec.steps.map((x) => x.weight),

@@ -70,6 +70,8 @@ export const ScenarioSchema = z.strictObject({
     canary: z.strictObject(armFields).default({}),
   }),
   changes: z.array(z.strictObject({ at: z.number().min(0), arm: z.enum(['stable', 'canary']), ...armFields })).default([]),
+  /** Changes timed from the moment the canary reaches 100% (a regression that starts after the promotion). */
+  afterPromotion: z.array(z.strictObject({ afterS: z.number().min(0), arm: z.enum(['stable', 'canary']), ...armFields })).default([]),
   rollout: z.record(z.string(), z.unknown()).default({}),
 });
 
@@ -103,6 +105,11 @@ export interface Scenario {
   readonly rps: readonly (readonly [number, number])[];
   /** Periods with constant arm behaviour: [start second, stable, canary], sorted. */
   readonly periods: readonly (readonly [number, ArmModel, ArmModel])[];
+  /**
+   * Periods that start the given seconds after the canary's weight first reaches 100% (each on top of
+   * the arms in force at the end of `periods`): [seconds after 100%, stable, canary], sorted.
+   */
+  readonly afterPromotion: readonly (readonly [number, ArmModel, ArmModel])[];
   readonly rollout: ResolvedRolloutSpec;
 }
 
@@ -165,11 +172,11 @@ export function parseScenario(raw: unknown, source = 'scenario'): Scenario {
   let stable: ArmInput = s.arms.stable;
   let canary: ArmInput = merge(s.arms.stable, s.arms.canary);
   const periods: (readonly [number, ArmModel, ArmModel])[] = [];
-  const push = (at: number) => {
+  const push = (at: number, into = periods, label = `${at}s`) => {
     try {
-      periods.push([at, resolveArm(stable), resolveArm(canary)]);
+      into.push([at, resolveArm(stable), resolveArm(canary)]);
     } catch (err) {
-      throw ControllerErrors.scenarioInvalid(`invalid ${source}: arms at ${at}s: ${(err as Error).message}`, { cause: err });
+      throw ControllerErrors.scenarioInvalid(`invalid ${source}: arms at ${label}: ${(err as Error).message}`, { cause: err });
     }
   };
   push(0);
@@ -180,9 +187,17 @@ export function parseScenario(raw: unknown, source = 'scenario'): Scenario {
     if (periods[periods.length - 1]![0] === at) periods.pop();
     push(at);
   }
+  const afterPromotion: (readonly [number, ArmModel, ArmModel])[] = [];
+  for (const ch of [...s.afterPromotion].sort((a, b) => a.afterS - b.afterS)) {
+    const { afterS, arm, ...fields } = ch;
+    if (arm === 'stable') stable = merge(stable, fields);
+    else canary = merge(canary, fields);
+    if (afterPromotion.length && afterPromotion[afterPromotion.length - 1]![0] === afterS) afterPromotion.pop();
+    push(afterS, afterPromotion, `${afterS}s after 100%`);
+  }
   return {
     name: s.name, description: s.description ?? '', durationS: s.durationS, runs: s.runs, seed: s.seed,
-    expect: s.expect ?? null, rps, periods, rollout,
+    expect: s.expect ?? null, rps, periods, afterPromotion, rollout,
   };
 }
 

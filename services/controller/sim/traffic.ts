@@ -187,9 +187,13 @@ export function collectWindow(
   for (const c of weights) if (inside(c.at)) cuts.add(c.at);
   for (const [at] of sc.rps) if (inside(at * 1000)) cuts.add(at * 1000);
   for (const [at] of sc.periods) if (inside(at * 1000)) cuts.add(at * 1000);
+  // Periods timed from the canary's first weight of 100%.
+  const full = weights.find((c) => c.weight >= 100)?.at ?? null;
+  const after = full === null ? [] : sc.afterPromotion.map(([s, st, ca]) => [full + s * 1000, st, ca] as const);
+  for (const [at] of after) if (inside(at)) cuts.add(at);
   // Noise intervals and warm-up ends of the models in force during the window.
-  for (const [at, st, ca] of sc.periods) {
-    if (at * 1000 >= window.to) continue;
+  for (const [at, st, ca] of [...sc.periods.map(([a, x, y]) => [a * 1000, x, y] as const), ...after]) {
+    if (at >= window.to) continue;
     for (const m of [st, ca]) {
       if (m.noise) {
         const step = m.noise.intervalS * 1000;
@@ -206,7 +210,8 @@ export function collectWindow(
     const durS = (times[i + 1]! - a) / 1000;
     const w = weightAt(weights, a) / 100;
     const rps = lastAtOrBefore(sc.rps, a / 1000, (e) => e[1] as number);
-    const [sModel, cModel] = lastAtOrBefore(sc.periods, a / 1000, (e) => [e[1], e[2]] as [ArmModel, ArmModel]);
+    let [sModel, cModel] = lastAtOrBefore(sc.periods, a / 1000, (e) => [e[1], e[2]] as [ArmModel, ArmModel]);
+    for (const [at, st, ca] of after) if (at <= a) [sModel, cModel] = [st, ca];
     stable.push({ n: poisson(rng, rps * (1 - w) * durS), model: effective(sModel, 'stable', a, weights, noise), durS });
     canary.push({ n: poisson(rng, rps * w * durS), model: effective(cModel, 'canary', a, weights, noise), durS });
   }

@@ -112,7 +112,9 @@ export function describeRollout(r: RolloutSnapshot, now = Date.now()): RolloutDi
     weight: r.weight,
     step: step ? `${r.stepIndex + 1}/${r.steps.length} (${r.steps[r.stepIndex]}%)` : '-',
     samples: samples(r),
-    gates: step ? `≥ ${duration(step.minDurationS)} and ≥ ${step.minSamples} canary requests, ≤ ${duration(step.maxDurationS)}` : '-',
+    gates: r.phase === 'baking'
+      ? `baking at 100% for ${duration(r.spec.bake?.seconds ?? null)} (previous ${r.stable} kept at 0%); a regression against its baseline rolls back`
+      : step ? `≥ ${duration(step.minDurationS)} and ≥ ${step.minSamples} canary requests, ≤ ${duration(step.maxDurationS)}` : '-',
     elapsed: r.startedAt === null ? '-' : duration(((r.finishedAt ?? now) - r.startedAt) / 1000),
     eta: terminal ? '-' : duration(r.etaSeconds),
     decision: d ? { action: d.action, reason: d.reason, at: d.at, seq: d.seq } : null,

@@ -16,7 +16,7 @@ main { padding: 16px 24px; display: grid; gap: 16px; }
 section.card { background: #fff; border: 1px solid var(--line); border-radius: 8px; padding: 14px 16px; }
 h2 { font-size: 15px; margin: 0 0 8px; display: flex; gap: 10px; align-items: center; flex-wrap: wrap; }
 .badge { font-size: 12px; padding: 1px 8px; border-radius: 10px; color: #fff; background: var(--info); text-transform: uppercase; letter-spacing: .03em; }
-.phase-promoted { background: var(--ok); } .phase-rolled_back, .phase-aborted { background: var(--bad); } .phase-paused { background: var(--warn); }
+.phase-promoted { background: var(--ok); } .phase-rolled_back, .phase-aborted { background: var(--bad); } .phase-paused { background: var(--warn); } .phase-baking { background: var(--ok); opacity: .75; }
 .facts { display: flex; gap: 22px; flex-wrap: wrap; color: var(--muted); margin-bottom: 8px; }
 .facts b { color: var(--fg); font-weight: 600; }
 .bar { height: 8px; background: var(--line); border-radius: 4px; overflow: hidden; width: 220px; display: inline-block; vertical-align: middle; }

@@ -37,6 +37,8 @@ export type RolloutSnapshot = Pick<RolloutView, 'id' | 'model' | 'stable' | 'can
   readonly spec: {
     readonly metrics: readonly MetricSpecSnapshot[];
     readonly steps: readonly Readonly<{ weight: number; minDurationS: number; minSamples: number; maxDurationS: number }>[];
+    /** The bake after 100% (absent in specs from before the bake). */
+    readonly bake?: Readonly<{ seconds: number }>;
   };
 };
 

@@ -22,7 +22,8 @@ import type { BinomialState, FoldContext, MetricVerdict, NormalState } from './t
 
 type LatencyMetric = Extract<ResolvedMetric, { kind: 'latency' }>;
 
-const Q: Readonly<Record<LatencyMetric['quantile'], number>> = { p50: 0.5, p95: 0.95, p99: 0.99 };
+/** The probability of each latency quantile name. */
+export const QUANTILE: Readonly<Record<LatencyMetric['quantile'], number>> = { p50: 0.5, p95: 0.95, p99: 0.99 };
 
 /** The order statistic at quantile q of a sorted array (the ceil(q·n)-th smallest value). */
 export function orderStatistic(sorted: Float64Array, q: number): number {
@@ -30,8 +31,22 @@ export function orderStatistic(sorted: Float64Array, q: number): number {
   return sorted[i]!;
 }
 
+/** Per-window stable quantiles the latency baseline keeps (the latest; 20 minutes at a 10 s tick). */
+export const BASELINE_WINDOWS = 120;
+
+/** Smallest stable sample whose q-quantile enters the latency baseline (5 values above it expected). */
+export function baselineMinSample(q: number): number {
+  return Math.ceil(5 / (1 - q));
+}
+
+/** Appends one window's stable quantile to a latency baseline (keeping the latest BASELINE_WINDOWS). */
+export function addBaselineQuantile(quantiles: readonly number[] | undefined, x: number): number[] {
+  const out = [...(quantiles ?? []), x];
+  return out.length > BASELINE_WINDOWS ? out.slice(out.length - BASELINE_WINDOWS) : out;
+}
+
 /** Number of values strictly greater than t in a sorted array. */
-function countAbove(sorted: Float64Array, t: number): number {
+export function countAbove(sorted: Float64Array, t: number): number {
   let lo = 0;
   let hi = sorted.length;
   while (lo < hi) {
@@ -69,8 +84,8 @@ function rawSample(m: LatencyMetric, arm: ArmWindow): readonly number[] {
  */
 const sign = (m: LatencyMetric): number => (m.direction === 'lower_is_worse' ? -1 : 1);
 
-/** The arm's sample oriented so that higher is worse (see {@link sign}). */
-function oriented(m: LatencyMetric, arm: ArmWindow): number[] {
+/** The arm's sample of the metric's column oriented so that higher is worse (see {@link sign}). */
+export function oriented(m: LatencyMetric, arm: ArmWindow): number[] {
   const s = sign(m);
   return s === 1 ? Array.from(rawSample(m, arm)) : rawSample(m, arm).map((x) => -x);
 }
@@ -82,7 +97,7 @@ function windowQuantile(m: LatencyMetric, arm: ArmWindow, q: LatencyMetric['quan
     if (exact !== undefined) return exact;
   }
   const sorted = Float64Array.from(rawSample(m, arm)).sort();
-  return sorted.length ? orderStatistic(sorted, sign(m) === 1 ? Q[q] : 1 - Q[q]) : null;
+  return sorted.length ? orderStatistic(sorted, sign(m) === 1 ? QUANTILE[q] : 1 - QUANTILE[q]) : null;
 }
 
 /**
@@ -91,7 +106,7 @@ function windowQuantile(m: LatencyMetric, arm: ArmWindow, q: LatencyMetric['quan
  * lower_is_worse, where a raw value v is tolerated as `v · (1 + relative) + absolute` (a rate
  * may be 1 + relative times lower), that is `x · (1 + relative) − absolute` on x = −v.
  */
-function adjust(m: LatencyMetric, canary: readonly number[]): Float64Array {
+export function adjustLatencies(m: LatencyMetric, canary: readonly number[]): Float64Array {
   const { relative, absolute } = m.tolerance;
   if (sign(m) === 1) return Float64Array.from(canary, (x) => (x - absolute) / (1 + relative));
   return Float64Array.from(canary, (x) => x * (1 + relative) - absolute);
@@ -100,7 +115,7 @@ function adjust(m: LatencyMetric, canary: readonly number[]): Float64Array {
 /** Folds a window into a latency metric tested by exceedances of the pooled quantile. */
 export function foldLatencyExceedance(s: BinomialState, input: AnalysisInput, ctx: FoldContext): BinomialState {
   const m = s.config as LatencyMetric;
-  const q = Q[m.quantile];
+  const q = QUANTILE[m.quantile];
   const xs = Float64Array.from(oriented(m, input.stable)).sort();
   const xc = Float64Array.from(oriented(m, input.canary)).sort();
   const canaryQ = windowQuantile(m, input.canary, m.quantile);
@@ -111,14 +126,16 @@ export function foldLatencyExceedance(s: BinomialState, input: AnalysisInput, ct
     stableAboveShare: st.step.stableN ? st.step.stableEvents / st.step.stableN : null,
   });
   if (xs.length === 0 || xc.length === 0) return updateBinomial(s, null, ctx, { canarySampled: xc.length, stableSampled: xs.length }, estimate);
-  const y = adjust(m, Array.from(xc));
+  const y = adjustLatencies(m, Array.from(xc));
   const pooled = merge(xs, y);
   const threshold = orderStatistic(pooled, q);
   const k = countAbove(y, threshold);
   const kS = countAbove(xs, threshold);
   const w = y.length / pooled.length;
+  // Stable's quantile of this window (oriented), kept as the bake's baseline when the sample is large enough.
+  const baseline = xs.length >= baselineMinSample(q) ? { baseline: { quantiles: addBaselineQuantile(s.baseline?.quantiles, orderStatistic(xs, q)) } } : {};
   return updateBinomial(
-    s,
+    { ...s, ...baseline },
     { k, m: k + kS, wTilde: w, canaryN: y.length, stableN: xs.length, canaryEvents: k, stableEvents: kS, nonInferiorityLimit: null },
     ctx,
     { threshold, canaryAbove: k, stableAbove: kS, canarySampled: y.length, stableSampled: xs.length },
@@ -149,7 +166,7 @@ export function foldMannWhitney(s: NormalState, input: AnalysisInput, ctx: FoldC
   if (xs.length === 0 || xc.length === 0) {
     return { ...s, last: { canarySampled: xc.length, stableSampled: xs.length, ds: 0, dv: 0 }, etaRejectS: null, etaAcceptS: null };
   }
-  const y = Array.from(adjust(m, xc));
+  const y = Array.from(adjustLatencies(m, xc));
   const r = mannWhitney(y, xs);
   const nn = r.nx * r.ny;
   const effect = r.auc - 0.5;

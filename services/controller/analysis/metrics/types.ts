@@ -81,6 +81,34 @@ export interface BinomialState extends MetricStateBase {
   readonly stableTotal: { readonly events: number; readonly n: number };
   /** Between-window variance estimate (over-dispersion); absent in states written before it existed. */
   readonly dispersion?: DispersionState;
+  /** Latency exceedance: stable's per-window quantiles over the rollout, the bake's baseline (latest first-in-first-out). */
+  readonly baseline?: { readonly quantiles: readonly number[] };
+  /** The bake's one-sample test (see bake.ts); present from the start of the bake on. */
+  readonly bake?: BakeState;
+}
+
+/** A watched metric's test during the bake: the canary alone against stable's baseline. */
+export interface BakeState {
+  /** The null probability of an event (tolerated rate, or 1 − q for latency); null: no baseline, not tested. */
+  readonly nullShare: number | null;
+  /** Latency: stable's baseline quantile T_B the canary's latencies are counted above; null for rates. */
+  readonly threshold: number | null;
+  /** Stable's baseline value (its rate, or T_B), for readers. */
+  readonly baseline: number | null;
+  /** The one-sample mixture's log likelihoods per grid point, since the bake started. */
+  readonly logLik: readonly number[];
+  /** Over-dispersion over the bake's blocks. */
+  readonly dispersion: DispersionState;
+  /**
+   * The prior of the bake's between-block variance: the larger of the metric's default prior and
+   * the rollout's estimate at the bake's start (the same version's noise, measured over the steps).
+   */
+  readonly tau2Prior: number;
+  /** Events and observations counted so far (k of m), and the canary's requests (or samples) and events. */
+  readonly k: number;
+  readonly m: number;
+  readonly canaryN: number;
+  readonly canaryEvents: number;
 }
 
 /**
@@ -150,4 +178,6 @@ export interface FoldContext {
   readonly blockS?: number;
   /** True in the last analysed step (before 100%), where a rate's ruleOut applies. */
   readonly finalStep?: boolean;
+  /** True during the bake: watched metrics run their one-sample test against stable's baseline. */
+  readonly bake?: boolean;
 }

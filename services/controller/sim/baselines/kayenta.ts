@@ -9,10 +9,10 @@
  * at least `pass` (95) promotes, below `marginal` (75) fails and rolls back; between the two (or with
  * no classified metric at all) the step keeps collecting and is judged again at the next interval.
  */
-import type { AnalysisInput, AnalysisWindow } from '../../services/controller/analysis/input.ts';
-import { orderStatistic } from '../../services/controller/analysis/metrics/latency.ts';
-import { hodgesLehmann } from '../../services/controller/analysis/stats/mann-whitney.ts';
-import type { PolicyStatus, SimPolicy } from '../../services/controller/sim/policy.ts';
+import type { AnalysisInput, AnalysisWindow } from '../../analysis/input.ts';
+import { orderStatistic } from '../../analysis/metrics/latency.ts';
+import { hodgesLehmann } from '../../analysis/stats/mann-whitney.ts';
+import type { PolicyStatus, SimPolicy } from '../policy.ts';
 import { mean } from 'simple-statistics';
 
 /** Kayenta's judgment settings used by the benchmark. */

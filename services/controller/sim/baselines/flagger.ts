@@ -6,9 +6,9 @@
  * rolls back when it reaches `threshold` (5, as in the docs' examples). No data counts as a failed
  * check. A passing check advances the weight to the next step; a pass at the last step promotes.
  */
-import type { AnalysisInput, AnalysisWindow } from '../../services/controller/analysis/input.ts';
-import { orderStatistic } from '../../services/controller/analysis/metrics/latency.ts';
-import type { PolicyStatus, SimPolicy } from '../../services/controller/sim/policy.ts';
+import type { AnalysisInput, AnalysisWindow } from '../../analysis/input.ts';
+import { orderStatistic } from '../../analysis/metrics/latency.ts';
+import type { PolicyStatus, SimPolicy } from '../policy.ts';
 
 /** Flagger's analysis settings used by the benchmark. */
 export interface FlaggerConfig {
