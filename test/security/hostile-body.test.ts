@@ -4,7 +4,7 @@
  * 100 kB POST), and disguised PII sent by a client must not reach the event the sink receives.
  * The same classes through the whole pipeline (local log, ClickHouse) are in pii-pipeline.test.ts.
  */
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { Pool } from 'undici';
 import { startStandIn } from '../support/upstream.ts';
@@ -15,17 +15,37 @@ import { ADVERSARIAL_FRAGMENTS, repeatTo } from './adversarial-text.ts';
 
 const MiB = 1 << 20;
 
-test('hostile 1 MiB bodies (sent without a credential) do not hold up other requests, and their events are bounded', async (t) => {
+/** A gateway whose only consumer presents `x-api-key: good`, with a pool for normal and one for hostile requests. */
+async function guardedGateway(t: TestContext) {
   const up = await startStandIn({ name: 'v1', t });
   const { gw, sink } = await startTestGateway(t, { maxBodyBytes: 2 * MiB, models: { m: model({ v1: up.url }) } }, {
     hooks: {
       resolveConsumer: (req) => (req.headers['x-api-key'] === 'good' ? { id: 'c-good' } : GatewayErrors.unauthorized('an API key is required')),
     },
   });
-  const url = `${gw.url}/v1/models/m/predict`;
   const normal = new Pool(gw.url, { connections: 4 });
   const hostile = new Pool(gw.url, { connections: 2 });
   t.after(() => Promise.all([normal.close(), hostile.close()]));
+  return { url: `${gw.url}/v1/models/m/predict`, sink, normal, hostile };
+}
+
+/** Normal authenticated requests one after another until stopped, each latency recorded. */
+function normalLoad(url: string, normal: Pool): { latencies: number[]; stop: () => Promise<void> } {
+  let stopped = false;
+  const latencies: number[] = [];
+  const loop = (async () => {
+    while (!stopped) {
+      const t0 = performance.now();
+      const r = await call(url, { body: { text: 'hello there' }, headers: { 'x-api-key': 'good' }, dispatcher: normal });
+      latencies.push(performance.now() - t0);
+      assert.equal(r.status, 200);
+    }
+  })();
+  return { latencies, stop: async () => { stopped = true; await loop; } };
+}
+
+test('hostile 1 MiB bodies (sent without a credential) do not hold up other requests, and their events are bounded', async (t) => {
+  const { url, sink, normal, hostile } = await guardedGateway(t);
 
   const hostileBodies: Array<[string, string]> = [];
   for (const name of ['jwt-restarts', 'jwt-dots', 'pem-begins', 'card-digits', 'email-locals', 'full-width', 'quoted-pairs']) {
@@ -34,16 +54,7 @@ test('hostile 1 MiB bodies (sent without a credential) do not hold up other requ
     hostileBodies.push(['text/plain', s], ['application/json', JSON.stringify({ text: s })]);
   }
 
-  let stop = false;
-  const latencies: number[] = [];
-  const load = (async () => {
-    while (!stop) {
-      const t0 = performance.now();
-      const r = await call(url, { body: { text: 'hello there' }, headers: { 'x-api-key': 'good' }, dispatcher: normal });
-      latencies.push(performance.now() - t0);
-      assert.equal(r.status, 200);
-    }
-  })();
+  const { latencies, stop: stopLoad } = normalLoad(url, normal);
   // Let the normal load run alone first, so the events of both kinds interleave.
   while (latencies.length < 20) await new Promise((resolve) => setImmediate(resolve));
   const statuses: number[] = [];
@@ -53,8 +64,7 @@ test('hostile 1 MiB bodies (sent without a credential) do not hold up other requ
   }
   const during = latencies.length;
   while (latencies.length < during + 20) await new Promise((resolve) => setImmediate(resolve));
-  stop = true;
-  await load;
+  await stopLoad();
 
   assert.deepEqual(new Set(statuses), new Set([401]), 'every hostile body was answered (401: no credential)');
   const worst = Math.max(...latencies);
@@ -100,30 +110,12 @@ test('disguised PII sent through the gateway is absent from the events, whatever
 });
 
 test('JSON nesting bombs: a declared-JSON body nested 500,000 deep is refused with 400 naming the limit, a text one is kept as text; every request keeps its event and normal requests are not held up', async (t) => {
-  const up = await startStandIn({ name: 'v1', t });
-  const { gw, sink } = await startTestGateway(t, { maxBodyBytes: 2 * MiB, models: { m: model({ v1: up.url }) } }, {
-    hooks: {
-      resolveConsumer: (req) => (req.headers['x-api-key'] === 'good' ? { id: 'c-good' } : GatewayErrors.unauthorized('an API key is required')),
-    },
-  });
-  const url = `${gw.url}/v1/models/m/predict`;
-  const normal = new Pool(gw.url, { connections: 4 });
-  const hostile = new Pool(gw.url, { connections: 2 });
-  t.after(() => Promise.all([normal.close(), hostile.close()]));
+  const { url, sink, normal, hostile } = await guardedGateway(t);
   const n = (MiB - 64) >> 1;
   const bomb = '['.repeat(n) + ']'.repeat(n);
   const objectBomb = '{"a":'.repeat(n / 5) + '1' + '}'.repeat(n / 5);
 
-  let stop = false;
-  const latencies: number[] = [];
-  const load = (async () => {
-    while (!stop) {
-      const t0 = performance.now();
-      const r = await call(url, { body: { text: 'hello there' }, headers: { 'x-api-key': 'good' }, dispatcher: normal });
-      latencies.push(performance.now() - t0);
-      assert.equal(r.status, 200);
-    }
-  })();
+  const { latencies, stop: stopLoad } = normalLoad(url, normal);
   while (latencies.length < 20) await new Promise((resolve) => setImmediate(resolve));
   const sent: Array<[string, Record<string, string>, number, RegExp | undefined]> = [
     [bomb, { 'content-type': 'application/json', 'x-api-key': 'good' }, 400, /nested deeper than 128 levels/],
@@ -143,8 +135,7 @@ test('JSON nesting bombs: a declared-JSON body nested 500,000 deep is refused wi
   }
   const during = latencies.length;
   while (latencies.length < during + 20) await new Promise((resolve) => setImmediate(resolve));
-  stop = true;
-  await load;
+  await stopLoad();
   const worst = Math.max(...latencies);
   // Generous (shared machine): before the bound, each bomb cost about a second of the event
   // loop (JSON.parse twice, then a canonical hash that overflowed the stack).

@@ -7,7 +7,7 @@
  * copies by event id. The promise checked is the user's: exactly one row per answered request, with the
  * event id the client saw, and no request failed because of telemetry.
  */
-import { after, before, test } from 'node:test';
+import { after, before, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { Pool } from 'undici';
 import { parseConfig } from '../../services/core/config.ts';
@@ -44,6 +44,33 @@ after(async () => {
   await broker?.destroy();
 });
 
+/**
+ * `connections` clients each sending a request every ~20 ms (with an email in the body) to model
+ * `m`: the event ids of the answered ones, the statuses of the others, and how to stop.
+ */
+function steadyLoad(t: TestContext, url: string, connections: number): { ids: string[]; failures: number[]; stop: () => Promise<void> } {
+  const pool = new Pool(url, { connections });
+  cleanup(t, () => pool.close());
+  const ids: string[] = [];
+  const failures: number[] = [];
+  let stopped = false;
+  let n = 0;
+  const loop = Promise.all(Array.from({ length: connections }, async () => {
+    while (!stopped) {
+      const i = n++;
+      const res = await pool.request({
+        path: '/v1/models/m/predict', method: 'POST', headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ text: `request ${i} from user${i}@example.com` }),
+      });
+      await res.body.dump();
+      if (res.statusCode !== 200) failures.push(res.statusCode);
+      else ids.push(String(res.headers['x-mlgate-event-id']));
+      await new Promise((r) => setTimeout(r, 20)); // pacing of the load, not synchronisation
+    }
+  }));
+  return { ids, failures, stop: async () => { stopped = true; await loop; } };
+}
+
 test(`whole stack: lost produce responses and ${KILLS} broker SIGKILLs under load give exactly one ClickHouse row per answered request`, async (t) => {
   if (!(await needKafka(t)) || !broker) return;
   const topic = 'stack.kills.events';
@@ -69,25 +96,7 @@ test(`whole stack: lost produce responses and ${KILLS} broker SIGKILLs under loa
   let failed: Error | undefined;
   void ingester.failure.then((err) => { failed = err; });
 
-  const pool = new Pool(gw.url, { connections: 8 });
-  cleanup(t, () => pool.close());
-  const ids: string[] = [];
-  const failures: number[] = [];
-  let stop = false;
-  let n = 0;
-  const load = Promise.all(Array.from({ length: 8 }, async () => {
-    while (!stop) {
-      const i = n++;
-      const res = await pool.request({
-        path: '/v1/models/m/predict', method: 'POST', headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ text: `request ${i} from user${i}@example.com` }),
-      });
-      await res.body.dump();
-      if (res.statusCode !== 200) failures.push(res.statusCode);
-      else ids.push(String(res.headers['x-mlgate-event-id']));
-      await new Promise((r) => setTimeout(r, 20)); // pacing of the load, not synchronisation
-    }
-  }));
+  const { ids, failures, stop: stopLoad } = steadyLoad(t, gw.url, 8);
 
   // First, produce responses lost after the broker stored the records (what a kill right after
   // a write does): the sink cannot confirm them, resends them under a new producer id, and the
@@ -105,8 +114,7 @@ test(`whole stack: lost produce responses and ${KILLS} broker SIGKILLs under loa
     await broker.start();
   }
   await waitUntil('traffic flowing after the last restart', () => sink.currentMode() === 'direct' && sink.spillBacklog() === 0, 180_000, 100);
-  stop = true;
-  await load;
+  await stopLoad();
   await gw.close();
   await sink.flush();
   await waitUntil('every event delivered', () => sink.stats().sent + sink.stats().replayed >= ids.length && sink.spillBacklog() === 0, 120_000, 100);
@@ -153,25 +161,7 @@ test('whole stack: a broker restarted with its log directory wiped while the ing
   const cfg = testIngesterConfig({ events: topic, dlq: `${topic}.dlq` }, { batch: { maxRows: 1000, lingerMs: 100, minBytes: 1 } });
   const first = await runIngester(t, wh, cfg, testKafkaSource([broker.address], cfg));
 
-  const pool = new Pool(gw.url, { connections: 4 });
-  cleanup(t, () => pool.close());
-  const ids: string[] = [];
-  const failures: number[] = [];
-  let stop = false;
-  let n = 0;
-  const load = Promise.all(Array.from({ length: 4 }, async () => {
-    while (!stop) {
-      const i = n++;
-      const res = await pool.request({
-        path: '/v1/models/m/predict', method: 'POST', headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ text: `request ${i} from user${i}@example.com` }),
-      });
-      await res.body.dump();
-      if (res.statusCode !== 200) failures.push(res.statusCode);
-      else ids.push(String(res.headers['x-mlgate-event-id']));
-      await new Promise((r) => setTimeout(r, 20)); // pacing of the load, not synchronisation
-    }
-  }));
+  const { ids, failures, stop: stopLoad } = steadyLoad(t, gw.url, 4);
 
   await waitUntil('rows in ClickHouse', async () => (await count(wh, 'SELECT count() FROM {db}.requests')) >= 300, 120_000, 200);
   // The ingester falls behind (stopped here): what Kafka acknowledges now is stored only there.
@@ -183,8 +173,7 @@ test('whole stack: a broker restarted with its log directory wiped while the ing
   await broker.start({ wipe: true });
   await runIngester(t, wh, cfg, testKafkaSource([broker.address], cfg));
   await waitUntil('direct sends again after the wipe', () => sink.currentMode() === 'direct' && sink.spillBacklog() === 0 && sink.brokerLosses() >= 1, 180_000, 100);
-  stop = true;
-  await load;
+  await stopLoad();
   await gw.close();
   await sink.flush();
   await waitUntil('every event delivered', () => sink.spillBacklog() === 0 && sink.stats().sent + sink.stats().replayed >= ids.length + sink.resent(), 120_000, 100);
