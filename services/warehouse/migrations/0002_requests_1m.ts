@@ -8,6 +8,42 @@
 import { errorOutcomesSql } from '../../telemetry/error-outcomes.ts';
 import type { Migration } from './types.ts';
 
+/**
+ * The view's query: the per-minute roll-up of `requests`, with `extra` select expressions after
+ * the columns of this migration (migration 7 replaces the query with its own columns added).
+ */
+export function rollupSelect(extra: readonly string[] = []): string {
+  return `SELECT
+    toDateTime(toStartOfMinute(ts), 'UTC')                                     AS minute,
+    model, version, role, rollout_id,
+    count()                                                                    AS requests,
+    countIf(outcome = 'ok')                                                    AS ok,
+    countIf(outcome IN (${errorOutcomesSql()}))    AS errors,
+    countIf(status >= 500)                                                     AS status_5xx,
+    sumMap(map(toString(outcome), toUInt64(1)))                                AS outcomes,
+    sum(toFloat64(latency_ms))                                                 AS latency_sum,
+    max(latency_ms)                                                            AS latency_max,
+    quantileTDigestState(latency_ms)                                           AS latency_q,
+    quantileTDigestStateIf(latency_ms, outcome = 'ok')                         AS latency_ok_q,
+    countIf(upstream_latency_ms IS NOT NULL)                                   AS upstream_latency_count,
+    sum(toFloat64(ifNull(upstream_latency_ms, 0)))                             AS upstream_latency_sum,
+    quantileTDigestStateIf(assumeNotNull(upstream_latency_ms), upstream_latency_ms IS NOT NULL) AS upstream_latency_q,
+    quantileTDigestStateIf(assumeNotNull(ttfb_ms), ttfb_ms IS NOT NULL)        AS ttfb_q,
+    sum(request_bytes)                                                         AS request_bytes,
+    sum(response_bytes)                                                        AS response_bytes,
+    sum(toUInt64(ifNull(tokens_in, 0)))                                        AS tokens_in,
+    sum(toUInt64(ifNull(tokens_out, 0)))                                       AS tokens_out,
+    countIf(cache = 'hit')                                                     AS cache_hits,
+    countIf(prediction_score IS NOT NULL)                                      AS score_count,
+    sum(ifNull(prediction_score, 0))                                           AS score_sum,
+    sum(ifNull(prediction_score, 0) * ifNull(prediction_score, 0))             AS score_sum_sq,
+    min(prediction_score)                                                      AS score_min,
+    max(prediction_score)                                                      AS score_max,
+    quantileTDigestStateIf(assumeNotNull(prediction_score), prediction_score IS NOT NULL) AS score_q${extra.map((e) => `,\n    ${e}`).join('')}
+FROM {db}.requests
+GROUP BY minute, model, version, role, rollout_id`;
+}
+
 /** Migration 2. */
 export const migration: Migration = {
   id: 2,
@@ -52,34 +88,6 @@ ORDER BY (model, version, role, rollout_id, minute)
 ${ctx.ttl('aggregates', 'minute')}
 SETTINGS ${ctx.dedupSetting}`,
     `CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.requests_1m_mv${ctx.onCluster} TO {db}.requests_1m AS
-SELECT
-    toDateTime(toStartOfMinute(ts), 'UTC')                                     AS minute,
-    model, version, role, rollout_id,
-    count()                                                                    AS requests,
-    countIf(outcome = 'ok')                                                    AS ok,
-    countIf(outcome IN (${errorOutcomesSql()}))    AS errors,
-    countIf(status >= 500)                                                     AS status_5xx,
-    sumMap(map(toString(outcome), toUInt64(1)))                                AS outcomes,
-    sum(toFloat64(latency_ms))                                                 AS latency_sum,
-    max(latency_ms)                                                            AS latency_max,
-    quantileTDigestState(latency_ms)                                           AS latency_q,
-    quantileTDigestStateIf(latency_ms, outcome = 'ok')                         AS latency_ok_q,
-    countIf(upstream_latency_ms IS NOT NULL)                                   AS upstream_latency_count,
-    sum(toFloat64(ifNull(upstream_latency_ms, 0)))                             AS upstream_latency_sum,
-    quantileTDigestStateIf(assumeNotNull(upstream_latency_ms), upstream_latency_ms IS NOT NULL) AS upstream_latency_q,
-    quantileTDigestStateIf(assumeNotNull(ttfb_ms), ttfb_ms IS NOT NULL)        AS ttfb_q,
-    sum(request_bytes)                                                         AS request_bytes,
-    sum(response_bytes)                                                        AS response_bytes,
-    sum(toUInt64(ifNull(tokens_in, 0)))                                        AS tokens_in,
-    sum(toUInt64(ifNull(tokens_out, 0)))                                       AS tokens_out,
-    countIf(cache = 'hit')                                                     AS cache_hits,
-    countIf(prediction_score IS NOT NULL)                                      AS score_count,
-    sum(ifNull(prediction_score, 0))                                           AS score_sum,
-    sum(ifNull(prediction_score, 0) * ifNull(prediction_score, 0))             AS score_sum_sq,
-    min(prediction_score)                                                      AS score_min,
-    max(prediction_score)                                                      AS score_max,
-    quantileTDigestStateIf(assumeNotNull(prediction_score), prediction_score IS NOT NULL) AS score_q
-FROM {db}.requests
-GROUP BY minute, model, version, role, rollout_id`,
+${rollupSelect()}`,
   ],
 };

@@ -7,7 +7,7 @@
  * replaced in place (`MODIFY QUERY`, no gap in which inserts would go uncounted); it is the
  * query of migration 2 with the new columns added at the end.
  */
-import { errorOutcomesSql } from '../../telemetry/error-outcomes.ts';
+import { rollupSelect } from './0002_requests_1m.ts';
 import type { Migration } from './types.ts';
 
 /** The new `requests_1m` columns and how the view fills each from `requests`. */
@@ -39,35 +39,6 @@ export const migration: Migration = {
     ${ROLLUP.map(([c, type]) => `ADD COLUMN IF NOT EXISTS ${c} ${type}`).join(',\n    ')}`,
     // Migration 2's query (unchanged above the new columns) plus the roll-up of the new ones.
     `ALTER TABLE {db}.requests_1m_mv${ctx.onCluster} MODIFY QUERY
-SELECT
-    toDateTime(toStartOfMinute(ts), 'UTC')                                     AS minute,
-    model, version, role, rollout_id,
-    count()                                                                    AS requests,
-    countIf(outcome = 'ok')                                                    AS ok,
-    countIf(outcome IN (${errorOutcomesSql()}))    AS errors,
-    countIf(status >= 500)                                                     AS status_5xx,
-    sumMap(map(toString(outcome), toUInt64(1)))                                AS outcomes,
-    sum(toFloat64(latency_ms))                                                 AS latency_sum,
-    max(latency_ms)                                                            AS latency_max,
-    quantileTDigestState(latency_ms)                                           AS latency_q,
-    quantileTDigestStateIf(latency_ms, outcome = 'ok')                         AS latency_ok_q,
-    countIf(upstream_latency_ms IS NOT NULL)                                   AS upstream_latency_count,
-    sum(toFloat64(ifNull(upstream_latency_ms, 0)))                             AS upstream_latency_sum,
-    quantileTDigestStateIf(assumeNotNull(upstream_latency_ms), upstream_latency_ms IS NOT NULL) AS upstream_latency_q,
-    quantileTDigestStateIf(assumeNotNull(ttfb_ms), ttfb_ms IS NOT NULL)        AS ttfb_q,
-    sum(request_bytes)                                                         AS request_bytes,
-    sum(response_bytes)                                                        AS response_bytes,
-    sum(toUInt64(ifNull(tokens_in, 0)))                                        AS tokens_in,
-    sum(toUInt64(ifNull(tokens_out, 0)))                                       AS tokens_out,
-    countIf(cache = 'hit')                                                     AS cache_hits,
-    countIf(prediction_score IS NOT NULL)                                      AS score_count,
-    sum(ifNull(prediction_score, 0))                                           AS score_sum,
-    sum(ifNull(prediction_score, 0) * ifNull(prediction_score, 0))             AS score_sum_sq,
-    min(prediction_score)                                                      AS score_min,
-    max(prediction_score)                                                      AS score_max,
-    quantileTDigestStateIf(assumeNotNull(prediction_score), prediction_score IS NOT NULL) AS score_q,
-    ${ROLLUP.map(([c, , expr]) => `${expr} AS ${c}`).join(',\n    ')}
-FROM {db}.requests
-GROUP BY minute, model, version, role, rollout_id`,
+${rollupSelect(ROLLUP.map(([c, , expr]) => `${expr} AS ${c}`))}`,
   ],
 };
