@@ -21,13 +21,14 @@ const COMMON = [
 ];
 const TAIL = [
   'prediction_label', 'prediction_score', 'tokens_in', 'tokens_out', 'correlation_id', 'trace_id', 'span_id', 'cache',
-  'schema_version', iso('ingested_at'),
+  'upstream_model', 'ttft_ms', 'itl_mean_ms', 'itl_p95_ms', 'output_tps', 'schema_version', iso('ingested_at'),
 ];
 
 /** String columns whose text callers chose: in CSV, neutralised where a spreadsheet would run it. */
 const CALLER_TEXT = new Set([
   'gateway_id', 'route', 'model', 'version', 'role', 'rollout_id', 'consumer_id', 'method', 'outcome', 'error_class',
   'input_hash', 'output_hash', 'hash_key_id', 'input_redacted', 'prediction_label', 'correlation_id', 'trace_id', 'span_id', 'cache',
+  'upstream_model',
 ]);
 const flat = (cols: readonly string[]) => cols.map((c) => (CALLER_TEXT.has(c) ? csvSafeSql(c) : c));
 
