@@ -82,8 +82,9 @@ test('migration registry: ids unique and ascending; a taken id is refused', () =
   assert.throws(() => registerMigration({ id: 900, name: 'Bad Name', description: 'x', up: [] }), /lower_snake_case/);
   for (const m of allMigrations()) {
     for (const sql of renderMigration(m, migrationContext(WarehouseSection.parse({}).retention, 100))) {
-      // MODIFY QUERY (a materialized view's query replaced) sets the same query when rerun.
-      assert.match(sql, /IF NOT EXISTS|IF EXISTS|^ALTER TABLE \{db\}\.\w+ MODIFY QUERY\n/, `migration ${m.id} has a statement that is not rerunnable`);
+      assert.match(sql, /IF NOT EXISTS|IF EXISTS/, `migration ${m.id} has a statement that is not rerunnable`);
+      // A view's query replaced in place broke exactly-once of requests_1m (docs/warehouse.md).
+      assert.doesNotMatch(sql, /MODIFY QUERY/, `migration ${m.id} replaces a view's query`);
       assert.doesNotMatch(sql, /mlgate\./, `migration ${m.id} names a database instead of {db}`);
     }
   }
