@@ -234,8 +234,8 @@ function redactionBench(): void {
   row(`hash JSON chat (${chatBuf.length} B)`, rate(() => h.hashPayload(chatBuf, 'application/json')), 'ops/s', 'JSON.parse + JSON.stringify', floor);
 }
 
-/** Best of `n` runs of `fn`, in ms. */
-function best(fn: () => unknown, n = 3): number {
+/** Best of `n` runs of `fn`, in ms (9: the benign baselines take 0.1 ms, where one GC or a deopt in 3 runs doubled a ratio). */
+function best(fn: () => unknown, n = 9): number {
   let b = Infinity;
   for (let i = 0; i < n; i++) {
     const t0 = performance.now();
