@@ -448,31 +448,78 @@ function isBinary(body: Buffer | string): boolean {
  * their typed placeholder.
  */
 const QUOTED_PAIR = /"((?:[^"\\\n]|\\.){1,100})"\s{0,20}:\s{0,20}"((?:[^"\\\n]|\\.){0,2000})"?/g;
-const EQ_PAIR = /(?<![\p{L}\p{N}_-])([\p{L}_][\p{L}\p{N}_.-]{0,60})\s{0,3}=\s{0,3}([^\s&"',;]{1,2000})/gu;
-const COLON_PAIR = /(?<![\p{L}\p{N}_-])([\p{L}_][\p{L}\p{N}_.-]{0,60})\s{0,3}:[ \t]{0,3}([^\s"'<][^\n"'<]{0,1999})(<[A-Z_]+>)?/gu;
+export const EQ_PAIR = /(?<![\p{L}\p{N}_-])([\p{L}_][\p{L}\p{N}_.-]{0,60})\s{0,3}=\s{0,3}([^\s&"',;]{1,2000})/gu;
+export const COLON_PAIR = /(?<![\p{L}\p{N}_-])([\p{L}_][\p{L}\p{N}_.-]{0,60})\s{0,3}:[ \t]{0,3}([^\s"'<][^\n"'<]{0,1999})(<[A-Z_]+>)?/gu;
 const PLACEHOLDER = /<[A-Z_]+>/;
+const isAsciiLetter = (c: number): boolean => (c >= 65 && c <= 90) || (c >= 97 && c <= 122);
+
+/** Longest key plus the spaces before its separator in {@link EQ_PAIR} and {@link COLON_PAIR}. */
+const PAIR_REACH = 64;
+const EQ_PAIR_AT = new RegExp(EQ_PAIR.source, 'uy');
+const COLON_PAIR_AT = new RegExp(COLON_PAIR.source, 'uy');
+
+/**
+ * `text.replace(re, replace)` for {@link EQ_PAIR} or {@link COLON_PAIR} (given as its sticky form
+ * `at`), in time linear in the text: a match's key and the spaces after it are at most
+ * {@link PAIR_REACH} characters and hold no `separator`, so a match can only start within that
+ * many characters before the next separator, and only those starts are tried. The unanchored
+ * scan tried a key at every character and read up to 61 key characters from each (text made of
+ * `a.` with one `:` cost about 60 steps a character).
+ */
+export function replacePairs(text: string, at: RegExp, separator: string, replace: (m: RegExpExecArray) => string): string {
+  // Characters a value cannot start with (besides white space): a separator followed by one of
+  // them, after the spaces the pattern allows, has no pair.
+  const refused = separator === '=' ? '&"\',;' : '"\'<';
+  let out = '';
+  let copied = 0;
+  let from = 0;
+  // A start at or before the previous separator can only end at that one: it was tried then.
+  let tried = 0;
+  for (let j = text.indexOf(separator); j >= 0; j = text.indexOf(separator, Math.max(from, j + 1))) {
+    const first = Math.max(from, j - PAIR_REACH, tried);
+    tried = j + 1;
+    let v = j + 1;
+    while (v < text.length && v <= j + 3 && (text[v] === ' ' || text[v] === '\t')) v++;
+    if (v >= text.length || refused.includes(text[v]!)) continue;
+    for (let s = first; s <= j; s++) {
+      // Cheap refusals of what the pattern's first two tests refuse (ASCII only; the rest is the
+      // regex's): a key starts with a letter or `_`, after a character that is not a letter,
+      // digit, `_` or `-`.
+      const c = text.charCodeAt(s);
+      if (c < 128 && !isAsciiLetter(c) && c !== 95) continue;
+      const b = s > 0 ? text.charCodeAt(s - 1) : 32;
+      if (b < 128 && (isAsciiLetter(b) || (b >= 48 && b <= 57) || b === 95 || b === 45)) continue;
+      at.lastIndex = s;
+      const m = at.exec(text);
+      if (!m) continue;
+      out += text.slice(copied, m.index) + replace(m);
+      copied = from = m.index + m[0].length;
+      break;
+    }
+  }
+  return copied === 0 ? text : out + text.slice(copied);
+}
 
 function maskPairsInText(text: string, secretKey: (k: string) => boolean, counts: Record<string, number>): string {
   if (!text.includes('=') && !text.includes(':')) return text;
   let n = 0;
   const skip = (k: string, val: string) => !secretKey(k) || val === MASKED || PLACEHOLDER.test(val);
-  const out = text
-    .replace(QUOTED_PAIR, (m: string, k: string, val: string) => {
-      if (skip(k, val)) return m;
-      n++;
-      return `"${k}": "${MASKED}"`;
-    })
-    .replace(EQ_PAIR, (m: string, k: string, val: string) => {
-      if (skip(k, val)) return m;
-      n++;
-      return m.slice(0, m.length - val.length) + MASKED;
-    })
-    .replace(COLON_PAIR, (m: string, k: string, val: string, placeholder: string | undefined) => {
-      // `Authorization: Bearer <BEARER_TOKEN>`: the scheme before a detected value stays.
-      if (skip(k, val) || (placeholder && /^[A-Za-z]{1,10}\s+$/.test(val))) return m;
-      n++;
-      return m.slice(0, m.length - val.length - (placeholder?.length ?? 0)) + MASKED + (placeholder ? ` ${placeholder}` : '');
-    });
+  const quoted = text.replace(QUOTED_PAIR, (m: string, k: string, val: string) => {
+    if (skip(k, val)) return m;
+    n++;
+    return `"${k}": "${MASKED}"`;
+  });
+  const eq = replacePairs(quoted, EQ_PAIR_AT, '=', ([m, k, val]) => {
+    if (skip(k!, val!)) return m;
+    n++;
+    return m.slice(0, m.length - val!.length) + MASKED;
+  });
+  const out = replacePairs(eq, COLON_PAIR_AT, ':', ([m, k, val, placeholder]) => {
+    // `Authorization: Bearer <BEARER_TOKEN>`: the scheme before a detected value stays.
+    if (skip(k!, val!) || (placeholder && /^[A-Za-z]{1,10}\s+$/.test(val!))) return m;
+    n++;
+    return m.slice(0, m.length - val!.length - (placeholder?.length ?? 0)) + MASKED + (placeholder ? ` ${placeholder}` : '');
+  });
   if (n) counts.MASKED = (counts.MASKED ?? 0) + n;
   return out;
 }

@@ -1,0 +1,33 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import { COLON_PAIR, EQ_PAIR, replacePairs } from '../../services/telemetry/redact.ts';
+
+// Text built from the characters the pair patterns care about: key characters (letters, digits,
+// `_ . -`, a non-ASCII letter), both separators, spaces and tabs, newlines, quotes, placeholders.
+const piece = fc.constantFrom('a', 'b', 'Z', '9', '_', '.', '-', 'é', ':', '=', ' ', '\t', '\n', '"', "'", '&', ';', ',', '<', '>', '<EMAIL>', 'password', 'api_key', 'Bearer ',
+  // Keys near the 61-character limit, and runs past it.
+  'k'.repeat(20), 'q'.repeat(40), 'y'.repeat(58), 'x'.repeat(70));
+const text = fc.array(piece, { maxLength: 120 }).map((a) => a.join(''));
+
+for (const [name, re, separator, parts] of [['key=value', EQ_PAIR, '=', 3], ['key: value', COLON_PAIR, ':', 4]] as const) {
+  test(`pair masking (${name}): anchored at separators, the result equals String.replace on any text`, () => {
+    const at = new RegExp(re.source, 'uy');
+    // The match and its groups (String.replace passes the offset after them).
+    const mark = (m: RegExpExecArray | string[]) => `[${m.slice(0, parts).map((g) => g ?? '∅').join('|')}]`;
+    fc.assert(fc.property(text, (t) => {
+      const want = t.replace(re, (...args: unknown[]) => mark(args.slice(0, parts) as string[]));
+      assert.equal(replacePairs(t, at, separator, mark), want);
+    }), { numRuns: 3000 });
+  });
+}
+
+test('pair masking: text of key characters with one separator costs what its length does (linear, not 60 steps a character)', () => {
+  // Counted in regex attempts, not time: the anchored form tries at most 65 starts per separator.
+  let attempts = 0;
+  const at = new RegExp(EQ_PAIR.source, 'uy');
+  const counting = new Proxy(at, { get: (r, k) => (k === 'exec' ? (s: string) => { attempts++; return r.exec(s); } : Reflect.get(r, k)) });
+  const t = 'a.'.repeat(50_000) + ':x=';
+  replacePairs(t, counting as RegExp, '=', (m) => m[0]);
+  assert.ok(attempts <= 65, `${attempts} attempts for one separator`);
+});
