@@ -105,10 +105,12 @@ export function payloadFields(r: PayloadInput, deps: BuildDeps): PayloadFields {
   if (r.requestBody) {
     const body = asBuffer(r.requestBody);
     let parsed = r.requestJson;
+    let notJson = false;
     if (parsed === undefined && r.requestContentType !== undefined && /json/i.test(r.requestContentType)) {
-      try { parsed = parseJsonBounded(body.toString('utf8')); } catch { /* hashed as bytes below */ }
+      // Declared JSON that does not parse is hashed as bytes (hashPayload would parse it again).
+      try { parsed = parseJsonBounded(body.toString('utf8')); } catch { notJson = true; }
     }
-    inputHash = parsed !== undefined ? hasher.hashValue(parsed) : hasher.hashPayload(body, r.requestContentType);
+    inputHash = parsed !== undefined ? hasher.hashValue(parsed) : notJson ? hasher.hashBytes(body) : hasher.hashPayload(body, r.requestContentType);
     if (!r.redaction || r.redaction.storeInput) {
       // The one place the PII policy meets a payload: the redactor applies the model's mask
       // paths with its own, and treats as JSON whatever parses as JSON.
@@ -130,13 +132,15 @@ export function payloadFields(r: PayloadInput, deps: BuildDeps): PayloadFields {
     } else {
       let parsed: unknown;
       let isJson = false;
+      let tried = false;
       if (isJsonType(ct)) {
+        tried = true;
         try {
           parsed = parseJsonBounded(body.toString('utf8'));
           isJson = true;
-        } catch { /* not JSON after all */ }
+        } catch { /* not JSON after all: hashed as bytes, not parsed again */ }
       }
-      outputHash = isJson ? hasher.hashValue(parsed) : hasher.hashPayload(body, ct);
+      outputHash = isJson ? hasher.hashValue(parsed) : tried ? hasher.hashBytes(body) : hasher.hashPayload(body, ct);
       if (isJson) {
         usage = usageOf(parsed);
         const p = r.prediction;

@@ -29,6 +29,8 @@ export interface Hasher {
   hashPayload(body: Buffer | string, contentType?: string): string;
   /** Hash of an already-parsed JSON value. */
   hashValue(value: unknown): string;
+  /** Hash of the bytes as they are (what {@link hashPayload} gives a body that is not JSON). */
+  hashBytes(body: Buffer | string): string;
 }
 
 const nfc = (s: string): string => (/[\u0080-\uffff]/.test(s) ? s.normalize('NFC') : s);
@@ -122,6 +124,7 @@ export function createHasher(opts: HasherOptions): Hasher {
   return {
     keyId: opts.keyId,
     hashValue: (value) => hmac(canonicalJson(value)),
+    hashBytes: (body) => hmac(body),
     hashPayload(body, contentType) {
       const text = typeof body === 'string' ? body : body.toString('utf8');
       if (looksJson(contentType, text)) {

@@ -151,11 +151,6 @@ export class KafkaSink extends SinkBase implements TelemetrySink {
     return this.resentEvents;
   }
 
-  /** Acknowledged events kept for a resend now, and the seconds they span. */
-  resendWindow(): { events: number; seconds: number } {
-    return { events: this.window.size(), seconds: this.window.span() };
-  }
-
   protected override queued(): number {
     return this.queue.length + (this.inFlight && !this.inFlight.spilling ? this.inFlight.events.length : 0);
   }

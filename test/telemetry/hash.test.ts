@@ -104,3 +104,20 @@ test('hash: the two-pass HMAC of text equals createHmac for every key length and
     assert.equal(hasher.hashValue({ b: 1, a: 'é' }), createHmac('sha256', key).update('{"a":"é","b":1}').digest('hex'));
   }
 });
+
+test('a body declared JSON that does not parse is hashed as its bytes, by the event builder as by hashPayload', async () => {
+  const { payloadFields } = await import('../../services/telemetry/event-builder.ts');
+  const { createRedactor } = await import('../../services/telemetry/redact.ts');
+  const key = 'event-builder-hash-key-0123';
+  const h = createHasher({ key, keyId: 'k1' });
+  const deps = { hasher: h, redactor: createRedactor({ maxChars: 2048 }), gatewayId: 'g', paths: new Map() };
+  for (const raw of ['{"broken":', '['.repeat(1000), '{"a": 1} trailing']) {
+    const body = Buffer.from(raw);
+    const bytes = createHmac('sha256', key).update(body).digest('hex');
+    assert.equal(h.hashBytes(body), bytes);
+    assert.equal(h.hashPayload(body, 'application/json'), bytes, 'hashPayload falls back to the bytes');
+    const f = payloadFields({ requestBody: body, requestContentType: 'application/json', responseBody: body, responseContentType: 'application/json' } as never, deps as never);
+    assert.equal(f.input_hash, bytes, `input ${raw.slice(0, 12)}`);
+    assert.equal(f.output_hash, bytes, `output ${raw.slice(0, 12)}`);
+  }
+});
