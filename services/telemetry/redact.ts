@@ -30,6 +30,7 @@
  * Each replaced value becomes a typed placeholder (`<EMAIL>`, `<PHONE>`, ...) and is counted per
  * type in `counts`.
  */
+import { isAscii } from 'node:buffer';
 import { parseJsonBounded } from '../core/json-depth.ts';
 import { DETECTORS, KEY_HINTS, type Detector, type PiiType } from './pii-detectors.ts';
 import { parseMaskPath } from './json-path.ts';
@@ -242,11 +243,33 @@ function cut(text: string, max: number): string {
 }
 
 /** Characters that end a token: what is left of a value cut in the middle is dropped back to one. */
-const PARTIAL_TAIL = /<[A-Z_]*$|[^\s"',;:{}()[\]<>&=|]+$/u;
+const TOKEN_END = /[\s"',;:{}()[\]<>&=|]/;
+const ASCII_TOKEN_END = new Uint8Array(128);
+for (let c = 0; c < 128; c++) ASCII_TOKEN_END[c] = TOKEN_END.test(String.fromCharCode(c)) ? 1 : 0;
+const endsToken = (c: number): boolean => (c < 128 ? ASCII_TOKEN_END[c] === 1 : TOKEN_END.test(String.fromCharCode(c)));
+
+/**
+ * Where the partial token at the end of `text` starts: the last run of characters that end no
+ * token, or a placeholder cut short (`<EMAI`). Reads only that tail, backwards.
+ */
+export function partialTailStart(text: string): number {
+  let i = text.length;
+  while (i > 0 && !endsToken(text.charCodeAt(i - 1))) i--;
+  if (i > 0 && text.charCodeAt(i - 1) === 60 /* < */) {
+    let upper = true;
+    for (let j = i; j < text.length && upper; j++) {
+      const c = text.charCodeAt(j);
+      upper = (c >= 65 && c <= 90) || c === 95;
+    }
+    if (upper) return i - 1;
+  }
+  return i;
+}
 
 /** The text of a cut output: at most `max` characters, without the partial token at the cut. */
 function cutClean(text: string, max: number): string {
-  return cut(text, max).replace(PARTIAL_TAIL, '');
+  const s = cut(text, max);
+  return s.slice(0, partialTailStart(s));
 }
 
 /** Media type of a Content-Type header: lower case, without parameters. */
@@ -429,7 +452,12 @@ function decodeForScan(body: Buffer | string, declaredJson: boolean, scanChars: 
   // A UTF-16 unit takes at most 3 UTF-8 bytes (4 bytes make 2 units), so this many bytes decode
   // to more than `scanChars` units; the streaming decoder holds back a character cut in half.
   const limit = 3 * scanChars + 8;
-  if (declaredJson || body.length <= limit || looksLikeJson(body.subarray(0, 1024).toString('utf8'))) {
+  if (body.length <= limit) return { s: body.toString('utf8'), cutShort: false };
+  // A document longer than MAX_JSON_PARSE characters is not parsed, so it is scanned as text and
+  // needs no more decoded than any other text. ASCII has a byte a character; otherwise a
+  // character takes at most 3 bytes, so only a body under 3 times the limit must be decoded to know.
+  const mayParse = body.length <= MAX_JSON_PARSE || (body.length <= 3 * MAX_JSON_PARSE && !isAscii(body));
+  if (mayParse && (declaredJson || looksLikeJson(body.subarray(0, 1024).toString('utf8')))) {
     return { s: body.toString('utf8'), cutShort: false };
   }
   return { s: new TextDecoder('utf-8').decode(body.subarray(0, limit), { stream: true }), cutShort: true };
@@ -447,11 +475,16 @@ function isBinary(body: Buffer | string): boolean {
  * A `key: value` value runs to the end of its line. Values already replaced by a detector keep
  * their typed placeholder.
  */
-const QUOTED_PAIR = /"((?:[^"\\\n]|\\.){1,100})"\s{0,20}:\s{0,20}"((?:[^"\\\n]|\\.){0,2000})"?/g;
 export const EQ_PAIR = /(?<![\p{L}\p{N}_-])([\p{L}_][\p{L}\p{N}_.-]{0,60})\s{0,3}=\s{0,3}([^\s&"',;]{1,2000})/gu;
 export const COLON_PAIR = /(?<![\p{L}\p{N}_-])([\p{L}_][\p{L}\p{N}_.-]{0,60})\s{0,3}:[ \t]{0,3}([^\s"'<][^\n"'<]{0,1999})(<[A-Z_]+>)?/gu;
 const PLACEHOLDER = /<[A-Z_]+>/;
 const isAsciiLetter = (c: number): boolean => (c >= 65 && c <= 90) || (c >= 97 && c <= 122);
+
+/** Characters (ASCII) a value cannot start with, after `=` and after `:`. */
+const REFUSED_AFTER_EQ = new Uint8Array(128);
+const REFUSED_AFTER_COLON = new Uint8Array(128);
+for (const c of '&"\',;') REFUSED_AFTER_EQ[c.charCodeAt(0)] = 1;
+for (const c of '"\'<') REFUSED_AFTER_COLON[c.charCodeAt(0)] = 1;
 
 /** Longest key plus the spaces before its separator in {@link EQ_PAIR} and {@link COLON_PAIR}. */
 const PAIR_REACH = 64;
@@ -469,18 +502,20 @@ const COLON_PAIR_AT = new RegExp(COLON_PAIR.source, 'uy');
 export function replacePairs(text: string, at: RegExp, separator: string, replace: (m: RegExpExecArray) => string): string {
   // Characters a value cannot start with (besides white space): a separator followed by one of
   // them, after the spaces the pattern allows, has no pair.
-  const refused = separator === '=' ? '&"\',;' : '"\'<';
+  const refused = separator === '=' ? REFUSED_AFTER_EQ : REFUSED_AFTER_COLON;
   let out = '';
   let copied = 0;
   let from = 0;
   // A start at or before the previous separator can only end at that one: it was tried then.
   let tried = 0;
-  for (let j = text.indexOf(separator); j >= 0; j = text.indexOf(separator, Math.max(from, j + 1))) {
+  for (let j = text.indexOf(separator); j >= 0; j = text.indexOf(separator, from > j ? from : j + 1)) {
     const first = Math.max(from, j - PAIR_REACH, tried);
     tried = j + 1;
     let v = j + 1;
-    while (v < text.length && v <= j + 3 && (text[v] === ' ' || text[v] === '\t')) v++;
-    if (v >= text.length || refused.includes(text[v]!)) continue;
+    let c = text.charCodeAt(v);
+    while (v <= j + 3 && (c === 32 || c === 9)) c = text.charCodeAt(++v);
+    // NaN past the end: no value.
+    if (!(c >= 0) || (c < 128 && refused[c] === 1)) continue;
     for (let s = first; s <= j; s++) {
       // Cheap refusals of what the pattern's first two tests refuse (ASCII only; the rest is the
       // regex's): a key starts with a letter or `_`, after a character that is not a letter,
@@ -500,15 +535,94 @@ export function replacePairs(text: string, at: RegExp, separator: string, replac
   return copied === 0 ? text : out + text.slice(copied);
 }
 
+/** Longest key a quoted pair is recognised with, and the most white space around its colon. */
+const QUOTED_KEY_MAX = 100;
+const QUOTED_SPACE_MAX = 20;
+/** Escape levels a quoted pair is recognised at: `"k"`, `\\"k\\"` (a document stringified once), ... */
+const QUOTED_LEVELS = 5;
+
+/** Backslashes just before `i`, counting at most `max + 1`. */
+function backslashesBefore(t: string, i: number, max: number): number {
+  let n = 0;
+  while (n <= max && i - n - 1 >= 0 && t.charCodeAt(i - n - 1) === 92) n++;
+  return n;
+}
+
+const isSpace = (c: number): boolean => c === 32 || c === 9 || c === 10 || c === 13;
+
+/**
+ * Secret-like `"key": "value"` pairs in text, at any escape level up to {@link QUOTED_LEVELS}: in
+ * a JSON document stringified n times, every quote of a pair has 2^n - 1 backslashes before it,
+ * so `{"meta": "{\\"password\\": \\"x\\"}"}` that does not parse (or is too large to) still
+ * has its inner pair masked. One pass over the quotes: a key is read up to the next quote (at
+ * most {@link QUOTED_KEY_MAX} characters), a masked value up to its closing quote or the end of
+ * its line, and the value of a key that is not secret is scanned on for pairs inside it (so the
+ * values read never overlap, and the pass is linear). A secret key's value is masked unless
+ * `keep(value)` says it is already safe (a placeholder); the count of masked pairs comes back.
+ */
+export function maskQuotedPairs(text: string, secretKey: (key: string) => boolean, keep: (value: string) => boolean): { text: string; masked: number } {
+  let out = '';
+  let copied = 0;
+  let masked = 0;
+  for (let q = text.indexOf('"'); q >= 0; q = text.indexOf('"', q + 1)) {
+    // The opening quote's backslashes give the level: 0, 1, 3, 7 or 15.
+    const run = backslashesBefore(text, q, 2 ** QUOTED_LEVELS);
+    if ((run & (run + 1)) !== 0 || run >= 2 ** QUOTED_LEVELS) continue;
+    // The key runs to the next quote, which must close it at the same level.
+    const k = text.indexOf('"', q + 1);
+    if (k < 0) break;
+    const keyEnd = k - run;
+    if (keyEnd <= q + 1 || keyEnd - (q + 1) > QUOTED_KEY_MAX || backslashesBefore(text, k, run) !== run) continue;
+    const key = text.slice(q + 1, keyEnd);
+    if (key.includes('\n') || !secretKey(key)) continue;
+    // White space, a colon, white space, then the value's opening quote at the same level.
+    let p = k + 1;
+    for (let n = 0; n < QUOTED_SPACE_MAX && p < text.length && isSpace(text.charCodeAt(p)); n++) p++;
+    if (text.charCodeAt(p) !== 58 /* : */) continue;
+    p++;
+    for (let n = 0; n < QUOTED_SPACE_MAX && p < text.length && isSpace(text.charCodeAt(p)); n++) p++;
+    let b = 0;
+    while (b < run && text.charCodeAt(p + b) === 92) b++;
+    if (b !== run || text.charCodeAt(p + run) !== 34) continue;
+    const valueStart = p + run + 1;
+    // The value ends at a quote closing it at this level: 2^n - 1 backslashes before it, modulo
+    // 2^(n+1) (more are escaped backslashes of the value), or at the end of its line.
+    const period = 2 * (run + 1);
+    let end = valueStart;
+    let close = -1;
+    while (end < text.length) {
+      const c = text.charCodeAt(end);
+      if (c === 10) break;
+      if (c === 34) {
+        const r = backslashesBefore(text, end, Infinity);
+        if (r % period === run) {
+          close = end;
+          break;
+        }
+      }
+      end++;
+    }
+    const valueEnd = close >= 0 ? close - run : end;
+    if (keep(text.slice(valueStart, valueEnd))) {
+      q = close >= 0 ? close : end;
+      continue;
+    }
+    const bs = '\\'.repeat(run);
+    out += `${text.slice(copied, q - run)}${bs}"${key}${bs}": ${bs}"${MASKED}${bs}"`;
+    copied = close >= 0 ? close + 1 : end;
+    masked++;
+    q = copied - 1;
+  }
+  return { text: copied === 0 ? text : out + text.slice(copied), masked };
+}
+
 function maskPairsInText(text: string, secretKey: (k: string) => boolean, counts: Record<string, number>): string {
   if (!text.includes('=') && !text.includes(':')) return text;
   let n = 0;
   const skip = (k: string, val: string) => !secretKey(k) || val === MASKED || PLACEHOLDER.test(val);
-  const quoted = text.replace(QUOTED_PAIR, (m: string, k: string, val: string) => {
-    if (skip(k, val)) return m;
-    n++;
-    return `"${k}": "${MASKED}"`;
-  });
+  const q = maskQuotedPairs(text, secretKey, (val) => val === MASKED || PLACEHOLDER.test(val));
+  const quoted = q.text;
+  n += q.masked;
   const eq = replacePairs(quoted, EQ_PAIR_AT, '=', ([m, k, val]) => {
     if (skip(k!, val!)) return m;
     n++;
@@ -628,7 +742,7 @@ export function createRedactor(opts: RedactorOptions): Redactor {
       const mt = mediaType(contentType);
       const { s, cutShort } = decodeForScan(body, isJsonMediaType(mt), max + SCAN_MARGIN);
       return guarded((deadline, counts) => {
-        const declared = isJsonMediaType(mt) && s.length <= MAX_JSON_PARSE;
+        const declared = isJsonMediaType(mt) && !cutShort && s.length <= MAX_JSON_PARSE;
         if (declared) {
           const p = tryParse(s);
           if (p.ok) return jsonValue(p.value, paths, deadline, counts);

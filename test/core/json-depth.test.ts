@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import fc from 'fast-check';
 import { jsonTooDeep, MAX_JSON_DEPTH, parseJsonBounded } from '../../services/core/json-depth.ts';
 import { decodeEvent } from '../../services/telemetry/event.ts';
 
@@ -25,4 +26,26 @@ test('json depth: the ingester dead-letters a message nested too deep, with the 
   const r = decodeEvent(Buffer.from(nest(200_000)));
   assert.equal(r.ok, false);
   assert.match((r as { reason: string }).reason, /not JSON: JSON nested deeper than 128 levels/);
+});
+
+test('json depth: on any text of quotes, backslashes and brackets, the scan agrees with a character-by-character reading', () => {
+  // The reference: every character read in turn, a backslash in a string skipping the next one.
+  const reference = (text: string, max: number): boolean => {
+    let depth = 0;
+    for (let i = 0; i < text.length; i++) {
+      const c = text[i];
+      if (c === '"') {
+        for (i++; i < text.length && text[i] !== '"'; i++) if (text[i] === '\\') i++;
+      } else if (c === '[' || c === '{') {
+        if (++depth > max) return true;
+      } else if (c === ']' || c === '}') depth--;
+    }
+    return false;
+  };
+  const text = fc.array(fc.constantFrom('"', '\\', '\\\\', '[', ']', '{', '}', 'a', '[[[[', ']]'), { maxLength: 80 }).map((a) => a.join(''));
+  fc.assert(fc.property(text, fc.integer({ min: 1, max: 6 }), (t, max) => {
+    // Padded past the length under which the scan is skipped.
+    const padded = t + ' '.repeat(2 * max + 1);
+    assert.equal(jsonTooDeep(padded, max), reference(padded, max));
+  }), { numRuns: 5000 });
 });

@@ -22,6 +22,10 @@ const BODIES: Array<[string | undefined, string]> = [
   ['application/vnd.api+json', JSON.stringify({ text: 'ann.smith＠example.com loved it', n: -4111111111111111, newPassword: 'hunter2pass' })],
   ['text/plain', JSON.stringify({ text: 'card 4111\u00a01111\u00a01111\u00a01111 and 4111.1111.1111.1111', refreshToken: 'hunter2pass' })],
   [undefined, JSON.stringify({ text: 'terrible. ann.smith\ufeff@example.com', client_secret: 'hunter2pass' })],
+  // JSON that does not parse (cut short) sent as text, holding a stringified document: its pairs are escaped.
+  ['text/plain', JSON.stringify({ text: 'ok', meta: JSON.stringify({ user: 'ann', password: 'hunter2pass' }) }).slice(0, -2)],
+  // A log line quoting a document stringified twice (three backslashes before its quotes).
+  ['text/plain', `request body was ${JSON.stringify(JSON.stringify(JSON.stringify({ api_key: 'hunter2pass' })))}`],
 ];
 
 function filesUnder(dir: string): string[] {

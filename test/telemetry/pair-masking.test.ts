@@ -31,3 +31,33 @@ test('pair masking: text of key characters with one separator costs what its len
   replacePairs(t, counting as RegExp, '=', (m) => m[0]);
   assert.ok(attempts <= 65, `${attempts} attempts for one separator`);
 });
+
+test('quoted pairs: in a JSON document stringified 0 to 4 times, every secret string value is masked, every other value kept, and the text still parses', async () => {
+  const { maskQuotedPairs } = await import('../../services/telemetry/redact.ts');
+  const secret = (k: string) => k === 'password' || k === 'api_key';
+  const keep = (v: string) => v === '<MASKED>';
+  // Values with quotes, backslashes, colons and pair-like text of their own (no secret pairs inside:
+  // those are masked too, which the level tests show).
+  const value = fc.oneof(fc.string({ maxLength: 12 }), fc.constantFrom('a"b', 'c\\d', '\\"', 'x": "y', '"user": "z"', 'e\\\\"f', ''));
+  const key = fc.constantFrom('password', 'api_key', 'user', 'note', 'pass word');
+  const doc = fc.dictionary(key, fc.oneof(value, fc.dictionary(key, value, { maxKeys: 3 })), { maxKeys: 4 });
+  fc.assert(fc.property(doc, fc.integer({ min: 0, max: 4 }), (d, levels) => {
+    let text = JSON.stringify(d);
+    for (let i = 0; i < levels; i++) text = JSON.stringify(text);
+    let back: unknown = maskQuotedPairs(text, secret, keep).text;
+    for (let i = 0; i <= levels; i++) back = JSON.parse(back as string);
+    const want = (o: Record<string, unknown>): Record<string, unknown> => Object.fromEntries(Object.entries(o).map(([k, v]) =>
+      // A secret key's object value is not a quoted pair; the pairs inside it are.
+      [k, typeof v === 'object' && v !== null ? want(v as Record<string, unknown>) : secret(k) ? '<MASKED>' : v]));
+    assert.deepEqual(back, want(d));
+  }), { numRuns: 2000 });
+});
+
+test('a cut output drops its partial tail exactly as the pattern /<[A-Z_]*$|[^\\s"\',;:{}()[\\]<>&=|]+$/u says', async () => {
+  const { partialTailStart } = await import('../../services/telemetry/redact.ts');
+  const pattern = /<[A-Z_]*$|[^\s"',;:{}()[\]<>&=|]+$/u;
+  const tailText = fc.array(fc.constantFrom('a', 'Z', '_', '<', '>', 'EMAIL', ' ', '\u00a0', '\u3000', '"', '=', '&', 'é', '😀', '\n', ':', 'x<AB'), { maxLength: 30 }).map((a) => a.join(''));
+  fc.assert(fc.property(tailText, (t) => {
+    assert.equal(t.slice(0, partialTailStart(t)), t.replace(pattern, ''));
+  }), { numRuns: 3000 });
+});
