@@ -11,27 +11,44 @@
 export const MAX_JSON_DEPTH = 128;
 
 /**
+ * True when `text` holds at most `max` opening brackets in all, strings included, so it cannot
+ * nest deeper than `max`: most documents, found by indexOf alone, without reading them.
+ */
+function fewOpenings(text: string, max: number): boolean {
+  let n = 0;
+  for (const bracket of ['[', '{']) {
+    for (let i = text.indexOf(bracket); i >= 0; i = text.indexOf(bracket, i + 1)) if (++n > max) return false;
+  }
+  return true;
+}
+
+/**
  * True when `text` nests arrays and objects more than `max` levels deep (brackets inside strings
  * do not count). One pass over the text, stopping as soon as the bound is passed; a text too
  * short to nest that deep is not scanned.
  */
 export function jsonTooDeep(text: string, max = MAX_JSON_DEPTH): boolean {
-  if (text.length <= 2 * max) return false;
+  if (text.length <= 2 * max || fewOpenings(text, max)) return false;
   let depth = 0;
+  let slash = text.indexOf('\\');
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
     if (c === 0x22 /* " */) {
-      // Skip the string: to the next quote after an even number of backslashes (indexOf jumps
-      // through a long string at native speed; each backslash is counted for one quote only).
-      let j = i;
-      for (;;) {
-        j = text.indexOf('"', j + 1);
-        if (j < 0) return false;
-        let b = 0;
-        while (text.charCodeAt(j - 1 - b) === 0x5c /* \ */) b++;
-        if ((b & 1) === 0) break;
+      // A string without escapes is skipped with indexOf, at native speed; one with escapes is
+      // read a character at a time, as the parser does. `slash` (the next backslash, -1 for
+      // none) moves forward only, so all the indexOf calls together read the text once.
+      const q = text.indexOf('"', i + 1);
+      if (q < 0) return false;
+      if (slash !== -1 && slash <= i) slash = text.indexOf('\\', i + 1);
+      if (slash === -1 || slash > q) {
+        i = q;
+        continue;
       }
-      i = j;
+      for (i++; i < text.length; i++) {
+        const d = text.charCodeAt(i);
+        if (d === 0x5c /* \ */) i++;
+        else if (d === 0x22) break;
+      }
     } else if (c === 0x5b /* [ */ || c === 0x7b /* { */) {
       if (++depth > max) return true;
     } else if (c === 0x5d /* ] */ || c === 0x7d /* } */) {

@@ -66,51 +66,66 @@ function digitValue(cp: number): number {
   return (cp - zero) % 10;
 }
 
+const isHigh = (u: number): boolean => u >= 0xd800 && u <= 0xdbff;
+
 /** Folds `text` (see the module comment). */
 export function fold(text: string): Folded {
   if (!NON_ASCII.test(text)) return { text, map: null };
   const parts: string[] = [];
-  let map = new Int32Array(text.length + 16);
+  // Built from the first code point that folding changes: text that folds to itself (most
+  // non-Latin prose: CJK, Cyrillic, Arabic letters) is returned as it is, like ASCII.
+  let map: Int32Array | null = null;
   let n = 0;
   const room = (k: number) => {
-    if (n + k < map.length) return;
-    const bigger = new Int32Array(Math.max(map.length * 2, n + k + 16));
-    bigger.set(map);
+    if (n + k < map!.length) return;
+    const bigger = new Int32Array(Math.max(map!.length * 2, n + k + 16));
+    bigger.set(map!);
     map = bigger;
   };
+  // Start of the run of characters copied unchanged.
   let runStart = 0;
-  let i = 0;
-  const flushAscii = (end: number) => {
+  const flushRun = (end: number) => {
     if (end > runStart) {
       parts.push(text.slice(runStart, end));
       room(end - runStart);
-      for (let k = runStart; k < end; k++) map[n++] = k;
+      // The second half of a surrogate pair points at the pair, as a folded code point does, so
+      // a span never ends inside a pair.
+      for (let k = runStart; k < end; k++) {
+        const u = text.charCodeAt(k);
+        map![n++] = u >= 0xdc00 && u <= 0xdfff && k > runStart && isHigh(text.charCodeAt(k - 1)) ? k - 1 : k;
+      }
     }
   };
+  let i = 0;
   while (i < text.length) {
     const c = text.charCodeAt(i);
     if (c < 0x80) {
       i++;
       continue;
     }
-    flushAscii(i);
     const cp = text.codePointAt(i)!;
     const width = cp > 0xffff ? 2 : 1;
-    const out = foldCodePoint(cp, text.slice(i, i + width));
+    const out = cache.get(cp) ?? foldCodePoint(cp, text.slice(i, i + width));
+    if (out.length === width && out.charCodeAt(0) === c && (width === 1 || out.charCodeAt(1) === text.charCodeAt(i + 1))) {
+      i += width;
+      continue;
+    }
+    map ??= new Int32Array(text.length + 16);
+    flushRun(i);
     if (out.length > 0) {
       parts.push(out);
       room(out.length);
       // Every character an original code point became points back at that code point.
-      for (let k = 0; k < out.length; k++) map[n++] = i;
+      for (let k = 0; k < out.length; k++) map![n++] = i;
     }
     i += width;
     runStart = i;
   }
-  flushAscii(text.length);
-  map[n] = text.length;
-  const folded = parts.join('');
-  if (folded === text) return { text, map: null };
-  return { text: folded, map: map.subarray(0, n + 1) };
+  if (!map) return { text, map: null };
+  flushRun(text.length);
+  room(1);
+  map![n] = text.length;
+  return { text: parts.join(''), map: map!.subarray(0, n + 1) };
 }
 
 /** The original span of folded span [start, end). */
