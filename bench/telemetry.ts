@@ -251,16 +251,23 @@ function best(fn: () => unknown, n = 9): number {
 }
 
 /**
- * Best time of each of `fns` (ms), in 9 rounds that run each once in turn, after 5 warm-up
- * rounds: drift in the machine or in the JIT's state hits every side of a ratio alike.
+ * Best time of each of `fns` (ms), in 9 rounds that run each once in turn, after warming each up
+ * (200 calls or 300 ms, whichever comes first: V8 optimises a function after some hundreds of
+ * calls, and a path only the hostile body takes would otherwise be timed half-optimised against
+ * a benign path that every round has already made hot). Alternating rounds let drift in the
+ * machine hit every side of a ratio alike.
  */
 function interleaved(fns: Array<() => unknown>, rounds = 9): number[] {
+  for (const fn of fns) {
+    const until = performance.now() + 300;
+    for (let i = 0; i < 200 && performance.now() < until; i++) fn();
+  }
   const bests = fns.map(() => Infinity);
-  for (let round = 0; round < 5 + rounds; round++) {
+  for (let round = 0; round < rounds; round++) {
     fns.forEach((fn, i) => {
       const t0 = performance.now();
       fn();
-      if (round >= 5) bests[i] = Math.min(bests[i]!, performance.now() - t0);
+      bests[i] = Math.min(bests[i]!, performance.now() - t0);
     });
   }
   return bests;
