@@ -75,6 +75,32 @@ test('llm token timing: ttft leaves the role chunk out; itl and output rate matc
   assert.ok(none!.ttfb_ms !== null, 'while it did have a first byte');
 });
 
+test('llm token timing: a shadow copy of a stream is timed too, under the shadow version\'s own upstream model', async (t) => {
+  const stub = await startLlmStub(t);
+  stub.firstGapMs = FIRST_GAP_MS;
+  stub.gapMs = GAP_MS;
+  const { gw, sink } = await startTestGateway(t, {
+    models: {
+      chat: {
+        versions: { v1: { targets: [stub.url], upstreamModel: 'served-a' }, v2: { targets: [stub.url], upstreamModel: 'served-b' } },
+        weights: { v1: 100, v2: 0 },
+        shadow: { version: 'v2', percent: 100 },
+      },
+    },
+  });
+  await chat(gw.url, { model: 'chat', stream: true, messages: [] });
+  await sink.waitFor(2);
+  const events = sink.events as TelemetryEvent[];
+  const primary = events.find((e) => e.role !== 'shadow')!;
+  const shadow = events.find((e) => e.role === 'shadow')!;
+  assert.equal(shadow.correlation_id, primary.event_id);
+  assert.deepEqual([primary.upstream_model, shadow.upstream_model], ['served-a', 'served-b']);
+  assert.ok(shadow.ttft_ms != null && shadow.ttft_ms >= FIRST_GAP_MS * EARLY, `shadow ttft ${shadow.ttft_ms} ms, first content ${FIRST_GAP_MS} ms after the role chunk`);
+  assert.ok(shadow.itl_mean_ms != null && shadow.itl_mean_ms >= GAP_MS * EARLY && shadow.itl_mean_ms <= GAP_MS + LATE_MS, `shadow itl ${shadow.itl_mean_ms} ms`);
+  assert.equal(shadow.tokens_out, 4, 'the gateway asked the shadow upstream for usage too');
+  assert.ok(shadow.output_tps != null && shadow.output_tps > 0);
+});
+
 /** Runs `text` through a timer, `cut` bytes per chunk, chunk i arriving at time i. */
 function timeStream(text: string, cut = text.length): TokenTimer {
   const tt = new TokenTimer();

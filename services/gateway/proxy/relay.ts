@@ -52,7 +52,7 @@ export function relay(res: ServerResponse, up: UpstreamCall, x: Exchange, extra:
   const ct = headers['content-type'];
   x.responseContentType = typeof ct === 'string' ? ct : undefined;
   // Usage the gateway asked for comes out of the client's stream (sse-usage.ts); the length changes.
-  const sse = up.statusCode === 200 && x.responseContentType !== undefined && SSE.test(x.responseContentType);
+  const sse = up.statusCode === 200 && isEventStream(x.responseContentType);
   const strip = x.stripUsage && sse ? new UsageStripper() : undefined;
   // Token timing for an LLM stream (an OpenAI route's SSE answer): sse-tokens.ts.
   if (sse && x.upstreamModel !== '') x.tokenTimer = new TokenTimer();
@@ -62,6 +62,11 @@ export function relay(res: ServerResponse, up: UpstreamCall, x: Exchange, extra:
 }
 
 const SSE = /^\s*text\/event-stream/i;
+
+/** True for a `text/event-stream` content type (an SSE answer). */
+export function isEventStream(contentType: string | undefined): boolean {
+  return contentType !== undefined && SSE.test(contentType);
+}
 
 /**
  * One response being relayed. A class with prototype methods rather than per-request named

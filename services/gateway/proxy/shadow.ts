@@ -13,7 +13,8 @@ import type { GatewayMetrics } from '../observability/metrics.ts';
 import type { ModelRuntime } from '../routing/model-runtime.ts';
 import type { VersionUpstream } from './upstreams.ts';
 import type { Permit } from '../routing/breaker.ts';
-import { outcomeForStatus } from './relay.ts';
+import { isEventStream, outcomeForStatus } from './relay.ts';
+import { TokenTimer } from './sse-tokens.ts';
 import { outcomeOf } from '../errors.ts';
 import type { TelemetryStage } from '../../telemetry/event-stage.ts';
 import { recordOf } from '../observability/event-record.ts';
@@ -65,6 +66,8 @@ export class ShadowSender {
     x.requestContentType = primary.requestContentType;
     x.requestJson = primary.requestJson;
     x.modelConfig = primary.modelConfig;
+    // An LLM route's copy goes to the shadow version's own upstream model (forward.ts rewrites it).
+    if (primary.upstreamModel !== '') x.upstreamModel = v.upstreamModel ?? rt.name;
     x.capture = new ResponseCapture(this.opts.captureMaxBytes());
     const traceId = primary.trace?.traceId ?? randomHex(16);
     x.trace = { traceId, spanId: randomHex(8), sampled: false, span: undefined };
@@ -91,18 +94,24 @@ export class ShadowSender {
       x.status = f.response.statusCode;
       const ct = f.response.headers['content-type'];
       x.responseContentType = typeof ct === 'string' ? ct : undefined;
+      // The copy's stream is timed like the primary's (relay.ts), so a shadow's time to first
+      // token and inter-token latency can be compared with the version it shadows.
+      if (x.upstreamModel !== '' && x.status === 200 && isEventStream(x.responseContentType)) x.tokenTimer = new TokenTimer();
       try {
         await new Promise<void>((resolve, reject) => f.response.pipe({
           data(chunk) {
-            if (x.tFirstByte === 0) x.tFirstByte = performance.now();
+            const now = performance.now();
+            if (x.tFirstByte === 0) x.tFirstByte = now;
             x.responseBytes += chunk.length;
             x.capture!.add(chunk);
+            x.tokenTimer?.push(chunk, now);
             return true;
           },
           end: resolve,
           error: reject,
         }));
         x.tUpstreamEnd = performance.now();
+        x.tokenTimer?.end(x.tUpstreamEnd);
         ok = x.status < 500;
         x.outcome = outcomeForStatus(x.status);
         x.errorClass = x.status >= 400 ? `http_${x.status}` : '';
