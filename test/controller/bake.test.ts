@@ -113,6 +113,33 @@ test('bake: the default is 600 s; an operator can pause, resume (back to baking)
   assert.deepEqual([aborted.state.phase, aborted.decision.routing.stable.weight, aborted.decision.routing.canary.state], ['aborted', 100, 'tripped']);
 });
 
+test('bake: time spent paused does not count toward the bake, in the state and in the evidence', () => {
+  // 120 s of bake: 30 s baking, paused for 1000 s, resumed; it ends 90 s after the resume.
+  const entered = manual(start({ steps: [50, 100], bake: { seconds: 120 } }), 'promote', 10_000, 'alice');
+  assert.equal(entered.state.phase, 'baking');
+  let state = entered.state;
+  const step = (now: number) => {
+    const w = nextWindow(state, now);
+    const t = tick(state, w === null ? null : healthyBake(w), now);
+    state = t.state;
+    return t.decision;
+  };
+  for (let now = 20_000; now <= 40_000; now += 10_000) step(now);
+  state = manual(state, 'pause', 40_000, 'bob').state;
+  const whilePaused = step(1_000_000);
+  assert.equal(whilePaused.evidence.bake!.elapsedS, 30, 'the bake clock stood still while paused');
+  const resumed = manual(state, 'resume', 1_040_000, 'bob');
+  state = resumed.state;
+  assert.equal(resumed.decision.evidence.bake!.elapsedS, 30);
+  const decisions: Decision[] = [];
+  for (let now = 1_050_000; state.phase === 'baking' && now <= 1_300_000; now += 10_000) decisions.push(step(now));
+  const last = decisions.at(-1)!;
+  assert.equal(last.action, 'finish', last.reason);
+  assert.equal(last.at, 1_040_000 + 90_000, 'finished 90 s after the resume: 30 + 90 = 120 s of bake');
+  assert.ok(last.evidence.bake!.elapsedS >= 120 && last.evidence.bake!.elapsedS < 130);
+  recomputesEveryDecision(decisions);
+});
+
 test('bake: spec errors name the field', () => {
   const rejects = (raw: unknown, re: RegExp) => assert.throws(() => parseRolloutSpec(raw), (err: unknown) => {
     assert.ok(ControllerErrors.specInvalid.is(err), String(err));

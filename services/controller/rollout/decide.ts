@@ -43,7 +43,7 @@ function manualOutcome(ev: Evidence): RuleOutcome {
     case 'start': return { action: 'start', toWeight: ev.steps[0]!, phase: 'progressing', reason: `rollout started ${by}`, etaSeconds: null };
     case 'pause': return { action: 'pause', toWeight: ev.weight, phase: 'paused', reason: `paused ${by}`, etaSeconds: null };
     case 'resume': {
-      // A rollout paused during its bake goes back to baking (its bake clock kept running).
+      // A rollout paused during its bake goes back to baking (its bake clock stood still while paused).
       const phase = ev.bake?.startedAt != null ? 'baking' : 'progressing';
       return { action: 'resume', toWeight: ev.weight, phase, reason: `resumed ${by}${phase === 'baking' ? ' (baking)' : ''}`, etaSeconds: null };
     }

@@ -68,7 +68,8 @@ function buildEvidence(state: RolloutState, now: number, actor: string, manual: 
     ...(state.spec.bake ? {
       bake: {
         seconds: state.spec.bake.seconds, startedAt: state.bakeStartedAt ?? null,
-        elapsedS: state.bakeStartedAt == null ? 0 : (now - state.bakeStartedAt) / 1000,
+        // The bake clock stands still while the rollout is paused.
+        elapsedS: state.bakeStartedAt == null ? 0 : ((state.phase === 'paused' ? state.pausedAt ?? now : now) - state.bakeStartedAt) / 1000,
       },
     } : {}),
     policy: { alpha: state.spec.alpha, power: state.spec.power, onFailure: state.spec.onFailure, onTimeout: state.spec.onTimeout },
@@ -85,6 +86,7 @@ function apply(state: RolloutState, evidence: Evidence, now: number): Transition
   const stepChanges = out.action === 'promote' || out.action === 'start' || out.action === 'resume' || bakes;
   const stepIndex = out.action === 'start' ? 0 : out.action === 'promote' ? state.stepIndex + 1 : bakes ? state.spec.steps.length - 1 : state.stepIndex;
   const canaryState = out.action === 'rollback' || out.action === 'abort' ? 'tripped' : state.canaryState;
+  const resumesBake = state.phase === 'paused' && out.phase === 'baking' && state.bakeStartedAt != null && state.pausedAt != null;
   const next: RolloutState = {
     ...state,
     phase: out.phase, stepIndex, weight: out.toWeight, canaryState, seq: state.seq + 1,
@@ -95,7 +97,9 @@ function apply(state: RolloutState, evidence: Evidence, now: number): Transition
     stepCounts: stepChanges ? { canary: 0, stable: 0, observedS: 0, warmupCanary: 0 } : state.stepCounts,
     warmupUntil: out.action === 'start' || out.action === 'promote' || bakes ? now + (state.spec.steps[stepIndex]?.warmup.seconds ?? 0) * 1000 : state.warmupUntil ?? null,
     lastWindowWarmup: false,
-    bakeStartedAt: bakes ? now : state.bakeStartedAt ?? null,
+    // Resumed into the bake: its start moves by the time spent paused, so a pause does not eat the bake.
+    bakeStartedAt: bakes ? now : resumesBake ? state.bakeStartedAt! + (now - state.pausedAt!) : state.bakeStartedAt ?? null,
+    pausedAt: out.phase === 'paused' ? (state.phase === 'paused' ? state.pausedAt ?? now : now) : null,
     metrics: bakes ? startBake(state.metrics) : stepChanges
       ? resetStep(state.metrics, out.action === 'resume' ? null : { index: stepIndex, analysed: analysedSteps(state.spec) })
       : state.metrics,

@@ -33,8 +33,13 @@ export interface RolloutState {
   readonly warmupUntil?: number | null;
   /** Whether the last analysed window fell in the warm-up (shown in the evidence). */
   readonly lastWindowWarmup?: boolean;
-  /** When the bake at 100% started (ms); null or absent: not baking (yet). */
+  /**
+   * When the bake at 100% started (ms), moved later by any time spent paused in it; null or
+   * absent: not baking (yet).
+   */
   readonly bakeStartedAt?: number | null;
+  /** When the rollout was paused (ms); null or absent while it is not paused. */
+  readonly pausedAt?: number | null;
   /** Each metric's running statistics. */
   readonly metrics: readonly MetricState[];
 }
