@@ -106,6 +106,14 @@ export const VersionSchema = z.strictObject({
    * Turn off for an upstream that refuses `stream_options`.
    */
   streamUsage: z.boolean().default(true),
+  /**
+   * What this version's upstream charges, in USD per million tokens: each event on an LLM route
+   * then carries its `cost_usd` (input and output tokens at these prices; 0 on a cache hit).
+   */
+  pricePerMillionTokens: z.strictObject({
+    input: z.number().finite().nonnegative(),
+    output: z.number().finite().nonnegative(),
+  }).optional(),
 });
 
 /** Sticky routing: `none`, the consumer id, or the value of a named request header. */

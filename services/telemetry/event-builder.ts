@@ -51,6 +51,8 @@ export interface EventRecord {
   itl_p95_ms: number | null;
   /** Time from the first to the last output chunk of a stream (ms); null with fewer than 2. */
   generation_ms: number | null;
+  /** The version's prices (USD per million input and output tokens), when configured. */
+  price: { input: number; output: number } | undefined;
   requestBody: Uint8Array | null;
   requestContentType: string | undefined;
   /** The parsed request body when the request path parsed it (same-thread builds only). */
@@ -167,6 +169,16 @@ export function outputTps(tokensOut: number | null, generationMs: number | null)
   return Math.round(((tokensOut - 1) * 1000 / generationMs) * 1000) / 1000;
 }
 
+/**
+ * What a request cost (USD) at `price` per million tokens: null without a price or without both
+ * token counts; 0 on a cache hit (the upstream was not called). Rounded to 1e-10 USD.
+ */
+export function costUsd(price: EventRecord['price'], cache: EventRecord['cache'], tokensIn: number | null, tokensOut: number | null): number | null {
+  if (price === undefined || tokensIn === null || tokensOut === null) return null;
+  if (cache === 'hit') return 0;
+  return Math.round((tokensIn * price.input + tokensOut * price.output) * 1e4) / 1e10;
+}
+
 /** The event of a record, given its payload fields. */
 export function assembleEvent(r: EventRecord, f: PayloadFields, gatewayId: string, hashKeyId: string): TelemetryEvent {
   return {
@@ -206,6 +218,7 @@ export function assembleEvent(r: EventRecord, f: PayloadFields, gatewayId: strin
     itl_mean_ms: r.itl_mean_ms,
     itl_p95_ms: r.itl_p95_ms,
     output_tps: outputTps(f.tokens_out, r.generation_ms),
+    cost_usd: costUsd(r.price, r.cache, f.tokens_in, f.tokens_out),
     schema_version: SCHEMA_VERSION,
   };
 }

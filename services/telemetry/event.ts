@@ -81,6 +81,12 @@ export const TelemetryEventSchema = z.object({
   itl_mean_ms: nullableMs.optional(),
   itl_p95_ms: nullableMs.optional(),
   output_tps: nullableMs.optional(),
+  /**
+   * What the request cost at its version's `pricePerMillionTokens` (USD): input and output tokens
+   * at their prices, 0 on a cache hit; null without a price or without both token counts. Added
+   * within v1 as optional: events without it are stored with NULL.
+   */
+  cost_usd: z.number().finite().nonnegative().nullable().optional(),
   schema_version: z.literal(SCHEMA_VERSION),
 });
 

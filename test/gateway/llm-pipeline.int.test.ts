@@ -24,7 +24,7 @@ import { startLlmStub } from './llm-stub.ts';
 
 const ENV = 'MLGATE_TEST_LLM_PIPELINE_KEY';
 
-test('llm pipeline: rows have tokens and the upstream model; the credential is in no Kafka message or ClickHouse row', async (t) => {
+test('llm pipeline: rows have tokens, cost and the upstream model; the credential is in no Kafka message or ClickHouse row', async (t) => {
   const brokers = await needKafka(t);
   if (!brokers) return;
   const key = `sk-test-${randomBytes(12).toString('hex')}`;
@@ -35,7 +35,7 @@ test('llm pipeline: rows have tokens and the upstream model; the credential is i
   const telemetry = parseConfig(TelemetrySection, { topic: topics.events, hashing: { key: 'llm-pipeline-test-key-0123' } });
   const sink = createSink({ telemetry, kafka: { brokers, clientId: 'gw-llm-test', connectionTimeoutMs: 1000 }, dataDir: tempDir(t, 'gwllm'), logger: silentLogger() });
   const gw = await startGateway({
-    config: gatewayConfig({ models: { chat: { versions: { v1: { targets: [stub.url], upstreamModel: 'up-model-1', credentials: { authorization: { env: ENV, prefix: 'Bearer ' } } } } } } }),
+    config: gatewayConfig({ models: { chat: { versions: { v1: { targets: [stub.url], upstreamModel: 'up-model-1', credentials: { authorization: { env: ENV, prefix: 'Bearer ' } }, pricePerMillionTokens: { input: 2.5, output: 10 } } } } } }),
     sink, gatewayId: 'gw-llm', hasher: createHasher({ key: 'llm-pipeline-test-key-0123', keyId: 'k1' }), redactor: createRedactor({ maxChars: 2048 }), logger: silentLogger(),
   });
   cleanup(t, async () => { await gw.close(); await sink.close(); });
@@ -63,6 +63,9 @@ test('llm pipeline: rows have tokens and the upstream model; the credential is i
   assert.equal(await count(wh, 'SELECT count() FROM {db}.requests WHERE ttft_ms > 0 AND itl_mean_ms > 0 AND itl_p95_ms >= itl_mean_ms AND output_tps > 0 AND tokens_out = 4'), 1);
   assert.equal(await count(wh, 'SELECT count() FROM {db}.requests WHERE ttft_ms IS NULL AND itl_mean_ms IS NULL AND itl_p95_ms IS NULL AND output_tps IS NULL'), 2);
   assert.equal(await count(wh, 'SELECT sum(ttft_count) FROM {db}.requests_1m'), 1, 'rolled up per minute');
+  // Cost at the version's prices: 13 input tokens at 2.5 and 4 output tokens at 10 USD per million.
+  assert.equal(await count(wh, 'SELECT count() FROM {db}.requests WHERE round(cost_usd, 10) = 0.0000725'), 2, 'both answers with tokens have their cost');
+  assert.equal(await count(wh, 'SELECT count() FROM {db}.requests WHERE cost_usd IS NULL AND tokens_in IS NULL'), 1, 'the failed call has none');
   const hits = await count(wh, 'SELECT count() FROM {db}.requests WHERE position(toString(tuple(*)), {s:String}) > 0', { s: key });
   assert.equal(hits, 0, 'the secret is in no ClickHouse row');
   assert.equal(await count(wh, 'SELECT count() FROM {db}.requests WHERE position(toString(tuple(*)), {s:String}) > 0', { s: 'up-model-1' }), 3, 'the search does see row contents');

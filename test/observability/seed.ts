@@ -98,14 +98,17 @@ export function seedEvents(range: SeedRange): TelemetryEvent[] {
     }
     for (let i = 0; i < 6; i++) {
       const ts = minute + Math.floor(rand() * 59_000);
-      events.push(sampleEvent({
+      const llm = sampleEvent({
         event_id: uuidv7({ msecs: ts }), ts, model: 'chat', version: 'llm-a', role: 'stable', consumer_id: CONSUMERS[(i + 1) % CONSUMERS.length]!,
         route: '/v1/chat/completions', ...outcomeFor(rand(), 0.02), latency_ms: 300 + rand() * 1500, ttfb_ms: 80 + rand() * 200,
         upstream_latency_ms: 280 + rand() * 1400, prediction_label: null, prediction_score: null,
         tokens_in: 20 + Math.floor(rand() * 200), tokens_out: 50 + Math.floor(rand() * 400), redactions: {},
         // Two in three are streams with token timing (derived from i and the minute: the random sequence stays as it was).
         ...(i % 3 === 2 ? {} : streamTiming(i + (minute / 60_000) % 7)),
-      }));
+      });
+      // Priced at 0.15 and 0.60 USD per million input and output tokens.
+      llm.cost_usd = Math.round((llm.tokens_in! * 0.15 + llm.tokens_out! * 0.6) * 1e4) / 1e10;
+      events.push(llm);
     }
   }
   return events;

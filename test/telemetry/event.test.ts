@@ -26,3 +26,16 @@ test('event: unknown fields from newer producers are accepted and dropped', () =
   const r = validateEvent({ ...sampleEvent(), future_field: 1 });
   assert.ok(r.ok && !('future_field' in r.event));
 });
+
+test('cost: tokens at the version\'s prices per million, 0 on a cache hit, null without a price or a token count', async () => {
+  const { costUsd } = await import('../../services/telemetry/event-builder.ts');
+  const price = { input: 0.15, output: 0.6 };
+  assert.equal(costUsd(price, '', 1000, 500), 0.00045, '1000 × 0.15 + 500 × 0.6 per million');
+  assert.equal(costUsd(price, 'miss', 3, 0), 0.00000045);
+  assert.equal(costUsd(price, 'hit', 1000, 500), 0, 'a cached answer did not call the upstream');
+  assert.equal(costUsd(undefined, '', 1000, 500), null);
+  assert.equal(costUsd(price, '', null, 500), null);
+  assert.equal(costUsd(price, '', 1000, null), null);
+  assert.equal(validateEvent(sampleEvent({ cost_usd: -1 })).ok, false, 'a negative cost is refused');
+  assert.equal(validateEvent(sampleEvent({ cost_usd: null })).ok, true);
+});

@@ -11,6 +11,12 @@ function ms3(v: number | null): number | null {
   return v === null ? null : Math.round(v * 1000) / 1000;
 }
 
+/** The prices of the version that answered `x`, when configured. */
+function priceOf(x: Exchange): EventRecord['price'] {
+  const versions = x.modelConfig?.versions;
+  return versions !== undefined && Object.hasOwn(versions, x.version) ? versions[x.version]!.pricePerMillionTokens : undefined;
+}
+
 /** Copies what the event of `x` needs. */
 export function recordOf(x: Exchange): EventRecord {
   const upstreamEnd = x.tUpstreamEnd || x.tHeaders;
@@ -46,6 +52,7 @@ export function recordOf(x: Exchange): EventRecord {
     itl_mean_ms: timed ? ms3(tt.meanGap()) : null,
     itl_p95_ms: timed ? ms3(tt.p95Gap()) : null,
     generation_ms: timed && tt.events >= 2 ? ms3(tt.tLast - tt.tFirst) : null,
+    price: priceOf(x),
     requestBody: x.requestBody && x.requestBody.length > 0 ? x.requestBody : null,
     requestContentType: x.requestContentType,
     requestJson: x.requestJson,
