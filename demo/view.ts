@@ -46,7 +46,7 @@ function counts(rec: Record<string, number>): string {
 
 function rolloutLines(d: RolloutDisplay, history: readonly string[], color: boolean): string[] {
   const lines = [
-    `${paint(d.id, 'bold', color)}  ${d.title}  ${paint(d.phase.toUpperCase(), phaseColor(d.phase), color)}  step ${d.step}  weight ${d.weight}%  elapsed ${d.elapsed}  next decision ~${d.eta}`,
+    `${paint(d.id, 'bold', color)}  ${d.title}  ${paint(d.phase.toUpperCase(), phaseColor(d.phase), color)}  step ${d.step}  weight ${d.weight}%  elapsed ${d.elapsed}  next evaluation in ${d.nextTick}${d.deadline === '-' ? '' : `  ${d.deadline}`}`,
     `  samples in step: canary ${d.samples.canary ?? '-'}, stable ${d.samples.stable ?? '-'}   gates: ${d.gates}`,
     `  ${'metric'.padEnd(20)} ${'status'.padEnd(13)} ${'value'.padEnd(36)} ${'tolerance'.padEnd(20)} test / threshold`,
   ];
@@ -54,7 +54,7 @@ function rolloutLines(d: RolloutDisplay, history: readonly string[], color: bool
     const name = `${m.name}${m.critical ? '' : '*'}`.padEnd(20);
     lines.push(`  ${name} ${paint(m.status.padEnd(13), statusColor(m.status), color)} ${m.value.padEnd(36)} ${m.tolerance.padEnd(20)} ${m.test}`);
   }
-  if (d.decision) lines.push(`  latest decision #${d.decision.seq}: ${paint(d.decision.action, d.decision.action === 'rollback' ? 'red' : d.decision.action === 'complete' || d.decision.action === 'promote' ? 'green' : 'dim', color)}: ${d.decision.reason}`);
+  if (d.decision) lines.push(`  latest decision #${d.decision.seq}: ${paint(d.decision.action, d.decision.action === 'rollback' ? 'red' : d.decision.action === 'complete' || d.decision.action === 'finish' || d.decision.action === 'promote' ? 'green' : 'dim', color)}: ${d.decision.reason}`);
   lines.push(`  decisions: ${history.length ? history.join(' → ') : '-'}`);
   return lines;
 }

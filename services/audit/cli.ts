@@ -159,8 +159,8 @@ const COMMANDS: Record<string, Command> = {
     run: async (ctx) => printPage(ctx, { rows: await ctx.rt.service.trace(ctx.arg) }, [...REQUEST_COLUMNS, 'correlation_id']),
   },
   rollout: {
-    usage: 'rollout ROLLOUT_ID [--limit N] [--cursor C]   (every decision with its evidence)', positional: 'ROLLOUT_ID', options: PAGE,
-    run: async (ctx) => printPage(ctx, await ctx.rt.service.rollout(ctx.arg, pick(ctx.values, ['limit', 'cursor'])),
+    usage: 'rollout ROLLOUT_ID [--action A] [--limit N] [--cursor C]   (every decision with its evidence; --action start|wait|promote|complete|finish|rollback|pause|resume|abort keeps one action)', positional: 'ROLLOUT_ID', options: { action: s(), ...PAGE },
+    run: async (ctx) => printPage(ctx, await ctx.rt.service.rollout(ctx.arg, pick(ctx.values, ['action', 'limit', 'cursor'])),
       ['ts', 'decision_id', 'step', 'action', 'weight_before', 'weight_after', 'reason', 'actor', 'chain_id', 'seq', 'evidence']),
   },
   'admin-changes': {
