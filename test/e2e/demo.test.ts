@@ -99,7 +99,9 @@ test('demo --fast: v2 rolled back, v3 promoted; decisions in ClickHouse and thro
   const v3Audit = await audit(['rollout', 'sentiment-v3', '--config', result.configFile, '--format', 'jsonl', '--limit', '1000']);
   assert.equal(v3Audit.code, 0, v3Audit.stderr);
   const v3Rows = v3Audit.stdout.trim().split('\n').map((l) => JSON.parse(l) as Row);
-  assert.ok(v3Rows.some((r) => r.action === 'promote' && Number(r.weight_after) === 100));
+  // The audit names actions as the controller does (the row above stores 'promote' 50->100).
+  assert.ok(v3Rows.some((r) => r.action === 'complete' && Number(r.weight_after) === 100));
+  assert.deepEqual(v3Rows.filter((r) => r.action !== 'wait').map((r) => r.action), ['start', 'promote', 'complete']);
   assert.ok(!v3Rows.some((r) => r.action === 'rollback'));
   const verify = await audit(['verify', '--config', result.configFile]);
   assert.equal(verify.code, 0, verify.stdout + verify.stderr);
