@@ -11,7 +11,8 @@
  * and operator actions as `manual_<operation>` (`manual_start`, `manual_pause`, `manual_resume`,
  * `manual_promote`, `manual_abort`). The rows are hash-chained and `mlgate audit verify` rehashes
  * them as stored, so they are never rewritten: {@link actionOfRow} maps a row to the core's name
- * when it is read, and every reader goes through it. The stored names stay accepted as input
+ * when it is read, and every reader goes through it (SQL-only readers, the dashboards, through
+ * {@link ACTION_SQL}, the same mapping as an expression). The stored names stay accepted as input
  * (aliases, {@link parseDecisionAction}).
  */
 
@@ -45,6 +46,14 @@ export function actionOfRow(row: StoredDecisionAction): string {
   if (Number(row.weight_after) < 100) return 'promote';
   return Number(row.weight_before) >= 100 ? 'finish' : 'complete';
 }
+
+/**
+ * {@link actionOfRow} as a ClickHouse expression over a `canary_decisions` row, for readers that
+ * are SQL only (the Grafana dashboards select `${ACTION_SQL} AS action`). Tests hold the two equal
+ * for every stored name, and every dashboard query on the table to this text.
+ */
+export const ACTION_SQL = "multiIf(action = 'manual_start', 'start', action = 'manual_pause', 'pause', action = 'manual_resume', 'resume', "
+  + "action = 'manual_abort', 'abort', action IN ('promote', 'manual_promote'), multiIf(weight_after < 100, 'promote', weight_before >= 100, 'finish', 'complete'), action)";
 
 /**
  * An action name given as input (a filter, an option): the core's names, and the stored names as

@@ -15,7 +15,7 @@ import { readDecisions } from '../../../services/controller/web/traffic.ts';
 import { describeRollout } from '../../../services/controller/web/describe.ts';
 import { rolloutHistory } from '../../../services/audit/ledger-queries.ts';
 import { verifyChains } from '../../../services/audit/verify.ts';
-import { actionOfRow, parseDecisionAction } from '../../../services/ledger/decision-actions.ts';
+import { ACTION_SQL, actionOfRow, parseDecisionAction } from '../../../services/ledger/decision-actions.ts';
 import { ViewLoop } from '../../../demo/view-loop.ts';
 import { Writable } from 'node:stream';
 import { call } from '../../gateway/helpers.ts';
@@ -38,6 +38,17 @@ test('stored names map to the core\'s at read time; old names are input aliases'
   assert.equal(parseDecisionAction('manual_start'), 'start');
   assert.equal(parseDecisionAction('complete'), 'complete');
   assert.equal(parseDecisionAction('continue'), undefined);
+});
+
+test('the dashboards\' SQL mapping (ACTION_SQL) is actionOfRow for every stored name', async (t) => {
+  const wh = await embeddedWarehouse(t);
+  const names = ['wait', 'promote', 'rollback', 'pause', 'manual_start', 'manual_pause', 'manual_resume', 'manual_promote', 'manual_abort', 'continue'];
+  const weights: Array<[number, number]> = [[0, 10], [10, 50], [50, 100], [100, 100], [10, 0]];
+  const rows = names.flatMap((action) => weights.map(([weight_before, weight_after]) => ({ action, weight_before, weight_after })));
+  const values = rows.map((r) => `('${r.action}', ${r.weight_before}, ${r.weight_after})`).join(', ');
+  const got = await wh.query<{ a: string }>(`SELECT ${ACTION_SQL} AS a FROM (SELECT tupleElement(x, 1) AS action, tupleElement(x, 2) AS weight_before, tupleElement(x, 3) AS weight_after
+    FROM (SELECT arrayJoin([${values}]) AS x)) ORDER BY rowNumberInAllBlocks()`);
+  assert.deepEqual(got.map((r) => r.a), rows.map(actionOfRow));
 });
 
 test('the API, the page, the live view and the audit name every decision the same; the chain verifies', async (t) => {
