@@ -89,6 +89,8 @@ test('demo --fast: v2 rolled back, v3 promoted; decisions in ClickHouse and thro
   // The plain view printed each decision as it happened.
   assert.match(out.text, /sentiment-v2: rollback 20% -> 0% \(rolled_back\)/);
   assert.match(out.text, /sentiment-v3: complete 50% -> 100% \(promoted\)/);
+  // The start is in the view too, though the first tick's wait replaces it as the latest decision at once.
+  for (const id of ['sentiment-v2', 'sentiment-v3']) assert.match(out.text, new RegExp(`${id}: (start 0% -> 20%|start@20% \\(recorded\\))`));
 
   // Once the demo has stopped, the audit CLI (its own process) reads the same data path.
   await result.stop();

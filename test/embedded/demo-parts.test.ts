@@ -210,6 +210,9 @@ test('view: elsewhere, plain lines: each decision once, a periodic status', () =
   view.draw(frame(rollout()));
   assert.ok(!out.text.includes(ESC));
   assert.equal(out.text.match(/sentiment-v2: rollback 20% -> 0%/g)?.length, 1);
+  // The start, which the latest decision no longer shows, is printed once from the history.
+  assert.equal(out.text.match(/sentiment-v2: start@20% \(recorded\)/g)?.length, 1);
+  assert.ok(!out.text.includes('rollback@0%'), 'the latest decision is printed in full, not as a history entry');
   assert.match(out.text, /error_rate: regressed; canary 8\.1% vs stable 0\.0%; tolerance \+5% \+2\.0pp; test 7\.50 \/ 6\.21/);
   assert.equal(out.text.match(/\| sent 100/g)?.length, 1);
   const text = renderFrame(frame(rollout())).join('\n');
