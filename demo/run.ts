@@ -103,7 +103,8 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
     const rt = stack.rt;
     o.onStarted?.(rt);
     const l = (load = startLoad({ url: rt.urls.gateway, model: 'sentiment', rps: t.rps, apiKeys: Object.values(DEMO_CONSUMERS), seed: 7 }));
-    loop = new ViewLoop({ out: o.out, tty: o.tty, rollouts: rt.controller.rollouts, load: () => l.stats, rps: t.rps, t0 });
+    loop = new ViewLoop({ out: o.out, tty: o.tty, rollouts: rt.controller.rollouts, load: () => l.stats, rps: t.rps, t0,
+      recorded: async (id) => [...(await readDecisions(rt.warehouse, { rollout: id, waits: 'false', limit: 1000 })).rows].reverse() });
     await wait(t.warmupS * 1000, o.signal);
     for (const step of PLAN) {
       loop.stage = step.stage;
@@ -174,7 +175,7 @@ async function rollOut(rt: RunningEmbedded, canary: string, t: DemoTiming, signa
 
 /** True when `d` is the decision that ends a rollout the expected way. */
 function finalAction(d: DecisionRow, expected: 'rolled_back' | 'promoted'): boolean {
-  return expected === 'rolled_back' ? d.action === 'rollback' : d.action === 'promote' && Number(d.weight_after) === 100;
+  return expected === 'rolled_back' ? d.action === 'rollback' : d.action === 'complete' || d.action === 'finish';
 }
 
 /** The rollout's state and its recorded decisions (polled until the final one is in ClickHouse, at most 15 s). */

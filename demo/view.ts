@@ -3,8 +3,8 @@
  * line) at most a few times a second: the load, and for each rollout its phase, step, weight,
  * sample sizes against the step's gates, every metric's value against its tolerance with the test
  * statistic against its threshold, and the decisions so far. Elsewhere (a pipe, a CI log) it
- * prints plain lines instead: each decision that is not a `wait` as it happens, and a one-line
- * status every `statusEveryMs`.
+ * prints plain lines instead: each decision that is not a `wait` as it happens (one the polling
+ * missed, from the frame's history), and a one-line status every `statusEveryMs`.
  */
 import type { Writable } from 'node:stream';
 import { describeRollout, duration, type RolloutDisplay } from '../services/controller/web/describe.ts';
@@ -46,7 +46,7 @@ function counts(rec: Record<string, number>): string {
 
 function rolloutLines(d: RolloutDisplay, history: readonly string[], color: boolean): string[] {
   const lines = [
-    `${paint(d.id, 'bold', color)}  ${d.title}  ${paint(d.phase.toUpperCase(), phaseColor(d.phase), color)}  step ${d.step}  weight ${d.weight}%  elapsed ${d.elapsed}  next decision ~${d.eta}`,
+    `${paint(d.id, 'bold', color)}  ${d.title}  ${paint(d.phase.toUpperCase(), phaseColor(d.phase), color)}  step ${d.step}  weight ${d.weight}%  elapsed ${d.elapsed}  next evaluation in ${d.nextTick}${d.deadline === '-' ? '' : `  ${d.deadline}`}`,
     `  samples in step: canary ${d.samples.canary ?? '-'}, stable ${d.samples.stable ?? '-'}   gates: ${d.gates}`,
     `  ${'metric'.padEnd(20)} ${'status'.padEnd(13)} ${'value'.padEnd(36)} ${'tolerance'.padEnd(20)} test / threshold`,
   ];
@@ -54,7 +54,7 @@ function rolloutLines(d: RolloutDisplay, history: readonly string[], color: bool
     const name = `${m.name}${m.critical ? '' : '*'}`.padEnd(20);
     lines.push(`  ${name} ${paint(m.status.padEnd(13), statusColor(m.status), color)} ${m.value.padEnd(36)} ${m.tolerance.padEnd(20)} ${m.test}`);
   }
-  if (d.decision) lines.push(`  latest decision #${d.decision.seq}: ${paint(d.decision.action, d.decision.action === 'rollback' ? 'red' : d.decision.action === 'complete' || d.decision.action === 'promote' ? 'green' : 'dim', color)}: ${d.decision.reason}`);
+  if (d.decision) lines.push(`  latest decision #${d.decision.seq}: ${paint(d.decision.action, d.decision.action === 'rollback' ? 'red' : d.decision.action === 'complete' || d.decision.action === 'finish' || d.decision.action === 'promote' ? 'green' : 'dim', color)}: ${d.decision.reason}`);
   lines.push(`  decisions: ${history.length ? history.join(' → ') : '-'}`);
   return lines;
 }
@@ -92,6 +92,8 @@ export class LiveView {
   private drawn = 0;
   private lastStatus = 0;
   private readonly seen = new Map<string, number>();
+  /** History entries already printed per rollout (plain mode). */
+  private readonly printed = new Map<string, number>();
 
   constructor(opts: LiveViewOptions) {
     this.out = opts.out;
@@ -127,6 +129,16 @@ export class LiveView {
     for (const r of f.rollouts) {
       const d = describeRollout(r, now);
       const last = r.latestDecision;
+      // The history has every decision other than a wait (the start too, which the latest decision
+      // rarely shows for long); the latest is printed in full, with its metrics.
+      const history = f.history.get(r.id) ?? [];
+      const printed = this.printed.get(r.id) ?? 0;
+      for (let i = printed; i < history.length; i++) {
+        if (i < history.length - 1 || !last || last.action === 'wait' || `${last.action}@${last.toWeight}%` !== history[i]) {
+          this.out.write(`[${duration(f.elapsedS)}] ${r.id}: ${history[i]} (recorded)\n`);
+        }
+      }
+      this.printed.set(r.id, Math.max(printed, history.length));
       if (last && last.seq !== this.seen.get(r.id)) {
         this.seen.set(r.id, last.seq);
         if (last.action !== 'wait') {

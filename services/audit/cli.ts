@@ -33,6 +33,12 @@ type Values = Record<string, string | boolean | undefined>;
 
 interface Command {
   usage: string;
+  /** What the command does, for its --help page. */
+  about: string;
+  /** A command line that works, for its --help page. */
+  example: string;
+  /** Help of an option that means something particular here (else {@link OPTION_HELP}'s). */
+  optionHelp?: Readonly<Record<string, string>>;
   options?: Options;
   /** Positional argument name, when the command takes one. */
   positional?: string;
@@ -123,15 +129,21 @@ function verifyTable(report: VerifyReport): Record<string, unknown>[] {
 
 const COMMANDS: Record<string, Command> = {
   requests: {
+    about: "Lists requests (one row per request and shadow copy, oldest first) with their redacted input, hashes, outcome and timing, filtered by any of the options.",
+    example: "mlgate audit requests --consumer web-shop --from now-1h --config config/mlgate.yaml",
     usage: `requests ${FILTER_USAGE} [--limit N] [--cursor C]`, options: { ...FILTERS, ...PAGE },
     run: async (ctx) => printPage(ctx, await ctx.rt.service.requests(pick(ctx.values, [...Object.keys(FILTERS), 'limit', 'cursor'])), REQUEST_COLUMNS),
   },
   summary: {
+    about: "Counts requests, errors and latency per group (--by), over the same filters as requests.",
+    example: "mlgate audit summary --model sentiment --by version,outcome --from now-24h --config config/mlgate.yaml",
     usage: `summary ${FILTER_USAGE} [--by consumer,model,version,outcome,role,rollout,gateway,status,day,hour] [--limit N]`,
     options: { ...FILTERS, by: s(), limit: s('n') },
     run: async (ctx) => printPage(ctx, { rows: await ctx.rt.service.summary(pick(ctx.values, [...Object.keys(FILTERS), 'by', 'limit'])) }),
   },
   input: {
+    about: "Lists the requests that carried a payload, found by its keyed hash (computed from --payload-file or stdin with the gateways' key, or given with --hash); the payload itself is never stored.",
+    example: "echo '{\"text\":\"great product\"}' | mlgate audit input --config config/mlgate.yaml",
     usage: 'input [--hash H | --payload-file F | < payload] [--content-type T] [--from T] [--to T] [--limit N] [--cursor C]',
     options: { hash: s(), ...PAYLOAD, from: s(), to: s(), ...PAGE },
     run: async (ctx) => {
@@ -141,11 +153,15 @@ const COMMANDS: Record<string, Command> = {
     },
   },
   hash: {
+    about: "Prints the keyed input hash of a payload, as the gateway computes it (needs telemetry.hashing in the config; opens no warehouse).",
+    example: "echo '{\"text\":\"great product\"}' | mlgate audit hash --config config/mlgate.yaml",
     usage: 'hash [--payload-file F | < payload] [--content-type T]   (the keyed input hash, as the gateway computes it)',
     options: PAYLOAD,
     local: hashOnly,
   },
   event: {
+    about: "Prints one request by its event id, every column.",
+    example: "mlgate audit event 0193c5d2-7f1e-7a4b-9c3d-2e1f0a9b8c7d --config config/mlgate.yaml",
     usage: 'event EVENT_ID', positional: 'EVENT_ID',
     run: async (ctx) => {
       const row = await ctx.rt.service.event(ctx.arg);
@@ -155,25 +171,37 @@ const COMMANDS: Record<string, Command> = {
     },
   },
   trace: {
+    about: "Lists the requests of one trace (the request and its shadow copies).",
+    example: "mlgate audit trace 4bf92f3577b34da6a3ce929d0e0e4736 --config config/mlgate.yaml",
     usage: 'trace TRACE_ID', positional: 'TRACE_ID',
     run: async (ctx) => printPage(ctx, { rows: await ctx.rt.service.trace(ctx.arg) }, [...REQUEST_COLUMNS, 'correlation_id']),
   },
   rollout: {
-    usage: 'rollout ROLLOUT_ID [--limit N] [--cursor C]   (every decision with its evidence)', positional: 'ROLLOUT_ID', options: PAGE,
-    run: async (ctx) => printPage(ctx, await ctx.rt.service.rollout(ctx.arg, pick(ctx.values, ['limit', 'cursor'])),
+    about: "Lists every decision of a rollout, oldest first, with its evidence and its place in the controller's hash chain. Actions are named as the controller's API names them (start, wait, promote, complete, finish, rollback, pause, resume, abort); the stored value is in stored_action.",
+    example: "mlgate audit rollout sentiment-v2 --action rollback --format jsonl --config config/mlgate.yaml",
+    optionHelp: { action: 'only decisions of this action (start, wait, promote, complete, finish, rollback, pause, resume, abort; stored names such as manual_start work too)' },
+    usage: 'rollout ROLLOUT_ID [--action A] [--limit N] [--cursor C]   (every decision with its evidence; --action start|wait|promote|complete|finish|rollback|pause|resume|abort keeps one action)', positional: 'ROLLOUT_ID', options: { action: s(), ...PAGE },
+    run: async (ctx) => printPage(ctx, await ctx.rt.service.rollout(ctx.arg, pick(ctx.values, ['action', 'limit', 'cursor'])),
       ['ts', 'decision_id', 'step', 'action', 'weight_before', 'weight_after', 'reason', 'actor', 'chain_id', 'seq', 'evidence']),
   },
   'admin-changes': {
+    about: "Lists the changes made through the gateways' admin API (weights, trips, consumers, reloads) with the state before and after.",
+    example: "mlgate audit admin-changes --model sentiment --from now-7d --config config/mlgate.yaml",
+    optionHelp: { action: 'only changes of this action (set_weights, trip, reload, ...)', model: 'only changes to this model or one of its versions' },
     usage: 'admin-changes [--from T] [--to T] [--actor A] [--action X] [--target T] [--model M] [--limit N] [--cursor C]',
     options: { from: s(), to: s(), actor: s(), action: s(), target: s(), model: s(), ...PAGE },
     run: async (ctx) => printPage(ctx, await ctx.rt.service.adminChanges(pick(ctx.values, ['from', 'to', 'actor', 'action', 'target', 'model', 'limit', 'cursor'])),
       ['ts', 'change_id', 'actor', 'action', 'target', 'reason', 'chain_id', 'seq', 'after']),
   },
   erasures: {
+    about: "Lists the erasures done (erasure_log): who, when, which selector (as a hash) and how many rows.",
+    example: "mlgate audit erasures --from now-30d --config config/mlgate.yaml",
     usage: 'erasures [--from T] [--to T] [--actor A] [--limit N] [--cursor C]', options: { from: s(), to: s(), actor: s(), ...PAGE },
     run: async (ctx) => printPage(ctx, await ctx.rt.service.erasures(pick(ctx.values, ['from', 'to', 'actor', 'limit', 'cursor']))),
   },
   export: {
+    about: "Writes the requests matching the filters as CSV or JSON lines, streamed (no page limit).",
+    example: "mlgate audit export --consumer web-shop --from now-30d --format jsonl --out web-shop.jsonl --config config/mlgate.yaml",
     usage: `export ${FILTER_USAGE} [--format csv|jsonl] [--out FILE]`, options: { ...FILTERS, out: s('o') },
     run: async (ctx) => {
       const format = ctx.values.format === undefined ? 'csv' : String(ctx.values.format);
@@ -185,6 +213,8 @@ const COMMANDS: Record<string, Command> = {
     },
   },
   erase: {
+    about: "Deletes every request of a consumer, of a payload (its hash, --payload-file) or of a subject, and records the erasure in the chained erasure_log.",
+    example: "mlgate audit erase --consumer reviews-etl --actor dpo --reason 'GDPR request 42' --config config/mlgate.yaml",
     usage: `erase ${SELECTOR_USAGE} --actor NAME [--reason TEXT]`, options: { ...SELECTOR, actor: s(), reason: s() },
     run: async (ctx) => {
       if (typeof ctx.values.actor !== 'string') throw new UsageError('--actor NAME is required (who asked for the erasure)');
@@ -195,6 +225,8 @@ const COMMANDS: Record<string, Command> = {
     },
   },
   'verify-erasure': {
+    about: "Checks that nothing matching the selector is left; exit 1 when rows remain.",
+    example: "mlgate audit verify-erasure --consumer reviews-etl --config config/mlgate.yaml",
     usage: `verify-erasure ${SELECTOR_USAGE}`, options: SELECTOR,
     run: async (ctx) => {
       const check = await ctx.rt.service.verifyErasure(await selector(ctx));
@@ -206,6 +238,8 @@ const COMMANDS: Record<string, Command> = {
     },
   },
   verify: {
+    about: "Recomputes every hash chain (canary_decisions, admin_changes, erasure_log) and names the first broken link; exit 1 when one breaks.",
+    example: "mlgate audit verify --config config/mlgate.yaml",
     usage: 'verify [--table canary_decisions|admin_changes|erasure_log] [--allow-unchained] [--anchors REPORT.json]   (save a report with --format jsonl; a later verify with --anchors fails if any head in it was cut off or rewritten)',
     options: { table: s(), 'allow-unchained': { type: 'boolean' }, anchors: s() },
     run: async (ctx) => {
@@ -229,6 +263,8 @@ const COMMANDS: Record<string, Command> = {
     },
   },
   retention: {
+    about: "Prints each table's effective TTL next to the configured warehouse.retention; exit 1 when they differ.",
+    example: "mlgate audit retention --config config/mlgate.yaml",
     usage: 'retention   (effective TTL of every table next to the configured retention)',
     run: async (ctx) => {
       const rows = await ctx.rt.service.retention();
@@ -242,6 +278,40 @@ function usage(): string {
   return ['usage: mlgate audit <command> [--config FILE] [--format table|jsonl|csv] [options]', '',
     ...Object.values(COMMANDS).map((c) => `  ${c.usage}`), '  serve   (the HTTP audit API on audit.host:audit.port)', '',
     'Times: ISO 8601 (2024-05-01, 2024-05-01T12:00:00Z), epoch ms, now, or relative (now-15m, now-24h, now-7d).'].join('\n');
+}
+
+/** What each option does, for the --help pages (a command may say more in `optionHelp`). */
+const OPTION_HELP: Readonly<Record<string, string>> = {
+  consumer: 'only this consumer (its id in gateway.consumers)', model: 'only this model', version: 'only this model version',
+  role: 'only this role: stable, canary, shadow, fallback, pinned', outcome: 'only this outcome (ok, upstream_error, timeout, ...)',
+  rollout: 'only requests served under this rollout id', gateway: 'only requests served by this gateway id', status: 'only this HTTP status',
+  from: 'from this time, included (default: audit.defaultSpanHours before --to)', to: 'to this time, excluded (default: now)',
+  limit: 'rows per page', cursor: 'the next page: the cursor the previous page printed on stderr',
+  hash: 'the input hash to look for (else the payload is hashed)', 'payload-file': 'read the payload from this file (- or none: stdin)',
+  'content-type': 'how to read the payload: application/json hashes canonical JSON, other types the raw bytes (default: JSON when it parses)',
+  by: 'group by these columns, comma-separated', out: 'write to this file instead of stdout', actor: 'only this actor; for erase, who asks for it (recorded)',
+  target: 'only changes of this target (model, model/version or config)', reason: 'why, recorded with the erasure',
+  'input-hash': 'the requests that carried the payload of this input hash', subject: 'the requests of this data subject id (hashed; needs audit.erasure.subjectColumn)',
+  table: 'only this chained table', 'allow-unchained': 'do not fail on rows written before the chains existed',
+  anchors: 'a report saved from an earlier verify (--format jsonl): fail if any head in it was cut off or rewritten',
+};
+
+/** The --help page of a subcommand: usage, what it does, each option explained, an example, exit codes. */
+function commandHelp(name: string, cmd: Command | undefined): string {
+  const usageLine = cmd?.usage.replace(/ {3}\(.*\)$/, '') ?? 'serve';
+  const about = cmd?.about ?? 'Serves the HTTP audit API (docs/audit.md, "HTTP API") on audit.host:audit.port until SIGINT or SIGTERM.';
+  const options: Array<[string, string]> = Object.entries(cmd?.options ?? {}).map(([o, spec]) => [
+    `${spec.short ? `-${spec.short}, ` : ''}--${o}${spec.type === 'string' ? ' ' + (o === 'payload-file' || o === 'out' || o === 'anchors' ? 'FILE' : 'X') : ''}`,
+    cmd?.optionHelp?.[o] ?? OPTION_HELP[o] ?? '',
+  ]);
+  options.push(['-c, --config FILE', 'the YAML config (default: $MLGATE_CONFIG)'], ['-f, --format F', `output: ${name === 'export' ? 'csv (default) or jsonl' : 'table (default), jsonl or csv'}`], ['-h, --help', 'print this help and exit']);
+  const width = Math.max(...options.map(([f]) => f.length));
+  return [
+    `usage: mlgate audit ${usageLine}`, '', about, '', 'options:', ...options.map(([f, t]) => `  ${f.padEnd(width)}  ${t}`), '',
+    'Times: ISO 8601 (2024-05-01, 2024-05-01T12:00:00Z), epoch ms, now, or relative (now-15m, now-24h, now-7d).', '',
+    'example:', `  ${cmd?.example ?? 'mlgate audit serve --config config/mlgate.yaml'}`, '',
+    'exit codes: 0 done, 1 failed (or a check failed), 2 usage error',
+  ].join('\n');
 }
 
 /** `hash` needs only the key. */
@@ -281,7 +351,7 @@ export async function runAuditCli(argv: string[], env: EnvSnapshot, io: CliIO): 
     return 2;
   }
   if (values.help) {
-    await write(io.stdout, `usage: mlgate audit ${cmd?.usage ?? 'serve'}\n`);
+    await write(io.stdout, `${commandHelp(name, cmd)}\n`);
     return 0;
   }
   const configFile = typeof values.config === 'string' ? values.config : env.MLGATE_CONFIG;

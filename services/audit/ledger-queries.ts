@@ -2,8 +2,11 @@
  * Audit queries on the chained tables: a rollout's decisions with their evidence, admin changes,
  * and the erasure log. Rows come with their chain columns (chain_id, seq, prev_hash, hash) so a
  * reader can check any row against `mlgate audit verify`. JSON columns (evidence, before, after,
- * rows_deleted, rows_remaining) are returned parsed.
+ * rows_deleted, rows_remaining) are returned parsed. A decision's `action` is given in the
+ * controller's vocabulary (ledger/decision-actions.ts), its stored value as `stored_action`
+ * (what the chain hashes).
  */
+import { actionOfRow, storedActionCondition, type DecisionActionName, type StoredDecisionAction } from '../ledger/decision-actions.ts';
 import type { Warehouse } from '../warehouse/warehouse.ts';
 import { listPage, type ListingSpec, type Page, type Where } from './listing.ts';
 import { queryKey, type PageOptions } from './request-queries.ts';
@@ -57,10 +60,20 @@ function build(eq: ReadonlyArray<readonly [column: string, value: string | undef
   return { clauses, params };
 }
 
-/** Every decision of rollout `rolloutId`, oldest first, with its evidence. */
-export async function rolloutHistory(wh: Warehouse, rolloutId: string, page: PageOptions): Promise<Page> {
+/**
+ * Every decision of rollout `rolloutId` (only those of `action` when given), oldest first, with
+ * its evidence; `action` in the controller's vocabulary, the stored value as `stored_action`.
+ */
+export async function rolloutHistory(wh: Warehouse, rolloutId: string, page: PageOptions, action?: DecisionActionName): Promise<Page> {
   const where = build([['rollout_id', rolloutId]], undefined);
-  return parseJsonColumns(await listPage(wh, DECISIONS, where, { ...page, queryKey: queryKey('rollout', where) }), ['evidence']);
+  if (action !== undefined) (where.clauses as string[]).push(`(${storedActionCondition(action)})`);
+  const result = parseJsonColumns(await listPage(wh, DECISIONS, where, { ...page, queryKey: queryKey('rollout', where) }), ['evidence']);
+  for (const row of result.rows as Array<Record<string, unknown>>) {
+    const stored = row.action;
+    row.action = actionOfRow(row as unknown as StoredDecisionAction);
+    row.stored_action = stored;
+  }
+  return result;
 }
 
 /** Filter of {@link adminChanges}. */

@@ -18,6 +18,7 @@ import {
   parseDimensions, parseHash, parseInteger, parseName, parseRequestFilter, parseTraceId, parseUuid, rejectUnknown, textOf, type RawInput,
 } from './filters.ts';
 import { EXPORT_FORMATS, type ExportFormat, type Page } from './listing.ts';
+import { DECISION_ACTIONS, parseDecisionAction } from '../ledger/decision-actions.ts';
 import { adminChanges, erasures, rolloutHistory } from './ledger-queries.ts';
 import {
   exportRequests, filterWhere, planRequestsExport, requestByEventId, requestsByInputHash, requestsByTraceId, searchRequests, summarizeRequests,
@@ -64,7 +65,7 @@ export interface AuditService {
   event(id: unknown): Promise<RequestRecord>;
   /** The requests of a trace (primary and shadow copies). */
   trace(id: unknown): Promise<RequestRecord[]>;
-  /** A rollout's decisions with their evidence; one page. */
+  /** A rollout's decisions with their evidence (those of one action with `action`); one page. */
   rollout(id: unknown, input: RawInput): Promise<Page>;
   /** Admin changes (from, to, actor, action, target, model); one page. */
   adminChanges(input: RawInput): Promise<Page>;
@@ -162,8 +163,13 @@ class Service implements AuditService {
   }
 
   rollout(id: unknown, input: RawInput): Promise<Page> {
-    rejectUnknown(input, PAGE_FIELDS, 'rollout history');
-    return rolloutHistory(this.warehouse, parseName(id, 'rollout_id'), this.page(input));
+    rejectUnknown(input, ['action', ...PAGE_FIELDS], 'rollout history');
+    const text = textOf(input, 'action');
+    const action = text === undefined ? undefined : parseDecisionAction(text);
+    if (text !== undefined && action === undefined) {
+      throw AuditErrors.badFilter(`action: ${JSON.stringify(text)} is not a decision action; expected one of ${DECISION_ACTIONS.join(', ')} (or a stored name such as manual_start)`, { details: { field: 'action' } });
+    }
+    return rolloutHistory(this.warehouse, parseName(id, 'rollout_id'), this.page(input), action);
   }
 
   adminChanges(input: RawInput): Promise<Page> {

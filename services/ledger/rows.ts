@@ -17,7 +17,8 @@ const ms = z.number().int().positive('expected ms since the epoch');
 
 /**
  * Actions a decision row may carry (`manual_*` for operator actions): what controller/service/decision-rows.ts
- * writes. Checked on write only: verifying the ledger rehashes stored rows as they are.
+ * writes. Checked on write only: verifying the ledger rehashes stored rows as they are. Readers
+ * show them in the controller's vocabulary through ledger/decision-actions.ts.
  */
 export const DECISION_ACTION = /^(promote|rollback|pause|wait|manual_[a-z_]+)$/;
 

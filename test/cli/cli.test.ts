@@ -44,6 +44,12 @@ test('audit subcommands: --help exits 0 even where an argument is required; a mi
   assert.equal(rollout.code, 0, rollout.stderr);
   assert.match(rollout.stdout, /usage: mlgate audit rollout ROLLOUT_ID/);
   assert.equal(verify.code, 0, verify.stderr);
+  // A page, not a line: what it does, each option explained, an example.
+  for (const r of [rollout, verify]) {
+    assert.ok(r.stdout.split('\n').length >= 10 && /\noptions:\n/.test(r.stdout) && /\nexample:\n {2}mlgate audit /.test(r.stdout), r.stdout);
+  }
+  assert.match(rollout.stdout, /--action X +only decisions of this action/);
+  assert.match(verify.stdout, /--anchors FILE +a report saved from an earlier verify/);
   assert.equal(top.code, 0);
   assert.match(top.stdout, /rollout ROLLOUT_ID/);
   assert.equal(input.code, 2, input.stderr);

@@ -163,6 +163,8 @@ test('promote now at the last step completes the rollout', () => {
   assert.equal(t.state.phase, 'promoted');
   s = t.state;
   assert.equal(s.weight, 100);
+  // The last step (100%) is where it ends, so step and weight agree in every view.
+  assert.equal(s.stepIndex, 1);
 });
 
 test('an input for the wrong window or with bad counts is refused with the field named', () => {

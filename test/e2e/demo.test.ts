@@ -89,6 +89,8 @@ test('demo --fast: v2 rolled back, v3 promoted; decisions in ClickHouse and thro
   // The plain view printed each decision as it happened.
   assert.match(out.text, /sentiment-v2: rollback 20% -> 0% \(rolled_back\)/);
   assert.match(out.text, /sentiment-v3: complete 50% -> 100% \(promoted\)/);
+  // The start is in the view too, though the first tick's wait replaces it as the latest decision at once.
+  for (const id of ['sentiment-v2', 'sentiment-v3']) assert.match(out.text, new RegExp(`${id}: (start 0% -> 20%|start@20% \\(recorded\\))`));
 
   // Once the demo has stopped, the audit CLI (its own process) reads the same data path.
   await result.stop();
@@ -99,7 +101,9 @@ test('demo --fast: v2 rolled back, v3 promoted; decisions in ClickHouse and thro
   const v3Audit = await audit(['rollout', 'sentiment-v3', '--config', result.configFile, '--format', 'jsonl', '--limit', '1000']);
   assert.equal(v3Audit.code, 0, v3Audit.stderr);
   const v3Rows = v3Audit.stdout.trim().split('\n').map((l) => JSON.parse(l) as Row);
-  assert.ok(v3Rows.some((r) => r.action === 'promote' && Number(r.weight_after) === 100));
+  // The audit names actions as the controller does (the row above stores 'promote' 50->100).
+  assert.ok(v3Rows.some((r) => r.action === 'complete' && Number(r.weight_after) === 100));
+  assert.deepEqual(v3Rows.filter((r) => r.action !== 'wait').map((r) => r.action), ['start', 'promote', 'complete']);
   assert.ok(!v3Rows.some((r) => r.action === 'rollback'));
   const verify = await audit(['verify', '--config', result.configFile]);
   assert.equal(verify.code, 0, verify.stdout + verify.stderr);

@@ -88,7 +88,7 @@ test('model server: predictions, health, bad input, injected errors', async (t) 
 function rollout(over: Partial<RolloutSnapshot> = {}): RolloutSnapshot {
   return {
     id: 'sentiment-v2', model: 'sentiment', stable: 'v1', canary: 'v2', phase: 'progressing', weight: 20, stepIndex: 0, steps: [20, 50, 100],
-    startedAt: 1_000, finishedAt: null, stepElapsedS: 12, createdAt: 1_000, etaSeconds: 8,
+    startedAt: 1_000, finishedAt: null, stepElapsedS: 12, createdAt: 1_000, etaSeconds: 8, nextTickAt: 17_000, stepDeadlineAt: 121_000,
     spec: {
       steps: [{ weight: 20, minDurationS: 10, minSamples: 100, maxDurationS: 120 }, { weight: 50, minDurationS: 10, minSamples: 100, maxDurationS: 120 }, { weight: 100, minDurationS: 10, minSamples: 100, maxDurationS: 120 }],
       metrics: [
@@ -98,7 +98,7 @@ function rollout(over: Partial<RolloutSnapshot> = {}): RolloutSnapshot {
       ],
     },
     latestDecision: {
-      seq: 7, at: 13_000, actor: 'controller', action: 'rollback', phase: 'rolled_back', fromWeight: 20, toWeight: 0,
+      decisionId: 'd7', seq: 7, at: 13_000, actor: 'controller', action: 'rollback', phase: 'rolled_back', fromWeight: 20, toWeight: 0,
       reason: 'significant regression beyond tolerance: error_rate', etaSeconds: null,
       verdicts: [{ name: 'error_rate', status: 'regressed', critical: true, statistic: 7.5, threshold: 6.21, acceptStatistic: 0, acceptThreshold: 2, summary: '' }],
       estimates: {
@@ -110,6 +110,20 @@ function rollout(over: Partial<RolloutSnapshot> = {}): RolloutSnapshot {
     ...over,
   };
 }
+
+test('describe: the next tick and the step deadline, each labelled; step and weight agree once ended', () => {
+  // Next tick 3 s away; the step (started at 1 s, maxDurationS 120) times out 107 s from now.
+  const d = describeRollout(rollout(), 14_000);
+  assert.equal(d.nextTick, '3 s');
+  assert.equal(d.deadline, 'step times out in 1 m 47 s');
+  assert.equal(describeRollout(rollout({ nextTickAt: 13_000 }), 14_000).nextTick, 'now', 'a tick that is due');
+  assert.equal(describeRollout(rollout({ phase: 'paused', stepDeadlineAt: null, nextTickAt: null }), 14_000).deadline, '-');
+  const promoted = describeRollout(rollout({ phase: 'promoted', weight: 100, stepIndex: 2, nextTickAt: null, stepDeadlineAt: null }), 14_000);
+  assert.deepEqual([promoted.step, promoted.nextTick, promoted.deadline], ['3/3 (100%)', '-', '-']);
+  assert.equal(describeRollout(rollout({ phase: 'rolled_back', weight: 0, nextTickAt: null, stepDeadlineAt: null }), 14_000).step, '1/3 (20%), rolled back');
+  const line = renderFrame({ ...frame(rollout()), elapsedS: 1 }).find((l) => l.startsWith('sentiment-v2'));
+  assert.match(line ?? '', /next evaluation in \S+.*step times out in/);
+});
 
 test('describe: values against tolerances, test against threshold, sample sizes and gates', () => {
   const d = describeRollout(rollout(), 14_000);
@@ -131,8 +145,9 @@ test('describe: values against tolerances, test against threshold, sample sizes 
   }), 14_000).metrics[0]!;
   assert.equal(tps.value, 'canary 31 tokens/s vs stable 49 tokens/s');
   assert.equal(tps.tolerance, '−5% −2 tokens/s');
-  const baking = describeRollout(rollout({ phase: 'baking', weight: 100, stepIndex: 2, spec: { ...rollout().spec, bake: { seconds: 600 } } }), 14_000);
+  const baking = describeRollout(rollout({ phase: 'baking', weight: 100, stepIndex: 2, stepDeadlineAt: 614_000, spec: { ...rollout().spec, bake: { seconds: 600 } } }), 14_000);
   assert.equal(baking.phase, 'baking');
+  assert.equal(baking.deadline, 'bake ends in 10 m 00 s');
   assert.match(baking.gates, /baking at 100% for 10 m 00 s \(previous v1 kept at 0%\)/);
 });
 
@@ -195,6 +210,9 @@ test('view: elsewhere, plain lines: each decision once, a periodic status', () =
   view.draw(frame(rollout()));
   assert.ok(!out.text.includes(ESC));
   assert.equal(out.text.match(/sentiment-v2: rollback 20% -> 0%/g)?.length, 1);
+  // The start, which the latest decision no longer shows, is printed once from the history.
+  assert.equal(out.text.match(/sentiment-v2: start@20% \(recorded\)/g)?.length, 1);
+  assert.ok(!out.text.includes('rollback@0%'), 'the latest decision is printed in full, not as a history entry');
   assert.match(out.text, /error_rate: regressed; canary 8\.1% vs stable 0\.0%; tolerance \+5% \+2\.0pp; test 7\.50 \/ 6\.21/);
   assert.equal(out.text.match(/\| sent 100/g)?.length, 1);
   const text = renderFrame(frame(rollout())).join('\n');

@@ -44,7 +44,7 @@ test('rollout page: live rollout, phase, weight and traffic charts in headless C
   const badId = await fetch(`${page}api/decisions?rollout=${encodeURIComponent('x; DROP TABLE')}`);
   assert.equal(badId.status, 400);
   const decisions = await (await fetch(`${page}api/decisions?rollout=sentiment-v3`)).json() as { total: number; rows: Array<{ action: string; actor: string }> };
-  assert.ok(decisions.rows.some((d) => d.action === 'manual_start' && d.actor === 'page-test'), JSON.stringify(decisions.rows));
+  assert.ok(decisions.rows.some((d) => d.action === 'start' && d.actor === 'page-test'), JSON.stringify(decisions.rows));
 
   const profile = tempDir(t, 'chromium-profile');
   const context = await chromium.launchPersistentContext(profile, {
@@ -75,6 +75,9 @@ test('rollout page: live rollout, phase, weight and traffic charts in headless C
   assert.equal((await card.locator('.badge.phase').textContent())?.trim(), view.phase);
   assert.equal(await card.locator('.weight').textContent(), `${view.weight}%`);
   assert.equal(view.weight, 10);
+  // The next evaluation is the next tick (seconds away), not the step's timeout, which is labelled apart.
+  assert.match((await card.locator('.next-tick').textContent()) ?? '', /^(now|\d+ s)$/);
+  assert.match((await card.locator('.deadline').textContent()) ?? '', /^step times out in \d+ m \d\d s$/);
   const metricRows = await card.locator('table.metrics tr').count();
   assert.equal(metricRows, 1 + view.spec.metrics.length);
   const points = await tab.locator('svg.chart circle.pt').count();

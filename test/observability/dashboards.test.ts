@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { embeddedWarehouse } from '../warehouse/support.ts';
+import { ACTION_SQL } from '../../services/ledger/decision-actions.ts';
 import type { Warehouse } from '../../services/warehouse/warehouse.ts';
 import { expandClickHouse, type VariableValues } from './grafana.ts';
 import { seedRange, seedWarehouse, type SeedRange } from './seed.ts';
@@ -232,4 +233,16 @@ test('a variable filter narrows the results: one consumer selected yields only t
   assert.deepEqual(r.data.map((row) => row.consumer), ['acme']);
   const all = await runSql(wh, forDatabase(expandClickHouse(top.text, await resolveVariables(wh, d, range), { ...range, intervalS: 300 }), wh.database));
   assert.deepEqual(all.data.map((row) => row.consumer).sort(), ['(anonymous)', 'acme', 'globex', 'initech']);
+});
+
+test('decision actions: every query that shows a canary_decisions action names it as the controller does (ACTION_SQL)', () => {
+  let checked = 0;
+  for (const { file, json: d } of DASHBOARDS) {
+    for (const q of dashboardQueries(d)) {
+      if (q.datasource !== CLICKHOUSE || !q.text.includes('canary_decisions') || !/\baction\b/.test(q.text)) continue;
+      checked++;
+      assert.ok(q.text.includes(ACTION_SQL), `${file}: ${q.where} shows the stored action; select ${'${ACTION_SQL}'} AS action (services/ledger/decision-actions.ts)`);
+    }
+  }
+  assert.ok(checked >= 4, `${checked} queries show a decision's action`);
 });

@@ -6,6 +6,7 @@
  */
 import type { AnalysisWindow } from '../analysis/input.ts';
 import type { MetricState, MetricStatus } from '../analysis/metrics/types.ts';
+import type { DecisionActionName } from '../../ledger/decision-actions.ts';
 
 /**
  * Rollout phases. baking: the canary serves 100% while the previous stable stays configured at
@@ -22,7 +23,7 @@ export type Phase = (typeof PHASES)[number];
  * previous stable back at 100%); pause: hold for a human; start/resume/abort: manual (or
  * first-tick) transitions.
  */
-export type DecisionAction = 'start' | 'wait' | 'promote' | 'complete' | 'finish' | 'rollback' | 'pause' | 'resume' | 'abort';
+export type DecisionAction = DecisionActionName;
 
 /** Manual operations. */
 export type ManualOperation = 'start' | 'pause' | 'resume' | 'promote' | 'abort';

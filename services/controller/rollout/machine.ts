@@ -84,7 +84,8 @@ function apply(state: RolloutState, evidence: Evidence, now: number): Transition
   // The bake starts: the 100% step's warm-up applies and the watched metrics fix stable's baseline.
   const bakes = out.action === 'complete' && out.phase === 'baking';
   const stepChanges = out.action === 'promote' || out.action === 'start' || out.action === 'resume' || bakes;
-  const stepIndex = out.action === 'start' ? 0 : out.action === 'promote' ? state.stepIndex + 1 : bakes ? state.spec.steps.length - 1 : state.stepIndex;
+  // `complete` reaches the last step (always 100%), baking or promoted, so step and weight agree.
+  const stepIndex = out.action === 'start' ? 0 : out.action === 'promote' ? state.stepIndex + 1 : out.action === 'complete' ? state.spec.steps.length - 1 : state.stepIndex;
   const canaryState = out.action === 'rollback' || out.action === 'abort' ? 'tripped' : state.canaryState;
   const resumesBake = state.phase === 'paused' && out.phase === 'baking' && state.bakeStartedAt != null && state.pausedAt != null;
   const next: RolloutState = {

@@ -9,7 +9,9 @@
  * as `promote` with weight_after 100 (the table's action set has neither; the evidence's
  * `result.action` and `result.phase`, baking or promoted, tell them apart); operations
  * (start, pause, resume, promote now, abort) are `manual_<op>` with the actor who asked for them
- * (`controller` for the automatic start of a rollout declared in the config).
+ * (`controller` for the automatic start of a rollout declared in the config). These stored names
+ * stay (the rows are hash-chained); every reader shows the core's name again through
+ * ledger/decision-actions.ts (`actionOfRow`, the inverse of {@link rowAction}).
  */
 import { v7 as uuidv7 } from 'uuid';
 import type { RoutingState } from '../../routing/state.ts';

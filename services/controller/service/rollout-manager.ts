@@ -91,13 +91,13 @@ export class RolloutManager {
   /** Views of the rollouts held in memory (the leader's). */
   views(): RolloutView[] {
     const now = this.o.now();
-    return [...this.entries.values()].map((e) => viewOf(e.stored, now)).sort((a, b) => a.createdAt - b.createdAt || a.id.localeCompare(b.id));
+    return [...this.entries.values()].map((e) => viewOf(e.stored, now, e.lastTickAt)).sort((a, b) => a.createdAt - b.createdAt || a.id.localeCompare(b.id));
   }
 
   /** The view of one rollout held in memory, or undefined. */
   view(id: string): RolloutView | undefined {
     const e = this.entries.get(id);
-    return e ? viewOf(e.stored, this.o.now()) : undefined;
+    return e ? viewOf(e.stored, this.o.now(), e.lastTickAt) : undefined;
   }
 
   /** True when a rollout with this id is held. */
@@ -125,7 +125,7 @@ export class RolloutManager {
     this.o.metrics.show(stored.state);
     this.o.logger.info({ rollout: spec.id, model: spec.model, actor, source }, 'rollout created');
     if (source === 'api') await this.serial(entry, () => this.commit(entry, manual(entry.stored.state, 'start', this.o.now(), actor), true));
-    return viewOf(entry.stored, this.o.now());
+    return viewOf(entry.stored, this.o.now(), entry.lastTickAt);
   }
 
   /**
@@ -145,7 +145,7 @@ export class RolloutManager {
       const reason = note ? `${t.decision.reason}: ${note}` : t.decision.reason;
       await this.commit(entry, { state: t.state, decision: { ...t.decision, reason } }, true);
     });
-    return viewOf(entry.stored, this.o.now());
+    return viewOf(entry.stored, this.o.now(), entry.lastTickAt);
   }
 
   /** One scheduler turn: delivers pending outboxes and ticks every rollout whose tick is due. Never throws. */

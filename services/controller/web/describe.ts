@@ -26,14 +26,20 @@ export interface RolloutDisplay {
   readonly title: string;
   readonly phase: string;
   readonly weight: number;
-  /** e.g. `2/3 (50%)`, or `-` before the start. */
+  /** e.g. `2/3 (50%)`, `4/4 (100%)` once promoted, `1/4 (10%), rolled back` when ended early; `-` before the start. */
   readonly step: string;
   /** Canary and stable requests analysed in the current step (from the latest decision). */
   readonly samples: Readonly<{ canary: number | null; stable: number | null }>;
   /** The current step's gates, e.g. `≥ 15 s and ≥ 150 canary requests`. */
   readonly gates: string;
   readonly elapsed: string;
-  readonly eta: string;
+  /** Time to the controller's next evaluation of the rollout (its next tick), e.g. `4 s`, `now`; `-` when ended or unknown. */
+  readonly nextTick: string;
+  /**
+   * Time to the step's deadline, labelled: `step times out in 4 m 10 s`, `bake ends in 2 m 00 s`;
+   * `-` when there is none (paused, ended).
+   */
+  readonly deadline: string;
   readonly decision: Readonly<{ action: string; reason: string; at: number; seq: number }> | null;
   readonly metrics: readonly MetricLine[];
 }
@@ -105,18 +111,24 @@ export function describeRollout(r: RolloutSnapshot, now = Date.now()): RolloutDi
   const verdicts = new Map((d?.verdicts ?? []).map((v) => [v.name, v]));
   const step = r.stepIndex >= 0 ? r.spec.steps[r.stepIndex] : undefined;
   const terminal = r.phase === 'promoted' || r.phase === 'rolled_back' || r.phase === 'aborted';
+  // A rollout that ended early holds 0%: its step is where it ended, said so, not its weight.
+  const endedAt = r.phase === 'rolled_back' ? ', rolled back' : r.phase === 'aborted' ? ', aborted' : '';
+  const until = (at: number | null | undefined) => (at === null || at === undefined ? null : Math.max(0, (at - now) / 1000));
+  const tickIn = terminal ? null : until(r.nextTickAt);
+  const deadlineIn = terminal ? null : until(r.stepDeadlineAt);
   return {
     id: r.id,
     title: `${r.model}: ${r.stable} → ${r.canary}`,
     phase: r.phase,
     weight: r.weight,
-    step: step ? `${r.stepIndex + 1}/${r.steps.length} (${r.steps[r.stepIndex]}%)` : '-',
+    step: step ? `${r.stepIndex + 1}/${r.steps.length} (${r.steps[r.stepIndex]}%)${endedAt}` : '-',
     samples: samples(r),
     gates: r.phase === 'baking'
       ? `baking at 100% for ${duration(r.spec.bake?.seconds ?? null)} (previous ${r.stable} kept at 0%); a regression against its baseline rolls back`
       : step ? `≥ ${duration(step.minDurationS)} and ≥ ${step.minSamples} canary requests, ≤ ${duration(step.maxDurationS)}` : '-',
     elapsed: r.startedAt === null ? '-' : duration(((r.finishedAt ?? now) - r.startedAt) / 1000),
-    eta: terminal ? '-' : duration(r.etaSeconds),
+    nextTick: tickIn === null ? '-' : tickIn < 0.5 ? 'now' : duration(tickIn),
+    deadline: deadlineIn === null ? '-' : `${r.phase === 'baking' ? 'bake ends' : 'step times out'} in ${duration(deadlineIn)}`,
     decision: d ? { action: d.action, reason: d.reason, at: d.at, seq: d.seq } : null,
     metrics: r.spec.metrics.map((m) => {
       const v = verdicts.get(m.name);

@@ -63,7 +63,8 @@ function rolloutCard(item, decisions) {
     $('span', {}, 'samples canary ', $('b', {}, d.samples.canary ?? '-'), ' / stable ', $('b', {}, d.samples.stable ?? '-')),
     $('span', {}, 'gates ', $('b', {}, d.gates)),
     $('span', {}, 'elapsed ', $('b', {}, d.elapsed)),
-    $('span', {}, 'next decision in ', $('b', {}, d.eta))));
+    $('span', {}, 'next evaluation in ', $('b', { class: 'next-tick' }, d.nextTick)),
+    d.deadline === '-' ? null : $('span', { class: 'deadline' }, d.deadline)));
   if (d.decision) card.append($('div', { class: 'decision' }, 'latest decision #' + d.decision.seq + ': ', $('b', {}, d.decision.action), ' - ' + d.decision.reason));
   const rows = d.metrics.map((m) => $('tr', {}, $('td', {}, m.name + (m.critical ? '' : ' (non-critical)')), $('td', { class: 'st-' + m.status }, m.status),
     $('td', {}, m.value), $('td', {}, m.tolerance), $('td', {}, m.test)));

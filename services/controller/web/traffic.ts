@@ -14,6 +14,7 @@ import { z } from 'zod';
 import { CoreErrors } from '../../core/errors.ts';
 import { formatIssues } from '../../core/config.ts';
 import type { Warehouse } from '../../warehouse/warehouse.ts';
+import { actionOfRow } from '../../ledger/decision-actions.ts';
 import { errorOutcomesSql } from '../../telemetry/error-outcomes.ts';
 
 /** Query of the traffic endpoint. */
@@ -98,7 +99,9 @@ export async function readTraffic(wh: Warehouse, q: z.output<typeof TrafficQuery
 
 /** One recorded decision as the page lists it. */
 export interface DecisionRow {
+  decision_id: string;
   ts: string;
+  /** In the controller's vocabulary (start, promote, complete, ...), read from the stored row by ledger/decision-actions.ts. */
   action: string;
   step: number;
   weight_before: number;
@@ -126,9 +129,9 @@ export function parseDecisionsQuery(raw: unknown): z.output<typeof DecisionsQuer
 export async function readDecisions(wh: Warehouse, q: z.output<typeof DecisionsQuery>): Promise<{ total: number; rows: DecisionRow[] }> {
   const params = { id: q.rollout, waits: q.waits === 'true' ? 1 : 0, n: q.limit };
   const [rows, count] = await Promise.all([
-    wh.query<DecisionRow>(`SELECT toString(ts) AS ts, action, step, weight_before, weight_after, reason, actor FROM {db}.canary_decisions
+    wh.query<DecisionRow>(`SELECT decision_id, toString(ts) AS ts, action, step, weight_before, weight_after, reason, actor FROM {db}.canary_decisions
       WHERE rollout_id = {id:String} AND ({waits:UInt8} = 1 OR action != 'wait') ORDER BY ts DESC, decision_id DESC LIMIT {n:UInt32}`, params),
     wh.query<{ n: number }>('SELECT count() AS n FROM {db}.canary_decisions WHERE rollout_id = {id:String}', params),
   ]);
-  return { total: Number(count[0]?.n ?? 0), rows };
+  return { total: Number(count[0]?.n ?? 0), rows: rows.map((r) => ({ ...r, action: actionOfRow(r) })) };
 }

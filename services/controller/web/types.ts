@@ -15,7 +15,7 @@ export type VerdictSnapshot = Omit<VerdictSummary, 'status'> & {
 };
 
 /** The latest decision of a rollout: what the page shows of the controller's decision summary. */
-export type DecisionSnapshot = Pick<DecisionSummary, 'seq' | 'at' | 'actor' | 'action' | 'phase' | 'fromWeight' | 'toWeight' | 'reason' | 'etaSeconds' | 'estimates'> & {
+export type DecisionSnapshot = Pick<DecisionSummary, 'decisionId' | 'seq' | 'at' | 'actor' | 'action' | 'phase' | 'fromWeight' | 'toWeight' | 'reason' | 'etaSeconds' | 'estimates'> & {
   readonly verdicts: readonly VerdictSnapshot[];
 };
 
@@ -32,7 +32,7 @@ export interface MetricSpecSnapshot {
 
 /** One rollout as the page shows it: fields of the controller's rollout view. */
 export type RolloutSnapshot = Pick<RolloutView, 'id' | 'model' | 'stable' | 'canary' | 'phase' | 'weight' | 'stepIndex' | 'steps'
-  | 'startedAt' | 'finishedAt' | 'stepElapsedS' | 'createdAt' | 'etaSeconds'> & {
+  | 'startedAt' | 'finishedAt' | 'stepElapsedS' | 'createdAt' | 'etaSeconds' | 'nextTickAt' | 'stepDeadlineAt'> & {
   readonly latestDecision: DecisionSnapshot | null;
   readonly spec: {
     readonly metrics: readonly MetricSpecSnapshot[];
