@@ -65,8 +65,12 @@ abstract class TranslatedRelay implements BodySink {
   abstract end(): void;
   abstract error(err: Error): void;
 
+  /** The client went away: anything the event should still record. */
+  protected onClientGone(): void {}
+
   private onClose(): void {
     if (this.ended) return;
+    this.onClientGone();
     this.finish('client_closed', 'client_closed');
     this.stopping = true;
     this.up.destroy();
@@ -117,8 +121,19 @@ class TranslatedStream extends TranslatedRelay {
     if (this.ended || this.stopping) return;
     this.x.tUpstreamEnd = performance.now();
     this.res.destroy(); // the status line is out: the client learns of the failure by a cut stream
+    this.recordUsageSoFar();
     const [outcome, errorClass] = TranslatedRelay.failureOf(err);
     this.finish(outcome, errorClass);
+  }
+
+  protected override onClientGone(): void {
+    this.recordUsageSoFar();
+  }
+
+  /** The tokens known so far into the record of a stream that ends without its usage chunk. */
+  private recordUsageSoFar(): void {
+    const u = this.t.usageSoFar();
+    if (u) this.x.capture?.add(u);
   }
 
   private write(c: TranslatedChunk): boolean {
@@ -140,6 +155,7 @@ class TranslatedStream extends TranslatedRelay {
     x.tokenTimer?.end(x.tUpstreamEnd);
     if (x.tFirstByte === 0) x.tFirstByte = x.tUpstreamEnd;
     const failure = this.t.failure;
+    if (failure !== '') this.recordUsageSoFar();
     this.res.end(() => this.finish(failure === '' ? 'ok' : 'upstream_error', failure));
   }
 }

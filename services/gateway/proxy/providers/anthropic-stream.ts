@@ -14,7 +14,9 @@
  * tokens) and reaches the client only when it asked (`stream_options.include_usage`). An event
  * that is not JSON, one over {@link MAX_SSE_EVENT_BYTES}, or a stream that ends before
  * `message_stop` closes the client's stream with an error event too; {@link failure} then names
- * the code and the relay stops reading the upstream.
+ * the code and the relay stops reading the upstream. A stream that ends early (failure, client
+ * gone) still gets a usage chunk in its record with the tokens known so far
+ * ({@link AnthropicStreamTranslator.usageSoFar}).
  */
 import { GatewayErrors } from '../../errors.ts';
 import { MAX_SSE_EVENT_BYTES, eventEnd } from '../sse-usage.ts';
@@ -49,6 +51,10 @@ export class AnthropicStreamTranslator implements StreamTranslator {
   private inputTokens = 0;
   private outputTokens = 0;
   private stopReason: unknown = null;
+  /** message_start was seen (the input tokens are known). */
+  private started = false;
+  /** The usage chunk went into the record. */
+  private usageRecorded = false;
 
   /**
    * @param includeUsage the client asked for `stream_options.include_usage`.
@@ -98,6 +104,12 @@ export class AnthropicStreamTranslator implements StreamTranslator {
     return out(client, record);
   }
 
+  usageSoFar(): Buffer | undefined {
+    if (!this.started || this.usageRecorded) return undefined;
+    this.usageRecorded = true;
+    return Buffer.from(this.usageChunk());
+  }
+
   /** The client's and the record's text for one event. */
   private onEvent(text: string): [string, string] {
     const data = sseData(text);
@@ -112,6 +124,7 @@ export class AnthropicStreamTranslator implements StreamTranslator {
     switch (ev.type) {
       case 'message_start': {
         const m = (ev.message ?? {}) as { id?: unknown; model?: unknown; usage?: Record<string, unknown> | null };
+        this.started = true;
         if (typeof m.id === 'string') this.id = m.id;
         if (typeof m.model === 'string') this.model = m.model;
         if (m.usage && typeof m.usage === 'object') {
@@ -138,10 +151,8 @@ export class AnthropicStreamTranslator implements StreamTranslator {
       case 'message_stop': {
         this.done = true;
         const finish = this.chunk({}, finishReasonOf(this.stopReason) ?? 'stop');
-        const usage = sse({
-          id: this.id, object: 'chat.completion.chunk', created: this.createdS, model: this.model, choices: [],
-          usage: openaiUsage(this.inputTokens, this.outputTokens),
-        });
+        const usage = this.usageChunk();
+        this.usageRecorded = true;
         return [finish + (this.includeUsage ? usage : '') + DONE, finish + usage + DONE];
       }
       case 'error': {
@@ -163,6 +174,13 @@ export class AnthropicStreamTranslator implements StreamTranslator {
     this.pending = undefined;
     this.failure = code;
     return both(sse(gatewayError(code, message)));
+  }
+
+  private usageChunk(): string {
+    return sse({
+      id: this.id, object: 'chat.completion.chunk', created: this.createdS, model: this.model, choices: [],
+      usage: openaiUsage(this.inputTokens, this.outputTokens),
+    });
   }
 
   private chunk(delta: Record<string, unknown>, finish: string | null): string {

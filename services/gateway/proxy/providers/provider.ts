@@ -30,6 +30,12 @@ export interface StreamTranslator {
   /** The upstream's stream ended: what is left to send. */
   end(): TranslatedChunk;
   /**
+   * A usage chunk for the record of a stream that ended without its own (the client left, or
+   * the translation failed): the tokens known so far, so the event still has them. Undefined
+   * when the stream's usage was already recorded or nothing is known.
+   */
+  usageSoFar(): Buffer | undefined;
+  /**
    * '' while all is well; once set (an error code), the stream was closed with an error event
    * and the rest of the upstream's answer is not wanted.
    */
