@@ -70,7 +70,8 @@ export class AnthropicStreamTranslator implements StreamTranslator {
     let record = '';
     let pos = 0;
     for (let end = eventEnd(buf, pos); end >= 0 && !this.done; end = eventEnd(buf, pos)) {
-      const [c, r] = this.onEvent(buf.toString('utf8', pos, end));
+      // The limit holds whether an event came in pieces (below) or whole in one read.
+      const [c, r] = end - pos > this.maxEvent ? this.tooLarge() : this.onEvent(buf.toString('utf8', pos, end));
       client += c;
       record += r;
       pos = end;
@@ -78,7 +79,7 @@ export class AnthropicStreamTranslator implements StreamTranslator {
     if (!this.done && pos < buf.length) {
       const rest = buf.subarray(pos);
       if (rest.length > this.maxEvent) {
-        const [c, r] = this.fail(GatewayErrors.providerBadAnswer.code, `the Anthropic upstream sent an SSE event over ${this.maxEvent} bytes`);
+        const [c, r] = this.tooLarge();
         client += c;
         record += r;
       } else {
@@ -166,6 +167,10 @@ export class AnthropicStreamTranslator implements StreamTranslator {
       default:
         return ['', '']; // ping, content_block_start/stop, thinking and tool deltas, types added later
     }
+  }
+
+  private tooLarge(): [string, string] {
+    return this.fail(GatewayErrors.providerBadAnswer.code, `the Anthropic upstream sent an SSE event over ${this.maxEvent} bytes`);
   }
 
   /** Ends the stream with an error event naming `code`. */
