@@ -18,7 +18,7 @@ export type AnthropicStubMode =
   | 'error'
   /** 200 `text/html` that is not JSON. */
   | 'not_json'
-  /** A stream whose second text delta's data is not JSON. */
+  /** A stream whose second text delta's data is not JSON, then held until release(). */
   | 'bad_sse'
   /** A stream with a 2 MiB event after the first text delta. */
   | 'huge_sse'
@@ -52,7 +52,7 @@ export interface AnthropicStub {
   /** Delay between later events (ms). */
   gapMs: number;
   release(): void;
-  /** Resolves once a held stream's socket is closed by the gateway. */
+  /** Resolves once a stream's socket was closed by the gateway before the stream's end (now, if one was). */
   aborted(): Promise<void>;
 }
 
@@ -83,6 +83,7 @@ export async function startAnthropicStub(t: TestContext): Promise<AnthropicStub>
   const sockets = new Set<Socket>();
   const releases: Array<() => void> = [];
   let abortWaiters: Array<() => void> = [];
+  let aborts = 0;
   const stub: AnthropicStub = {
     url: '',
     requests: [],
@@ -93,7 +94,7 @@ export async function startAnthropicStub(t: TestContext): Promise<AnthropicStub>
     firstGapMs: 0,
     gapMs: 0,
     release: () => { for (const r of releases.splice(0)) r(); },
-    aborted: () => new Promise((resolve) => abortWaiters.push(resolve)),
+    aborted: () => new Promise((resolve) => { if (aborts > 0) resolve(); else abortWaiters.push(resolve); }),
   };
   const server: Server = createServer((req, res) => {
     const chunks: Buffer[] = [];
@@ -104,7 +105,7 @@ export async function startAnthropicStub(t: TestContext): Promise<AnthropicStub>
       stub.requests.push({ path: req.url ?? '', headers: req.headers, json });
       const problem = shapeProblem(req.url ?? '', req.headers, json);
       if (problem) return anthropicError(res, 400, problem);
-      void answer(stub, json, res, (r) => releases.push(r), () => { for (const w of abortWaiters.splice(0)) w(); abortWaiters = []; });
+      void answer(stub, json, res, (r) => releases.push(r), () => { aborts++; for (const w of abortWaiters.splice(0)) w(); abortWaiters = []; });
     });
   });
   server.on('connection', (s: Socket) => { sockets.add(s); s.on('close', () => sockets.delete(s)); });
@@ -163,7 +164,7 @@ async function answer(stub: AnthropicStub, json: any, res: ServerResponse, onHol
     res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache' });
     res.on('close', () => { if (!res.writableFinished) onAbort(); });
     for (let i = 0; i < events.length; i++) {
-      if (i === after && stub.mode === 'hold') {
+      if ((i === after && stub.mode === 'hold') || (i === after + 1 && stub.mode === 'bad_sse')) {
         await new Promise<void>((resolve) => onHold(resolve));
         if (res.destroyed) return;
       }

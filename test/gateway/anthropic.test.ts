@@ -45,6 +45,17 @@ async function eventNo(gw: TestGateway, n: number): Promise<TelemetryEvent> {
   return gw.sink.events[n - 1]!;
 }
 
+/** `p`, or a failure naming `what` after `ms` (a deadline, not a wait: `p` settles first when all is well). */
+async function within<T>(p: Promise<T>, what: string, ms = 10_000): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error(`${what}: not within ${ms} ms`)), ms); });
+  try {
+    return await Promise.race([p, deadline]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** Raw bytes of a chat stream through the gateway. */
 async function rawStream(url: string, body: Record<string, unknown>): Promise<string> {
   const res = await request(`${url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
@@ -70,6 +81,7 @@ test('anthropic: a chat completion is translated both ways; the event has tokens
   assert.equal(sent.headers['x-api-key'], gw.key, 'the configured credential');
   assert.equal(sent.headers.authorization, undefined, "the client's key is not forwarded");
   assert.equal(sent.headers['anthropic-version'], '2023-06-01');
+  assert.equal(sent.headers['accept-encoding'], 'identity', 'the translators read the bytes: no compressed answer');
   assert.deepEqual(sent.json, {
     model: UPSTREAM_MODEL, system: 'Be brief.', max_tokens: 4096, stop_sequences: ['END'], temperature: 0.2, top_p: 0.9,
     metadata: { user_id: 'u-1' },
@@ -196,7 +208,10 @@ test('anthropic: answers that cannot be translated get a clear error and keep th
     assert.deepEqual([e.outcome, e.error_class], ['upstream_error', code], mode);
     assert.deepEqual([e.tokens_in, e.tokens_out], [INPUT_TOKENS, 1], `${mode}: the tokens known so far are recorded`);
     assert.ok(e.ttft_ms !== null, `${mode}: the first token was timed`);
+    // The stub holds its stream after the malformed event: the gateway must hang up on it.
+    if (mode === 'bad_sse') await within(stub.aborted(), 'the gateway closing the upstream after a malformed event');
   }
+  stub.release();
 });
 
 test('anthropic: what the adapter does not translate is refused with a 400 naming it, and reaches no upstream', async (t) => {
@@ -237,7 +252,7 @@ test('anthropic: an abort mid-stream reaches the upstream; the event has the tok
     assert.ok(err instanceof OpenAI.APIUserAbortError || (err as Error).name === 'AbortError', String(err));
   }
   assert.equal(text, 'Hel');
-  await upstreamClosed;
+  await within(upstreamClosed, 'the abort reaching the upstream');
   const e = await eventNo(gw, 1);
   assert.equal(e.outcome, 'client_closed');
   assert.deepEqual([e.tokens_in, e.tokens_out], [INPUT_TOKENS, 1]);
