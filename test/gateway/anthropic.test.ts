@@ -13,6 +13,7 @@ import OpenAI from 'openai';
 import { request } from 'undici';
 import { call, gatewayConfig, startTestGateway, type TestGateway } from './helpers.ts';
 import { INPUT_TOKENS, startAnthropicStub, type AnthropicStub } from './anthropic-stub.ts';
+import { startLlmStub } from './llm-stub.ts';
 import type { TelemetryEvent } from '../../services/telemetry/event.ts';
 
 const UPSTREAM_MODEL = 'claude-test-4-5';
@@ -270,4 +271,38 @@ test('anthropic: an unknown provider is refused at config load, naming the field
     },
   );
   assert.equal(gatewayConfig({ models: { chat: { versions: { v1: { targets: ['http://127.0.0.1:9/v1'] } } } } }).models.chat!.versions.v1!.provider, 'openai');
+});
+
+test('anthropic: a shadow copy to an Anthropic version is translated, its event has tokens; what it cannot take is not sent', async (t) => {
+  const stub = await startAnthropicStub(t);
+  const primary = await startLlmStub(t);
+  process.env[ENV] = 'sk-ant-shadow';
+  t.after(() => { delete process.env[ENV]; });
+  const gw = await startTestGateway(t, {
+    models: {
+      chat: {
+        weights: { gpt: 100, claude: 0 },
+        shadow: { version: 'claude', percent: 100 },
+        versions: {
+          gpt: { targets: [primary.url] },
+          claude: { provider: 'anthropic', targets: [stub.url], upstreamModel: UPSTREAM_MODEL, credentials: { 'x-api-key': { env: ENV } } },
+        },
+      },
+    },
+  });
+  const client = new OpenAI({ baseURL: `${gw.gw.url}/v1`, apiKey: 'k', maxRetries: 0 });
+  await client.chat.completions.create({ model: 'chat', messages: [{ role: 'user', content: 'hi' }] });
+  for await (const _ of await client.chat.completions.create({ model: 'chat', stream: true, messages: [{ role: 'user', content: 'hi' }] }));
+  const tools = [{ type: 'function' as const, function: { name: 'f', parameters: { type: 'object' } } }];
+  await client.chat.completions.create({ model: 'chat', tools, messages: [{ role: 'user', content: 'hi' }] });
+  await gw.sink.waitFor(6);
+  const shadows = gw.sink.events.filter((e) => e.role === 'shadow');
+  assert.equal(shadows.length, 3);
+  const answered = shadows.filter((e) => e.outcome === 'ok');
+  assert.equal(answered.length, 2);
+  for (const e of answered) assert.deepEqual([e.version, e.tokens_in, e.tokens_out], ['claude', INPUT_TOKENS, 4], 'the translated answer is recorded');
+  const refused = shadows.find((e) => e.outcome !== 'ok')!;
+  assert.deepEqual([refused.outcome, refused.error_class, refused.status], ['bad_request', 'MLG_GW_PROVIDER_UNSUPPORTED', 400]);
+  assert.equal(stub.requests.length, 2, 'the tools request never reached the Anthropic upstream');
+  assert.ok(stub.requests.every((r) => r.path === '/v1/messages'));
 });

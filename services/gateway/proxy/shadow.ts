@@ -15,6 +15,7 @@ import type { VersionUpstream } from './upstreams.ts';
 import type { Permit } from '../routing/breaker.ts';
 import { outcomeForStatus } from './relay.ts';
 import { outcomeOf } from '../errors.ts';
+import { TranslatedCapture } from './translated-capture.ts';
 import type { TelemetryStage } from '../../telemetry/event-stage.ts';
 import { recordOf } from '../observability/event-record.ts';
 import { RequestTracer, randomHex } from '../observability/tracing.ts';
@@ -83,6 +84,13 @@ export class ShadowSender {
   }
 
   private async run(x: Exchange, v: VersionUpstream, permit: Permit, req: ForwardRequest): Promise<void> {
+    // A request the shadow version's provider cannot take is not sent (and is not its failure).
+    const refusal = v.provider.refuse(x.route, req.json);
+    if (refusal) {
+      v.breaker.release(permit);
+      [x.status, x.outcome, x.errorClass] = [refusal.statusCode, outcomeOf(refusal), refusal.code];
+      return this.done(x);
+    }
     x.tUpstream = performance.now();
     let ok = false;
     try {
@@ -91,21 +99,27 @@ export class ShadowSender {
       x.status = f.response.statusCode;
       const ct = f.response.headers['content-type'];
       x.responseContentType = typeof ct === 'string' ? ct : undefined;
+      // An adapter that translates answers (Anthropic): the event records the translation.
+      const t = v.provider.translator(req, f.response);
+      const tc = t ? new TranslatedCapture(t, x) : undefined;
       try {
         await new Promise<void>((resolve, reject) => f.response.pipe({
           data(chunk) {
             if (x.tFirstByte === 0) x.tFirstByte = performance.now();
             x.responseBytes += chunk.length;
-            x.capture!.add(chunk);
+            if (tc) tc.data(chunk);
+            else x.capture!.add(chunk);
             return true;
           },
           end: resolve,
           error: reject,
         }));
         x.tUpstreamEnd = performance.now();
-        ok = x.status < 500;
-        x.outcome = outcomeForStatus(x.status);
-        x.errorClass = x.status >= 400 ? `http_${x.status}` : '';
+        const upstreamStatus = x.status;
+        const failure = tc?.end(upstreamStatus) ?? '';
+        ok = upstreamStatus < 500 && failure === '';
+        x.outcome = failure !== '' ? 'upstream_error' : outcomeForStatus(x.status);
+        x.errorClass = failure !== '' ? failure : upstreamStatus >= 400 ? `http_${upstreamStatus}` : '';
       } finally {
         v.balancer.end(f.target, ok);
       }
@@ -116,11 +130,16 @@ export class ShadowSender {
       x.errorClass = e.code;
     } finally {
       v.breaker.record(permit, ok);
-      x.tEnd = performance.now();
-      this.opts.metrics.countRequest(x.model, x.version, 'shadow', x.outcome);
-      this.opts.metrics.observeDuration(x.model, x.version, 'shadow', (x.tEnd - x.t0) / 1000);
-      this.opts.telemetry.submit(recordOf(x));
+      this.done(x);
     }
+  }
+
+  /** Counts the copy and hands its event over. */
+  private done(x: Exchange): void {
+    x.tEnd = performance.now();
+    this.opts.metrics.countRequest(x.model, x.version, 'shadow', x.outcome);
+    this.opts.metrics.observeDuration(x.model, x.version, 'shadow', (x.tEnd - x.t0) / 1000);
+    this.opts.telemetry.submit(recordOf(x));
   }
 
   /** Resolves when no shadow copy is in flight. */
