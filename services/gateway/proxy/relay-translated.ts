@@ -21,7 +21,7 @@ import { errorCode } from './forward.ts';
 import { filterResponseHeaders } from './header-policy.ts';
 import { gatewayError } from './providers/anthropic-response.ts';
 import type { BodyTranslator, StreamTranslator, TranslatedChunk } from './providers/provider.ts';
-import { outcomeForStatus, type RelayEnd } from './relay.ts';
+import { outcomeForStatus, type RelayEnd } from './relay-end.ts';
 import { TokenTimer } from './sse-tokens.ts';
 import type { BodySink, UpstreamCall } from './upstream-call.ts';
 

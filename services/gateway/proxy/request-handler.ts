@@ -17,8 +17,7 @@ import type { VersionUpstream } from './upstreams.ts';
 import { ANONYMOUS, type Consumer, type GatewayHooks, type RequestInfo } from './edge-hooks.ts';
 import type { GatewayMetrics } from '../observability/metrics.ts';
 import type { ModelRuntime } from '../routing/model-runtime.ts';
-import { relay, sendError, type RelayEnd } from './relay.ts';
-import { relayTranslated } from './relay-translated.ts';
+import { relay, sendError } from './relay.ts';
 import type { RoutingTable } from '../routing/table.ts';
 import type { ShadowSender } from './shadow.ts';
 import type { TelemetryStage } from '../../telemetry/event-stage.ts';
@@ -357,7 +356,8 @@ export class RequestHandler {
   }
 
   private relayAnswer(x: Exchange, res: ServerResponse, f: Forwarded, req: ForwardRequest, extra: Record<string, string>, v: VersionUpstream, permit: Permit, slot?: CacheSlot): void {
-    const onEnd = (end: RelayEnd): void => {
+    // A provider that speaks another API than OpenAI's translates the answer (providers/).
+    relay(res, f.response, x, extra, (end) => {
       const ok = end.outcome !== 'upstream_error' && end.outcome !== 'timeout';
       if (end.outcome === 'client_closed') {
         v.breaker.release(permit);
@@ -372,11 +372,7 @@ export class RequestHandler {
       if (x.usageStripGaveUp) this.opts.logger.warn({ model: x.model, version: x.version, event_id: x.eventId }, 'an SSE event over the rewrite limit: the rest of the stream passed unchanged, its usage chunk included');
       if (slot && end.outcome === 'ok') this.store(x, slot);
       this.finish(x);
-    };
-    // A provider that speaks another API than OpenAI's translates the answer (providers/).
-    const translator = v.provider.translator(req, f.response);
-    if (translator) relayTranslated(res, f.response, x, extra, translator, onEnd);
-    else relay(res, f.response, x, extra, onEnd);
+    }, v.provider.translator(req, f.response));
   }
 
   private responseHeaders(x: Exchange): Record<string, string> {
