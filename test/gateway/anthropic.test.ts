@@ -15,13 +15,14 @@ import { call, gatewayConfig, startTestGateway, type TestGateway } from './helpe
 import { INPUT_TOKENS, startAnthropicStub, type AnthropicStub } from './anthropic-stub.ts';
 import { startLlmStub } from './llm-stub.ts';
 import type { TelemetryEvent } from '../../services/telemetry/event.ts';
+import { createLogger } from '../../services/core/log.ts';
 
 const UPSTREAM_MODEL = 'claude-test-4-5';
 const ENV = 'MLGATE_TEST_ANTHROPIC_KEY';
 type ApiError = InstanceType<typeof OpenAI.APIError>;
 
 /** A gateway with model `chat` on an Anthropic version whose upstream is `stub`. */
-async function setup(t: Parameters<typeof startAnthropicStub>[0], stub: AnthropicStub): Promise<TestGateway & { client: OpenAI; key: string }> {
+async function setup(t: Parameters<typeof startAnthropicStub>[0], stub: AnthropicStub, logLines?: string[]): Promise<TestGateway & { client: OpenAI; key: string }> {
   const key = `sk-ant-test-${randomBytes(8).toString('hex')}`;
   process.env[ENV] = key;
   t.after(() => { delete process.env[ENV]; });
@@ -36,7 +37,7 @@ async function setup(t: Parameters<typeof startAnthropicStub>[0], stub: Anthropi
         },
       },
     },
-  });
+  }, logLines ? { logger: createLogger({ service: 'gateway', level: 'warn', destination: { write: (line: string) => { logLines.push(line); } } }) } : {});
   return { ...gw, client: new OpenAI({ baseURL: `${gw.gw.url}/v1`, apiKey: 'client-key-not-forwarded', maxRetries: 0 }), key };
 }
 
@@ -179,7 +180,8 @@ test('anthropic: upstream errors become OpenAI errors with the right status and 
 
 test('anthropic: answers that cannot be translated get a clear error and keep their event', async (t) => {
   const stub = await startAnthropicStub(t);
-  const gw = await setup(t, stub);
+  const logLines: string[] = [];
+  const gw = await setup(t, stub, logLines);
   let n = 0;
 
   stub.mode = 'not_json';
@@ -213,6 +215,9 @@ test('anthropic: answers that cannot be translated get a clear error and keep th
     if (mode === 'bad_sse') await within(stub.aborted(), 'the gateway closing the upstream after a malformed event');
   }
   stub.release();
+  const warned = logLines.filter((l) => l.includes('could not be translated to the OpenAI shape'));
+  assert.equal(warned.length, 4, 'one warning per untranslatable answer (the error event of the stream is the provider\'s own)');
+  assert.ok(warned.every((l) => JSON.parse(l).version === 'claude'));
 });
 
 test('anthropic: what the adapter does not translate is refused with a 400 naming it, and reaches no upstream', async (t) => {

@@ -370,6 +370,7 @@ export class RequestHandler {
       x.outcome = end.outcome;
       x.errorClass = end.errorClass;
       if (x.usageStripGaveUp) this.opts.logger.warn({ model: x.model, version: x.version, event_id: x.eventId }, 'an SSE event over the rewrite limit: the rest of the stream passed unchanged, its usage chunk included');
+      if (end.errorClass === GatewayErrors.providerBadAnswer.code) this.opts.logger.warn({ model: x.model, version: x.version, event_id: x.eventId }, 'the upstream answer could not be translated to the OpenAI shape');
       if (slot && end.outcome === 'ok') this.store(x, slot);
       this.finish(x);
     }, v.provider.translator(req, f.response));
