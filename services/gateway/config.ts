@@ -11,6 +11,7 @@ import { NAME_PATTERN, WEIGHT_SUM_TOLERANCE } from '../routing/state.ts';
 import { AuthSchema, CacheSchema, ConsumerSchema, InputSchemaSchema, RateLimitsSchema, ServerTlsSchema, UpstreamTlsSchema } from './edge/edge-config.ts';
 import { parseMaskPath } from '../telemetry/json-path.ts';
 import { CredentialsSchema } from './proxy/credentials.ts';
+import { PROVIDER_NAMES } from './proxy/providers/names.ts';
 
 const Name = z.string().regex(NAME_PATTERN, 'expected a name of letters, digits, ".", "_" or "-" (at most 100)');
 const Ms = z.number().int().positive().max(3_600_000);
@@ -114,6 +115,11 @@ export const VersionSchema = z.strictObject({
     input: z.number().finite().nonnegative(),
     output: z.number().finite().nonnegative(),
   }).optional(),
+  /**
+   * The API this version's upstream speaks: `openai` (OpenAI-compatible, relayed as it comes) or
+   * `anthropic` (Messages API: chat completions are translated both ways). See docs/llm.md.
+   */
+  provider: z.enum(PROVIDER_NAMES).default('openai'),
 });
 
 /** Sticky routing: `none`, the consumer id, or the value of a named request header. */

@@ -21,6 +21,9 @@ export const GatewayErrors = {
   upstreamTimeout: defineError('MLG_GW_UPSTREAM_TIMEOUT'),
   upstreamError: defineError('MLG_GW_UPSTREAM_ERROR'),
   shuttingDown: defineError('MLG_GW_SHUTTING_DOWN'),
+  providerUnsupported: defineError('MLG_GW_PROVIDER_UNSUPPORTED'),
+  providerBadAnswer: defineError('MLG_GW_PROVIDER_BAD_ANSWER'),
+  providerStreamError: defineError('MLG_GW_PROVIDER_STREAM_ERROR'),
   internal: defineError('MLG_GW_INTERNAL'),
   credentialUnresolved: defineError('MLG_GW_CREDENTIAL_UNRESOLVED'),
   adminUnauthorized: defineError('MLG_GW_ADMIN_UNAUTHORIZED'),
@@ -45,6 +48,9 @@ const OUTCOME_BY_CODE: Readonly<Record<string, Outcome>> = {
   MLG_GW_UPSTREAM_TIMEOUT: 'timeout',
   MLG_GW_UPSTREAM_ERROR: 'upstream_error',
   MLG_GW_SHUTTING_DOWN: 'no_upstream',
+  MLG_GW_PROVIDER_UNSUPPORTED: 'bad_request',
+  MLG_GW_PROVIDER_BAD_ANSWER: 'upstream_error',
+  MLG_GW_PROVIDER_STREAM_ERROR: 'upstream_error',
   MLG_EDGE_SCHEMA_INVALID: 'schema_invalid',
 };
 

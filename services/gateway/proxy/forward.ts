@@ -10,7 +10,6 @@ import { MlgateError } from '../../core/errors.ts';
 import { GatewayErrors } from '../errors.ts';
 import { connectionListed } from './header-policy.ts';
 import { UpstreamCall } from './upstream-call.ts';
-import { withCredentials } from './credentials.ts';
 import type { VersionUpstream } from './upstreams.ts';
 
 /** Hop-by-hop headers (RFC 9110 7.6.1) and headers a proxy must not pass on. */
@@ -55,33 +54,8 @@ export interface ForwardRequest {
   streamWithoutUsage?: boolean;
 }
 
-/** True when the request to `v` asks its upstream for stream usage the client did not ask for. */
-export function asksUsage(v: VersionUpstream, req: ForwardRequest): boolean {
-  return req.streamWithoutUsage === true && req.json !== undefined && v.config.streamUsage;
-}
-
-/**
- * The request as version `v` gets it: its credential headers instead of the client's, its
- * upstream model name, and `stream_options.include_usage` when {@link asksUsage}. Unchanged (the
- * same object) when the version needs none of these.
- */
-export function shapeFor(v: VersionUpstream, req: ForwardRequest): ForwardRequest {
-  const creds = v.credentials;
-  const model = req.json !== undefined ? v.upstreamModel : undefined;
-  const ask = asksUsage(v, req);
-  if (creds === undefined && model === undefined && !ask) return req;
-  let body = req.body;
-  if (model !== undefined || ask) {
-    const j: Record<string, unknown> = { ...req.json };
-    if (model !== undefined) j.model = model;
-    if (ask) {
-      const so = j.stream_options;
-      j.stream_options = { ...(so !== null && typeof so === 'object' && !Array.isArray(so) ? so : {}), include_usage: true };
-    }
-    body = Buffer.from(JSON.stringify(j));
-  }
-  return { ...req, headers: creds !== undefined ? withCredentials(req.headers, creds) : req.headers, body };
-}
+// The OpenAI request shaping lives with its adapter; re-exported for existing callers.
+export { asksUsage, shapeFor } from './providers/openai.ts';
 
 /**
  * A response from the upstream. The caller must report its end once with
@@ -114,7 +88,7 @@ export function upstreamHeaders(inHeaders: IncomingHttpHeaders, strip: ReadonlyS
  * @throws MLG_GW_NO_UPSTREAM when no target is usable, else a mapped upstream failure.
  */
 export function forward(v: VersionUpstream, clientReq: ForwardRequest, onRetry?: () => void): Promise<Forwarded> {
-  const req = shapeFor(v, clientReq);
+  const req = v.provider.shape(v, clientReq);
   // The common case (first attempt answers) takes no async function frame and no extra promise hop.
   const i = v.balancer.pick();
   if (i < 0) return Promise.reject(GatewayErrors.noUpstream(`version ${v.name} of model ${v.model} has no usable target`, { details: { model: v.model, version: v.name } }));

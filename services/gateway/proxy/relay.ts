@@ -6,6 +6,9 @@
 import type { ServerResponse } from 'node:http';
 import { MlgateError } from '../../core/errors.ts';
 import type { Outcome } from '../../telemetry/event.ts';
+import { outcomeForStatus, type RelayEnd } from './relay-end.ts';
+import type { BodyTranslator, StreamTranslator } from './providers/provider.ts';
+import { relayTranslated } from './relay-translated.ts';
 import { GatewayErrors } from '../errors.ts';
 import type { Exchange } from './exchange-record.ts';
 import { errorCode } from './forward.ts';
@@ -16,35 +19,21 @@ import { TokenTimer } from './sse-tokens.ts';
 
 const TIMEOUT_CODES = new Set(['UND_ERR_BODY_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT']);
 
-/** How a relayed response ended. */
-export interface RelayEnd {
-  outcome: Outcome;
-  /** MLG code or undici code when it did not end well. */
-  errorClass: string;
-}
-
-/** Outcome of a response the upstream answered with `status`. */
-export function outcomeForStatus(status: number): Outcome {
-  if (status < 400) return 'ok';
-  if (status >= 500) return 'upstream_error';
-  switch (status) {
-    case 401: return 'unauthorized';
-    case 403: return 'forbidden';
-    case 404: return 'not_found';
-    case 413: return 'payload_too_large';
-    case 422: return 'schema_invalid';
-    case 429: return 'upstream_rate_limited'; // the gateway's own limit is `rate_limited`
-    default: return 'bad_request';
-  }
-}
+// How a relay ends is shared with relay-translated.ts; re-exported for existing callers.
+export { outcomeForStatus, type RelayEnd } from './relay-end.ts';
 
 /**
  * Streams `up` to `res`. The upstream's headers go through the model's response-header list
  * (header-policy.ts); `extra` headers are added (they win over the upstream's). Calls `onEnd`
  * exactly once: when the last byte was handed to the socket, the upstream failed mid-body, or
- * the client went away.
+ * the client went away. With a provider adapter's `translator` the answer is translated on its
+ * way (relay-translated.ts).
  */
-export function relay(res: ServerResponse, up: UpstreamCall, x: Exchange, extra: Record<string, string>, onEnd: (e: RelayEnd) => void): void {
+export function relay(
+  res: ServerResponse, up: UpstreamCall, x: Exchange, extra: Record<string, string>, onEnd: (e: RelayEnd) => void,
+  translator?: StreamTranslator | BodyTranslator,
+): void {
+  if (translator) return relayTranslated(res, up, x, extra, translator, onEnd);
   const headers = up.headers as Record<string, string | string[] | undefined>;
   filterResponseHeaders(headers, x.modelConfig?.responseHeaders);
   for (const k in extra) headers[k] = extra[k];

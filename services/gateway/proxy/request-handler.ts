@@ -293,7 +293,14 @@ export class RequestHandler {
     headers['x-forwarded-for'] = typeof xff === 'string' && xff ? `${xff}, ${ip}` : ip;
     const fwdReq: ForwardRequest = { method: x.method, path: rest, headers, body: x.requestBody && x.requestBody.length > 0 ? x.requestBody : null };
     const json = x.requestJson;
-    if (OPENAI_PATHS.has(x.route) && json !== null && typeof json === 'object' && !Array.isArray(json)) {
+    const openaiJson = OPENAI_PATHS.has(x.route) && json !== null && typeof json === 'object' && !Array.isArray(json);
+    // What the version's provider adapter cannot translate is refused before it goes anywhere.
+    const refusal = v.provider.refuse(x.route, openaiJson ? json as Record<string, unknown> : undefined);
+    if (refusal) {
+      v.breaker.release(permit);
+      return this.respondError(x, res, refusal);
+    }
+    if (openaiJson) {
       fwdReq.json = json as Record<string, unknown>;
       fwdReq.streamWithoutUsage = streamsWithoutUsage(x.route, fwdReq.json);
       x.upstreamModel = v.upstreamModel ?? rt.name;
@@ -311,7 +318,7 @@ export class RequestHandler {
         const store = slot && storable(f.response) ? slot : undefined;
         if (slot && !store) this.opts.edgeMetrics.cache.labels(rt.name, v.name, 'skip').inc();
         try {
-          this.relayAnswer(x, res, f, extra, v, permit, store);
+          this.relayAnswer(x, res, f, fwdReq, extra, v, permit, store);
         } catch (err) {
           // e.g. a header the upstream sent that Node refuses to write: our failure, not the version's
           f.response.destroy();
@@ -348,7 +355,8 @@ export class RequestHandler {
     this.opts.edgeMetrics.cache.labels(x.model, x.version, kept ? 'store' : 'skip').inc();
   }
 
-  private relayAnswer(x: Exchange, res: ServerResponse, f: Forwarded, extra: Record<string, string>, v: VersionUpstream, permit: Permit, slot?: CacheSlot): void {
+  private relayAnswer(x: Exchange, res: ServerResponse, f: Forwarded, req: ForwardRequest, extra: Record<string, string>, v: VersionUpstream, permit: Permit, slot?: CacheSlot): void {
+    // A provider that speaks another API than OpenAI's translates the answer (providers/).
     relay(res, f.response, x, extra, (end) => {
       const ok = end.outcome !== 'upstream_error' && end.outcome !== 'timeout';
       if (end.outcome === 'client_closed') {
@@ -362,9 +370,10 @@ export class RequestHandler {
       x.outcome = end.outcome;
       x.errorClass = end.errorClass;
       if (x.usageStripGaveUp) this.opts.logger.warn({ model: x.model, version: x.version, event_id: x.eventId }, 'an SSE event over the rewrite limit: the rest of the stream passed unchanged, its usage chunk included');
+      if (end.errorClass === GatewayErrors.providerBadAnswer.code) this.opts.logger.warn({ model: x.model, version: x.version, event_id: x.eventId }, 'the upstream answer could not be translated to the OpenAI shape');
       if (slot && end.outcome === 'ok') this.store(x, slot);
       this.finish(x);
-    });
+    }, v.provider.translator(req, f.response));
   }
 
   private responseHeaders(x: Exchange): Record<string, string> {

@@ -16,6 +16,7 @@ import type { Permit } from '../routing/breaker.ts';
 import { isEventStream, outcomeForStatus } from './relay.ts';
 import { TokenTimer } from './sse-tokens.ts';
 import { outcomeOf } from '../errors.ts';
+import { TranslatedCapture } from './translated-capture.ts';
 import type { TelemetryStage } from '../../telemetry/event-stage.ts';
 import { recordOf } from '../observability/event-record.ts';
 import { RequestTracer, randomHex } from '../observability/tracing.ts';
@@ -86,6 +87,13 @@ export class ShadowSender {
   }
 
   private async run(x: Exchange, v: VersionUpstream, permit: Permit, req: ForwardRequest): Promise<void> {
+    // A request the shadow version's provider cannot take is not sent (and is not its failure).
+    const refusal = v.provider.refuse(x.route, req.json);
+    if (refusal) {
+      v.breaker.release(permit);
+      [x.status, x.outcome, x.errorClass] = [refusal.statusCode, outcomeOf(refusal), refusal.code];
+      return this.done(x);
+    }
     x.tUpstream = performance.now();
     let ok = false;
     try {
@@ -95,26 +103,35 @@ export class ShadowSender {
       const ct = f.response.headers['content-type'];
       x.responseContentType = typeof ct === 'string' ? ct : undefined;
       // The copy's stream is timed like the primary's (relay.ts), so a shadow's time to first
-      // token and inter-token latency can be compared with the version it shadows.
+      // token and inter-token latency can be compared with the version it shadows; a translated
+      // stream (Anthropic) is timed on its translation.
       if (x.upstreamModel !== '' && x.status === 200 && isEventStream(x.responseContentType)) x.tokenTimer = new TokenTimer();
+      // An adapter that translates answers (Anthropic): the event records the translation.
+      const t = v.provider.translator(req, f.response);
+      const tc = t ? new TranslatedCapture(t, x) : undefined;
       try {
         await new Promise<void>((resolve, reject) => f.response.pipe({
           data(chunk) {
             const now = performance.now();
             if (x.tFirstByte === 0) x.tFirstByte = now;
             x.responseBytes += chunk.length;
-            x.capture!.add(chunk);
-            x.tokenTimer?.push(chunk, now);
+            if (tc) tc.data(chunk, now);
+            else {
+              x.capture!.add(chunk);
+              x.tokenTimer?.push(chunk, now);
+            }
             return true;
           },
           end: resolve,
           error: reject,
         }));
         x.tUpstreamEnd = performance.now();
+        const upstreamStatus = x.status;
+        const failure = tc?.end(upstreamStatus, x.tUpstreamEnd) ?? '';
         x.tokenTimer?.end(x.tUpstreamEnd);
-        ok = x.status < 500;
-        x.outcome = outcomeForStatus(x.status);
-        x.errorClass = x.status >= 400 ? `http_${x.status}` : '';
+        ok = upstreamStatus < 500 && failure === '';
+        x.outcome = failure !== '' ? 'upstream_error' : outcomeForStatus(x.status);
+        x.errorClass = failure !== '' ? failure : upstreamStatus >= 400 ? `http_${upstreamStatus}` : '';
       } finally {
         v.balancer.end(f.target, ok);
       }
@@ -125,11 +142,16 @@ export class ShadowSender {
       x.errorClass = e.code;
     } finally {
       v.breaker.record(permit, ok);
-      x.tEnd = performance.now();
-      this.opts.metrics.countRequest(x.model, x.version, 'shadow', x.outcome);
-      this.opts.metrics.observeDuration(x.model, x.version, 'shadow', (x.tEnd - x.t0) / 1000);
-      this.opts.telemetry.submit(recordOf(x));
+      this.done(x);
     }
+  }
+
+  /** Counts the copy and hands its event over. */
+  private done(x: Exchange): void {
+    x.tEnd = performance.now();
+    this.opts.metrics.countRequest(x.model, x.version, 'shadow', x.outcome);
+    this.opts.metrics.observeDuration(x.model, x.version, 'shadow', (x.tEnd - x.t0) / 1000);
+    this.opts.telemetry.submit(recordOf(x));
   }
 
   /** Resolves when no shadow copy is in flight. */

@@ -23,7 +23,7 @@ const NULL_TAIL_CRLF = Buffer.from(',"usage":null}\r\n\r\n');
 const CLOSE_CRLF = Buffer.from('}\r\n\r\n');
 
 /** Index just past the blank line (LF LF or LF CR LF) that ends the event starting at `from`, or -1. */
-function eventEnd(buf: Buffer, from: number): number {
+export function eventEnd(buf: Buffer, from: number): number {
   for (let nl = buf.indexOf(10, from); nl >= 0; nl = buf.indexOf(10, nl + 1)) {
     const c = buf[nl + 1];
     if (c === 10) return nl + 2;

@@ -9,6 +9,8 @@ import { Balancer } from '../routing/balancer.ts';
 import { CircuitBreaker, type BreakerState } from '../routing/breaker.ts';
 import { upstreamConnectOptions } from '../edge/tls.ts';
 import { resolveCredentials, type ResolvedCredentials } from './credentials.ts';
+import { providerOf } from './providers/registry.ts';
+import type { Provider } from './providers/provider.ts';
 
 /** One upstream target. */
 export interface UpstreamTarget {
@@ -96,6 +98,11 @@ export class VersionUpstream {
   /** The `model` the upstream gets on the OpenAI routes, undefined to pass the client's. */
   get upstreamModel(): string | undefined {
     return this.config.upstreamModel;
+  }
+
+  /** The adapter of the API this version's upstream speaks (`provider` in its config). */
+  get provider(): Provider {
+    return providerOf(this.config.provider);
   }
 
   /**
