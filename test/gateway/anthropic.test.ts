@@ -305,7 +305,11 @@ test('anthropic: a shadow copy to an Anthropic version is translated, its event 
   assert.equal(shadows.length, 3);
   const answered = shadows.filter((e) => e.outcome === 'ok');
   assert.equal(answered.length, 2);
-  for (const e of answered) assert.deepEqual([e.version, e.tokens_in, e.tokens_out], ['claude', INPUT_TOKENS, 4], 'the translated answer is recorded');
+  for (const e of answered) assert.deepEqual([e.version, e.tokens_in, e.tokens_out, e.upstream_model], ['claude', INPUT_TOKENS, 4, UPSTREAM_MODEL], 'the translated answer is recorded');
+  // The streamed copy is timed on its translation: a first token, after the first byte.
+  const streamed = answered.filter((e) => e.ttft_ms != null);
+  assert.equal(streamed.length, 1, 'the streamed copy has token timing, the other none');
+  assert.ok(streamed[0]!.ttfb_ms !== null && streamed[0]!.ttft_ms! >= streamed[0]!.ttfb_ms, `ttft ${streamed[0]!.ttft_ms} ms after ttfb ${streamed[0]!.ttfb_ms} ms`);
   const refused = shadows.find((e) => e.outcome !== 'ok')!;
   assert.deepEqual([refused.outcome, refused.error_class, refused.status], ['bad_request', 'MLG_GW_PROVIDER_UNSUPPORTED', 400]);
   assert.equal(stub.requests.length, 2, 'the tools request never reached the Anthropic upstream');
