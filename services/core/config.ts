@@ -127,6 +127,42 @@ function envSourceOf(path: readonly PropertyKey[], overrides: Array<[string, str
   return found;
 }
 
+/**
+ * Why an override's path set nothing, when it differs from a key of the parsed config only in
+ * case (`MLGATE_CFG__TELEMETRY__…`): keys are case-sensitive, and the unknown key would otherwise
+ * be dropped in silence. A path that names no key at all is left alone: another service's section.
+ */
+function caseMismatch(name: string, path: readonly string[], parsed: unknown): string | undefined {
+  let at: unknown = parsed;
+  for (let i = 0; i < path.length; i++) {
+    if (at === null || typeof at !== 'object' || Array.isArray(at)) return undefined;
+    const seg = path[i]!;
+    if (Object.hasOwn(at, seg)) {
+      at = (at as Record<string, unknown>)[seg];
+      continue;
+    }
+    const near = Object.keys(at).find((k) => k.toLowerCase() === seg.toLowerCase());
+    if (near === undefined) return undefined;
+    const where = [...path.slice(0, i), near].join('.');
+    return `environment variable ${name}: no key ${JSON.stringify(seg)} at ${path.slice(0, i).join('.') || 'the top'}; keys are case-sensitive: did you mean ${where}?`;
+  }
+  return undefined;
+}
+
+/**
+ * The environment variable an issue comes from: the one that set its path, or, for a key the
+ * schema does not know (reported at the section holding it), the one that set that key.
+ */
+function issueSourceOf(issue: z.core.$ZodIssue, overrides: Array<[string, string[]]>): string | undefined {
+  if (issue.code === 'unrecognized_keys') {
+    for (const key of issue.keys) {
+      const name = envSourceOf([...issue.path, key], overrides);
+      if (name) return name;
+    }
+  }
+  return envSourceOf(issue.path, overrides);
+}
+
 /** Deep-freezes a parsed config so no component can change it after start. */
 export function deepFreeze<T>(value: T): T {
   if (value && typeof value === 'object' && !Object.isFrozen(value)) {
@@ -168,18 +204,22 @@ export function parseConfig<S extends z.ZodType>(schema: S, raw: unknown, source
 export function loadConfig<S extends z.ZodType>(schema: S, file: string | undefined, env: EnvSnapshot): Readonly<z.output<S>> {
   const raw = applyEnvOverrides(readConfigFile(file), env);
   const result = schema.safeParse(raw);
-  if (result.success) return deepFreeze(result.data);
   const overrides = envOverridePaths(env);
+  if (result.success) {
+    const miss = overrides.map(([name, path]) => caseMismatch(name, path, result.data)).find((m) => m !== undefined);
+    if (miss) throw CoreErrors.configInvalid(miss);
+    return deepFreeze(result.data);
+  }
   const fromFile: z.core.$ZodIssue[] = [];
   const fromEnv: string[] = [];
   for (const issue of result.error.issues) {
-    const name = envSourceOf(issue.path, overrides);
+    const name = issueSourceOf(issue, overrides);
     if (name) fromEnv.push(`environment variable ${name}: ${formatIssues([issue])}`);
     else fromFile.push(issue);
   }
   const parts = [...fromEnv];
   if (fromFile.length) parts.push(`${file ? `config file ${file}` : 'config (no file given)'}: ${formatIssues(fromFile)}`);
   throw CoreErrors.configInvalid(`invalid ${parts.join('; ')}`, {
-    details: { issues: result.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message, source: envSourceOf(i.path, overrides) ?? file ?? 'config' })) },
+    details: { issues: result.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message, source: issueSourceOf(i, overrides) ?? file ?? 'config' })) },
   });
 }

@@ -37,6 +37,19 @@ test('config: environment overrides apply and the result is frozen', () => {
   assert.throws(() => { (cfg.gateway as { port: number }).port = 1; });
 });
 
+test('config: an override whose path differs from a key only in case is refused, naming the variable and the key it missed', () => {
+  // The section is not strict at the top: without the check the variable would be dropped in silence.
+  assert.throws(() => loadConfig(Schema, undefined, { MLGATE_CFG__GATEWAY__port: '9090' }), (err: unknown) => {
+    assert.ok(err instanceof MlgateError && err.code === 'MLG_CORE_CONFIG_INVALID');
+    assert.match(err.message, /MLGATE_CFG__GATEWAY__port: no key "GATEWAY" at the top; keys are case-sensitive: did you mean gateway\?/);
+    return true;
+  });
+  // Inside a strict section the key is refused by the schema, blamed on the variable.
+  assert.throws(() => loadConfig(Schema, undefined, { MLGATE_CFG__gateway__Port: '9090' }), /environment variable MLGATE_CFG__gateway__Port: .*Port/);
+  // A path that names no key of this service at all is another service's section: left alone.
+  assert.equal(loadConfig(Schema, undefined, { MLGATE_CFG__controller__tick: '5', MLGATE_CFG__gateway__port: '9091' }).gateway.port, 9091);
+});
+
 test('config: broken YAML is reported with the file name', () => {
   const dir = mkdtempSync(join(tmpdir(), 'cfg-'));
   const file = join(dir, 'bad.yaml');
