@@ -22,3 +22,10 @@ export function outcomeForStatus(status: number): Outcome {
     default: return 'bad_request';
   }
 }
+
+const SSE = /^\s*text\/event-stream/i;
+
+/** True for a `text/event-stream` content type (an SSE answer). */
+export function isEventStream(contentType: string | undefined): boolean {
+  return contentType !== undefined && SSE.test(contentType);
+}

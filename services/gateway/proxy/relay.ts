@@ -6,7 +6,7 @@
 import type { ServerResponse } from 'node:http';
 import { MlgateError } from '../../core/errors.ts';
 import type { Outcome } from '../../telemetry/event.ts';
-import { outcomeForStatus, type RelayEnd } from './relay-end.ts';
+import { isEventStream, outcomeForStatus, type RelayEnd } from './relay-end.ts';
 import type { BodyTranslator, StreamTranslator } from './providers/provider.ts';
 import { relayTranslated } from './relay-translated.ts';
 import { GatewayErrors } from '../errors.ts';
@@ -20,7 +20,7 @@ import { TokenTimer } from './sse-tokens.ts';
 const TIMEOUT_CODES = new Set(['UND_ERR_BODY_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT']);
 
 // How a relay ends is shared with relay-translated.ts; re-exported for existing callers.
-export { outcomeForStatus, type RelayEnd } from './relay-end.ts';
+export { isEventStream, outcomeForStatus, type RelayEnd } from './relay-end.ts';
 
 /**
  * Streams `up` to `res`. The upstream's headers go through the model's response-header list
@@ -50,12 +50,6 @@ export function relay(
   new Relay(res, up, x, onEnd, strip);
 }
 
-const SSE = /^\s*text\/event-stream/i;
-
-/** True for a `text/event-stream` content type (an SSE answer). */
-export function isEventStream(contentType: string | undefined): boolean {
-  return contentType !== undefined && SSE.test(contentType);
-}
 
 /**
  * One response being relayed. A class with prototype methods rather than per-request named

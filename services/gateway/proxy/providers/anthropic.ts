@@ -11,10 +11,11 @@
  */
 import { GatewayErrors } from '../../errors.ts';
 import { withCredentials } from '../credentials.ts';
+import { isEventStream } from '../relay-end.ts';
 import type { ForwardRequest } from '../forward.ts';
 import type { UpstreamHead } from '../upstream-call.ts';
 import type { VersionUpstream } from '../upstreams.ts';
-import { toMessagesRequest } from './anthropic-request.ts';
+import { toMessagesRequest, type MessagesRequest } from './anthropic-request.ts';
 import { clientStatusOf, fromError, fromMessage, gatewayError } from './anthropic-response.ts';
 import { AnthropicStreamTranslator } from './anthropic-stream.ts';
 import type { BodyTranslator, Provider, TranslatedBody } from './provider.ts';
@@ -29,8 +30,19 @@ const CHAT_PATH = '/chat/completions';
 /** Largest whole answer read to translate (bytes): a Messages answer is far smaller. */
 const MAX_ANSWER_BYTES = 16 << 20;
 
-const SSE = /^\s*text\/event-stream/i;
 const JSON_TYPE = 'application/json; charset=utf-8';
+
+/**
+ * The Messages request of a chat request's parsed body, translated once: refuse() needs it to
+ * know whether the request can go, shape() to send it (per attempt, and for a shadow copy), each
+ * with the same body object. The model is left '' here; shape() sets the version's.
+ */
+const translations = new WeakMap<object, MessagesRequest>();
+function translationOf(json: Record<string, unknown>): MessagesRequest {
+  let m = translations.get(json);
+  if (m === undefined) translations.set(json, (m = toMessagesRequest(json, '')));
+  return m;
+}
 
 /** True for a chat request the adapter translates (an OpenAI route's parsed body, chat path). */
 function isChat(req: ForwardRequest): req is ForwardRequest & { json: Record<string, unknown> } {
@@ -78,7 +90,7 @@ export const anthropicProvider: Provider = {
     if (route !== CHAT_ROUTE) {
       return GatewayErrors.providerUnsupported(`${route} is not translated for Anthropic versions; only ${CHAT_ROUTE} is`, { details: { route, provider: 'anthropic' } });
     }
-    const m = toMessagesRequest(body, '');
+    const m = translationOf(body);
     return m.ok ? undefined : GatewayErrors.providerUnsupported(m.reason, { details: { provider: 'anthropic' } });
   },
 
@@ -87,22 +99,24 @@ export const anthropicProvider: Provider = {
     const headers = creds !== undefined ? withCredentials(req.headers, creds) : { ...req.headers };
     if (!isChat(req)) return creds !== undefined ? { ...req, headers } : req;
     const clientModel = typeof req.json.model === 'string' ? req.json.model : '';
-    const m = toMessagesRequest(req.json, v.upstreamModel ?? clientModel);
+    const m = translationOf(req.json);
     // refuse() ran first: a request that cannot be translated never gets here.
     if (!m.ok) throw GatewayErrors.providerUnsupported(m.reason);
+    // `model` is the body's first member already: it keeps its place.
+    const messages = { ...m.body, model: v.upstreamModel ?? clientModel };
     headers['content-type'] = 'application/json';
     // The translators read the bytes: no compressed answer.
     headers['accept-encoding'] = 'identity';
     if (headers['anthropic-version'] === undefined) headers['anthropic-version'] = ANTHROPIC_VERSION;
     const q = req.path.indexOf('?');
-    return { ...req, path: `/messages${q < 0 ? '' : req.path.slice(q)}`, headers, body: Buffer.from(JSON.stringify(m.body)) };
+    return { ...req, path: `/messages${q < 0 ? '' : req.path.slice(q)}`, headers, body: Buffer.from(JSON.stringify(messages)) };
   },
 
   translator(req: ForwardRequest, head: UpstreamHead) {
     if (!isChat(req)) return undefined;
     const streamed = req.json.stream === true;
     const ct = head.headers['content-type'];
-    if (streamed && head.statusCode === 200 && typeof ct === 'string' && SSE.test(ct)) {
+    if (streamed && head.statusCode === 200 && typeof ct === 'string' && isEventStream(ct)) {
       const so = req.json.stream_options as { include_usage?: unknown } | null | undefined;
       return new AnthropicStreamTranslator(so !== null && typeof so === 'object' && so.include_usage === true, Math.floor(Date.now() / 1000));
     }
