@@ -10,6 +10,7 @@
 import { createServer, type IncomingHttpHeaders, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { TestContext } from 'node:test';
+import { onJsonBody } from './llm-stub.ts';
 
 /** What the stub does with the next requests. */
 export type AnthropicStubMode =
@@ -97,11 +98,7 @@ export async function startAnthropicStub(t: TestContext): Promise<AnthropicStub>
     aborted: () => new Promise((resolve) => { if (aborts > 0) resolve(); else abortWaiters.push(resolve); }),
   };
   const server: Server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      let json: any;
-      try { json = JSON.parse(Buffer.concat(chunks).toString('utf8')); } catch { json = undefined; }
+    onJsonBody(req, (json) => {
       stub.requests.push({ path: req.url ?? '', headers: req.headers, json });
       const problem = shapeProblem(req.url ?? '', req.headers, json);
       if (problem) return anthropicError(res, 400, problem);

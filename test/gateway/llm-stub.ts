@@ -5,7 +5,7 @@
  * `{"choices":[],"usage":{...}}` comes before `data: [DONE]`. It records every request (headers,
  * body) and can answer with errors, non-JSON, malformed or huge SSE events, or hold a stream.
  */
-import { createServer, type IncomingHttpHeaders, type Server, type ServerResponse } from 'node:http';
+import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { TestContext } from 'node:test';
 
@@ -88,11 +88,7 @@ export async function startLlmStub(t: TestContext): Promise<LlmStub> {
     },
   };
   const server: Server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      let json: any;
-      try { json = JSON.parse(Buffer.concat(chunks).toString('utf8')); } catch { json = undefined; }
+    onJsonBody(req, (json) => {
       stub.requests.push({ path: req.url ?? '', headers: req.headers, json });
       void answer(stub, req.url ?? '', json, res, (r) => releases.push(r), () => { for (const w of abortWaiters.splice(0)) w(); abortWaiters = []; });
     });
@@ -103,6 +99,17 @@ export async function startLlmStub(t: TestContext): Promise<LlmStub> {
   t.after(() => stub.close());
   releases = [];
   return stub;
+}
+
+/** Reads a stub's request body and hands it over parsed (undefined when it is not JSON). */
+export function onJsonBody(req: IncomingMessage, then: (json: any) => void): void {
+  const chunks: Buffer[] = [];
+  req.on('data', (c: Buffer) => chunks.push(c));
+  req.on('end', () => {
+    let json: any;
+    try { json = JSON.parse(Buffer.concat(chunks).toString('utf8')); } catch { json = undefined; }
+    then(json);
+  });
 }
 
 function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
