@@ -112,8 +112,9 @@ export const VersionSchema = z.strictObject({
    * then carries its `cost_usd` (input and output tokens at these prices; 0 on a cache hit).
    */
   pricePerMillionTokens: z.strictObject({
-    input: z.number().finite().nonnegative(),
-    output: z.number().finite().nonnegative(),
+    // At most a million USD per million tokens: with token counts below 2^32 every cost is finite.
+    input: z.number().nonnegative().max(1_000_000),
+    output: z.number().nonnegative().max(1_000_000),
   }).optional(),
   /**
    * The API this version's upstream speaks: `openai` (OpenAI-compatible, relayed as it comes) or

@@ -10,7 +10,14 @@ export interface TokenUsage {
   tokensOut: number | null;
 }
 
-const count = (v: unknown): number | null => (typeof v === 'number' && Number.isInteger(v) && v >= 0 ? v : null);
+/**
+ * Largest token count taken as one: the `tokens_in`/`tokens_out` columns are UInt32, and an
+ * upstream claiming more (`1e308` is an integer to JavaScript) is not counting tokens. Such a
+ * value is unknown (null), so it neither wraps in ClickHouse nor makes the cost infinite.
+ */
+const MAX_TOKENS = 0xffffffff;
+
+const count = (v: unknown): number | null => (typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= MAX_TOKENS ? v : null);
 
 /** Reads `usage` of a parsed JSON response. */
 export function usageOf(body: unknown): TokenUsage | undefined {

@@ -39,3 +39,15 @@ test('cost: tokens at the version\'s prices per million, 0 on a cache hit, null 
   assert.equal(validateEvent(sampleEvent({ cost_usd: -1 })).ok, false, 'a negative cost is refused');
   assert.equal(validateEvent(sampleEvent({ cost_usd: null })).ok, true);
 });
+
+test('cost: an upstream claiming more tokens than a count can be (over 2^32 - 1) has them as unknown, so no cost is infinite and no count wraps', async () => {
+  const { usageOf, usageOfSse } = await import('../../services/telemetry/usage.ts');
+  const { costUsd } = await import('../../services/telemetry/event-builder.ts');
+  const { VersionSchema } = await import('../../services/gateway/config.ts');
+  assert.deepEqual(usageOf({ usage: { prompt_tokens: 1e308, completion_tokens: 2 ** 32 } }), undefined);
+  assert.deepEqual(usageOf({ usage: { prompt_tokens: 2 ** 32 - 1, completion_tokens: 7 } }), { tokensIn: 2 ** 32 - 1, tokensOut: 7 });
+  assert.deepEqual(usageOfSse('data: {"usage":{"prompt_tokens":1e308,"completion_tokens":3}}\n\n'), { tokensIn: null, tokensOut: 3 });
+  // The largest price with the largest counts stays finite.
+  assert.ok(Number.isFinite(costUsd({ input: 1_000_000, output: 1_000_000 }, '', 2 ** 32 - 1, 2 ** 32 - 1)!));
+  assert.equal(VersionSchema.safeParse({ targets: ['http://127.0.0.1:1'], pricePerMillionTokens: { input: 1e308, output: 1 } }).success, false, 'an absurd price is refused at load');
+});
