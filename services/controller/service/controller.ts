@@ -128,7 +128,7 @@ export async function startController(opts: StartControllerOptions): Promise<Run
   let active = false;
   const isLeader = () => active && elector.isLeader();
   const manager = new RolloutManager({
-    store, routing, metrics, now, actor, isLeader, logger: log, waitEveryS: cfg.decisions.waitEveryS, collection: COLLECTION,
+    store, routing, metrics, now, actor, isLeader, epoch: () => elector.epoch?.(), logger: log, waitEveryS: cfg.decisions.waitEveryS, collection: COLLECTION,
     decisions: createChainedWriter(opts.warehouse, { table: 'canary_decisions', chainId: actor, logger: componentLogger(root, 'decisions') }),
     provider: opts.provider ?? new ClickHouseMetricsProvider({ warehouse: opts.warehouse, logger: componentLogger(root, 'provider'), maxSampleSize: cfg.maxSampleSize, queryTimeoutMs: cfg.queryTimeoutMs,
       customSql: {

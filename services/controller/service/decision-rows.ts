@@ -63,6 +63,12 @@ export interface RolloutSummary {
   readonly lastDecision: DecisionSummary | null;
   /** When the latest decision was written to canary_decisions (for thinning waits). */
   readonly lastRecordedAt: number | null;
+  /**
+   * Leadership epoch of the controller that saved this state (absent: saved before epochs, or by
+   * a controller that always leads). The store refuses a save below the highest epoch it holds
+   * for the rollout, and loads the highest epoch's latest state (rollout-store.ts).
+   */
+  readonly epoch?: number;
 }
 
 /** The `action` column value of a decision (see the module comment). */
@@ -77,7 +83,7 @@ export function routingChanged(before: RolloutState, d: Decision): boolean {
 }
 
 /** The `canary_decisions` row of a decision. `collection` says how the window's rows were selected. */
-export function decisionRow(d: Decision, spec: RolloutState['spec'], generation: number, collection: unknown, decisionId: string = uuidv7()): CanaryDecisionRow {
+export function decisionRow(d: Decision, spec: RolloutState['spec'], generation: number, collection: unknown, decisionId: string = uuidv7(), epoch?: number): CanaryDecisionRow {
   const result = { action: d.action, phase: d.phase, toWeight: d.toWeight, routing: d.routing, etaSeconds: d.etaSeconds, seq: d.seq, generation };
   return {
     decision_id: decisionId,
@@ -91,8 +97,9 @@ export function decisionRow(d: Decision, spec: RolloutState['spec'], generation:
     weight_after: d.toWeight,
     action: rowAction(d),
     reason: d.reason,
-    // recompute() reads the core's evidence fields; `result` and `collection` are for readers.
-    evidence: JSON.stringify({ ...d.evidence, result, collection: d.evidence.window ? collection : null }),
+    // recompute() reads the core's evidence fields; `result`, `collection` and the deciding
+    // leader's `epoch` (when it has one) are for readers.
+    evidence: JSON.stringify({ ...d.evidence, result, collection: d.evidence.window ? collection : null, ...(epoch !== undefined ? { epoch } : {}) }),
     actor: d.actor,
     generation,
   };

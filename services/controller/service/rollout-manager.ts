@@ -43,6 +43,11 @@ export interface RolloutManagerOptions {
   /** Actor of automatic decisions' routing states. */
   actor: string;
   isLeader: () => boolean;
+  /**
+   * This controller's leadership epoch (undefined: it always leads). Stamped on every saved state
+   * and decision; the store refuses a save or a delivery below the highest epoch it holds.
+   */
+  epoch?: () => number | undefined;
   /** 0: record every wait; N: a wait only when the last recorded decision is N s old. */
   waitEveryS: number;
   /** How the provider selects rows (written into each evidence). */
@@ -118,7 +123,7 @@ export class RolloutManager {
       throw ControllerErrors.conflict(`model ${spec.model} already has an active rollout (${busy.stored.state.spec.id})`, { details: { rollout: busy.stored.state.spec.id } });
     }
     const now = this.o.now();
-    const stored: StoredRollout = { state: createRollout(spec), outbox: null, summary: { createdAt: now, createdBy: actor, source, lastDecision: null, lastRecordedAt: null } };
+    const stored: StoredRollout = { state: createRollout(spec), outbox: null, summary: { createdAt: now, createdBy: actor, source, lastDecision: null, lastRecordedAt: null, ...this.epochField() } };
     const entry: Entry = { stored, lastTickAt: 0, busy: false, queue: Promise.resolve(), pending: { decision: false, routing: false, checkExisting: false } };
     await this.o.store.save(stored, this.o.actor);
     this.entries.set(spec.id, entry);
@@ -202,7 +207,7 @@ export class RolloutManager {
     const generation = routing?.generation ?? 0;
     const summary = {
       ...entry.stored.summary, lastDecision: summarizeDecision(d, decisionId, generation),
-      lastRecordedAt: record ? d.at : entry.stored.summary.lastRecordedAt,
+      lastRecordedAt: record ? d.at : entry.stored.summary.lastRecordedAt, ...this.epochField(),
     };
     if (!record) {
       // A thinned wait: kept in memory only (it changes no routing); the next recorded decision saves.
@@ -210,7 +215,7 @@ export class RolloutManager {
       this.shown(t);
       return;
     }
-    const next: StoredRollout = { state: t.state, outbox: { decision: decisionRow(d, before.spec, generation, this.o.collection, decisionId), routing }, summary };
+    const next: StoredRollout = { state: t.state, outbox: { decision: decisionRow(d, before.spec, generation, this.o.collection, decisionId, this.o.epoch?.()), routing }, summary };
     this.ensureLeader();
     await this.o.store.save(next, this.o.actor);
     entry.stored = next;
@@ -235,6 +240,8 @@ export class RolloutManager {
     if (!ob || (!p.decision && !p.routing)) return true;
     this.ensureLeader();
     try {
+      // A newer leader's state in the store deposes this one (MLG_CTL_NOT_LEADER, not a failure).
+      await this.o.store.fence(ob.decision.rollout_id, this.o.epoch?.());
       if (p.decision) {
         if (!(p.checkExisting && (await this.o.store.hasDecision(ob.decision.decision_id)))) await this.o.decisions.append(ob.decision);
         p.decision = false;
@@ -243,10 +250,16 @@ export class RolloutManager {
       p.routing = false;
       return true;
     } catch (err) {
+      if (ControllerErrors.notLeader.is(err)) throw err;
       this.o.metrics.deliveryFailures.labels(p.decision ? 'decision' : 'routing').inc();
       this.o.logger.warn({ err, rollout: ob.decision.rollout_id, decision: ob.decision.decision_id }, `${p.decision ? 'decision not recorded' : 'routing state not published'} yet; retried on the next turn`);
       return false;
     }
+  }
+
+  private epochField(): { epoch?: number } {
+    const epoch = this.o.epoch?.();
+    return epoch === undefined ? {} : { epoch };
   }
 
   private ensureLeader(): void {
