@@ -23,10 +23,12 @@
  * - duplicates: rows minus distinct event ids, zero;
  * - decisions: the hash chains verify, no chain fork, routing generations only rise;
  * - every rollout ends `promoted`, as it does without faults (both versions are equally healthy);
+ * - every kind of fault in each whole 5-minute window of the run;
  * - request success rate during the run.
  *
  * Environment: SOAK_SECONDS (default 1800), SOAK_SEED (default 1), SOAK_RPS (total, default 40),
- * SOAK_FAULT_GAP_S (seconds between faults, default 25), SOAK_STEP_S (a rollout step's minimum
+ * SOAK_FAULT_GAP_S (mean seconds between faults, default 15: a round of the six kinds then takes
+ * about two minutes with recoveries, so every whole 5-minute window holds each kind), SOAK_STEP_S (a rollout step's minimum
  * length, default 20), SOAK_PORT_BASE (default 38300),
  * SOAK_OUT, SOAK_KEEP=1 keeps the working directory. Exit 0 when every check passes.
  */
@@ -47,7 +49,7 @@ const ROOT = join(dirname(fileURLToPath(import.meta.url)), '../..');
 const SECONDS = Number(process.env.SOAK_SECONDS ?? 1800);
 const SEED = Number(process.env.SOAK_SEED ?? 1);
 const RPS = Number(process.env.SOAK_RPS ?? 40);
-const FAULT_GAP_S = Number(process.env.SOAK_FAULT_GAP_S ?? 25);
+const FAULT_GAP_S = Number(process.env.SOAK_FAULT_GAP_S ?? 15);
 const BASE = Number(process.env.SOAK_PORT_BASE ?? 38300);
 const OUT = process.env.SOAK_OUT ?? join(ROOT, 'bench/results/soak.json');
 const TOKEN = 'soak-operator-token-0123456789abcdef';
@@ -104,6 +106,20 @@ async function getJson(url: string, headers: Record<string, string> = {}): Promi
 const work = mkdtempSync(join(tmpdir(), 'mlgate-soak-'));
 mkdirSync(join(work, 'logs'));
 
+/** Every child alive now, so an interrupted soak (Ctrl-C) leaves no process behind. */
+const children = new Set<ChildProcess>();
+let brokerToDestroy: FaultBroker | undefined;
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    say(`${signal}: stopping every process of the soak`);
+    for (const c of children) c.kill('SIGKILL');
+    void (brokerToDestroy?.destroy() ?? Promise.resolve()).catch(() => undefined).finally(() => {
+      if (process.env.SOAK_KEEP !== '1') rmSync(work, { recursive: true, force: true });
+      process.exit(130);
+    });
+  });
+}
+
 /** One service process: how to start it, how to know it is ready, and its current child. */
 class Service {
   child: ChildProcess | undefined;
@@ -118,7 +134,8 @@ class Service {
     child.stdout!.pipe(log);
     child.stderr!.pipe(log);
     this.child = child;
-    this.exited = new Promise((r) => child.once('exit', () => r()));
+    children.add(child);
+    this.exited = new Promise((r) => child.once('exit', () => { children.delete(child); r(); }));
     let gone = false;
     void this.exited.then(() => { gone = true; });
     await until(`${this.name} ready`, async () => gone || this.ready(), 90_000);
@@ -223,6 +240,8 @@ function buildServices(): Record<string, Service> {
 interface Answer { gateway: number; at: number; status: number }
 const answered = new Map<string, Answer>();
 const load = { sent: 0, ok: 0, errors: 0, unanswered: 0, byVersion: {} as Record<string, number> };
+/** When each failed request ended (no answer, or an answer other than 200), for the cost of each fault. */
+const failedAt: number[] = [];
 const TEXTS = ['a lovely, helpful answer', 'this is terrible and slow', 'fine I guess', 'great work, thank you', 'awful experience, never again'];
 
 function startLoad(): () => Promise<void> {
@@ -238,15 +257,19 @@ function startLoad(): () => Promise<void> {
       });
       const text = await res.body.text();
       const id = res.headers['x-mlgate-event-id'];
-      if (typeof id !== 'string') { load.unanswered++; return; }
+      if (typeof id !== 'string') { load.unanswered++; failedAt.push(Date.now()); return; }
       answered.set(id, { gateway: g, at: Date.now(), status: res.statusCode });
       if (res.statusCode === 200) {
         load.ok++;
         const v = String((JSON.parse(text) as { version?: unknown }).version);
         load.byVersion[v] = (load.byVersion[v] ?? 0) + 1;
-      } else load.errors++;
+      } else {
+        load.errors++;
+        failedAt.push(Date.now());
+      }
     } catch {
       load.unanswered++;
+      failedAt.push(Date.now());
     }
   };
   const timer = setInterval(() => {
@@ -385,6 +408,51 @@ async function storedIds(wh: Warehouse): Promise<Map<string, { gateway: string; 
   return new Map(rows.map((r) => [r.id, { gateway: r.g, n: Number(r.n) }]));
 }
 
+/** Milliseconds from each stored event's timestamp to its insert into ClickHouse, by event id. */
+async function storageDelays(wh: Warehouse): Promise<Map<string, number>> {
+  const rows = await wh.query<{ id: string; d: string }>(
+    `SELECT toString(event_id) AS id, toString(max(toUnixTimestamp64Milli(ingested_at) - toUnixTimestamp64Milli(ts))) AS d FROM {db}.requests GROUP BY event_id`,
+  );
+  return new Map(rows.map((r) => [r.id, Number(r.d)]));
+}
+
+const quantile = (xs: number[], q: number): number => {
+  if (xs.length === 0) return 0;
+  const sorted = [...xs].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
+};
+
+/**
+ * What each kind of fault cost, from the client's side and the warehouse's: requests that failed
+ * (no answer, or not 200) between the fault and its recovery plus a grace of 2 s, the span from
+ * the first to the last of those failures (the seconds a client without retries saw errors),
+ * and how long events answered in that window took to reach ClickHouse, next to the same delay
+ * for events answered outside every fault window.
+ */
+function faultCosts(delays: Map<string, number>): Record<string, unknown> {
+  const GRACE_MS = 2000;
+  const windows = faults.map((f) => ({ kind: f.kind, from: t0 + f.at, to: t0 + f.at + f.recoveredMs + GRACE_MS }));
+  const inAny = (at: number) => windows.some((w) => at >= w.from && at <= w.to);
+  const quiet = [...answered].filter(([, a]) => !inAny(a.at)).map(([id]) => delays.get(id)).filter((d): d is number => d !== undefined);
+  const byKind: Record<string, unknown> = {};
+  for (const kind of KINDS) {
+    const mine = windows.filter((w) => w.kind === kind);
+    if (mine.length === 0) continue;
+    const failedPer = mine.map((w) => failedAt.filter((t) => t >= w.from && t <= w.to));
+    const spans = failedPer.map((f) => (f.length ? (Math.max(...f) - Math.min(...f)) / 1000 : 0));
+    const d = [...answered].filter(([, a]) => mine.some((w) => a.at >= w.from && a.at <= w.to)).map(([id]) => delays.get(id)).filter((x): x is number => x !== undefined);
+    byKind[kind] = {
+      faults: mine.length,
+      requestsFailed: failedPer.reduce((a, f) => a + f.length, 0),
+      requestsFailedPerFault: Math.round((10 * failedPer.reduce((a, f) => a + f.length, 0)) / mine.length) / 10,
+      maxErrorSpanS: Math.round(10 * Math.max(...spans)) / 10,
+      recoverySMedian: quantile(faults.filter((f) => f.kind === kind).map((f) => f.recoveredMs / 1000), 0.5),
+      eventDelayS: { p50: quantile(d, 0.5) / 1000, p99: quantile(d, 0.99) / 1000, max: quantile(d, 1) / 1000 },
+    };
+  }
+  return { graceMs: GRACE_MS, quietEventDelayS: { p50: quantile(quiet, 0.5) / 1000, p99: quantile(quiet, 0.99) / 1000, max: quantile(quiet, 1) / 1000 }, byKind };
+}
+
 function inCrashWindow(a: Answer): boolean {
   return gatewayKills.some((k) => k.gateway === a.gateway && a.at <= k.at && k.at - a.at <= CRASH_WINDOW_MS);
 }
@@ -392,6 +460,7 @@ function inCrashWindow(a: Answer): boolean {
 async function main(): Promise<void> {
   say(`soak: ${SECONDS} s, seed ${SEED}, ${RPS} req/s, a fault every ~${FAULT_GAP_S} s, steps of >= ${STEP_S} s; work dir ${work}`);
   const broker = await startFaultBroker(ports.broker, ports.proxy);
+  brokerToDestroy = broker;
   const s = buildServices();
   let stopLoad: (() => Promise<void>) | undefined;
   let wh: Warehouse | undefined;
@@ -471,6 +540,8 @@ async function main(): Promise<void> {
       if (g > 0 && g < top) regressions++;
       top = Math.max(top, g);
     }
+    const coverage = faultCoverage(faults, SECONDS);
+    const costs = faultCosts(await storageDelays(store));
     const answeredN = answered.size;
     const kills = gatewayKills.length;
     const lostInWindow = counts.reduce((a, c) => a + c.missingInCrashWindow, 0);
@@ -483,8 +554,11 @@ async function main(): Promise<void> {
       rollouts: results,
       faults, faultsByKind: Object.fromEntries(KINDS.map((k) => [k, faults.filter((f) => f.kind === k).length])),
       restarts: Object.fromEntries(Object.entries(s).map(([k, v]) => [k, v.starts - 1])),
+      faultCoverage: coverage,
+      faultCosts: costs,
     });
     const problems: string[] = [];
+    for (const w of coverage) if (w.missing.length > 0) problems.push(`no ${w.missing.join(', ')} fault between ${w.fromS} s and ${w.toS} s (every kind is due once per ${COVERAGE_S} s)`);
     for (const c of counts) if (c.missingOutside > 0) problems.push(`${c.gateway}: ${c.missingOutside} answered request(s) not in ClickHouse outside a crash window`);
     if (duplicates !== 0) problems.push(`${duplicates} duplicate row(s)`);
     if (!verify.ok) problems.push(`chain verification failed: ${verify.firstBreak?.message}`);
@@ -511,6 +585,18 @@ async function main(): Promise<void> {
   process.exitCode = pass ? 0 : 1;
 }
 
+/** Every kind of fault is due once in each whole window of COVERAGE_S seconds of the run. */
+const COVERAGE_S = 300;
+function faultCoverage(list: readonly FaultRecord[], seconds: number): { fromS: number; toS: number; kinds: Record<string, number>; missing: string[] }[] {
+  const out = [];
+  for (let from = 0; from + COVERAGE_S <= seconds; from += COVERAGE_S) {
+    const inside = list.filter((f) => f.at >= from * 1000 && f.at < (from + COVERAGE_S) * 1000);
+    const kinds = Object.fromEntries(KINDS.map((k) => [k, inside.filter((f) => f.kind === k).length]));
+    out.push({ fromS: from, toS: from + COVERAGE_S, kinds, missing: KINDS.filter((k) => kinds[k] === 0) });
+  }
+  return out;
+}
+
 function printSummary(r: Record<string, unknown>): void {
   const req = r.requests as Record<string, number> | undefined;
   console.log(`\nsoak seed ${SEED}, ${r.durationS ?? '?'} s: ${r.pass ? 'PASS' : 'FAIL'}`);
@@ -522,6 +608,16 @@ function printSummary(r: Record<string, unknown>): void {
   console.log(`decisions: ${JSON.stringify(r.decisions)}`);
   console.log(`rollouts: ${JSON.stringify(r.rollouts)}`);
   console.log(`faults: ${JSON.stringify(r.faultsByKind)}`);
+  const costs = r.faultCosts as { quietEventDelayS: Record<string, number>; byKind: Record<string, Record<string, unknown>> } | undefined;
+  if (costs) {
+    console.log(`\nfault        n  failed req  per fault  error span s  recovery s  event delay p50 / p99 / max s`);
+    const q = costs.quietEventDelayS;
+    console.log(`${'(none)'.padEnd(12)} ${'-'.padStart(2)}  ${'-'.padStart(10)}  ${'-'.padStart(9)}  ${'-'.padStart(12)}  ${'-'.padStart(10)}  ${q.p50} / ${q.p99} / ${q.max}`);
+    for (const [k, c] of Object.entries(costs.byKind)) {
+      const d = c.eventDelayS as Record<string, number>;
+      console.log(`${k.padEnd(12)} ${String(c.faults).padStart(2)}  ${String(c.requestsFailed).padStart(10)}  ${String(c.requestsFailedPerFault).padStart(9)}  ${String(c.maxErrorSpanS).padStart(12)}  ${String(c.recoverySMedian).padStart(10)}  ${d.p50} / ${d.p99} / ${d.max}`);
+    }
+  }
   for (const p of (r.problems as string[] | undefined) ?? []) console.log(`PROBLEM: ${p}`);
   console.log(`report: ${OUT}`);
 }
