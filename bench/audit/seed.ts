@@ -58,7 +58,7 @@ SELECT
   substring(lower(hex(sipHash128(number, 'span'))), 1, 16) AS span_id,
   '' AS cache,
   '' AS upstream_model,
-  NULL AS ttft_ms, NULL AS itl_mean_ms, NULL AS itl_p95_ms, NULL AS output_tps, NULL AS cost_usd,
+  NULL AS ttft_ms, NULL AS itl_mean_ms, NULL AS itl_p95_ms, NULL AS output_tps, NULL AS cost_usd, false AS tokens_estimated,
   1 AS schema_version,
   fromUnixTimestamp64Milli(ms, 'UTC') AS ingested_at,
   'seed' AS src_topic, 0 AS src_partition, number AS src_offset

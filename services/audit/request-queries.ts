@@ -21,7 +21,7 @@ const COMMON = [
 ];
 const TAIL = [
   'prediction_label', 'prediction_score', 'tokens_in', 'tokens_out', 'correlation_id', 'trace_id', 'span_id', 'cache',
-  'upstream_model', 'ttft_ms', 'itl_mean_ms', 'itl_p95_ms', 'output_tps', 'cost_usd', 'schema_version', iso('ingested_at'),
+  'upstream_model', 'ttft_ms', 'itl_mean_ms', 'itl_p95_ms', 'output_tps', 'cost_usd', 'tokens_estimated', 'schema_version', iso('ingested_at'),
 ];
 
 /** String columns whose text callers chose: in CSV, neutralised where a spreadsheet would run it. */

@@ -11,6 +11,7 @@ import type { Hasher } from './hash.ts';
 import type { Redactor } from './redact.ts';
 import { extractPrediction, splitPath } from './json-path.ts';
 import { usageOf, usageOfSse, type TokenUsage } from './usage.ts';
+import { completeUsage, estimateOutputTokens, estimateSseOutputTokens, isOpenAiAnswer } from './token-estimate.ts';
 
 const MAX_INPUT_CHARS = 65536;
 
@@ -93,17 +94,26 @@ export interface PayloadFields {
   prediction_score: number | null;
   tokens_in: number | null;
   tokens_out: number | null;
+  /** True when a token count was estimated with the tokenizer (the upstream reported none). */
+  tokens_estimated: boolean;
 }
 
 /** The payload inputs of {@link payloadFields} (a subset of {@link EventRecord}). */
-export type PayloadInput = Pick<EventRecord, 'requestBody' | 'requestContentType' | 'requestJson' | 'responseBody' | 'responseTail' | 'responseContentType' | 'prediction' | 'redaction'>;
+export type PayloadInput = Pick<EventRecord, 'requestBody' | 'requestContentType' | 'requestJson' | 'responseBody' | 'responseTail' | 'responseContentType' | 'prediction' | 'redaction'> & {
+  /** Count tokens the upstream did not report ({@link wantsTokenEstimate}). */
+  estimateTokens?: boolean;
+};
+
+/** True for an LLM answer (an OpenAI route, 2xx): its missing token counts are estimated. */
+export const wantsTokenEstimate = (r: Pick<EventRecord, 'status' | 'upstream_model'>): boolean => r.upstream_model !== '' && r.status >= 200 && r.status < 300;
 
 /** Hashes, redaction, prediction and usage of one request's payloads. Throws only on bugs. */
-export function payloadFields(r: PayloadInput, deps: BuildDeps): PayloadFields {
+export function payloadFields(r: PayloadInput, deps: BuildDeps, estimateTokens = r.estimateTokens === true): PayloadFields {
   const { hasher } = deps;
   let inputHash = '';
   let redacted = '';
   let redactions: Record<string, number> = {};
+  let requestJson: unknown;
   if (r.requestBody) {
     const body = asBuffer(r.requestBody);
     let parsed = r.requestJson;
@@ -112,6 +122,7 @@ export function payloadFields(r: PayloadInput, deps: BuildDeps): PayloadFields {
       // Declared JSON that does not parse is hashed as bytes (hashPayload would parse it again).
       try { parsed = parseJsonBounded(body.toString('utf8')); } catch { notJson = true; }
     }
+    requestJson = parsed;
     inputHash = parsed !== undefined ? hasher.hashValue(parsed) : notJson ? hasher.hashBytes(body) : hasher.hashPayload(body, r.requestContentType);
     if (!r.redaction || r.redaction.storeInput) {
       // The one place the PII policy meets a payload: the redactor applies the model's mask
@@ -125,12 +136,19 @@ export function payloadFields(r: PayloadInput, deps: BuildDeps): PayloadFields {
   let label: string | null = null;
   let score: number | null = null;
   let usage: TokenUsage | undefined;
+  // What the answer shows of its tokens, when it is an OpenAI answer at all (else nothing is estimated).
+  let output: (() => number | null) | undefined;
   const ct = r.responseContentType;
   if (r.responseBody) {
     const body = asBuffer(r.responseBody);
     if (ct && SSE.test(ct)) {
       outputHash = hasher.hashPayload(body, ct);
-      usage = usageOfSse(body.toString('utf8'));
+      const text = body.toString('utf8');
+      usage = usageOfSse(text);
+      if (estimateTokens && (usage?.tokensIn == null || usage.tokensOut == null)) {
+        const n = estimateSseOutputTokens(text);
+        if (n !== null) output = () => n;
+      }
     } else {
       let parsed: unknown;
       let isJson = false;
@@ -145,6 +163,7 @@ export function payloadFields(r: PayloadInput, deps: BuildDeps): PayloadFields {
       outputHash = isJson ? hasher.hashValue(parsed) : tried ? hasher.hashBytes(body) : hasher.hashPayload(body, ct);
       if (isJson) {
         usage = usageOf(parsed);
+        if (isOpenAiAnswer(parsed)) output = () => estimateOutputTokens(parsed);
         const p = r.prediction;
         if (p) ({ label, score } = extractPrediction(parsed, { label: p.label ? pathOf(deps, p.label) : undefined, score: p.score ? pathOf(deps, p.score) : undefined }));
       }
@@ -152,9 +171,16 @@ export function payloadFields(r: PayloadInput, deps: BuildDeps): PayloadFields {
   } else if (r.responseTail && ct && SSE.test(ct)) {
     usage = usageOfSse(asBuffer(r.responseTail).toString('utf8'));
   }
+  // An LLM answer (an OpenAI route, 2xx) without complete usage: the tokenizer counts the rest.
+  let estimated = false;
+  const answer = output;
+  if (estimateTokens && answer && (usage?.tokensIn == null || usage.tokensOut == null)) {
+    ({ usage, estimated } = completeUsage(usage, requestJson, answer));
+  }
   return {
     input_hash: inputHash, output_hash: outputHash, input_redacted: redacted, redactions,
     prediction_label: label, prediction_score: score, tokens_in: usage?.tokensIn ?? null, tokens_out: usage?.tokensOut ?? null,
+    tokens_estimated: estimated,
   };
 }
 
@@ -209,6 +235,7 @@ export function assembleEvent(r: EventRecord, f: PayloadFields, gatewayId: strin
     prediction_score: f.prediction_score,
     tokens_in: f.tokens_in,
     tokens_out: f.tokens_out,
+    tokens_estimated: f.tokens_estimated,
     correlation_id: r.correlation_id,
     trace_id: r.trace_id,
     span_id: r.span_id,
@@ -225,5 +252,5 @@ export function assembleEvent(r: EventRecord, f: PayloadFields, gatewayId: strin
 
 /** Builds the event of a record in this thread. */
 export function buildEvent(r: EventRecord, deps: BuildDeps): TelemetryEvent {
-  return assembleEvent(r, payloadFields(r, deps), deps.gatewayId, deps.hasher.keyId);
+  return assembleEvent(r, payloadFields(r, deps, wantsTokenEstimate(r)), deps.gatewayId, deps.hasher.keyId);
 }

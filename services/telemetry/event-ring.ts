@@ -15,7 +15,7 @@
  * worker cycle for everything it built (so a batch, not a message per request); they are
  * matched to records by order.
  */
-import type { EventRecord, PayloadFields, PayloadInput } from './event-builder.ts';
+import { wantsTokenEstimate, type EventRecord, type PayloadFields, type PayloadInput } from './event-builder.ts';
 
 /** Model settings the worker needs (prediction paths, redaction options). */
 export interface Profile {
@@ -36,6 +36,8 @@ const WRAP = 0xffffffff;
 const NONE = 0xffffffff;
 const KIND_PROFILE = 1;
 const KIND_EVENT = 2;
+/** Bit of an event's response kind byte: count the tokens the upstream did not report. */
+const ESTIMATE_TOKENS = 0x80;
 /** size, kind+resKind+profile, reqLen, resLen, reqCT len, resCT len. */
 const EVENT_HEADER = 4 + 4 + 4 + 4 + 2 + 2;
 /** Content types longer than this are cut (only their family matters to the worker). */
@@ -102,7 +104,8 @@ export class RingWriter {
     const at = this.reserve(size);
     if (at < 0) return false;
     const b = this.buf;
-    b.writeUInt32LE((KIND_EVENT | ((r.responseBody ? 1 : r.responseTail ? 2 : 0) << 8) | (profile << 16)) >>> 0, at + 4);
+    const resKind = (r.responseBody ? 1 : r.responseTail ? 2 : 0) | (wantsTokenEstimate(r) ? ESTIMATE_TOKENS : 0);
+    b.writeUInt32LE((KIND_EVENT | (resKind << 8) | (profile << 16)) >>> 0, at + 4);
     b.writeUInt32LE(req ? reqLen : NONE, at + 8);
     b.writeUInt32LE(res ? resLen : NONE, at + 12);
     b.writeUInt16LE(reqCT.length, at + 16);
@@ -202,7 +205,8 @@ export class RingReader {
         const p = JSON.parse(b.toString('utf8', tail + 12, tail + 12 + len)) as { id: number } & Profile;
         this.profiles.set(p.id, { prediction: p.prediction ?? undefined, redaction: p.redaction ?? undefined });
       } else {
-        const resKind = (word >>> 8) & 0xff;
+        const resKind = (word >>> 8) & 0x7f;
+        const estimateTokens = ((word >>> 8) & ESTIMATE_TOKENS) !== 0;
         const profile = this.profiles.get(word >>> 16);
         const reqLen = b.readUInt32LE(tail + 8);
         const resLen = b.readUInt32LE(tail + 12);
@@ -219,7 +223,7 @@ export class RingReader {
         onEvent({
           requestBody: req, requestContentType: reqCT,
           responseBody: resKind === 1 ? res : null, responseTail: resKind === 2 ? res : null, responseContentType: resCT,
-          prediction: profile?.prediction, redaction: profile?.redaction,
+          prediction: profile?.prediction, redaction: profile?.redaction, estimateTokens,
         });
         n++;
       }
@@ -238,16 +242,16 @@ export interface BackMessage {
 }
 
 /** Entries per record in {@link BackMessage.out}. */
-export const OUT_WIDTH = 8;
+export const OUT_WIDTH = 9;
 
 /** Appends one record's fields to `out` (worker side). */
 export function pushFields(out: unknown[], f: PayloadFields): void {
-  out.push(f.input_hash, f.output_hash, f.input_redacted, f.redactions, f.prediction_label, f.prediction_score, f.tokens_in, f.tokens_out);
+  out.push(f.input_hash, f.output_hash, f.input_redacted, f.redactions, f.prediction_label, f.prediction_score, f.tokens_in, f.tokens_out, f.tokens_estimated);
 }
 
 /** Appends a failed record's marker (worker side). */
 export function pushFailure(out: unknown[]): void {
-  out.push(null, null, null, null, null, null, null, null);
+  out.push(null, null, null, null, null, null, null, null, null);
 }
 
 /** Reads record `i`'s fields, or undefined when the worker could not build them (stage side). */
@@ -258,5 +262,6 @@ export function fieldsAt(out: readonly unknown[], i: number): PayloadFields | un
     input_hash: out[b] as string, output_hash: out[b + 1] as string, input_redacted: out[b + 2] as string,
     redactions: out[b + 3] as Record<string, number>, prediction_label: out[b + 4] as string | null,
     prediction_score: out[b + 5] as number | null, tokens_in: out[b + 6] as number | null, tokens_out: out[b + 7] as number | null,
+    tokens_estimated: out[b + 8] === true,
   };
 }

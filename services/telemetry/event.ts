@@ -87,6 +87,12 @@ export const TelemetryEventSchema = z.object({
    * within v1 as optional: events without it are stored with NULL.
    */
   cost_usd: z.number().finite().nonnegative().nullable().optional(),
+  /**
+   * True when tokens_in or tokens_out was counted by the gateway's tokenizer because the upstream
+   * reported no usage (docs/llm.md, "Estimated tokens"); cost_usd then rests on the estimate too.
+   * Added within v1 as optional: events without it are stored as false.
+   */
+  tokens_estimated: z.boolean().optional(),
   schema_version: z.literal(SCHEMA_VERSION),
 });
 

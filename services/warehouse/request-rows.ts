@@ -23,7 +23,8 @@ export const EVENT_COLUMNS = [
   'event_id', 'ts', 'gateway_id', 'route', 'model', 'version', 'role', 'rollout_id', 'consumer_id', 'method', 'status', 'outcome',
   'error_class', 'latency_ms', 'upstream_latency_ms', 'ttfb_ms', 'request_bytes', 'response_bytes', 'input_hash', 'output_hash',
   'hash_key_id', 'input_redacted', 'redactions', 'prediction_label', 'prediction_score', 'tokens_in', 'tokens_out', 'correlation_id',
-  'trace_id', 'span_id', 'cache', 'upstream_model', 'ttft_ms', 'itl_mean_ms', 'itl_p95_ms', 'output_tps', 'cost_usd', 'schema_version',
+  'trace_id', 'span_id', 'cache', 'upstream_model', 'ttft_ms', 'itl_mean_ms', 'itl_p95_ms', 'output_tps', 'cost_usd', 'tokens_estimated',
+  'schema_version',
 ] as const satisfies ReadonlyArray<keyof TelemetryEvent>;
 
 /** Every column {@link requestCompactLine} writes, in order (for `INSERT … (columns) FORMAT JSONCompactEachRow`). */
@@ -49,6 +50,7 @@ export function requestLine(event: TelemetryEvent, src: EventSource): string {
   row.itl_p95_ms ??= null;
   row.output_tps ??= null;
   row.cost_usd ??= null;
+  row.tokens_estimated ??= false;
   row.src_topic = src.topic;
   row.src_partition = src.partition;
   row.src_offset = src.offset;
@@ -66,7 +68,7 @@ export function requestCompactLine(e: TelemetryEvent, src: EventSource): string 
     e.error_class, e.latency_ms, e.upstream_latency_ms, e.ttfb_ms, e.request_bytes, e.response_bytes, e.input_hash, e.output_hash,
     e.hash_key_id, e.input_redacted, e.redactions, e.prediction_label, e.prediction_score, e.tokens_in, e.tokens_out, e.correlation_id,
     e.trace_id, e.span_id, e.cache, e.upstream_model ?? '',
-    e.ttft_ms ?? null, e.itl_mean_ms ?? null, e.itl_p95_ms ?? null, e.output_tps ?? null, e.cost_usd ?? null, e.schema_version,
+    e.ttft_ms ?? null, e.itl_mean_ms ?? null, e.itl_p95_ms ?? null, e.output_tps ?? null, e.cost_usd ?? null, e.tokens_estimated ?? false, e.schema_version,
     src.topic, src.partition, src.offset,
   ]);
 }

@@ -39,6 +39,8 @@ export interface LlmStub {
   mode: StubMode;
   /** Content pieces of a streamed answer. */
   pieces: string[];
+  /** An upstream that reports no usage: ignores include_usage, answers JSON without `usage`. */
+  noUsage: boolean;
   /** Delays of a streamed answer (ms; 0 = none): after the role chunk, and between later events. */
   firstGapMs: number;
   gapMs: number;
@@ -78,6 +80,7 @@ export async function startLlmStub(t: TestContext): Promise<LlmStub> {
     requests: [],
     mode: 'ok',
     pieces: ['Hel', 'lo', ' wor', 'ld'],
+    noUsage: false,
     firstGapMs: 0,
     gapMs: 0,
     release: () => { for (const r of releases.splice(0)) r(); },
@@ -132,10 +135,10 @@ async function answer(stub: LlmStub, path: string, json: any, res: ServerRespons
     default:
   }
   if (path.endsWith('/embeddings')) {
-    return sendJson(res, 200, { object: 'list', data: [{ object: 'embedding', index: 0, embedding: [0.1, 0.2, 0.3] }], model, usage: { prompt_tokens: 4, total_tokens: 4 } });
+    return sendJson(res, 200, { object: 'list', data: [{ object: 'embedding', index: 0, embedding: [0.1, 0.2, 0.3] }], model, ...(stub.noUsage ? {} : { usage: { prompt_tokens: 4, total_tokens: 4 } }) });
   }
   if (json?.stream === true) {
-    const includeUsage = json.stream_options?.include_usage === true;
+    const includeUsage = json.stream_options?.include_usage === true && !stub.noUsage;
     const events = chatStream(model, stub.pieces, includeUsage, { huge: stub.mode === 'huge_sse', bad: stub.mode === 'bad_sse' });
     res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache' });
     res.on('close', () => { if (!res.writableFinished) onAbort(); });
@@ -164,6 +167,6 @@ async function answer(stub: LlmStub, path: string, json: any, res: ServerRespons
   return sendJson(res, 200, {
     id: 'chatcmpl-1', object: 'chat.completion', created: 1700000000, model,
     choices: [{ index: 0, message: { role: 'assistant', content }, logprobs: null, finish_reason: 'stop' }],
-    usage: { prompt_tokens: PROMPT_TOKENS, completion_tokens: stub.pieces.length, total_tokens: PROMPT_TOKENS + stub.pieces.length },
+    ...(stub.noUsage ? {} : { usage: { prompt_tokens: PROMPT_TOKENS, completion_tokens: stub.pieces.length, total_tokens: PROMPT_TOKENS + stub.pieces.length } }),
   });
 }
