@@ -143,6 +143,8 @@ export const ERROR_CATALOGUE = {
     'Check ClickHouse (the admin_changes chain) and retry; changes are only applied once recorded.'),
   MLG_GW_ADMIN_RELOAD_UNAVAILABLE: e(400, 'This gateway was started without a config file to reload',
     'Start the gateway with --config FILE to use POST /admin/reload, or make the change through the admin API.'),
+  MLG_GW_WORKER_START_FAILED: e(500, 'A gateway worker process (gateway.workers) kept dying before it was ready, so the gateway stopped',
+    'Read the worker\'s own error in the log just before this one (a port in use, an unreadable spill directory, ...), fix it and start again.'),
 
   // gateway edge (services/gateway/edge/errors.ts)
   MLG_EDGE_SCHEMA_INVALID: e(400, 'The request body does not match the model\'s input schema',

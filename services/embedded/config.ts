@@ -60,6 +60,10 @@ export const EmbeddedProcessConfig = z.object({
   controller: ControllerSection.prefault({}),
   audit: AuditSection.prefault({}),
   embedded: EmbeddedSection.prefault({}),
+}).superRefine((c, ctx) => {
+  if (c.gateway.workers !== 1) {
+    ctx.addIssue({ code: 'custom', path: ['gateway', 'workers'], message: 'mlgate start runs one gateway process: set workers to 1 (several workers need mlgate gateway with Kafka)' });
+  }
 });
 
 /** Parsed embedded process config. */

@@ -39,6 +39,10 @@ export interface AssembleGatewayOptions {
   recorder?: AdminChangeRecorder;
   hooks?: GatewayHooks;
   reload: () => GatewayConfig | Promise<GatewayConfig>;
+  /** Cluster worker slot (`gateway.workers` > 1), named by GET /healthz. */
+  worker?: number;
+  /** What GET /metrics on the admin port serves; default `registry`. */
+  adminMetrics?: Registry;
   /** Wraps each start step (embedded mode names the part that failed). */
   step?: <T>(what: string, fn: () => Promise<T>) => Promise<T>;
 }
@@ -84,7 +88,7 @@ export async function assembleGateway(opts: AssembleGatewayOptions): Promise<Ass
     config: g, sink, hasher, consumerIds: opts.telemetry.consumerIds, redactor: createRedactor(redaction),
     eventWorker: { hasher: hashing, redactor: redaction }, logger, control: opts.control, gatewayId: gatewayIdOf(g),
     registry: opts.registry, reload: opts.reload,
-    ...(opts.recorder ? { recorder: opts.recorder } : {}), ...(opts.hooks ? { hooks: opts.hooks } : {}),
+    ...(opts.recorder ? { recorder: opts.recorder } : {}), ...(opts.adminMetrics ? { adminMetrics: opts.adminMetrics } : {}), ...(opts.worker ? { worker: opts.worker } : {}), ...(opts.hooks ? { hooks: opts.hooks } : {}),
     ...(tracing.provider ? { tracerProvider: tracing.provider } : {}),
   }));
   lifecycle.started('gateway', () => gateway.close());

@@ -257,6 +257,20 @@ export const TracingSchema = z.strictObject({
   serviceName: z.string().min(1).default('mlgate-gateway'),
 });
 
+/** Most gateway worker processes. */
+export const MAX_WORKERS = 64;
+
+/** `gateway.workers`: a count from 1 to {@link MAX_WORKERS}, or `auto` (resolved at start by {@link workerCount}). */
+export const WorkersSchema = z.union([
+  z.number().int('expected a whole number of workers or auto').min(1, 'expected at least 1 worker (or auto)').max(MAX_WORKERS, `expected at most ${MAX_WORKERS} workers`),
+  z.literal('auto'),
+], { error: () => `expected a positive number of workers (1-${MAX_WORKERS}) or auto` });
+
+/** The number of gateway processes `gateway.workers` asks for on this host (`auto` = the cores available, at most {@link MAX_WORKERS}). */
+export function workerCount(workers: number | 'auto', cores: number): number {
+  return workers === 'auto' ? Math.max(1, Math.min(MAX_WORKERS, cores)) : workers;
+}
+
 /** Schema of the `gateway:` section. */
 export const GatewaySection = z
   .strictObject({
@@ -264,6 +278,11 @@ export const GatewaySection = z
     id: z.string().max(200).default(''),
     host: z.string().min(1).default('127.0.0.1'),
     port: Port.default(8080),
+    /**
+     * Gateway processes sharing `port` (node:cluster): a positive integer, or `auto` for one per
+     * available core. 1 (the default) runs no cluster at all. See docs/gateway.md, "Workers".
+     */
+    workers: WorkersSchema.default(1),
     /** Timeouts and connection cap of the data plane listener. */
     listener: ListenerSchema.prefault({}),
     /** Upstream response headers let through (per model: `models.<m>.responseHeaders`). */

@@ -31,6 +31,7 @@ export const GatewayErrors = {
   adminConflict: defineError('MLG_GW_ADMIN_CONFLICT'),
   adminRecordFailed: defineError('MLG_GW_ADMIN_RECORD_FAILED'),
   adminReloadUnavailable: defineError('MLG_GW_ADMIN_RELOAD_UNAVAILABLE'),
+  workerStartFailed: defineError('MLG_GW_WORKER_START_FAILED'),
 } as const;
 
 const OUTCOME_BY_CODE: Readonly<Record<string, Outcome>> = {

@@ -66,6 +66,10 @@ export interface StartGatewayOptions {
    * on), events are built in a worker thread that makes its own from them; else in this thread.
    */
   eventWorker?: { hasher: HasherOptions; redactor: RedactorOptions };
+  /** Cluster worker slot (`gateway.workers` > 1), named by GET /healthz. */
+  worker?: number;
+  /** What GET /metrics on the admin port serves; default `registry` (a cluster worker serves the workers' aggregate). */
+  adminMetrics?: Registry;
 }
 
 /** Read access to the routing state in force. */
@@ -153,14 +157,14 @@ export async function startGateway(opts: StartGatewayOptions): Promise<RunningGa
   const edgeMetrics = edge?.metrics ?? new EdgeMetrics(metrics.registry);
   const { app, handler } = createDataPlane({
     table, metrics, telemetry, shadow, tracer, hooks: opts.hooks ?? edge!.hooks, logger, bodyLimit: config.maxBodyBytes, schemas, edgeMetrics,
-    cache, hasher: opts.hasher, https, listener: config.listener,
+    cache, hasher: opts.hasher, https, listener: config.listener, worker: opts.worker,
   });
   metrics.setInflightSource(() => handler.active + shadow.active);
   metrics.setEventWorkerSource(() => telemetry.usesWorker);
   const recorder = opts.recorder ?? new MemoryAdminChangeRecorder();
   const admin = new AdminService({ gatewayId, table, recorder, metrics, logger, control, consumers: edge?.consumers, reload: opts.reload });
   const adminApp = config.admin.enabled
-    ? createAdminApp({ tokens: adminTokens(config), metricsRequireToken: config.admin.metricsRequireToken, service: admin, metrics })
+    ? createAdminApp({ tokens: adminTokens(config), metricsRequireToken: config.admin.metricsRequireToken, service: admin, metrics, metricsRegistry: opts.adminMetrics })
     : undefined;
   try {
     await app.listen({ host: config.host, port: config.port });

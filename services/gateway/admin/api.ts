@@ -24,6 +24,7 @@ import { NAME_PATTERN } from '../../routing/state.ts';
 import { MemoryAdminChangeRecorder } from '../../ledger/admin-changes.ts';
 import { GatewayErrors } from '../errors.ts';
 import type { AdminService } from './routing-changes.ts';
+import type { Registry } from 'prom-client';
 import type { GatewayMetrics } from '../observability/metrics.ts';
 
 /** A bearer token and the actor its changes are recorded as. */
@@ -39,6 +40,8 @@ export interface AdminAppOptions {
   metricsRequireToken: boolean;
   service: AdminService;
   metrics: GatewayMetrics;
+  /** What GET /metrics serves; default `metrics.registry` (a cluster worker serves the workers' aggregate). */
+  metricsRegistry?: Registry | undefined;
 }
 
 const Name = z.string().regex(NAME_PATTERN);
@@ -77,7 +80,7 @@ export function createAdminApp(opts: AdminAppOptions): FastifyInstance {
   controlApi(app, {
     name: 'admin', tokens: adminTokens(opts.tokens), roles: ['admin'], defaultRole: 'admin',
     errors: { unauthorized: GatewayErrors.adminUnauthorized, forbidden: GatewayErrors.forbidden, notFound: GatewayErrors.notFound, badRequest: GatewayErrors.adminInvalid, internal: GatewayErrors.internal },
-    metrics: { registry: opts.metrics.registry, role: opts.metricsRequireToken ? 'admin' : 'public' },
+    metrics: { registry: opts.metricsRegistry ?? opts.metrics.registry, role: opts.metricsRequireToken ? 'admin' : 'public' },
   });
   /** The name of the token the request came with (set by the auth hook on every change route). */
   const actorOf = (req: FastifyRequest): string => {

@@ -48,12 +48,12 @@ export class GatewayMetrics {
     this.ttfb = new FastHistogram('mlgate_gateway_ttfb_seconds', 'Time from request to the first response body byte', ['model', 'version'], LATENCY_BUCKETS, registry);
     const inflightOf = () => this.inflightSource();
     const workerOn = () => this.workerSource();
-    new Gauge({ name: 'mlgate_gateway_event_worker', help: '1 while telemetry events are built in the worker thread, 0 when built in the main thread', registers, collect() { this.set(workerOn() ? 1 : 0); } });
+    new Gauge({ name: 'mlgate_gateway_event_worker', help: '1 while telemetry events are built in the worker thread, 0 when built in the main thread', registers, aggregator: 'min', collect() { this.set(workerOn() ? 1 : 0); } });
     this.inflight = new Gauge({ name: 'mlgate_gateway_inflight_requests', help: 'Requests being served now (primary requests and shadow copies)', registers, collect() { this.set(inflightOf()); } });
-    this.breaker = new Gauge({ name: 'mlgate_gateway_breaker_state', help: 'Breaker state per version: 0 closed, 1 half-open, 2 open', labelNames: ['model', 'version'], registers });
-    this.weight = new Gauge({ name: 'mlgate_gateway_version_weight', help: 'Traffic weight per version in percent', labelNames: ['model', 'version'], registers });
-    this.tripped = new Gauge({ name: 'mlgate_gateway_version_tripped', help: '1 when the version is tripped by the controller or an admin', labelNames: ['model', 'version'], registers });
-    this.generation = new Gauge({ name: 'mlgate_gateway_routing_generation', help: 'Generation of the routing state in force', labelNames: ['model'], registers });
+    this.breaker = new Gauge({ name: 'mlgate_gateway_breaker_state', help: 'Breaker state per version: 0 closed, 1 half-open, 2 open', labelNames: ['model', 'version'], registers, aggregator: 'max' });
+    this.weight = new Gauge({ name: 'mlgate_gateway_version_weight', help: 'Traffic weight per version in percent', labelNames: ['model', 'version'], registers, aggregator: 'max' });
+    this.tripped = new Gauge({ name: 'mlgate_gateway_version_tripped', help: '1 when the version is tripped by the controller or an admin', labelNames: ['model', 'version'], registers, aggregator: 'max' });
+    this.generation = new Gauge({ name: 'mlgate_gateway_routing_generation', help: 'Generation of the routing state in force', labelNames: ['model'], registers, aggregator: 'max' });
     this.adminChanges = new Counter({ name: 'mlgate_gateway_admin_changes_total', help: 'Admin changes applied, by action', labelNames: ['action'], registers });
     this.controlRefused = new Counter({ name: 'mlgate_gateway_routing_refused_total', help: 'Routing states refused (stale generation or not fitting the config)', labelNames: ['source'], registers });
     this.shadowSkipped = new Counter({ name: 'mlgate_gateway_shadow_skipped_total', help: 'Shadow copies not sent, by reason', labelNames: ['model', 'reason'], registers });

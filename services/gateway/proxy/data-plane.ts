@@ -28,6 +28,8 @@ import { RequestHandler, type RequestHandlerOptions, type RouteKind } from './re
 export interface DataPlaneOptions extends RequestHandlerOptions {
   /** Serve HTTPS with this certificate and key. */
   https?: { cert: Buffer; key: Buffer } | undefined;
+  /** Cluster worker slot (`gateway.workers` > 1): GET /healthz names it. */
+  worker?: number | undefined;
   /** Timeouts and connection cap of the listener (`gateway.listener`). */
   listener: ListenerConfig;
 }
@@ -89,8 +91,9 @@ export function createDataPlane(opts: DataPlaneOptions): DataPlane {
     void handler.listModels(req.raw, reply.raw, (req.params as { id: string }).id, req.ip);
   });
   app.get('/healthz', (_req, reply) => {
-    if (handler.draining) return reply.code(503).send({ status: 'draining' });
-    return reply.send({ status: 'ok' });
+    const worker = opts.worker === undefined ? {} : { worker: opts.worker };
+    if (handler.draining) return reply.code(503).send({ status: 'draining', ...worker });
+    return reply.send({ status: 'ok', ...worker });
   });
   app.setNotFoundHandler((req, reply) => {
     reply.hijack();
