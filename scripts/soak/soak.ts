@@ -29,7 +29,7 @@
  * Environment: SOAK_SECONDS (default 1800), SOAK_SEED (default 1), SOAK_RPS (total, default 40),
  * SOAK_FAULT_GAP_S (mean seconds between faults, default 15: a round of the six kinds then takes
  * about two minutes with recoveries, so every whole 5-minute window holds each kind), SOAK_STEP_S (a rollout step's minimum
- * length, default 20), SOAK_PORT_BASE (default 38300),
+ * length, default 20), SOAK_PORT_BASE (default 28300: below Linux's ephemeral port range, so no outgoing connection takes a service's port),
  * SOAK_OUT, SOAK_KEEP=1 keeps the working directory. Exit 0 when every check passes.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -50,7 +50,7 @@ const SECONDS = Number(process.env.SOAK_SECONDS ?? 1800);
 const SEED = Number(process.env.SOAK_SEED ?? 1);
 const RPS = Number(process.env.SOAK_RPS ?? 40);
 const FAULT_GAP_S = Number(process.env.SOAK_FAULT_GAP_S ?? 15);
-const BASE = Number(process.env.SOAK_PORT_BASE ?? 38300);
+const BASE = Number(process.env.SOAK_PORT_BASE ?? 28300);
 const OUT = process.env.SOAK_OUT ?? join(ROOT, 'bench/results/soak.json');
 const TOKEN = 'soak-operator-token-0123456789abcdef';
 /** Each step lasts at least this long (s): a rollout of three steps takes a minute or two. */
@@ -408,6 +408,35 @@ async function storedIds(wh: Warehouse): Promise<Map<string, { gateway: string; 
   return new Map(rows.map((r) => [r.id, { gateway: r.g, n: Number(r.n) }]));
 }
 
+/**
+ * Where duplicate rows came from, for the report: each duplicated event's copies (partition,
+ * offset, insert time), grouped by whether the copies share a position (one batch stored twice:
+ * a lost deduplication token) or not (the event reached Kafka twice, or a batch cut differently),
+ * and by the last fault injected before the second copy was inserted.
+ */
+async function describeDuplicates(wh: Warehouse): Promise<Record<string, unknown>> {
+  const rows = await wh.query<{ id: string; p: number[]; o: string[]; at: string[] }>(
+    `SELECT toString(event_id) AS id, groupArray(src_partition) AS p, groupArray(toString(src_offset)) AS o,
+            groupArray(toString(toUnixTimestamp64Milli(ingested_at))) AS at
+     FROM {db}.requests GROUP BY event_id HAVING count() > 1`,
+  );
+  const groups = new Map<string, { events: number; firstAt: number; lastAt: number; samples: unknown[] }>();
+  for (const r of rows) {
+    const positions = new Set(r.p.map((p, i) => `${p}:${r.o[i]}`));
+    const ats = r.at.map(Number).sort((a, b) => a - b);
+    const second = ats[1]! - t0;
+    const before = faults.filter((f) => f.at <= second).at(-1);
+    const key = `${positions.size === 1 ? 'same position' : 'different positions'}; last fault before: ${before ? `${before.kind} ${before.target} at ${Math.round(before.at / 1000)} s` : 'none'}`;
+    const g = groups.get(key) ?? { events: 0, firstAt: second, lastAt: second, samples: [] };
+    g.events++;
+    g.firstAt = Math.min(g.firstAt, second);
+    g.lastAt = Math.max(g.lastAt, second);
+    if (g.samples.length < 3) g.samples.push({ id: r.id, positions: [...positions], insertedAtS: ats.map((a) => Math.round((a - t0) / 100) / 10) });
+    groups.set(key, g);
+  }
+  return Object.fromEntries([...groups].map(([k, g]) => [k, { ...g, firstAt: Math.round(g.firstAt / 1000), lastAt: Math.round(g.lastAt / 1000) }]));
+}
+
 /** Milliseconds from each stored event's timestamp to its insert into ClickHouse, by event id. */
 async function storageDelays(wh: Warehouse): Promise<Map<string, number>> {
   const rows = await wh.query<{ id: string; d: string }>(
@@ -516,6 +545,7 @@ async function main(): Promise<void> {
     });
     const rows = [...stored.values()].reduce((a, v) => a + v.n, 0);
     const duplicates = rows - stored.size;
+    const duplicateDetail = duplicates > 0 ? await describeDuplicates(store) : undefined;
 
     const verify = await verifyChains(store);
     const decisions = await store.query<{ ts: string; action: string; generation: string; prev_hash: string; chain_id: string; epoch: string }>(
@@ -548,7 +578,7 @@ async function main(): Promise<void> {
     Object.assign(report, {
       finishedAt: new Date().toISOString(), durationS: Math.round((Date.now() - t0) / 1000),
       requests: { sent: load.sent, answered: answeredN, ok: load.ok, errorAnswers: load.errors, unanswered: load.unanswered, successRate: load.ok / Math.max(1, load.sent), byVersion: load.byVersion },
-      gateways: counts, rows, distinctEvents: stored.size, duplicates,
+      gateways: counts, rows, distinctEvents: stored.size, duplicates, ...(duplicateDetail ? { duplicateDetail } : {}),
       crashWindow: { boundMs: CRASH_WINDOW_MS, gatewayKills: kills, lost: lostInWindow, lostPerKill: kills ? lostInWindow / kills : 0 },
       decisions: { count: decisions.length, notWait: decisions.filter((d) => d.action !== 'wait').map((d) => d.action), staleEpoch, chainsOk: verify.ok, firstBreak: verify.firstBreak?.message ?? null, forks, generationRegressions: regressions },
       rollouts: results,
@@ -618,6 +648,7 @@ function printSummary(r: Record<string, unknown>): void {
       console.log(`${k.padEnd(12)} ${String(c.faults).padStart(2)}  ${String(c.requestsFailed).padStart(10)}  ${String(c.requestsFailedPerFault).padStart(9)}  ${String(c.maxErrorSpanS).padStart(12)}  ${String(c.recoverySMedian).padStart(10)}  ${d.p50} / ${d.p99} / ${d.max}`);
     }
   }
+  if (r.duplicateDetail) console.log(`duplicates by cause: ${JSON.stringify(r.duplicateDetail, null, 1)}`);
   for (const p of (r.problems as string[] | undefined) ?? []) console.log(`PROBLEM: ${p}`);
   console.log(`report: ${OUT}`);
 }
