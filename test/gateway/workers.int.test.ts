@@ -71,11 +71,19 @@ function workerPids(c: Cluster): number[] {
   return c.lines.filter((l) => l.msg === 'gateway worker ready').map((l) => l.pid as number);
 }
 
-/** The worker slot that answers GET /healthz on a new connection. */
+/**
+ * The worker slot that answers GET /healthz on a new connection, 0 when none answers in 5 s: a
+ * connection the primary handed to a worker as it was killed is never answered, and undici's
+ * default 300 s header timeout would hold the test that long.
+ */
 async function healthzWorker(url: string): Promise<number> {
-  const res = await request(`${url}/healthz`, { headers: { connection: 'close' } });
-  const body = await res.body.json() as { worker?: number };
-  return body.worker ?? 0;
+  try {
+    const res = await request(`${url}/healthz`, { headers: { connection: 'close' }, signal: AbortSignal.timeout(5_000) });
+    const body = await res.body.json() as { worker?: number };
+    return body.worker ?? 0;
+  } catch {
+    return 0;
+  }
 }
 
 async function predict(pool: Agent, url: string, model: string, i: number): Promise<{ status: number; eventId: string }> {
@@ -108,7 +116,8 @@ test('gateway.workers=2: both workers serve the port, /metrics sums them (promto
 
   // New connections land on both workers (node:cluster hands them out in turn).
   const seen = new Set<number>();
-  await waitUntil('connections on both workers', async () => { seen.add(await healthzWorker(c.url)); return seen.size === 2; }, 30_000, 0);
+  await waitUntil('connections on both workers', async () => { seen.add(await healthzWorker(c.url)); return seen.has(1) && seen.has(2); }, 30_000, 0);
+  seen.delete(0);
   assert.deepEqual([...seen].sort(), [1, 2]);
 
   // 200 requests, one connection each: the aggregate counts all of them, over both workers.
@@ -130,7 +139,10 @@ test('gateway.workers=2: both workers serve the port, /metrics sums them (promto
 
   // SIGKILL worker 2 while a client keeps sending (a new connection per request): the primary
   // forks a new one, and meanwhile worker 1 takes every new connection.
-  const [, second] = workerPids(c);
+  // Slot 2's pid from its own ready line: the order in which the workers became ready is
+  // not the slot order.
+  const second = c.lines.find((l) => l.msg === 'gateway worker ready' && l.worker === 2)?.pid as number | undefined;
+  assert.ok(second, 'worker 2 said it is ready');
   // A connection the primary had handed to worker 2 as it died is never answered: a deadline
   // turns it into a failure instead of a hang.
   const killAgent = new Agent({ pipelining: 0, keepAliveTimeout: 1, headersTimeout: 10_000, bodyTimeout: 10_000, connectTimeout: 10_000 });
@@ -144,10 +156,10 @@ test('gateway.workers=2: both workers serve the port, /metrics sums them (promto
       if (r.status !== 200) failures.push(`${r.status} ${r.eventId}`);
     }
   })();
-  process.kill(second!, 'SIGKILL');
+  process.kill(second, 'SIGKILL');
   await waitUntil('worker 2 restarted', () => workerPids(c).length === 3, 60_000);
   const again = new Set<number>();
-  await waitUntil('connections on both workers again', async () => { again.add(await healthzWorker(c.url)); return again.size === 2; }, 30_000, 0);
+  await waitUntil('connections on both workers again', async () => { again.add(await healthzWorker(c.url)); return again.has(1) && again.has(2); }, 30_000, 0);
   sending = false;
   await load;
   assert.ok(sent > 0);
