@@ -26,8 +26,10 @@ export class IngesterMetrics {
   readonly paused: Gauge<string>;
   /** Batches rebuilt from the ledger after a crash or rebalance. */
   readonly replays: Counter<string>;
-  /** Rows not inserted because their event was already stored (or earlier in the batch). */
+  /** Rows not inserted because their event was already stored at another offset (or earlier in the batch). */
   readonly duplicates: Counter<string>;
+  /** Rows not inserted because they were already stored at their own offset (a replay, or another ingester's batch of the range). */
+  readonly alreadyStored: Counter<string>;
   /** Offsets committed after a successful insert. */
   readonly commits: Counter<string>;
   /** Unix time of the last commit. */
@@ -54,6 +56,7 @@ export class IngesterMetrics {
     this.paused = new Gauge({ name: 'mlgate_ingester_paused', help: '1 while consumption is paused (ClickHouse unavailable)', registers });
     this.replays = new Counter({ name: 'mlgate_ingester_replayed_batches_total', help: 'Batches rebuilt from the ledger after a crash or rebalance', registers });
     this.duplicates = new Counter({ name: 'mlgate_ingester_duplicate_events_total', help: 'Rows dropped because their event id was already stored at another offset or earlier in the batch', registers });
+    this.alreadyStored = new Counter({ name: 'mlgate_ingester_already_stored_rows_total', help: 'Rows not inserted because they were already stored at their own offset (a replayed batch, or another ingester cut the range differently)', registers });
     this.commits = new Counter({ name: 'mlgate_ingester_commits_total', help: 'Offset commits after a successful insert', registers });
     this.lastCommit = new Gauge({ name: 'mlgate_ingester_last_commit_timestamp_seconds', help: 'Unix time of the last commit', registers });
     this.freshness = new Histogram({

@@ -11,7 +11,7 @@ import { REQUEST_COLUMNS } from '../warehouse/request-rows.ts';
 import type { JsonLinesOptions, Warehouse } from '../warehouse/warehouse.ts';
 import type { IngesterConfig } from './config.ts';
 import type { DecodedItem } from './decode.ts';
-import { dropDuplicates } from './dedupe.ts';
+import { dropDuplicates, keptToken } from './dedupe.ts';
 import { IngesterErrors } from './errors.ts';
 import type { IngesterMetrics } from './metrics.ts';
 import type { OffsetRange } from './planner.ts';
@@ -137,17 +137,26 @@ export class BatchWriter {
     const { metrics, retrier, counts } = this.o;
     const dead = [...job.dead];
     let valid = job.valid;
+    let token = job.token;
     if (valid.length && this.o.dedupe) {
       // Looked up at write time, in queue order: every earlier batch of this partition is stored.
       const d = await retrier.run(`look up ${valid.length} event ids`, this.ctl, () => dropDuplicates(this.o.warehouse, this.o.cfg.table, job.source, job.partition, job.valid));
-      if (d.dropped) {
+      if (d.dropped || d.stored) {
         valid = d.keep;
+        if (token) token = keptToken(token, valid);
+      }
+      if (d.dropped) {
         metrics.duplicates.inc(d.dropped);
         this.o.log.info({ source: job.source, partition: job.partition, dropped: d.dropped }, 'events already stored at another offset were not inserted again');
       }
+      if (d.stored) {
+        metrics.alreadyStored.inc(d.stored);
+        this.o.log.info({ source: job.source, partition: job.partition, range: job.range, stored: d.stored, left: valid.length },
+          'rows of this range were already stored (a replay, or another ingester\'s batch); only the rest is inserted');
+      }
     }
     if (valid.length) {
-      const rejected = await retrier.run(`insert ${valid.length} rows`, this.ctl, () => this.insertOrSplit(job, valid, job.token));
+      const rejected = await retrier.run(`insert ${valid.length} rows`, this.ctl, () => this.insertOrSplit(job, valid, token));
       dead.push(...rejected);
       let oldest = Infinity;
       for (const v of valid) if (v.ts! < oldest) oldest = v.ts!;
