@@ -149,6 +149,8 @@ export const ERROR_CATALOGUE = {
   // gateway edge (services/gateway/edge/errors.ts)
   MLG_EDGE_SCHEMA_INVALID: e(400, 'The request body does not match the model\'s input schema',
     'Client: fix the body at the paths the message names; operator: the schema is in the model\'s inputSchema.'),
+  MLG_EDGE_TOKEN_BUDGET: e(429, 'A tokens-per-minute budget (the consumer\'s or the model\'s, named in the message) cannot hold this LLM request\'s estimated tokens',
+    'Client: retry after the Retry-After header, or ask for fewer tokens (max_tokens); operator: raise gateway.tokenBudgets for the consumer or model if the load is expected (docs/llm.md, "Token budgets").'),
   MLG_EDGE_SETUP: e(500, 'An edge setting (key, JWKS, input schema, certificate) could not be loaded',
     'Fix the setting the message names (a key or certificate file, the JWKS URL, a schema that does not compile) and start again.'),
 

@@ -8,7 +8,7 @@
  */
 import { z } from 'zod';
 import { NAME_PATTERN, WEIGHT_SUM_TOLERANCE } from '../routing/state.ts';
-import { AuthSchema, CacheSchema, ConsumerSchema, InputSchemaSchema, RateLimitsSchema, ServerTlsSchema, UpstreamTlsSchema } from './edge/edge-config.ts';
+import { AuthSchema, CacheSchema, ConsumerSchema, InputSchemaSchema, RateLimitsSchema, ServerTlsSchema, TokenBudgetsSchema, UpstreamTlsSchema } from './edge/edge-config.ts';
 import { parseMaskPath } from '../telemetry/json-path.ts';
 import { CredentialsSchema } from './proxy/credentials.ts';
 import { PROVIDER_NAMES } from './proxy/providers/names.ts';
@@ -307,6 +307,8 @@ export const GatewaySection = z
     /** How consumers authenticate; present (or consumers present) = every request needs a credential. */
     auth: AuthSchema.optional(),
     rateLimits: RateLimitsSchema.optional(),
+    /** Tokens-per-minute budgets of LLM requests, in the `rateLimits` store (docs/llm.md, "Token budgets"). */
+    tokenBudgets: TokenBudgetsSchema.optional(),
     /** Serve HTTPS with this certificate and key. */
     tls: ServerTlsSchema.optional(),
     models: z.record(Name, ModelSchema).refine((m) => Object.keys(m).length > 0, 'at least one model is required'),
@@ -317,6 +319,9 @@ export const GatewaySection = z
     }
     if (g.tracing.exporter === 'otlp' && !g.tracing.otlpUrl) {
       ctx.addIssue({ code: 'custom', path: ['tracing', 'otlpUrl'], message: 'required when tracing.exporter is otlp' });
+    }
+    for (const name of Object.keys(g.tokenBudgets?.models ?? {})) {
+      if (!Object.hasOwn(g.models, name)) ctx.addIssue({ code: 'custom', path: ['tokenBudgets', 'models', name], message: `${name} is not a model of this gateway` });
     }
     for (const [name, m] of Object.entries(g.models)) {
       if (m.maxBodyBytes !== undefined && m.maxBodyBytes > g.maxBodyBytes) {

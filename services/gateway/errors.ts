@@ -53,6 +53,7 @@ const OUTCOME_BY_CODE: Readonly<Record<string, Outcome>> = {
   MLG_GW_PROVIDER_BAD_ANSWER: 'upstream_error',
   MLG_GW_PROVIDER_STREAM_ERROR: 'upstream_error',
   MLG_EDGE_SCHEMA_INVALID: 'schema_invalid',
+  MLG_EDGE_TOKEN_BUDGET: 'token_budget',
 };
 
 const OUTCOME_BY_STATUS: Readonly<Record<number, Outcome>> = {

@@ -149,9 +149,9 @@ export async function startGateway(opts: StartGatewayOptions): Promise<RunningGa
   });
   const provider = opts.tracerProvider ?? (config.tracing.exporter !== 'none' ? trace.getTracerProvider() : undefined);
   const tracer = new RequestTracer({ provider, sampleRatio: config.tracing.sampleRatio });
-  // The edge (consumers, auth, rate limits) fills the hooks unless the caller brings its own.
+  // The edge (consumers, auth, rate limits, token budgets) fills the hooks unless the caller brings its own.
   const edge = opts.hooks ? undefined : createEdge({
-    consumers: config.consumers, auth: config.auth, rateLimits: config.rateLimits, registry: metrics.registry, logger,
+    consumers: config.consumers, auth: config.auth, rateLimits: config.rateLimits, tokenBudgets: config.tokenBudgets, registry: metrics.registry, logger,
     hasher: opts.hasher, consumerIds: opts.consumerIds,
   });
   const edgeMetrics = edge?.metrics ?? new EdgeMetrics(metrics.registry);

@@ -20,6 +20,8 @@ export const OUTCOMES = [
   'schema_invalid', 'upstream_error', 'timeout', 'circuit_open', 'no_upstream', 'client_closed', 'internal_error',
   // The upstream answered 429 (a provider's quota); `rate_limited` is the gateway's own limit.
   'upstream_rate_limited',
+  // A tokens-per-minute budget of the gateway refused an LLM request (docs/llm.md, "Token budgets").
+  'token_budget',
 ] as const;
 
 export type Role = (typeof ROLES)[number];

@@ -40,11 +40,11 @@ export interface ChangeResult {
 
 /**
  * Fields that only take effect on restart; a reload that changes them is refused. The edge
- * (`auth`, `rateLimits`: the JWT verifier, key lookup, token buckets), the HTTPS listener (`tls`)
+ * (`auth`, `rateLimits`, `tokenBudgets`: the JWT verifier, key lookup, token buckets), the HTTPS listener (`tls`)
  * and the event worker are built once at start: a reload that reported them applied would leave an
  * operator believing, say, that a new JWT audience or a new limit is enforced when it is not.
  */
-const RESTART_ONLY = ['id', 'host', 'port', 'listener', 'maxBodyBytes', 'shutdownTimeoutMs', 'admin', 'tracing', 'auth', 'rateLimits', 'tls', 'eventWorker'] as const;
+const RESTART_ONLY = ['id', 'host', 'port', 'listener', 'maxBodyBytes', 'shutdownTimeoutMs', 'admin', 'tracing', 'auth', 'rateLimits', 'tokenBudgets', 'tls', 'eventWorker'] as const;
 
 /** Admin operations. */
 export class AdminService {

@@ -1,6 +1,6 @@
 /**
  * Config schema pieces of the gateway edge: consumers with their keys, models, pinning and
- * limits; JWT verification; rate-limit store; TLS for the listener and for upstreams; per-model
+ * limits; JWT verification; rate-limit store; token budgets; TLS for the listener and for upstreams; per-model
  * input schemas and per-version response caches. Every piece is optional: a config without them
  * parses as before and the gateway serves anonymous consumer ''. All defaults live here.
  */
@@ -134,6 +134,32 @@ export const RateLimitsSchema = z
     if (r.store === 'redis' && !r.redisUrl) ctx.addIssue({ code: 'custom', path: ['redisUrl'], message: 'required when store is redis' });
   });
 
+/** A tokens-per-minute budget: refills `tokensPerMinute` evenly, holds up to `burst` tokens. */
+export const TokenLimitSchema = z.strictObject({
+  tokensPerMinute: z.number({ error: required('tokensPerMinute, the tokens a minute refills') })
+    .int('tokensPerMinute must be a whole number of tokens').positive('tokensPerMinute must be at least 1').max(1e12, 'tokensPerMinute must be at most 1e12'),
+  /** Bucket size; default tokensPerMinute (one minute's worth). */
+  burst: z.number().int('burst must be a whole number of tokens').min(1, 'burst must be at least 1').max(1e12, 'burst must be at most 1e12').optional(),
+});
+
+/**
+ * Token budgets of LLM requests (the OpenAI routes): tokens per minute per consumer and per model,
+ * in the store `rateLimits` names (local, or Redis shared by every gateway). A request reserves
+ * its estimated input tokens plus its output allowance against every budget that applies, all or
+ * none; the real usage settles it after the answer (docs/llm.md, "Token budgets").
+ */
+export const TokenBudgetsSchema = z.strictObject({
+  /** Per consumer: `default` for every consumer (anonymous '' included), `overrides` by consumer id. */
+  consumers: z.strictObject({
+    default: TokenLimitSchema.optional(),
+    overrides: z.record(ConsumerIdSchema, TokenLimitSchema).default({}),
+  }).optional(),
+  /** Per model (its public name): one budget shared by all its callers. */
+  models: z.record(Name, TokenLimitSchema).default({}),
+  /** Tokens reserved for the answer of a chat or completion request that sets neither max_completion_tokens nor max_tokens. */
+  defaultOutputTokens: z.number().int('defaultOutputTokens must be a whole number of tokens').min(0, 'defaultOutputTokens must be 0 or more').max(10_000_000, 'defaultOutputTokens must be at most 10000000').default(256),
+});
+
 /** Certificate and key for the HTTPS listener. */
 export const ServerTlsSchema = z.strictObject({
   cert: FilePath,
@@ -181,6 +207,10 @@ export type AuthConfig = z.output<typeof AuthSchema>;
 export type JwtConfig = z.output<typeof JwtSchema>;
 /** Parsed rate-limit section. */
 export type RateLimitsConfig = z.output<typeof RateLimitsSchema>;
+/** Parsed token budgets. */
+export type TokenBudgetsConfig = z.output<typeof TokenBudgetsSchema>;
+/** Parsed tokens-per-minute budget. */
+export type TokenLimitConfig = z.output<typeof TokenLimitSchema>;
 /** Parsed listener TLS. */
 export type ServerTlsConfig = z.output<typeof ServerTlsSchema>;
 /** Parsed upstream TLS. */

@@ -1,9 +1,11 @@
 /**
  * The gateway edge, wired: fills the gateway's hooks (resolveConsumer, authorize, allowPin,
- * stripRequestHeaders) from the config's consumers, auth and rate limits. Without consumers and
- * auth it returns no hooks at all, so the gateway serves anonymous consumer '' as before.
+ * reserveTokens, stripRequestHeaders) from the config's consumers, auth, rate limits and token
+ * budgets. Without consumers and auth it returns no hooks at all (only reserveTokens when token
+ * budgets are set), so the gateway serves anonymous consumer '' as before.
  *
- * Order per request: credential (401) -> model permission (403) -> rate limit (429) -> pin (403).
+ * Order per request: credential (401) -> model permission (403) -> rate limit (429) -> pin (403)
+ * -> token budget (429, LLM routes; token-budgets.ts).
  * A refusal is a catalogue error; {@link refusalHeaders} gives the headers it must carry
  * (WWW-Authenticate, Retry-After, RateLimit-*).
  */
@@ -13,11 +15,12 @@ import type { Logger } from '../../core/log.ts';
 import { GatewayErrors } from '../errors.ts';
 import type { Consumer, GatewayHooks, RequestInfo } from '../proxy/edge-hooks.ts';
 import { ConsumerTable, type EdgeConsumer } from './consumers.ts';
-import type { AuthConfig, ConsumerConfig, ConsumerLimits, RateLimitsConfig } from './edge-config.ts';
+import type { AuthConfig, ConsumerConfig, ConsumerLimits, RateLimitsConfig, TokenBudgetsConfig } from './edge-config.ts';
 import { EdgeMetrics } from './edge-metrics.ts';
 import { JwtVerifier } from './jwt.ts';
 import { mayCall, mayPin } from './permissions.ts';
-import { RedisBuckets } from './rate-limit-redis.ts';
+import { RedisBuckets, type StoreOp } from './rate-limit-redis.ts';
+import { TokenBudgets } from './token-budgets.ts';
 import { LocalBuckets, type BucketSpec, type RateDecision } from './token-bucket.ts';
 import { SubjectIds } from './consumer-ids.ts';
 import type { Hasher } from '../../telemetry/hash.ts';
@@ -28,6 +31,8 @@ export interface EdgeOptions {
   consumers?: Readonly<Record<string, ConsumerConfig>> | undefined;
   auth?: AuthConfig | undefined;
   rateLimits?: RateLimitsConfig | undefined;
+  /** Tokens-per-minute budgets of LLM requests (kept in the `rateLimits` store). */
+  tokenBudgets?: TokenBudgetsConfig | undefined;
   /** The gateway's Prometheus registry. */
   registry: Registry;
   logger: Logger;
@@ -44,7 +49,7 @@ export interface Edge {
   readonly metrics: EdgeMetrics;
   /** The consumer table (admin changes replace it); undefined when the edge is off. */
   readonly consumers: ConsumerTable | undefined;
-  /** Closes the Redis connection, if any. */
+  /** Settlings still on their way to Redis are awaited, then the Redis connection (if any) closed. */
   close(): Promise<void>;
 }
 
@@ -74,24 +79,44 @@ const isJwt = (t: string): boolean => t.split('.').length === 3;
 export function createEdge(opts: EdgeOptions): Edge {
   const metrics = new EdgeMetrics(opts.registry);
   const logger = opts.logger.child({ component: 'edge' });
-  if (!opts.consumers && !opts.auth) return { hooks: {}, metrics, consumers: undefined, close: async () => {} };
+  const edgeOn = opts.consumers !== undefined || opts.auth !== undefined;
+  if (!edgeOn && !opts.tokenBudgets) return { hooks: {}, metrics, consumers: undefined, close: async () => {} };
+  const rl = opts.rateLimits;
+  const lastStoreLog: Record<'requests' | 'tokens', number> = { requests: 0, tokens: 0 };
+  const storeFailed = (err: Error, op: StoreOp): void => {
+    const what = op === 'take' ? 'requests' : 'tokens';
+    if (op === 'take') metrics.rateStoreErrors.inc();
+    else metrics.tokenBudgetStoreErrors.labels(op).inc();
+    if (Date.now() - lastStoreLog[what] > 10_000) {
+      lastStoreLog[what] = Date.now();
+      logger.warn({ err, op }, op === 'take' ? 'rate-limit store failed; letting requests through'
+        : op === 'reserve' ? 'token-budget store failed; letting requests through unreserved' : 'token-budget store failed; a settling was skipped');
+    }
+  };
+  const redis = rl?.store === 'redis'
+    ? new RedisBuckets({ url: rl.redisUrl!, keyPrefix: rl.keyPrefix, timeoutMs: rl.redisTimeoutMs, onError: storeFailed })
+    : undefined;
+  const local = new LocalBuckets();
+  /** Token budgets in the same store, their consumers labelled by `label` in metrics. */
+  const tokenBudgets = (label: (id: string) => string) => {
+    const budgets = opts.tokenBudgets ? new TokenBudgets({ config: opts.tokenBudgets, local, redis, metrics, logger, label, withHeaders }) : undefined;
+    const close = async (): Promise<void> => {
+      await budgets?.drain();
+      await redis?.close();
+    };
+    return { reserveTokens: budgets?.any ? budgets.reserve : undefined, close };
+  };
+  // Token budgets without consumers: every request is anonymous consumer ''.
+  if (!edgeOn) {
+    const { reserveTokens, close } = tokenBudgets((id) => id);
+    return { hooks: reserveTokens ? { reserveTokens, errorHeaders: refusalHeaders } : {}, metrics, consumers: undefined, close };
+  }
   const table = new ConsumerTable(opts.consumers ?? {});
   const apiKeys = opts.auth?.apiKeys ?? true;
   const jwt = opts.auth?.jwt ? new JwtVerifier(opts.auth.jwt, table) : undefined;
   // A token's subject (often an email) is stored as a keyed hash unless configured; never a metric label.
   const subjects = new SubjectIds(opts.consumerIds ?? 'hash', opts.hasher, (id) => table.get(id) !== undefined);
-  const rl = opts.rateLimits;
-  let lastStoreLog = 0;
-  const redis = rl?.store === 'redis'
-    ? new RedisBuckets({
-      url: rl.redisUrl!, keyPrefix: rl.keyPrefix, timeoutMs: rl.redisTimeoutMs,
-      onError: (err) => {
-        metrics.rateStoreErrors.inc();
-        if (Date.now() - lastStoreLog > 10_000) { lastStoreLog = Date.now(); logger.warn({ err }, 'rate-limit store failed; letting requests through'); }
-      },
-    })
-    : undefined;
-  const local = new LocalBuckets();
+  const { reserveTokens, close } = tokenBudgets((id) => subjects.label(id));
   const deny = (reason: string, message: string): MlgateError => {
     metrics.authFailures.labels(reason).inc();
     return withHeaders(GatewayErrors.unauthorized(message), { 'www-authenticate': `Bearer realm="mlgate"${reason === 'missing' ? '' : ', error="invalid_token"'}` });
@@ -145,8 +170,10 @@ export function createEdge(opts: EdgeOptions): Edge {
   };
 
   return {
-    hooks: { resolveConsumer, authorize, allowPin, mayCall: (c, model) => mayCall(c as EdgeConsumer, model), stripRequestHeaders: ['authorization', 'x-api-key'], errorHeaders: refusalHeaders },
-    metrics, consumers: table,
-    close: async () => { await redis?.close(); },
+    hooks: {
+      resolveConsumer, authorize, allowPin, mayCall: (c, model) => mayCall(c as EdgeConsumer, model), stripRequestHeaders: ['authorization', 'x-api-key'], errorHeaders: refusalHeaders,
+      ...(reserveTokens ? { reserveTokens } : {}),
+    },
+    metrics, consumers: table, close,
   };
 }

@@ -6,6 +6,7 @@ import type { Outcome, Role } from '../../telemetry/event.ts';
 import type { ModelConfig } from '../config.ts';
 import type { TraceHandle } from '../observability/tracing.ts';
 import type { TokenTimer } from './sse-tokens.ts';
+import type { TokenHold } from './edge-hooks.ts';
 
 /** The `route` of a request that matched no route (its path is the client's, so never stored). */
 export const UNMATCHED_ROUTE = 'unmatched';
@@ -92,6 +93,8 @@ export class Exchange {
   usageStripGaveUp = false;
   /** Token timing of a streamed answer on an OpenAI route (sse-tokens.ts); unset otherwise. */
   tokenTimer: TokenTimer | undefined;
+  /** Tokens reserved against token budgets (edge), settled when the request ends. */
+  tokenHold: TokenHold | undefined;
 
   constructor(eventId: string, ts: number, t0: number) {
     this.eventId = eventId;

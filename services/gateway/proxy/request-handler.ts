@@ -1,8 +1,9 @@
 /**
  * One request's way through the gateway: read the model, check the body, resolve the consumer,
- * choose the version (pin, sticky, weights, fallback), send upstream (and maybe a shadow copy),
- * stream the answer back, then count it and hand its event over. Every path ends in
- * {@link RequestHandler.finish}, which is the only place a request is counted.
+ * reserve its token budgets (LLM routes), choose the version (pin, sticky, weights, fallback),
+ * send upstream (and maybe a shadow copy), stream the answer back, then count it, hand its event
+ * over and settle its token reservation. Every path ends in {@link RequestHandler.finish}, which
+ * is the only place a request is counted.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { MlgateError } from '../../core/errors.ts';
@@ -14,7 +15,8 @@ import { Exchange, ResponseCapture, UNKNOWN_MODEL, UNMATCHED_ROUTE } from './exc
 import { asksUsage, forward, upstreamHeaders, type Forwarded, type ForwardRequest } from './forward.ts';
 import type { Permit } from '../routing/breaker.ts';
 import type { VersionUpstream } from './upstreams.ts';
-import { ANONYMOUS, type Consumer, type GatewayHooks, type RequestInfo } from './edge-hooks.ts';
+import { ANONYMOUS, type Consumer, type GatewayHooks, type RequestInfo, type TokensUsed } from './edge-hooks.ts';
+import { usedTokens } from './exchange-usage.ts';
 import type { GatewayMetrics } from '../observability/metrics.ts';
 import type { ModelRuntime } from '../routing/model-runtime.ts';
 import { relay, sendError } from './relay.ts';
@@ -246,6 +248,13 @@ export class RequestHandler {
     if (pin !== undefined && hooks.allowPin && !hooks.allowPin(consumer, rt.name, pin)) {
       return this.respondError(x, res, GatewayErrors.forbidden(`this consumer may not pin a version of model ${rt.name}`));
     }
+    // Token budgets (LLM routes): the estimate is reserved now and settled in finish().
+    if (hooks.reserveTokens && kind === 'openai') {
+      let hold = hooks.reserveTokens(consumer, rt.name, { route: template, json: x.requestJson as Record<string, unknown> });
+      if (isThenable(hold)) hold = await hold;
+      if (hold instanceof MlgateError) return this.respondError(x, res, hold);
+      x.tokenHold = hold;
+    }
     this.proxy(x, rt, req, res, rest, ip, pin, this.stickyKey(rt, consumer, req));
     return undefined;
   }
@@ -413,8 +422,23 @@ export class RequestHandler {
     if (x.tFirstByte > 0) m.observeTtfb(model, x.version, (x.tFirstByte - x.t0) / 1000);
     if (x.trace) RequestTracer.end(x.trace, { status: x.status, outcome: x.outcome, model, version: x.version, role: x.role });
     this.opts.telemetry.submit(recordOf(x));
+    // Settled off the response path: reading the usage may parse the answer.
+    if (x.tokenHold) setImmediate(settleTokens, x);
     if (--this.inflight === 0) for (const w of this.idleWaiters.splice(0)) w();
   }
+}
+
+/** Settles `x`'s token reservation with what it used (exchange-usage.ts). */
+function settleTokens(x: Exchange): void {
+  const hold = x.tokenHold!;
+  x.tokenHold = undefined;
+  let used: TokensUsed;
+  try {
+    used = usedTokens(x);
+  } catch {
+    used = { forwarded: x.tUpstream > 0, answered: false, tokensIn: null, tokensOut: null };
+  }
+  hold.settle(used);
 }
 
 /** Routes whose streams can carry usage (`stream_options.include_usage`). */
