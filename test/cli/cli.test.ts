@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { createHasher } from '../../services/telemetry/hash.ts';
 import { hasStack, mlgate, pooled, ROOT } from './helpers.ts';
 
-const COMMANDS = ['start', 'gateway', 'ingester', 'controller', 'migrate', 'hash', 'redact', 'keys', 'simulate', 'errors', 'demo'];
+const COMMANDS = ['start', 'gateway', 'ingester', 'controller', 'audit', 'migrate', 'hash', 'redact', 'keys', 'simulate', 'errors', 'demo'];
 
 test('mlgate --version prints the package version', async () => {
   const { version } = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string };
