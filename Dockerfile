@@ -6,13 +6,15 @@
 # The `build` stage (sources, dev dependencies, tsx) doubles as the image of the compose stack's
 # stand-in model servers and load generator (`docker build --target build -t mlgate-tools .`).
 
-# Stage 1: dev dependencies and sources; tsc emits dist/.
+# Stage 1: dev dependencies and sources; tsc emits dist/ (services/ and demo/, which `mlgate demo`
+# and the load generator import).
 FROM node:20-slim AS build
 WORKDIR /src
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY services ./services
+COPY demo ./demo
 COPY bin ./bin
 COPY config ./config
 COPY deploy ./deploy

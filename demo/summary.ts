@@ -4,8 +4,16 @@
  */
 import type { DemoResult } from './run.ts';
 
-/** The summary's lines. */
-export function demoSummary(r: DemoResult, opts: { stayed: boolean }): string[] {
+/**
+ * How the reader runs mlgate: in a checkout (this module is TypeScript, run by tsx) through the
+ * npm script; from the package or the image (compiled, dist/demo/) the `mlgate` on PATH, since an
+ * installed package has no `npm run mlgate`.
+ */
+export const CLI_COMMAND = import.meta.url.endsWith('.ts') ? 'npm run mlgate --' : 'mlgate';
+
+/** The summary's lines; `cli` is how to run mlgate (default {@link CLI_COMMAND}). */
+export function demoSummary(r: DemoResult, opts: { stayed: boolean; cli?: string }): string[] {
+  const cli = opts.cli ?? CLI_COMMAND;
   const lines = [
     '',
     r.ok ? 'Demo finished: the controller rolled back v2 and promoted v3.' : 'Demo finished, but NOT as expected (see below and the log).',
@@ -22,7 +30,7 @@ export function demoSummary(r: DemoResult, opts: { stayed: boolean }): string[] 
     lines.push(`  the stack is still running: rollout page ${r.running.urls.rolloutPage}, audit API ${r.running.urls.audit}/v1/rollouts/sentiment-v2/decisions`,
       '  (Bearer token: audit.tokens in the config below); Ctrl-C stops it, then the audit CLI works too.');
   }
-  for (const x of r.rollouts) lines.push(`  npm run mlgate -- audit rollout ${x.id} --config ${r.configFile}`);
-  lines.push(`  npm run mlgate -- audit verify --config ${r.configFile}     (the decisions' hash chain)`, `Logs: ${r.logFile}`);
+  for (const x of r.rollouts) lines.push(`  ${cli} audit rollout ${x.id} --config ${r.configFile}`);
+  lines.push(`  ${cli} audit verify --config ${r.configFile}     (the decisions' hash chain)`, `Logs: ${r.logFile}`);
   return lines;
 }

@@ -274,10 +274,30 @@ const COMMANDS: Record<string, Command> = {
   },
 };
 
+const TOP_USAGE = 'usage: mlgate audit <command> [--config FILE] [--format table|jsonl|csv] [options]';
+const TIMES = 'Times: ISO 8601 (2024-05-01, 2024-05-01T12:00:00Z), epoch ms, now, or relative (now-15m, now-24h, now-7d).';
+const commandList = (): string[] => [...Object.values(COMMANDS).map((c) => `  ${c.usage}`), '  serve   (the HTTP audit API on audit.host:audit.port)'];
+
 function usage(): string {
-  return ['usage: mlgate audit <command> [--config FILE] [--format table|jsonl|csv] [options]', '',
-    ...Object.values(COMMANDS).map((c) => `  ${c.usage}`), '  serve   (the HTTP audit API on audit.host:audit.port)', '',
-    'Times: ISO 8601 (2024-05-01, 2024-05-01T12:00:00Z), epoch ms, now, or relative (now-15m, now-24h, now-7d).'].join('\n');
+  return [TOP_USAGE, '', ...commandList(), '', TIMES].join('\n');
+}
+
+/** `mlgate audit --help`: the commands, the options every command takes, examples, exit codes. */
+function topHelp(): string {
+  return [TOP_USAGE, '',
+    'Answers compliance questions from what ClickHouse holds: who sent what, what each rollout decided and',
+    'why, erasure of a data subject\'s requests, and whether the hash chains still verify. Reads the',
+    'warehouse of the config (a ClickHouse server, or the embedded data folder once `mlgate start` has',
+    'stopped). `mlgate audit <command> --help` explains each option of a command, with an example.', '',
+    'commands:', ...commandList(), '', TIMES, '',
+    'options:',
+    '  -c, --config FILE  the YAML config (default: $MLGATE_CONFIG)',
+    '  -f, --format F     output: table (default), jsonl or csv; export writes csv (default) or jsonl',
+    '  -h, --help         print this help and exit; after a command, that command\'s help',
+    '', 'examples:',
+    '  mlgate audit rollout sentiment-v2 --config config/mlgate.yaml',
+    '  CLICKHOUSE_URL=http://127.0.0.1:8123 mlgate audit verify --config deploy/mlgate.yml',
+    '', 'exit codes: 0 done, 1 failed (or a check failed), 2 usage error'].join('\n');
 }
 
 /** What each option does, for the --help pages (a command may say more in `optionHelp`). */
@@ -333,8 +353,12 @@ async function serve(configFile: string | undefined, env: EnvSnapshot, io: CliIO
 export async function runAuditCli(argv: string[], env: EnvSnapshot, io: CliIO): Promise<number> {
   const [name, ...rest] = argv;
   if (!name || name === 'help' || name === '--help' || name === '-h') {
-    await write(name ? io.stdout : io.stderr, `${usage()}\n`);
-    return name ? 0 : 2;
+    if (!name) {
+      await write(io.stderr, `mlgate audit: a command is required\n${usage()}\n(mlgate audit --help explains every option)\n`);
+      return 2;
+    }
+    await write(io.stdout, `${topHelp()}\n`);
+    return 0;
   }
   const cmd = COMMANDS[name];
   const common: Options = { config: s('c'), format: s('f'), help: { type: 'boolean', short: 'h' } };

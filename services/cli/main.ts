@@ -62,6 +62,16 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
+// `mlgate ... | head`: the reader closed the pipe, so nothing more is wanted. A command stops as
+// such a reader expects (exit 0), not with an unhandled EPIPE and its stack trace; a service
+// (whose logs go to stderr) keeps serving and drops what it would print.
+const SERVICES = new Set(['start', 'gateway', 'ingester', 'controller', 'demo']);
+const [command, sub] = process.argv.slice(2);
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code !== 'EPIPE' && err.code !== 'ERR_STREAM_DESTROYED') throw err;
+  if (!SERVICES.has(command ?? '') && !(command === 'audit' && sub === 'serve')) process.exit(0);
+});
+
 main(process.argv.slice(2)).then((code) => exitWhenDone(code), (err: unknown) => {
   const f = describeFailure('', err);
   console.error(f.stack ? `${f.message}\n${f.stack}` : f.message);

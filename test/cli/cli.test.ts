@@ -4,13 +4,14 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createHasher } from '../../services/telemetry/hash.ts';
-import { hasStack, mlgate, pooled, ROOT } from './helpers.ts';
+import { BIN, hasStack, mlgate, pooled, ROOT } from './helpers.ts';
 
-const COMMANDS = ['start', 'gateway', 'ingester', 'controller', 'migrate', 'hash', 'redact', 'keys', 'simulate', 'errors', 'demo'];
+const COMMANDS = ['start', 'gateway', 'ingester', 'controller', 'audit', 'migrate', 'hash', 'redact', 'keys', 'simulate', 'errors', 'demo'];
 
 test('mlgate --version prints the package version', async () => {
   const { version } = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string };
@@ -103,4 +104,29 @@ test('an invalid MLGATE_CFG__ value is blamed on the environment variable, not t
   assert.match(r.stderr, /MLG_CORE_CONFIG_INVALID: invalid environment variable MLGATE_CFG__warehouse__requestTimeoutMs: warehouse\.requestTimeoutMs: /);
   assert.doesNotMatch(r.stderr, /deploy\/mlgate\.yml/, 'the file is not blamed');
   assert.ok(!hasStack(r.stderr), r.stderr);
+});
+
+test('mlgate migrate --status against a ClickHouse server that does not answer fails (exit 1), it does not list every migration as pending', async () => {
+  const r = await mlgate(['migrate', '--status', '--config', 'deploy/mlgate.yml'], {
+    // Port 1 on loopback: nothing listens, the connection is refused at once.
+    env: { CLICKHOUSE_URL: 'http://127.0.0.1:1', CLICKHOUSE_USER: 'default', CLICKHOUSE_PASSWORD: '' },
+  });
+  assert.equal(r.code, 1, r.stdout + r.stderr);
+  assert.doesNotMatch(r.stdout, /pending/, 'an unreachable server is no evidence that nothing has run');
+  assert.match(r.stderr, /MLG_WH_UNAVAILABLE: .*ClickHouse unreachable \(ECONNREFUSED\)/);
+  assert.ok(!hasStack(r.stderr), r.stderr);
+});
+
+test('a reader that closes the pipe early (mlgate migrate --status | head -1) ends mlgate quietly: exit 0, no EPIPE stack trace', async (t) => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'mlgate-epipe-'));
+  t.after(() => rmSync(dataDir, { recursive: true, force: true }));
+  // The embedded warehouse: after printing, migrate still closes it, so the failed write's error
+  // event arrives while the process runs (a command that exits right after one write never sees it).
+  const child = spawn(process.execPath, [BIN, 'migrate', '--status'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, MLGATE_DATA_DIR: dataDir } });
+  child.stdout.destroy(); // the reader is gone before mlgate writes its first line
+  let stderr = '';
+  child.stderr.on('data', (c: Buffer) => { stderr += String(c); });
+  const code = await new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)));
+  assert.ok(!hasStack(stderr) && !/EPIPE/.test(stderr), stderr);
+  assert.equal(code, 0, stderr);
 });

@@ -7,7 +7,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join, relative } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { loadConfig } from '../../services/core/config.ts';
 import { AuditProcessConfig } from '../../services/audit/config.ts';
@@ -82,4 +82,49 @@ test('Dockerfile: multi-stage, production dependencies only, non-root, runs dist
   assert.match(last, /ENTRYPOINT \["node", "bin\/mlgate\.mjs"\]/);
   // bin/mlgate.mjs runs dist/ when the sources are absent, as in this stage.
   assert.match(readFileSync(join(ROOT, 'bin/mlgate.mjs'), 'utf8'), /dist\/services\/cli\/main\.js/);
+});
+
+/** The relative imports of a source file (static `import ... from './x'` and `import('./x')`). */
+function relativeImports(file: string): string[] {
+  const text = readFileSync(file, 'utf8');
+  const specs = [...text.matchAll(/(?:\bfrom\s+|\bimport\s*\(\s*)['"](\.{1,2}\/[^'"]+)['"]/g)].map((m) => m[1]!);
+  return specs.map((s) => join(dirname(file), s));
+}
+
+test('Dockerfile: the build stage (the compose tools image) holds every file its services run, and the build emits what `mlgate demo` imports', () => {
+  const df = readFileSync(join(ROOT, 'Dockerfile'), 'utf8');
+  const build = df.split(/^FROM /m).find((s) => / AS build\b/.test(s.split('\n')[0]!))!;
+  // `COPY src dest` into /src (WORKDIR): what the stage holds, relative to the checkout.
+  const copied = [...build.matchAll(/^COPY (?!--)(.+)$/gm)].flatMap((m) => m[1]!.trim().split(/\s+/).slice(0, -1));
+  const inImage = (file: string) => copied.some((c) => { const rel = relative(ROOT, file); return rel === c || rel.startsWith(`${c.replace(/\/$/, '')}/`); });
+  const tools = Object.entries(compose().services).filter(([, s]) => s.build?.target === 'build');
+  assert.ok(tools.length >= 2, 'the stand-in models and the load generator run from the build stage');
+  for (const [name, s] of tools) {
+    const script = (s.entrypoint ?? []).find((a) => /\.(m?js|ts)$/.test(a));
+    assert.ok(script, `${name}: runs a script`);
+    // Every file the script reaches through relative imports must be in the stage.
+    const seen = new Set<string>();
+    const queue = [join(ROOT, script)];
+    while (queue.length) {
+      const f = queue.pop()!;
+      if (seen.has(f)) continue;
+      seen.add(f);
+      assert.ok(existsSync(f), `${name}: ${relative(ROOT, f)} exists`);
+      assert.ok(inImage(f), `${name}: ${relative(ROOT, f)} is imported by ${script} but the build stage does not COPY it`);
+      queue.push(...relativeImports(f));
+    }
+  }
+  // `mlgate demo` runs from dist/ in the package and the image: the build must compile demo/.
+  const cliDemo = join(ROOT, 'services/cli/commands/demo.ts');
+  const outside = relativeImports(cliDemo).filter((f) => !relative(ROOT, f).startsWith('services/'));
+  const buildCfg = JSON.parse(readFileSync(join(ROOT, 'tsconfig.build.json'), 'utf8')) as { include: string[] };
+  for (const f of outside) {
+    const top = relative(ROOT, f).split('/')[0]!;
+    assert.ok(buildCfg.include.includes(top), `tsconfig.build.json compiles ${top}/ (services/cli/commands/demo.ts imports ${relative(ROOT, f)})`);
+    assert.ok(inImage(f), `the build stage copies ${top}/`);
+  }
+  const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { files: string[] };
+  for (const top of new Set(outside.map((f) => relative(ROOT, f).split('/')[0]!))) {
+    assert.ok(pkg.files.some((p) => p.replace(/\/$/, '') === `dist/${top}`), `package.json files ships dist/${top}/`);
+  }
 });

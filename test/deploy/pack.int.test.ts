@@ -1,8 +1,10 @@
 /**
- * The package as users get it: `npm run build && npm pack`, the tarball installed into an empty
- * folder (`npm install <tgz>`, dependencies from the npm registry), then the installed `mlgate`:
- * --version, gateway --help, and the gateway started from the distributed config
- * (deploy/mlgate.yml, shipped in the package) against the test Kafka until /healthz answers.
+ * The package as users get it: `npm run build && npm pack`, the tarball installed globally into an
+ * empty prefix (`npm install -g --prefix DIR <tgz>`, as README says, dependencies from the npm
+ * registry: the lockfile's overrides do not apply there), with no engine warning, then the
+ * `mlgate` it puts on PATH: --version, gateway --help, demo --help (demo/ compiled into dist/), and
+ * the gateway started from the distributed config (deploy/mlgate.yml, shipped in the package)
+ * against the test Kafka until /healthz answers.
  * Slow (a full tsc emit and an install of every dependency).
  */
 import { test } from 'node:test';
@@ -18,7 +20,7 @@ import { ROOT } from '../cli/helpers.ts';
 const run = promisify(execFile);
 const NPM = process.platform === 'win32' ? 'npm.cmd' : 'npm';
 
-test('npm pack + npm install <tgz> in an empty folder gives a working mlgate that starts the gateway from deploy/mlgate.yml', { timeout: 1_500_000 }, async (t) => {
+test('npm pack + npm install -g <tgz> into an empty prefix gives a working mlgate that starts the gateway from deploy/mlgate.yml', { timeout: 1_500_000 }, async (t) => {
   const brokers = await needKafka(t);
   const clickhouse = await needClickHouseServer(t);
   if (!brokers || !clickhouse) return;
@@ -32,21 +34,30 @@ test('npm pack + npm install <tgz> in an empty folder gives a working mlgate tha
   const files = info!.files.map((f) => f.path);
   assert.ok(files.includes('dist/services/cli/main.js') && files.includes('deploy/mlgate.yml') && files.includes('config/mlgate.yaml'), 'the package ships dist/ and the configs');
   assert.ok(!files.some((f) => f.startsWith('services/') || f.startsWith('test/')), 'no TypeScript sources or tests in the package');
+  assert.ok(files.includes('dist/demo/run.js'), 'the package ships the compiled demo (mlgate demo)');
 
   const app = join(work, 'app');
-  await run('mkdir', ['-p', app]);
-  await run(NPM, ['install', '--no-audit', '--no-fund', '--prefer-offline', join(work, info!.filename)], { cwd: app, maxBuffer: 64 << 20 });
-  const bin = join(app, 'node_modules/.bin/mlgate');
-  assert.ok(!existsSync(join(app, 'node_modules/tsx')), 'tsx (a dev dependency) is not installed with the package');
+  const prefix = join(work, 'global');
+  await run('mkdir', ['-p', app, prefix]);
+  const install = await run(NPM, ['install', '-g', '--prefix', prefix, '--no-audit', '--no-fund', '--prefer-offline', join(work, info!.filename)], { cwd: app, maxBuffer: 64 << 20 });
+  assert.doesNotMatch(install.stdout + install.stderr, /EBADENGINE/, `no dependency wants a newer Node than engines:\n${install.stderr}`);
+  const bin = join(prefix, 'bin/mlgate');
+  const installed = join(prefix, 'lib/node_modules/mlgate');
+  assert.ok(!existsSync(join(installed, 'node_modules/tsx')), 'tsx (a dev dependency) is not installed with the package');
 
   const { version } = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string };
   assert.equal((await run(bin, ['--version'], { cwd: app })).stdout.trim(), `mlgate ${version}`);
   const help = await run(bin, ['gateway', '--help'], { cwd: app });
   assert.match(help.stdout, /^usage: mlgate gateway --config FILE/);
   assert.match(help.stdout, /\noptions:\n/);
+  const demoHelp = await run(bin, ['demo', '--help'], { cwd: app });
+  assert.match(demoHelp.stdout, /^usage: mlgate demo/);
+  // The demo's closing lines tell the reader to run `mlgate audit ...`, not a checkout's npm script.
+  const summary = await run(process.execPath, ['-e', `import(${JSON.stringify(join(installed, 'dist/demo/summary.js'))}).then((m) => console.log(m.CLI_COMMAND))`], { cwd: app });
+  assert.equal(summary.stdout.trim(), 'mlgate');
 
   const topic = uniqueName('pack_telemetry');
-  const child = spawn(bin, ['gateway', '--config', join(app, 'node_modules/mlgate/deploy/mlgate.yml')], {
+  const child = spawn(bin, ['gateway', '--config', join(installed, 'deploy/mlgate.yml')], {
     cwd: app,
     env: {
       ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('MLGATE_'))),

@@ -13,6 +13,8 @@ import { LiveView, clip, renderFrame, type Frame } from '../../demo/view.ts';
 import { describeRollout } from '../../services/controller/web/describe.ts';
 import type { RolloutSnapshot } from '../../services/controller/web/types.ts';
 import { createRedactor } from '../../services/telemetry/redact.ts';
+import { CLI_COMMAND, demoSummary } from '../../demo/summary.ts';
+import type { DemoResult } from '../../demo/run.ts';
 
 test('models: AFINN and VADER read sentiment, on one score scale', async () => {
   const afinn = await loadModel('afinn');
@@ -218,4 +220,19 @@ test('view: elsewhere, plain lines: each decision once, a periodic status', () =
   const text = renderFrame(frame(rollout())).join('\n');
   assert.match(text, /decisions: start@20% → rollback@0%/);
   assert.match(text, /load: 50 req\/s {2}sent 100 \(with PII 12\)/);
+});
+
+test('summary: the audit commands it prints run where the demo ran (npm script in a checkout, mlgate from the package)', () => {
+  const result = {
+    ok: true, durationS: 60, configFile: '/d/mlgate.yaml', dataDir: '/d', logFile: '/d/mlgate.log',
+    load: { sent: 10, withPii: 1 },
+    rollouts: [{ id: 'sentiment-v2', phase: 'rolled_back', expected: 'rolled_back', weight: 0, recorded: 3, decisions: [] }],
+  } as unknown as DemoResult;
+  // Under tsx (a checkout) the module is TypeScript: the npm script exists there.
+  assert.equal(CLI_COMMAND, 'npm run mlgate --');
+  assert.ok(demoSummary(result, { stayed: false }).includes('  npm run mlgate -- audit rollout sentiment-v2 --config /d/mlgate.yaml'));
+  // An installed package has no npm script (its compiled summary uses 'mlgate': test/deploy/pack.int.test.ts).
+  const lines = demoSummary(result, { stayed: false, cli: 'mlgate' });
+  assert.ok(lines.includes('  mlgate audit verify --config /d/mlgate.yaml     (the decisions\' hash chain)'), lines.join('\n'));
+  assert.ok(!lines.some((l) => l.includes('npm run')), lines.join('\n'));
 });

@@ -12,7 +12,11 @@ import { withDatabase } from '../../warehouse/identifiers.ts';
 import { appliedMigrations, migrate, migrationLabel, renderPlan } from '../../warehouse/migrate.ts';
 import { allMigrations } from '../../warehouse/migrations/index.ts';
 import { createWarehouse } from '../../warehouse/warehouse.ts';
+import { clickHouseCode } from '../../warehouse/errors.ts';
 import { CONFIG_OPTION, HELP_OPTION, configFileOf, parseCommand, usageFailure, type CommandHelp } from '../args.ts';
+
+/** ClickHouse's UNKNOWN_TABLE and UNKNOWN_DATABASE: a warehouse no migration has run on. */
+const NOTHING_MIGRATED = new Set([60, 81]);
 
 export const HELP: CommandHelp = {
   name: 'migrate',
@@ -78,7 +82,12 @@ export async function run(argv: string[], env: EnvSnapshot): Promise<number> {
   const wh = await createWarehouse(cfg.warehouse, { logger, dataDir: cfg.dataDir });
   try {
     if (values.status) {
-      const done = await appliedMigrations(wh).catch(() => new Set<number>());
+      // No database or no schema_migrations table yet: nothing has run. Anything else (server
+      // down, wrong password) is a failure: it says nothing about which migrations have run.
+      const done = await appliedMigrations(wh).catch((err: unknown) => {
+        if (NOTHING_MIGRATED.has(clickHouseCode((err as { cause?: unknown }).cause ?? err) ?? -1)) return new Set<number>();
+        throw err;
+      });
       for (const m of allMigrations()) console.log(`${done.has(m.id) ? 'applied' : 'pending'}  ${migrationLabel(m)}  ${m.description}`);
       return 0;
     }
