@@ -178,7 +178,7 @@ test('llm: an unresolvable credential reference is refused at start and on reloa
   const stub = await startLlmStub(t);
   const config = gatewayConfig({ models: { chat: { versions: { v1: { targets: [stub.url], credentials: { authorization: { env: 'MLGATE_TEST_UNSET_KEY' } } } } } } });
   await assert.rejects(
-    startGateway({ config, sink: new MemorySink(), hasher: createHasher({ key: 'k'.repeat(24), keyId: 'k1' }), redactor: createRedactor({ maxChars: 2048 }), gatewayId: 'gw' }),
+    startGateway({ config, sink: new MemorySink(), hasher: createHasher({ key: 'k'.repeat(24), keyId: 'k1' }), redactor: createRedactor({ budgetMs: 60_000, maxChars: 2048 }), gatewayId: 'gw' }),
     (err: Error & { code?: string }) => {
       assert.equal(err.code, 'MLG_GW_CREDENTIAL_UNRESOLVED');
       assert.match(err.message, /gateway\.models\.chat\.versions\.v1\.credentials\.authorization\.env: the environment variable MLGATE_TEST_UNSET_KEY is not set/);

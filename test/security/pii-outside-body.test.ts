@@ -143,7 +143,7 @@ test('the local log written through the gateway is 0600 files in a 0700 folder; 
   const up = await startStandIn({ name: 'v1', t });
   const gw = await startGateway({
     config: gatewayConfig({ models: { m: model({ v1: up.url }) } }), sink, gatewayId: 'gw-modes',
-    hasher: createHasher({ key: HASH_KEY, keyId: 'k1' }), redactor: createRedactor({ maxChars: 256 }), logger: silentLogger(),
+    hasher: createHasher({ key: HASH_KEY, keyId: 'k1' }), redactor: createRedactor({ budgetMs: 60_000, maxChars: 256 }), logger: silentLogger(),
   });
   cleanup(t, async () => { await gw.close(); await sink.close(); });
   for (let i = 0; i < 3; i++) assert.equal((await call(`${gw.url}/v1/models/m/predict`, { body: { text: `hi ${EMAIL}` } })).status, 200);

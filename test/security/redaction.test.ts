@@ -11,7 +11,7 @@ import { createRedactor, rejectAllowance } from '../../services/telemetry/redact
 import { fold } from '../../services/telemetry/text-fold.ts';
 import { ADVERSARIAL_FRAGMENTS, benignText, repeatTo } from './adversarial-text.ts';
 
-const r = createRedactor({ maxChars: 65536 });
+const r = createRedactor({ budgetMs: 60_000, maxChars: 65536 });
 
 /** The planted values, by what must not survive (digits only for numbers). */
 const EMAIL = 'ann.smith@example.com';
@@ -105,7 +105,7 @@ test('what parses as JSON is redacted as JSON whatever it is declared as, with t
 });
 
 test('a value cut at the limit leaves no tail; what was not scanned is not kept', () => {
-  const small = createRedactor({ maxChars: 100 });
+  const small = createRedactor({ budgetMs: 60_000, maxChars: 100 });
   const pem = `-----BEGIN PRIVATE KEY-----\n${repeatTo('MIIEvQIBADANBgkqhkiG9w0BAQEFAASC', 6000)}\n-----END PRIVATE KEY-----`;
   const opaque = `${'x '.repeat(45)}tok_9f8e7d6c5b4a3928170605f4e3d2c1b0a9${'y '.repeat(40)}`;
   for (const text of [`${'x '.repeat(30)}${pem}`, `${'x '.repeat(30)}${pem.slice(0, 3000)}`, opaque, `${'x '.repeat(48)}${EMAIL} ${'y '.repeat(40)}`]) {
@@ -179,11 +179,11 @@ test('a malformed mask path is refused where the config is read, naming it', asy
   const { GatewaySection } = await import('../../services/gateway/config.ts');
   const raw = { models: { m: { versions: { v1: { targets: ['http://127.0.0.1:9'] } }, redaction: { maskPaths: ['user..ssn'] } } } };
   assert.throws(() => parseConfig(GatewaySection, raw, 'test'), /maskPaths.*invalid path "user\.\.ssn"/s);
-  assert.throws(() => createRedactor({ maxChars: 10, maskPaths: ['$.'] }), /invalid path/);
+  assert.throws(() => createRedactor({ budgetMs: 60_000, maxChars: 10, maskPaths: ['$.'] }), /invalid path/);
 });
 
 test('a large body that cannot be JSON is decoded only as far as it is scanned, and still redacted and cut cleanly', () => {
-  const small = createRedactor({ maxChars: 2048 });
+  const small = createRedactor({ budgetMs: 60_000, maxChars: 2048 });
   // 3-byte characters, so the decoded prefix ends inside one unless the decoder holds it back.
   const prose = repeatTo('日本語のテキスト。', 2 << 20);
   const body = Buffer.from(`write to ${EMAIL} or call ${PHONE}. ${prose} card ${CARD}`);
@@ -199,7 +199,7 @@ test('a large body that cannot be JSON is decoded only as far as it is scanned, 
 });
 
 test('a large body that opens like JSON is still parsed whole, whatever it is declared as (a BOM first too)', () => {
-  const small = createRedactor({ maxChars: 2048 });
+  const small = createRedactor({ budgetMs: 60_000, maxChars: 2048 });
   const doc = { user_password: 'hunter2-secret', contact: EMAIL, customer: { note: 'plain words' }, note: repeatTo('日本語のテキスト。', 1 << 19) };
   for (const body of [Buffer.from(JSON.stringify(doc)), Buffer.from(`\ufeff  ${JSON.stringify(doc)}`)]) {
     const out = small.redact(body, 'text/plain', { maskPaths: ['customer.note'] });
@@ -212,7 +212,7 @@ test('a large body that opens like JSON is still parsed whole, whatever it is de
 });
 
 test('near-miss floods: a detector past its allowance of rejected candidates stops, and the text is kept only up to there (marked TRUNCATED); benign text is not cut', () => {
-  const red = createRedactor({ maxChars: 4096 });
+  const red = createRedactor({ budgetMs: 60_000, maxChars: 4096 });
   // An IBAN candidate every 5 characters, none valid: the IBAN detector gives up after its allowance.
   const flood = `write to ${EMAIL} now. ${'DE89 '.repeat(3000)} and ${CARD} at the end`;
   const out = red.redact(flood, 'text/plain');

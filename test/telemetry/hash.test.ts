@@ -110,7 +110,7 @@ test('a body declared JSON that does not parse is hashed as its bytes, by the ev
   const { createRedactor } = await import('../../services/telemetry/redact.ts');
   const key = 'event-builder-hash-key-0123';
   const h = createHasher({ key, keyId: 'k1' });
-  const deps = { hasher: h, redactor: createRedactor({ maxChars: 2048 }), gatewayId: 'g', paths: new Map() };
+  const deps = { hasher: h, redactor: createRedactor({ budgetMs: 60_000, maxChars: 2048 }), gatewayId: 'g', paths: new Map() };
   for (const raw of ['{"broken":', '['.repeat(1000), '{"a": 1} trailing']) {
     const body = Buffer.from(raw);
     const bytes = createHmac('sha256', key).update(body).digest('hex');

@@ -79,7 +79,7 @@ test('a body failing the input schema is refused before the model', async (t) =>
 test('a schema that does not compile stops the start with the model name', async () => {
   const config = gatewayConfig({ admin: { enabled: false }, models: { broken: model({ v1: 'http://127.0.0.1:9' }, { inputSchema: { type: 'no-such-type' } }) } });
   await assert.rejects(
-    startGateway({ config, sink: new MemorySink(), hasher: createHasher({ key: 'k'.repeat(24), keyId: 'k1' }), redactor: createRedactor({ maxChars: 100 }) }),
+    startGateway({ config, sink: new MemorySink(), hasher: createHasher({ key: 'k'.repeat(24), keyId: 'k1' }), redactor: createRedactor({ budgetMs: 60_000, maxChars: 100 }) }),
     (err: Error & { code?: string }) => err.code === 'MLG_EDGE_SETUP' && err.message.includes('broken'),
   );
 });
