@@ -32,6 +32,7 @@ import type { RunningGateway } from '../gateway/gateway.ts';
 import type { GatewayHooks } from '../gateway/proxy/edge-hooks.ts';
 import { startIngesterService, type IngesterService } from '../ingester/main.ts';
 import type { Hasher } from '../telemetry/hash.ts';
+import type { TelemetryConfig } from '../telemetry/config.ts';
 import { migrate } from '../warehouse/migrate.ts';
 import { createWarehouse, type Warehouse } from '../warehouse/warehouse.ts';
 import type { EmbeddedConfig } from './config.ts';
@@ -103,6 +104,17 @@ function controlChannels(cfg: EmbeddedConfig, log: Logger): { control: ControlCh
   return { control, gatewayControl: gatewayControlOf(control, cfg.kafka, log) };
 }
 
+/**
+ * The telemetry config with the spill's and the local log's `maxAgeHours` defaulting to the raw
+ * retention of this warehouse (an event older than that would be TTL-deleted on arrival), when
+ * the config leaves it out and rows do not live forever.
+ */
+export function diskAgeBound(t: TelemetryConfig, rawRetentionDays: number | null): TelemetryConfig {
+  if (rawRetentionDays === null) return t;
+  const hours = rawRetentionDays * 24;
+  return { ...t, spill: { ...t.spill, maxAgeHours: t.spill.maxAgeHours ?? hours }, localLog: { ...t.localLog, maxAgeHours: t.localLog.maxAgeHours ?? hours } };
+}
+
 /** The back half's places in the stop order, reserved before the gateway starts (it stops first). */
 interface BackSlots {
   audit: ReturnType<Lifecycle['slot']>;
@@ -136,7 +148,7 @@ async function startFront(cfg: EmbeddedConfig, opts: StartEmbeddedOptions, parts
   };
   const gatewayId = gatewayIdOf(cfg.gateway);
   const { gateway, hasher } = await assembleGateway({
-    gateway: cfg.gateway, telemetry: cfg.telemetry, kafka: cfg.kafka, dataDir: cfg.dataDir, logger: root, lifecycle: parts,
+    gateway: cfg.gateway, telemetry: diskAgeBound(cfg.telemetry, cfg.warehouse.retention.requests), kafka: cfg.kafka, dataDir: cfg.dataDir, logger: root, lifecycle: parts,
     control: gatewayControl, registry: new Registry(), step,
     recorder: createChainedAdminChangeRecorder(warehouse, { chainId: adminChainId(gatewayId), logger: componentLogger(root, 'admin-changes') }),
     ...(opts.hooks ? { hooks: opts.hooks } : {}),
@@ -160,7 +172,7 @@ async function startBack(cfg: EmbeddedConfig, front: Front & { slots: BackSlots 
   await step('schema migrations', () => front.migrated);
   const ingester = await step(`ingester (metrics ${cfg.ingester.http.host}:${cfg.ingester.http.port})`, () => startIngesterService({
     dataDir: cfg.dataDir, log: cfg.log, kafka: cfg.kafka, warehouse: cfg.warehouse, ingester: cfg.ingester,
-    telemetry: { localLog: { dir: cfg.telemetry.localLog.dir || undefined } },
+    telemetry: { localLog: { dir: cfg.telemetry.localLog.dir || undefined }, hashing: cfg.telemetry.hashing },
   }, root));
   front.slots.ingester(async () => {
     // The gateway and its sink stopped first: what they wrote is reachable; store it before stopping.

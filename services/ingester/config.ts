@@ -67,6 +67,12 @@ export const IngesterSection = z.strictObject({
    * event ids are looked up before its insert. Active only with `exactlyOnce` (ClickHouse 22.2 or later).
    */
   dedupeEvents: z.boolean().default(true),
+  /**
+   * Drop rows that an erasure logged in `erasure_log` covers (its consumer or input hash, and the
+   * event at or before the erasure), so events still in flight when the erasure ran are not
+   * stored after it (erasure-filter.ts). Consumer erasures need `telemetry.hashing`.
+   */
+  applyErasures: z.boolean().default(true),
   /** Local-log source (embedded mode). */
   localLog: z.strictObject({
     /** Log directory; relative to `dataDir`. Default `<dataDir>/telemetry`. */

@@ -17,6 +17,10 @@ export interface DecodedItem {
   ts?: number;
   /** The event's id (part of the batch's deduplication token). */
   id?: string;
+  /** The event's consumer id (as stored in `requests.consumer_id`), for erasures by consumer. */
+  consumer?: string;
+  /** The event's input hash ('' when none), for erasures by input hash. */
+  inputHash?: string;
   dead?: DeadLetter;
 }
 
@@ -44,7 +48,7 @@ export function createMessageDecoder(format: 'JSONCompactEachRow' | 'JSONEachRow
       const reason = r.reason.startsWith('not JSON') ? 'invalid_json' : 'schema_invalid';
       return { offset: msg.offset, value: msg.value, key, dead: { source, partition, offset: msg.offset, value: msg.value, key, reason, detail: cap(r.reason) } };
     }
-    const { ts, event_id: id } = r.event;
-    return { offset: msg.offset, value: msg.value, key, ts, id, line: toLine(r.event, { topic: source, partition, offset: msg.offset }) };
+    const { ts, event_id: id, consumer_id: consumer, input_hash: inputHash } = r.event;
+    return { offset: msg.offset, value: msg.value, key, ts, id, consumer, inputHash, line: toLine(r.event, { topic: source, partition, offset: msg.offset }) };
   };
 }

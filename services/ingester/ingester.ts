@@ -14,9 +14,11 @@
 import type { Registry } from 'prom-client';
 import type { Logger } from '../core/log.ts';
 import { silentLogger } from '../core/log.ts';
+import type { Hasher } from '../telemetry/hash.ts';
 import { parseVersion, type Warehouse } from '../warehouse/warehouse.ts';
 import type { IngesterConfig } from './config.ts';
 import { createMessageDecoder, type DecodedItem, type MessageDecoder } from './decode.ts';
+import { ErasureFilter } from './erasure-filter.ts';
 import { IngesterErrors } from './errors.ts';
 import { BatchLedger, batchToken } from './batch-ledger.ts';
 import { IngesterMetrics } from './metrics.ts';
@@ -34,6 +36,11 @@ export interface IngesterOptions {
   /** Registry for the ingester's metrics (one per ingester). */
   registry: Registry;
   logger?: Logger;
+  /**
+   * The gateways' telemetry hasher: erasures by consumer are matched by the keyed hash of the
+   * consumer id (erasure-filter.ts). Without it they are not applied at ingest (a warning).
+   */
+  hasher?: Hasher | undefined;
 }
 
 /** Counters for health checks and tests. */
@@ -83,6 +90,7 @@ class IngesterCore implements Ingester {
   private readonly retrier: Retrier;
   private readonly writer: BatchWriter;
   private readonly decode: MessageDecoder;
+  private readonly erasures: ErasureFilter | undefined;
   private readonly parts = new Map<string, PartitionState>();
   private readonly counts = { rows: 0, batches: 0, deadLetters: 0, replays: 0 };
   private generation = 0;
@@ -106,15 +114,18 @@ class IngesterCore implements Ingester {
       initialMs: this.cfg.retry.initialMs, maxMs: this.cfg.retry.maxMs, metrics: this.metrics, log: this.log,
       pause: () => this.source.pause(), resume: () => this.source.resume(), abandoned: () => this.abandon,
     });
+    this.erasures = this.cfg.applyErasures ? new ErasureFilter({ warehouse: opts.warehouse, hasher: opts.hasher, log: this.log }) : undefined;
     this.writer = new BatchWriter({
       cfg: this.cfg, warehouse: opts.warehouse, source: opts.source, metrics: this.metrics, retrier: this.retrier, log: this.log,
       counts: this.counts, generation: () => this.generation, abandoned: () => this.abandon,
-      dedupe: exactlyOnce && this.cfg.dedupeEvents,
+      dedupe: exactlyOnce && this.cfg.dedupeEvents, erasures: this.erasures,
     });
     this.failure = new Promise((resolve) => { this.failWith = resolve; });
   }
 
   async start(): Promise<void> {
+    // A first read of the erasure log; each batch waits for a read started after it was read anyway.
+    this.erasures?.ensureFresh(this.erasures.now()).catch((err: unknown) => this.log.warn({ err }, 'could not read the erasure log yet; retried before the first insert'));
     await this.source.start(
       (batch, ctl) => this.track(this.handle(batch, ctl)),
       () => {
@@ -147,6 +158,7 @@ class IngesterCore implements Ingester {
   private async handle(batch: SourceBatch, ctl: BatchControl): Promise<void> {
     if (this.stopping) throw IngesterErrors.stopped('the ingester is stopping');
     if (batch.messages.length === 0) return;
+    const readAt = this.erasures?.now() ?? 0;
     const key = `${batch.source}\u0000${batch.partition}`;
     let st = this.parts.get(key);
     if (!st) this.parts.set(key, (st = { forced: undefined, carry: [] }));
@@ -161,7 +173,7 @@ class IngesterCore implements Ingester {
       const plan = planChunks(items.map((i) => i.offset), st.forced, this.cfg.batch.maxRows);
       for (const r of plan.skipped) this.log.warn({ source: batch.source, partition: batch.partition, range: r }, 'ledger range had no messages left; skipped');
       for (const chunk of plan.chunks) {
-        await this.plan(batch.source, batch.partition, items.slice(chunk.from, chunk.to + 1), chunk, ctl);
+        await this.plan(batch.source, batch.partition, items.slice(chunk.from, chunk.to + 1), chunk, ctl, readAt);
       }
       st.forced = plan.forced;
       st.carry = items.slice(plan.carryFrom);
@@ -173,7 +185,7 @@ class IngesterCore implements Ingester {
   }
 
   /** Records a batch in the ledger (before anything of it can reach ClickHouse) and queues it. */
-  private async plan(source: string, partition: number, items: DecodedItem[], chunk: PlannedChunk, ctl: BatchControl): Promise<void> {
+  private async plan(source: string, partition: number, items: DecodedItem[], chunk: PlannedChunk, ctl: BatchControl, readAt: number): Promise<void> {
     const valid = items.filter((i) => i.line !== undefined);
     const dead = items.flatMap((i) => (i.dead ? [i.dead] : []));
     this.metrics.messages.inc({ result: 'valid' }, valid.length);
@@ -185,7 +197,7 @@ class IngesterCore implements Ingester {
       await this.retrier.run('record the batch in the ledger', ctl, () => this.ledger.record(source, partition, chunk.range, valid.length));
     }
     await this.writer.enqueue({
-      source, partition, range: chunk.range, valid, dead, generation: this.generation,
+      source, partition, range: chunk.range, valid, dead, generation: this.generation, readAt,
       commitTo: Math.max(chunk.range.last, items[items.length - 1]!.offset) + 1,
       token: valid.length && this.ledger.enabled ? batchToken(source, partition, chunk.range, valid[0]!.id!, valid[valid.length - 1]!.id!) : undefined,
     }, ctl);

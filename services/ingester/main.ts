@@ -1,6 +1,7 @@
 /**
  * The ingester service, wired: reads the `dataDir`, `log`, `kafka`, `warehouse`, `ingester`
- * (and, for the local log's folder, `telemetry.localLog.dir`) config sections, runs the
+ * (and, for the local log's folder, `telemetry.localLog.dir`; for erasures by consumer,
+ * `telemetry.hashing`) config sections, runs the
  * migrations, picks the source (Kafka when `kafka.brokers` is set, else the local log), serves
  * /metrics and /healthz, and stops gracefully when asked.
  */
@@ -15,6 +16,8 @@ import type { EnvSnapshot } from '../core/env.ts';
 import { Lifecycle, runUntilSignal } from '../core/lifecycle.ts';
 import { componentLogger, createLogger, type Logger } from '../core/log.ts';
 import type { DestinationStream } from 'pino';
+import { HashingSection } from '../telemetry/config.ts';
+import { createHasher } from '../telemetry/hash.ts';
 import { WarehouseSection } from '../warehouse/config.ts';
 import { createWarehouse, type Warehouse } from '../warehouse/warehouse.ts';
 import { migrate } from '../warehouse/migrate.ts';
@@ -31,8 +34,11 @@ export const IngesterServiceConfig = z.object({
   kafka: KafkaSection.prefault({}),
   warehouse: WarehouseSection.prefault({}),
   ingester: IngesterSection.prefault({}),
-  /** Only `telemetry.localLog.dir` is read here (the gateway's log folder, if moved). */
-  telemetry: z.looseObject({ localLog: z.looseObject({ dir: z.string().optional() }).optional() }).optional(),
+  /**
+   * Only `telemetry.localLog.dir` (the gateway's log folder, if moved) and `telemetry.hashing`
+   * (the gateways' key: erasures by consumer are matched at ingest by its keyed hash) are read here.
+   */
+  telemetry: z.looseObject({ localLog: z.looseObject({ dir: z.string().optional() }).optional(), hashing: HashingSection.optional() }).optional(),
 });
 
 /** Parsed ingester service config. */
@@ -111,7 +117,10 @@ export async function startIngesterService(cfg: IngesterServiceConfigT, logger: 
     const serverSlot = parts.slot('metrics server');
     const registry = new Registry();
     collectNodeMetrics(registry); // promtool-clean (no *_total gauges)
-    const running = ingester = await startIngester({ config: cfg.ingester, warehouse, source, registry, logger: log });
+    const hashing = cfg.telemetry?.hashing;
+    if (!hashing && cfg.ingester.applyErasures) log.warn('no telemetry.hashing key (MLGATE_HASH_KEY): erasures by consumer are not applied to events still in flight');
+    const hasher = hashing ? createHasher(hashing) : undefined;
+    const running = ingester = await startIngester({ config: cfg.ingester, warehouse, source, registry, logger: log, hasher });
     parts.started('ingester', () => running.stop());
     const server = serveHttp(registry, running, warehouse);
     serverSlot(async () => { server.close(); });

@@ -12,6 +12,7 @@ import type { JsonLinesOptions, Warehouse } from '../warehouse/warehouse.ts';
 import type { IngesterConfig } from './config.ts';
 import type { DecodedItem } from './decode.ts';
 import { dropDuplicates, keptToken } from './dedupe.ts';
+import type { ErasureFilter } from './erasure-filter.ts';
 import { IngesterErrors } from './errors.ts';
 import type { IngesterMetrics } from './metrics.ts';
 import type { OffsetRange } from './planner.ts';
@@ -31,6 +32,8 @@ export interface WriteJob {
   token: string | undefined;
   /** Assignment generation the job was planned in; a job from an older one is dropped. */
   generation: number;
+  /** When the messages were read from the source, on the erasure filter's clock. */
+  readAt: number;
 }
 
 /** Counters the writer keeps. */
@@ -55,6 +58,8 @@ export interface WriterOptions {
   abandoned(): boolean;
   /** Look up event ids before each insert and drop events already stored (see dedupe.ts). */
   dedupe: boolean;
+  /** Drops rows an earlier erasure covers (see erasure-filter.ts); undefined = off. */
+  erasures: ErasureFilter | undefined;
 }
 
 /** How many recent batch tokens are remembered so that a rebuilt batch's rows are not counted twice. */
@@ -137,14 +142,10 @@ export class BatchWriter {
     const { metrics, retrier, counts } = this.o;
     const dead = [...job.dead];
     let valid = job.valid;
-    let token = job.token;
     if (valid.length && this.o.dedupe) {
       // Looked up at write time, in queue order: every earlier batch of this partition is stored.
       const d = await retrier.run(`look up ${valid.length} event ids`, this.ctl, () => dropDuplicates(this.o.warehouse, this.o.cfg.table, job.source, job.partition, job.valid));
-      if (d.dropped || d.stored) {
-        valid = d.keep;
-        if (token) token = keptToken(token, valid);
-      }
+      if (d.dropped || d.stored) valid = d.keep;
       if (d.dropped) {
         metrics.duplicates.inc(d.dropped);
         this.o.log.info({ source: job.source, partition: job.partition, dropped: d.dropped }, 'events already stored at another offset were not inserted again');
@@ -155,6 +156,22 @@ export class BatchWriter {
           'rows of this range were already stored (a replay, or another ingester\'s batch); only the rest is inserted');
       }
     }
+    if (valid.length && this.o.erasures) {
+      const filter = this.o.erasures;
+      // A read of the erasure log that started after this batch was read: every erasure logged by then applies.
+      await retrier.run('read the erasure log', this.ctl, () => filter.ensureFresh(job.readAt));
+      const e = filter.filter(valid);
+      const n = e.erased.consumer + e.erased.input_hash;
+      if (n) {
+        valid = e.keep;
+        for (const [selector, count] of Object.entries(e.erased)) if (count) metrics.erased.inc({ selector }, count);
+        this.o.log.info({ source: job.source, partition: job.partition, range: job.range, erased: e.erased, left: valid.length },
+          'rows covered by an earlier erasure were not inserted');
+      }
+    }
+    // Rows dropped above: the token names the rows kept, so a replay that drops the same ones
+    // inserts under the same token (and one that finds some stored inserts only the rest).
+    const token = job.token && valid.length !== job.valid.length ? keptToken(job.token, valid) : job.token;
     if (valid.length) {
       const rejected = await retrier.run(`insert ${valid.length} rows`, this.ctl, () => this.insertOrSplit(job, valid, token));
       dead.push(...rejected);

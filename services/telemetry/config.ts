@@ -18,6 +18,25 @@ const LocalLogSection = (defaults: { maxBytes: number }) => z.strictObject({
   /** `always`: fdatasync per append; `interval`: every fsyncIntervalMs; `never`: the OS decides. */
   fsync: fsyncPolicy.default('interval'),
   fsyncIntervalMs: z.number().int().min(1).max(60_000).default(200),
+  /**
+   * Longest time an event stays in this log, delivered or not: a segment whose newest event was
+   * written longer ago is deleted and its undelivered events counted as expired. Absent:
+   * {@link DEFAULT_MAX_AGE_HOURS} (the warehouse's default raw retention, 30 days; `mlgate start`
+   * uses its `warehouse.retention.requests` instead). An older event would be TTL-deleted on
+   * arrival anyway, so nothing that would have been kept is lost.
+   */
+  maxAgeHours: z.number().int().min(1).max(24 * 36_500).optional(),
+});
+
+/** Age bound of the spill and the local log when `maxAgeHours` is absent: 30 days, the warehouse's default raw retention. */
+export const DEFAULT_MAX_AGE_HOURS = 30 * 24;
+
+/** Schema of `telemetry.hashing` (also read by the ingester, to match erasures by consumer). */
+export const HashingSection = z.strictObject({
+  /** HMAC key; at least 16 characters. Set it with MLGATE_HASH_KEY in production. */
+  key: z.string().min(16, 'the hash key must be at least 16 characters'),
+  /** Key id stored with each hash (rotate by changing key and id together). */
+  keyId: z.string().min(1).max(100).default('k1'),
 });
 
 /** Schema of `telemetry.redaction`. */
@@ -38,12 +57,7 @@ export const TelemetrySection = z.strictObject({
   partitions: z.number().int().min(1).max(10_000).default(6),
   /** Replication factor when the sink creates the topic; absent = the broker's default. */
   replicationFactor: z.number().int().min(1).max(100).optional(),
-  hashing: z.strictObject({
-    /** HMAC key; at least 16 characters. Set it with MLGATE_HASH_KEY in production. */
-    key: z.string().min(16, 'the hash key must be at least 16 characters'),
-    /** Key id stored with each hash (rotate by changing key and id together). */
-    keyId: z.string().min(1).max(100).default('k1'),
-  }),
+  hashing: HashingSection,
   redaction: RedactionSection.prefault({}),
   /**
    * How a consumer id taken from a token (a JWT's subject, often an email) is stored in events:

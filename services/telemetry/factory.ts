@@ -5,7 +5,7 @@
 import { dirname, join } from 'node:path';
 import type { Registry } from 'prom-client';
 import type { Logger } from '../core/log.ts';
-import type { TelemetryConfig } from './config.ts';
+import { DEFAULT_MAX_AGE_HOURS, type TelemetryConfig } from './config.ts';
 import { KafkaSink } from './kafka-sink.ts';
 import { LocalLogSink } from './log-sink.ts';
 import { TelemetryMetrics } from './metrics.ts';
@@ -46,6 +46,7 @@ export function createSink(opts: SinkFactoryOptions): TelemetrySink {
   const metrics = opts.metrics ?? (opts.registry ? new TelemetryMetrics(opts.registry) : undefined);
   const logOpts = (s: TelemetryConfig['spill'], dir: string) => ({
     dir, segmentBytes: s.segmentBytes, maxBytes: s.maxBytes, fsync: s.fsync, fsyncIntervalMs: s.fsyncIntervalMs, logger: opts.logger,
+    maxAgeMs: (s.maxAgeHours ?? DEFAULT_MAX_AGE_HOURS) * 3_600_000,
   });
   let sink: TelemetrySink;
   if (opts.kafka?.brokers?.length) {

@@ -104,7 +104,7 @@ export class KafkaSink extends SinkBase implements TelemetrySink {
     this.opts = opts;
     this.deadLetter = new DeadLetterFile(opts.deadLetterFile || join(dirname(opts.spill.dir), 'telemetry-dead-letter.jsonl'));
     this.window = new ResendWindow(opts.resendWindow ?? DEFAULT_RESEND_WINDOW);
-    this.spill = new Spill(opts.spill);
+    this.spill = new Spill({ ...opts.spill, onExpired: (e) => this.expiredOnDisk('spill', e) });
     if (this.spill.truncatedBytes) this.log.warn({ bytes: this.spill.truncatedBytes }, 'cut a torn record at the end of the spill (crash during a spill write)');
     const leftover = this.spill.undelivered();
     if (leftover > 0) {

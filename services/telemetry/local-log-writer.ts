@@ -5,8 +5,15 @@
  * by a crash, then appends after the last valid one; offsets continue where they stopped.
  * The records are events (redacted, but still private): the folder is 0700 and every file 0600,
  * and looser modes found at start are tightened (and logged).
+ *
+ * With `maxAgeMs`, data does not live on disk longer than that, consumed or not: a segment whose
+ * newest record was written more than `maxAgeMs` ago (its file's modification time) is deleted,
+ * at open, after each segment roll and every `expiryCheckMs`; the current segment is rolled first.
+ * The records no reader had committed past are reported to `onExpired` (the sinks count them
+ * `expired`). A reader already reading inside such a segment may still finish it (its open file
+ * stays readable); a reader behind it continues at the next segment kept.
  */
-import { closeSync, fdatasync as fdatasyncCb, ftruncate as ftruncateCb, openSync, readFileSync, rmSync, statSync, truncateSync, unlinkSync, write as writeCb, writeFileSync } from 'node:fs';
+import { closeSync, fdatasync as fdatasyncCb, fdatasyncSync, ftruncate as ftruncateCb, openSync, readFileSync, rmSync, statSync, truncateSync, unlinkSync, write as writeCb, writeFileSync } from 'node:fs';
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -38,6 +45,26 @@ export interface LocalLogOptions {
   fsyncIntervalMs?: number;
   /** Where a folder or file mode tightened at start is reported. */
   logger?: Logger | undefined;
+  /** Longest time a record stays on disk (from its write), consumed or not; absent = no bound. */
+  maxAgeMs?: number | undefined;
+  /** How often segments are checked against `maxAgeMs` besides open and each roll. Default 60 s. */
+  expiryCheckMs?: number | undefined;
+  /** Wall clock (ms) the age is measured with. Default `Date.now`. */
+  now?: (() => number) | undefined;
+  /** Told what each expiry deleted (called during construction too). */
+  onExpired?: ((e: LocalLogExpiry) => void) | undefined;
+}
+
+/** What one expiry pass deleted. */
+export interface LocalLogExpiry {
+  /** Segment files deleted. */
+  segments: number;
+  /** Records in them that some reader had not committed past (lost to that reader). */
+  records: number;
+  /** Bytes freed. */
+  bytes: number;
+  /** Modification time (ms) of the newest segment deleted. */
+  newestMs: number;
 }
 
 /** Defaults of {@link LocalLogOptions}. */
@@ -79,6 +106,10 @@ export class LocalLogWriter {
   private dirty = false;
   private closed = false;
   private readonly timer: NodeJS.Timeout | undefined;
+  private readonly expiryTimer: NodeJS.Timeout | undefined;
+  private readonly maxAgeMs: number | undefined;
+  private readonly now: () => number;
+  private readonly onExpired: ((e: LocalLogExpiry) => void) | undefined;
 
   /** Opens (or creates) the log; throws MLG_TEL_LOG_LOCKED when another live writer holds it. */
   constructor(opts: LocalLogOptions) {
@@ -89,6 +120,10 @@ export class LocalLogWriter {
     this.fsync = opts.fsync ?? LOCAL_LOG_DEFAULTS.fsync;
     if (!['always', 'interval', 'never'].includes(this.fsync)) throw TelemetryErrors.badOptions(`local log: fsync must be always|interval|never, got ${String(this.fsync)}`);
     const interval = checkInt('fsyncIntervalMs', opts.fsyncIntervalMs ?? LOCAL_LOG_DEFAULTS.fsyncIntervalMs, 1);
+    this.maxAgeMs = opts.maxAgeMs === undefined ? undefined : checkInt('maxAgeMs', opts.maxAgeMs, 1);
+    const expiryCheckMs = checkInt('expiryCheckMs', opts.expiryCheckMs ?? 60_000, 1);
+    this.now = opts.now ?? Date.now;
+    this.onExpired = opts.onExpired;
     try {
       logPrivateDir(opts.logger, 'local log', ensurePrivateDir(this.dir, { files: true }));
     } catch (cause) {
@@ -128,6 +163,17 @@ export class LocalLogWriter {
       this.timer = setInterval(() => { this.enqueue(() => this.syncIfDirty()).catch(() => { /* retried next tick */ }); }, interval);
       this.timer.unref();
     }
+    if (this.maxAgeMs !== undefined) {
+      this.expire();
+      this.expiryTimer = setInterval(() => { this.enqueue(async () => this.expire()).catch(() => { /* tried again next time */ }); }, expiryCheckMs);
+      this.expiryTimer.unref();
+    }
+  }
+
+  /** Deletes the segments older than `maxAgeMs` now (it also happens at open, each roll and every `expiryCheckMs`). */
+  expireNow(): Promise<LocalLogExpiry | undefined> {
+    if (this.closed) return Promise.reject(TelemetryErrors.logClosed('local log writer is closed'));
+    return this.enqueue(async () => this.expire());
   }
 
   /** Offset the next appended record will get. */
@@ -179,6 +225,7 @@ export class LocalLogWriter {
     if (this.closed) return;
     this.closed = true;
     if (this.timer) clearInterval(this.timer);
+    if (this.expiryTimer) clearInterval(this.expiryTimer);
     await this.chain;
     try {
       if (this.fsync !== 'never') await fdatasync(this.fd);
@@ -232,12 +279,66 @@ export class LocalLogWriter {
 
   private async rollNow(): Promise<void> {
     if (this.fsync !== 'never') await fdatasync(this.fd);
+    this.openNextSegment();
+    this.expire();
+  }
+
+  private openNextSegment(): void {
     closeSync(this.fd);
     this.segBase = this.next;
     this.segBytes = 0;
     this.fd = openSync(join(this.dir, segmentName(this.segBase)), 'a', PRIVATE_FILE_MODE);
     this.sizes.set(this.segBase, 0);
     this.dirty = false;
+  }
+
+  /**
+   * Deletes every segment whose newest record (its modification time) is older than `maxAgeMs`,
+   * rolling the current one first when it is that old. Synchronous: a directory listing and a
+   * stat per segment. Runs at open and inside the append chain.
+   */
+  private expire(): LocalLogExpiry | undefined {
+    if (this.maxAgeMs === undefined || this.closed) return undefined;
+    const bound = this.now() - this.maxAgeMs;
+    const segs = listSegments(this.dir);
+    const out: LocalLogExpiry = { segments: 0, records: 0, bytes: 0, newestMs: -Infinity };
+    let consumed: number | undefined;
+    for (let i = 0; i < segs.length; i++) {
+      const base = segs[i]!;
+      const path = join(this.dir, segmentName(base));
+      let mtimeMs: number;
+      let size: number;
+      try {
+        ({ mtimeMs, size } = statSync(path));
+      } catch {
+        continue; // a reader pruned it meanwhile
+      }
+      if (mtimeMs > bound) continue;
+      const end = i + 1 < segs.length ? segs[i + 1]! : this.next;
+      if (base === this.segBase) {
+        if (this.segBytes === 0) continue;
+        if (this.fsync !== 'never') fdatasyncSync(this.fd);
+        this.openNextSegment();
+      }
+      try {
+        unlinkSync(path);
+      } catch {
+        continue;
+      }
+      this.sizes.delete(base);
+      // Records some reader has not committed past (no reader yet: none consumed).
+      if (consumed === undefined) {
+        const commits = [...readCommits(this.dir).values()];
+        consumed = commits.length ? Math.min(...commits) : 0;
+      }
+      out.segments++;
+      out.records += Math.max(0, end - Math.max(base, consumed));
+      out.bytes += size;
+      out.newestMs = Math.max(out.newestMs, mtimeMs);
+    }
+    if (!out.segments) return undefined;
+    this.onExpired?.(out);
+    return out;
   }
 
   private async refreshSizes(): Promise<void> {

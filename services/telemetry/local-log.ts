@@ -13,5 +13,5 @@
  * await r.commit(recs.at(-1)!.offset + 1);   // durable; consumed segments are deleted
  * ```
  */
-export { LocalLogWriter, LOCAL_LOG_DEFAULTS, type LocalLogOptions, type FsyncPolicy } from './local-log-writer.ts';
+export { LocalLogWriter, LOCAL_LOG_DEFAULTS, type LocalLogExpiry, type LocalLogOptions, type FsyncPolicy } from './local-log-writer.ts';
 export { LocalLogReader, type LocalLogRecord } from './local-log-reader.ts';

@@ -2,7 +2,8 @@
  * The embedded mode's sink: events are appended to the local log (local-log.ts), which the
  * ingester in the same process (or another) tails with a {@link LocalLogReader} instead of a
  * Kafka consumer. "Sent" here means appended to the log. Past the log's size cap (readers too
- * far behind) each further event is counted as dropped and logged.
+ * far behind) each further event is counted as dropped and logged. Past the log's `maxAgeMs`
+ * (readers stopped for that long) its old segments are deleted and their events counted expired.
  */
 import type { Logger } from '../core/log.ts';
 import { TelemetryErrors } from './errors.ts';
@@ -31,7 +32,7 @@ export class LocalLogSink extends SinkBase implements TelemetrySink {
     super(opts.logger, 'telemetry-log', opts.queue.maxEvents, opts.metrics);
     if (!(opts.batch.maxEvents >= 1 && opts.batch.maxBytes >= 1024 && opts.batch.lingerMs >= 0)) throw TelemetryErrors.badOptions('local log sink: batch needs maxEvents >= 1, maxBytes >= 1024, lingerMs >= 0');
     this.opts = opts;
-    this.writer = new LocalLogWriter(opts.log);
+    this.writer = new LocalLogWriter({ ...opts.log, onExpired: (e) => this.expiredOnDisk('local log', e) });
     if (this.writer.truncatedBytes) this.log.warn({ bytes: this.writer.truncatedBytes }, 'cut a torn record at the end of the local log (crash during a write)');
   }
 

@@ -6,8 +6,9 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { SinkStats, TelemetrySink } from './sink.ts';
 
-/** Counters only the Kafka sink has. */
+/** Counters only some sinks have (the Kafka sink; `expired` the local-log sink too). */
 interface KafkaSinkCounters {
+  expired(): number;
   deadLetters(): number;
   producerResets(): number;
   brokerLosses(): number;
@@ -35,8 +36,11 @@ export class TelemetryMetrics {
       name: 'mlgate_telemetry_queue_depth', help: 'Telemetry events waiting in memory', registers: [registry],
       collect() { this.set(total().queued); },
     });
+    type Extra = 'deadLetters' | 'producerResets' | 'brokerLosses' | 'resent' | 'expired';
+    const extra = (name: Extra) => sinks.reduce((n, s) => n + ((s as Partial<KafkaSinkCounters>)[name]?.() ?? 0), 0);
+    const seenExtra: Record<Extra, number> = { deadLetters: 0, producerResets: 0, brokerLosses: 0, resent: 0, expired: 0 };
     new Counter({
-      name: 'mlgate_telemetry_events_total', help: 'Telemetry events by result: sent (acknowledged by the transport), spilled (written to the local spill log), replayed (spilled then delivered), dropped (could not be kept)',
+      name: 'mlgate_telemetry_events_total', help: 'Telemetry events by result: sent (acknowledged by the transport), spilled (written to the local spill log), replayed (spilled then delivered), dropped (could not be kept), expired (deleted from the spill or local log unread after maxAgeHours)',
       labelNames: ['result'], registers: [registry],
       collect() {
         const s = total();
@@ -44,6 +48,9 @@ export class TelemetryMetrics {
           if (s[r] > seen[r]) this.inc({ result: r }, s[r] - seen[r]);
           seen[r] = Math.max(seen[r], s[r]);
         }
+        const x = extra('expired');
+        if (x > seenExtra.expired) this.inc({ result: 'expired' }, x - seenExtra.expired);
+        seenExtra.expired = Math.max(seenExtra.expired, x);
       },
     });
     new Counter({
@@ -54,9 +61,6 @@ export class TelemetryMetrics {
         seen.errors = Math.max(seen.errors, s.errors);
       },
     });
-    type Extra = 'deadLetters' | 'producerResets' | 'brokerLosses' | 'resent';
-    const extra = (name: Extra) => sinks.reduce((n, s) => n + ((s as Partial<KafkaSinkCounters>)[name]?.() ?? 0), 0);
-    const seenExtra: Record<Extra, number> = { deadLetters: 0, producerResets: 0, brokerLosses: 0, resent: 0 };
     const extraCounter = (metric: string, help: string, key: Extra) => new Counter({
       name: metric, help, registers: [registry],
       collect() {

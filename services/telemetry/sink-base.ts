@@ -5,6 +5,7 @@
  */
 import type { Logger } from '../core/log.ts';
 import type { TelemetryEvent } from './event.ts';
+import type { LocalLogExpiry } from './local-log-writer.ts';
 import type { TelemetryMetrics } from './metrics.ts';
 import { EventQueue, encodeEvent } from './queue.ts';
 import type { SinkStats } from './sink.ts';
@@ -27,6 +28,7 @@ export abstract class SinkBase {
   private waiters: Array<() => void> = [];
   private dropsUnlogged = 0;
   private lastDropLog = 0;
+  private expiredEvents = 0;
 
   constructor(logger: Logger, component: string, maxQueued: number, metrics: TelemetryMetrics | undefined) {
     this.log = logger.child({ component });
@@ -108,6 +110,21 @@ export abstract class SinkBase {
   protected abstract afterFlush(): Promise<void>;
   /** Releases resources (after the final flush). */
   protected abstract shutdown(): Promise<void>;
+
+  /**
+   * Events deleted from the disk (spill or local log) unread because they were older than its
+   * `maxAgeHours` (counted as `expired`, not `dropped`: they were kept, for as long as allowed).
+   */
+  expired(): number {
+    return this.expiredEvents;
+  }
+
+  /** Counts and logs what an expiry of the spill or the local log deleted. */
+  protected expiredOnDisk(where: string, e: LocalLogExpiry): void {
+    this.expiredEvents += e.records;
+    this.log.warn({ where, segments: e.segments, events: e.records, bytes: e.bytes, newest: new Date(e.newestMs).toISOString(), expiredTotal: this.expiredEvents },
+      `${where} segments older than maxAgeHours deleted${e.records ? ' with events not yet delivered' : ''}`);
+  }
 
   /** Counts `n` events as dropped and logs it (at most every few seconds, with the count). */
   protected drop(n: number, reason: string, err?: unknown): void {
