@@ -3,17 +3,21 @@
  * its own event loop, and prints `{"url": ...}` (or `{"urls": [...]}`) on stdout when listening.
  *   node --import tsx bench/gateway/server.ts standin            two stand-in models (ports A, B)
  *   node --import tsx bench/gateway/server.ts bare <upstream>    node:http + undici Pool pass-through
+ *   node --import tsx bench/gateway/server.ts bare_cluster <upstream> [n]  the same pass-through in
+ *       n (default 2) node:cluster workers sharing one port (the primary only hands out connections)
  *   node --import tsx bench/gateway/server.ts gateway <a> <b>    the mlgate gateway, 90/10 over a, b
  *   node --import tsx bench/gateway/server.ts gateway_worker <a> <b>  the same with gateway.eventWorker on
  *   node --import tsx bench/gateway/server.ts gateway-without:events,metrics <a> <b>
  *       the gateway with parts of its per-request work replaced by no-ops (an ablation: what each
  *       part costs; see ABLATIONS)
  * Each line written to its stdin is answered with `{"cpuUs": N}`: CPU time used so far, so the
- * parent can compute CPU per request (robust on a shared machine, unlike requests/s).
+ * parent can compute CPU per request (robust on a shared machine, unlike requests/s); for
+ * `bare_cluster` the primary and its workers together (read from /proc).
  * It exits when stdin closes (the parent went away) or on SIGTERM.
  */
+import cluster from 'node:cluster';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer as createNetServer, type AddressInfo } from 'node:net';
 import { Pool } from 'undici';
 import { BasicTracerProvider, BatchSpanProcessor, type ReadableSpan, type SpanExporter } from '@opentelemetry/sdk-trace-base';
 import { createApiKey } from '../../services/gateway/edge/api-keys.ts';
@@ -28,6 +32,7 @@ import { ResponseCapture } from '../../services/gateway/proxy/exchange-record.ts
 import { GatewayMetrics } from '../../services/gateway/observability/metrics.ts';
 import { TelemetryStage } from '../../services/telemetry/event-stage.ts';
 import { RequestTracer, type TraceHandle } from '../../services/gateway/observability/tracing.ts';
+import { treeCpuUs } from './proc-cpu.ts';
 
 const [kind, ...args] = process.argv.slice(2);
 const ANSWER = Buffer.from(JSON.stringify({ label: 'positive', score: 0.93, model: 'sentiment', latency_ms: 0 }));
@@ -48,7 +53,7 @@ function standIn(): Promise<string> {
 const HOP = new Set(['connection', 'keep-alive', 'transfer-encoding', 'host', 'content-length', 'upgrade', 'te', 'trailer', 'proxy-connection']);
 
 /** The baseline: what a minimal correct pass-through proxy on undici does. */
-function bareProxy(upstream: string): Promise<string> {
+function bareProxy(upstream: string, port = 0): Promise<string> {
   const pool = new Pool(upstream, { connections: 128 });
   const server = createServer((req, res) => {
     const chunks: Buffer[] = [];
@@ -71,7 +76,36 @@ function bareProxy(upstream: string): Promise<string> {
     });
   });
   server.keepAliveTimeout = 60_000;
-  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(`http://127.0.0.1:${(server.address() as AddressInfo).port}`)));
+  return new Promise((resolve) => server.listen(port, '127.0.0.1', () => resolve(`http://127.0.0.1:${(server.address() as AddressInfo).port}`)));
+}
+
+const freePort = (): Promise<number> => new Promise((resolve, reject) => {
+  const s = createNetServer();
+  s.once('error', reject);
+  s.listen(0, '127.0.0.1', () => { const { port } = s.address() as AddressInfo; s.close(() => resolve(port)); });
+});
+
+/**
+ * `bare_cluster`: the bare proxy in `n` node:cluster workers on one port (node's default
+ * round-robin: the primary accepts and hands each new connection to a worker in turn), as
+ * `gateway.workers` runs the gateway. The primary resolves with the URL once every worker
+ * listens; a worker (this same file, forked with the same arguments) never returns.
+ */
+async function bareCluster(upstream: string, n: number): Promise<string> {
+  if (cluster.isWorker) {
+    await bareProxy(upstream, Number(process.env.BENCH_BARE_PORT));
+    process.send?.('listening');
+    return new Promise<string>(() => {});
+  }
+  const port = await freePort();
+  // The workers would exit on their own once the IPC channel closes; this takes them along at once.
+  process.on('exit', () => { for (const w of Object.values(cluster.workers ?? {})) w?.process.kill('SIGKILL'); });
+  await Promise.all(Array.from({ length: n }, () => new Promise<void>((resolve, reject) => {
+    const w = cluster.fork({ BENCH_BARE_PORT: String(port) });
+    w.once('message', () => resolve());
+    w.once('exit', (code) => reject(new Error(`bare_cluster worker exited with ${code}`)));
+  })));
+  return `http://127.0.0.1:${port}`;
 }
 
 /** Counts events and discards them (the gateway still builds each one: hashes, redaction). */
@@ -151,6 +185,7 @@ async function main(): Promise<void> {
   let out: unknown;
   if (kind === 'standin') out = { urls: [await standIn(), await standIn()] };
   else if (kind === 'bare') out = { url: await bareProxy(args[0]!) };
+  else if (kind === 'bare_cluster') out = { url: await bareCluster(args[0]!, Number(args[1] ?? 2)) };
   else if (kind === 'gateway') out = { url: await gateway(args[0]!, args[1]!) };
   else if (kind?.startsWith('gateway-without:')) {
     for (const part of kind.slice('gateway-without:'.length).split(',')) {
@@ -175,7 +210,8 @@ async function main(): Promise<void> {
     while ((nl = buf.indexOf('\n')) >= 0) {
       buf = buf.slice(nl + 1);
       const u = process.cpuUsage();
-      process.stdout.write(`${JSON.stringify({ cpuUs: u.user + u.system })}\n`);
+      const cpuUs = kind === 'bare_cluster' ? treeCpuUs(process.pid) : u.user + u.system;
+      process.stdout.write(`${JSON.stringify({ cpuUs })}\n`);
     }
   });
   process.stdin.on('close', () => process.exit(0));
