@@ -76,6 +76,7 @@ test('output allowance and the tokens a finished request is charged', () => {
   assert.equal(outputAllowance('/v1/chat/completions', { max_tokens: 10, n: 3 }, 256), 30);
   assert.equal(outputAllowance('/v1/chat/completions', { max_tokens: -4, n: 'x' }, 256), 256, 'nonsense values are ignored');
   assert.equal(outputAllowance('/v1/embeddings', { max_tokens: 10 }, 256), 0);
+  assert.equal(outputAllowance('/v1/chat/completions', { max_tokens: 1e9, n: 128 }, 256, 16_384), 16_384, 'capped');
   // Never sent upstream (a cache hit, a refusal after the reservation): nothing.
   assert.equal(chargedTokens({ forwarded: false, answered: false, tokensIn: null, tokensOut: null }, 8, 250), 0);
   // Reported usage is what counts.
@@ -176,4 +177,20 @@ test('token budgets config: bad values and unknown models are named by their pat
     [{ tokensPerMinute: 10 }, /tokenBudgets.*tokensPerMinute/],
   ];
   for (const [tb, re] of cases) assert.throws(() => parseConfig(GatewaySection, { ...base, tokenBudgets: tb }), re, String(re));
+});
+
+test('one request asking for a billion output tokens cannot take a shared model budget from every other caller', () => {
+  const budgets = new TokenBudgets({
+    config: TokenBudgetsSchema.parse({ models: { chat: { tokensPerMinute: 1_000_000 } } }),
+    local: new LocalBuckets(() => 0), redis: undefined, metrics: new EdgeMetrics(new Registry()),
+    logger: createLogger({ service: 'test', level: 'silent' }), label: (id) => id, withHeaders: (err) => err,
+  });
+  const msg = { model: 'chat', messages: [{ role: 'user', content: 'hi' }] };
+  const hostile = budgets.reserve({ id: 'mallory' }, 'chat', { route: '/v1/chat/completions', json: { ...msg, max_tokens: 1_000_000_000, n: 128 } });
+  assert.equal(typeof (hostile as TokenHold).settle, 'function', 'admitted (the bucket was full)');
+  // While it is in flight, others still fit: it reserved at most maxReservedOutputTokens.
+  for (let i = 0; i < 50; i++) {
+    const other = budgets.reserve({ id: `c${i}` }, 'chat', { route: '/v1/chat/completions', json: { ...msg, max_tokens: 1000 } });
+    assert.equal(typeof (other as TokenHold).settle, 'function', `caller ${i} is admitted while the hostile request is in flight`);
+  }
 });

@@ -158,6 +158,12 @@ export const TokenBudgetsSchema = z.strictObject({
   models: z.record(Name, TokenLimitSchema).default({}),
   /** Tokens reserved for the answer of a chat or completion request that sets neither max_completion_tokens nor max_tokens. */
   defaultOutputTokens: z.number().int('defaultOutputTokens must be a whole number of tokens').min(0, 'defaultOutputTokens must be 0 or more').max(10_000_000, 'defaultOutputTokens must be at most 10000000').default(256),
+  /**
+   * Most output tokens one request reserves, whatever its max_tokens and n ask: a client cannot
+   * take a shared model budget for everyone by asking for a billion tokens. What it really uses
+   * is still charged when it ends.
+   */
+  maxReservedOutputTokens: z.number().int('maxReservedOutputTokens must be a whole number of tokens').min(1, 'maxReservedOutputTokens must be at least 1').max(10_000_000, 'maxReservedOutputTokens must be at most 10000000').default(16_384),
 });
 
 /** Certificate and key for the HTTPS listener. */

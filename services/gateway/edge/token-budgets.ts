@@ -4,7 +4,8 @@
  *
  * Before a request is routed it reserves its estimated tokens: the input counted with the
  * tokenizer (telemetry/token-estimate.ts) plus its output allowance (`max_completion_tokens`, else
- * `max_tokens`, else `defaultOutputTokens`, times `n`; none for embeddings), from every budget
+ * `max_tokens`, else `defaultOutputTokens`, times `n`, at most `maxReservedOutputTokens`; none for
+ * embeddings), from every budget
  * that applies, all or none (token-bucket.ts `decideReserve`: admitted when each bucket holds
  * min(amount, burst)). A refusal is 429 MLG_EDGE_TOKEN_BUDGET naming the budget, with Retry-After.
  * When the request ends its hold is settled with what it used (proxy/exchange-usage.ts), off the
@@ -51,12 +52,12 @@ const positiveInt = (v: unknown): number | undefined => (typeof v === 'number' &
 
 /**
  * Output tokens reserved for a request: its `max_completion_tokens`, else its `max_tokens`, else
- * `dflt`, times its `n` (at most 128); 0 for embeddings (they have no output tokens).
+ * `dflt`, times its `n` (at most 128), at most `cap`; 0 for embeddings (they have no output tokens).
  */
-export function outputAllowance(route: string, json: Readonly<Record<string, unknown>>, dflt: number): number {
+export function outputAllowance(route: string, json: Readonly<Record<string, unknown>>, dflt: number, cap = Infinity): number {
   if (route === EMBEDDINGS) return 0;
   const max = positiveInt(json.max_completion_tokens) ?? positiveInt(json.max_tokens) ?? dflt;
-  return max * Math.min(MAX_N, positiveInt(json.n) ?? 1);
+  return Math.min(cap, max * Math.min(MAX_N, positiveInt(json.n) ?? 1));
 }
 
 /**
@@ -128,7 +129,7 @@ export class TokenBudgets {
     if (budgets.length === 0) return undefined;
     const buckets = budgets.map((b) => bucketOf(b.kind === 'consumer' ? `tc:${b.name}` : `tm:${b.name}`, b.limit));
     const input = estimateInputTokens(req.json) ?? 0;
-    const output = outputAllowance(req.route, req.json, this.opts.config.defaultOutputTokens);
+    const output = outputAllowance(req.route, req.json, this.opts.config.defaultOutputTokens, this.opts.config.maxReservedOutputTokens);
     const amount = input + output;
     const { redis, local } = this.opts;
     if (redis) return redis.reserve(buckets, amount).then((d) => this.judge(consumer, model, budgets, buckets, d, input, output, d.stored));
