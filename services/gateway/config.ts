@@ -266,6 +266,14 @@ export const WorkersSchema = z.union([
   z.literal('auto'),
 ], { error: () => `expected a positive number of workers (1-${MAX_WORKERS}) or auto` });
 
+/**
+ * Whether a gateway process builds its events in a worker thread: `auto` when the host has more
+ * cores than gateway processes, so the worker thread has a core the event loops do not use.
+ */
+export function eventWorkerOn(setting: boolean | 'auto', workers: number | 'auto', cores: number): boolean {
+  return setting === 'auto' ? cores > workerCount(workers, cores) : setting;
+}
+
 /** The number of gateway processes `gateway.workers` asks for on this host (`auto` = the cores available, at most {@link MAX_WORKERS}). */
 export function workerCount(workers: number | 'auto', cores: number): number {
   return workers === 'auto' ? Math.max(1, Math.min(MAX_WORKERS, cores)) : workers;
@@ -296,10 +304,11 @@ export const GatewaySection = z
     /** Most response bytes kept (off the client path) to hash the output and read usage. */
     captureMaxBytes: z.number().int().min(0).max(64 << 20).default(1 << 20),
     /**
-     * Build telemetry events (hashes, redaction) in a worker thread instead of the event loop.
+     * Build telemetry events (hashes, redaction) in a worker thread instead of the event loop:
+     * `auto` (default) when the host has more cores than gateway processes ({@link eventWorkerOn}).
      * Pays off only with a spare core: it costs more CPU in total (see docs/gateway.md).
      */
-    eventWorker: z.boolean().default(false),
+    eventWorker: z.union([z.boolean(), z.literal('auto')], { error: () => 'expected true, false or auto' }).default('auto'),
     /** Most shadow copies in flight at once; more are skipped (and counted). */
     shadowMaxInFlight: z.number().int().min(1).max(100_000).default(256),
     /** Known consumers by id (edge; absent = anonymous consumer ''). */

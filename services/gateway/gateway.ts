@@ -8,7 +8,7 @@
  * `shutdownTimeoutMs` (then cut them), close the admin API and pools, hand over the last events
  * and flush the sink (the caller owns the sink and closes it).
  */
-import { hostname } from 'node:os';
+import { availableParallelism, hostname } from 'node:os';
 import type { AddressInfo } from 'node:net';
 import { trace, type TracerProvider } from '@opentelemetry/api';
 import type { FastifyInstance } from 'fastify';
@@ -23,7 +23,7 @@ import type { Redactor, RedactorOptions } from '../telemetry/redact.ts';
 import type { TelemetrySink } from '../telemetry/sink.ts';
 import { createAdminApp, type AdminToken } from './admin/api.ts';
 import { AdminService } from './admin/routing-changes.ts';
-import { DEFAULT_ADMIN_ACTOR, type GatewayConfig } from './config.ts';
+import { DEFAULT_ADMIN_ACTOR, eventWorkerOn, type GatewayConfig } from './config.ts';
 import { createDataPlane } from './proxy/data-plane.ts';
 import { createEdge } from './edge/edge.ts';
 import { EdgeMetrics } from './edge/edge-metrics.ts';
@@ -141,7 +141,7 @@ export async function startGateway(opts: StartGatewayOptions): Promise<RunningGa
   }
   const telemetry = new TelemetryStage({
     sink: opts.sink, hasher: opts.hasher, redactor: opts.redactor, gatewayId, logger,
-    worker: config.eventWorker ? opts.eventWorker : undefined,
+    worker: eventWorkerOn(config.eventWorker, config.workers, availableParallelism()) ? opts.eventWorker : undefined,
   });
   const shadow = new ShadowSender({
     maxInFlight: () => table.gatewayConfig.shadowMaxInFlight, captureMaxBytes: () => table.gatewayConfig.captureMaxBytes,

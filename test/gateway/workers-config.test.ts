@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { parseConfig } from '../../services/core/config.ts';
 import { parseEmbeddedConfig } from '../../services/embedded/config.ts';
-import { workerCount } from '../../services/gateway/config.ts';
+import { eventWorkerOn, workerCount } from '../../services/gateway/config.ts';
 import { workerSlotOf } from '../../services/gateway/cluster-messages.ts';
 import { asWorker, GatewayProcessConfig } from '../../services/gateway/main.ts';
 import { ADMIN_TOKEN, HASH_KEY, model } from './helpers.ts';
@@ -38,6 +38,19 @@ test('auto is the cores available, at least 1 and at most 64', () => {
   assert.equal(workerCount('auto', 0), 1);
   assert.equal(workerCount('auto', 200), 64);
   assert.equal(workerCount(3, 8), 3);
+});
+
+test('gateway.eventWorker: auto by default, on only when the host has more cores than gateway processes', () => {
+  assert.equal(parseConfig(GatewayProcessConfig, base(1)).gateway.eventWorker, 'auto');
+  assert.equal(parseConfig(GatewayProcessConfig, { ...base(1), gateway: { ...base(1).gateway, eventWorker: false } }).gateway.eventWorker, false);
+  assert.throws(() => parseConfig(GatewayProcessConfig, { ...base(1), gateway: { ...base(1).gateway, eventWorker: 'yes' } }), /gateway\.eventWorker: expected true, false or auto/);
+  assert.equal(eventWorkerOn('auto', 1, 2), true, 'one process on two cores: the second core takes the events');
+  assert.equal(eventWorkerOn('auto', 1, 1), false, 'one core: a worker thread would only compete with the event loop');
+  assert.equal(eventWorkerOn('auto', 2, 2), false, 'as many processes as cores: no spare core');
+  assert.equal(eventWorkerOn('auto', 'auto', 8), false, 'workers: auto takes every core');
+  assert.equal(eventWorkerOn('auto', 3, 8), true);
+  assert.equal(eventWorkerOn(true, 2, 2), true, 'an explicit setting wins');
+  assert.equal(eventWorkerOn(false, 1, 8), false);
 });
 
 test('a worker: its own spill directory and dead-letter file, one gateway id, the admin API on worker 1 only', () => {
