@@ -164,3 +164,21 @@ for (const kind of ['hangs', 'is down'] as const) {
     assert.equal(warned.length, 1, 'logged once per interval');
   });
 }
+
+test('token budget: a hostile large prompt is reserved by its size, not counted token by token on the request thread', async (t) => {
+  const stub = await startLlmStub(t);
+  const { gw } = await startTestGateway(t, {
+    models: { chat: chat(stub.url) },
+    tokenBudgets: { consumers: { default: { tokensPerMinute: 1_000_000 } } },
+  });
+  // ~600 KiB of text the tokenizer finds hardest (no word repeats: over 0.3 s to count here).
+  let seed = 7;
+  const text = Array.from({ length: 600_000 }, () => String.fromCharCode(33 + ((seed = (seed * 1103515245 + 12345) % 2147483648) % 90))).join('').replace(/["\\]/g, 'x');
+  const body = JSON.stringify({ model: 'chat', messages: [{ role: 'user', content: text }], max_tokens: 10 });
+  const r = await call(`${gw.url}/v1/chat/completions`, { body, headers: { 'content-type': 'application/json' } });
+  // A full bucket admits a request larger than its burst; the reservation shows in what settling gives back.
+  assert.equal(r.status, 200, r.text.slice(0, 300));
+  const reserved = Math.ceil(Buffer.byteLength(body) / 4) + 10; // the body's size at four bytes a token, plus max_tokens
+  await waitUntil('the request settled', async () => (await metric(gw.metricsUrl, settled('returned'))) > 0, 10_000, 10);
+  assert.equal(await metric(gw.metricsUrl, settled('returned')), reserved - 17, 'the stub reports 13 + 4 tokens used');
+});

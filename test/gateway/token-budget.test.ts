@@ -129,7 +129,7 @@ test('a refusal names its budget, has its own code and outcome, and Retry-After 
   });
   assert.deepEqual(budgets.budgetsOf('acme', 'chat').map((b) => `${b.kind}:${b.name}:${b.limit.tokensPerMinute}`), ['consumer:acme:600', 'model:chat:6000']);
   assert.deepEqual(budgets.budgetsOf('big', 'other').map((b) => `${b.kind}:${b.limit.tokensPerMinute}`), ['consumer:60000'], 'an override replaces the default');
-  const req = { route: '/v1/chat/completions', json: { model: 'chat', messages: [{ role: 'user', content: 'hi' }], max_tokens: 42 } }; // 8 + 42 = 50
+  const req = { route: '/v1/chat/completions', bytes: 100, json: { model: 'chat', messages: [{ role: 'user', content: 'hi' }], max_tokens: 42 } }; // 8 + 42 = 50
   const hold = budgets.reserve({ id: 'acme' }, 'chat', req) as TokenHold;
   assert.equal(typeof hold.settle, 'function');
   now = 50; // 0.5 tokens refilled at 10 a second
@@ -155,7 +155,7 @@ test('a refusal from the shared store with nothing short locally (rounding) stil
     local: new LocalBuckets(), redis: store as unknown as RedisBuckets, metrics: new EdgeMetrics(new Registry()),
     logger: createLogger({ service: 'test', level: 'silent' }), label: (id) => id, withHeaders: (err, h) => { headers.set(err, h); return err; },
   });
-  const err = await budgets.reserve({ id: '' }, 'chat', { route: '/v1/embeddings', json: { model: 'chat', input: 'x' } }) as MlgateError;
+  const err = await budgets.reserve({ id: '' }, 'chat', { route: '/v1/embeddings', bytes: 100, json: { model: 'chat', input: 'x' } }) as MlgateError;
   assert.equal(err.code, 'MLG_EDGE_TOKEN_BUDGET');
   assert.match(err.message, /token budget of model chat/);
   assert.deepEqual(headers.get(err), { 'retry-after': '1' });
@@ -186,11 +186,11 @@ test('one request asking for a billion output tokens cannot take a shared model 
     logger: createLogger({ service: 'test', level: 'silent' }), label: (id) => id, withHeaders: (err) => err,
   });
   const msg = { model: 'chat', messages: [{ role: 'user', content: 'hi' }] };
-  const hostile = budgets.reserve({ id: 'mallory' }, 'chat', { route: '/v1/chat/completions', json: { ...msg, max_tokens: 1_000_000_000, n: 128 } });
+  const hostile = budgets.reserve({ id: 'mallory' }, 'chat', { route: '/v1/chat/completions', bytes: 100, json: { ...msg, max_tokens: 1_000_000_000, n: 128 } });
   assert.equal(typeof (hostile as TokenHold).settle, 'function', 'admitted (the bucket was full)');
   // While it is in flight, others still fit: it reserved at most maxReservedOutputTokens.
   for (let i = 0; i < 50; i++) {
-    const other = budgets.reserve({ id: `c${i}` }, 'chat', { route: '/v1/chat/completions', json: { ...msg, max_tokens: 1000 } });
+    const other = budgets.reserve({ id: `c${i}` }, 'chat', { route: '/v1/chat/completions', bytes: 100, json: { ...msg, max_tokens: 1000 } });
     assert.equal(typeof (other as TokenHold).settle, 'function', `caller ${i} is admitted while the hostile request is in flight`);
   }
 });

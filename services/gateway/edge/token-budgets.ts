@@ -13,7 +13,7 @@
  */
 import type { MlgateError } from '../../core/errors.ts';
 import type { Logger } from '../../core/log.ts';
-import { estimateInputTokens } from '../../telemetry/token-estimate.ts';
+import { COUNT_MAX_BYTES, estimateInputTokens, sizeEstimate } from '../../telemetry/token-estimate.ts';
 import type { Consumer, TokenHold, TokenRequest, TokensUsed } from '../proxy/edge-hooks.ts';
 import type { TokenBudgetsConfig, TokenLimitConfig } from './edge-config.ts';
 import type { EdgeMetrics } from './edge-metrics.ts';
@@ -47,6 +47,16 @@ interface Budget {
 const EMBEDDINGS = '/v1/embeddings';
 /** Most choices (`n`) an allowance multiplies by. */
 const MAX_N = 128;
+
+/**
+ * Input tokens reserved for a request: counted with the tokenizer for a body up to
+ * COUNT_MAX_BYTES, else estimated from the body's size (counting a hostile 1 MiB body would hold
+ * the request thread for over half a second); its real usage settles it either way.
+ */
+export function inputEstimate(req: TokenRequest): number {
+  if (req.bytes > COUNT_MAX_BYTES) return sizeEstimate(req.bytes);
+  return estimateInputTokens(req.json) ?? 0;
+}
 
 const positiveInt = (v: unknown): number | undefined => (typeof v === 'number' && Number.isInteger(v) && v > 0 ? v : undefined);
 
@@ -128,7 +138,7 @@ export class TokenBudgets {
     const budgets = this.budgetsOf(consumer.id, model);
     if (budgets.length === 0) return undefined;
     const buckets = budgets.map((b) => bucketOf(b.kind === 'consumer' ? `tc:${b.name}` : `tm:${b.name}`, b.limit));
-    const input = estimateInputTokens(req.json) ?? 0;
+    const input = inputEstimate(req);
     const output = outputAllowance(req.route, req.json, this.opts.config.defaultOutputTokens, this.opts.config.maxReservedOutputTokens);
     const amount = input + output;
     const { redis, local } = this.opts;

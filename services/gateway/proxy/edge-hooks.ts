@@ -29,6 +29,8 @@ export interface TokenRequest {
   readonly route: string;
   /** The parsed body (an object). */
   readonly json: Readonly<Record<string, unknown>>;
+  /** Size of the raw body in bytes. */
+  readonly bytes: number;
 }
 
 /** The tokens a request used, as known once it ended (proxy/exchange-usage.ts). */

@@ -6,13 +6,18 @@
  * (telemetry/token-estimate.ts). Reads the exchange's capture only; runs after the response.
  */
 import { parseJsonBounded } from '../../core/json-depth.ts';
-import { estimateOutputTokens, estimateSseOutputTokens, isOpenAiAnswer } from '../../telemetry/token-estimate.ts';
+import { COUNT_MAX_BYTES, estimateOutputTokens, estimateSseOutputTokens, isOpenAiAnswer, sizeEstimate } from '../../telemetry/token-estimate.ts';
 import { usageOf, usageOfSse, type TokenUsage } from '../../telemetry/usage.ts';
 import type { TokensUsed } from './edge-hooks.ts';
 import type { Exchange } from './exchange-record.ts';
 import { isEventStream } from './relay-end.ts';
 
 const JSON_TYPE = /json/i;
+
+/** The tokenizer's count of an answer of `size` bytes up to COUNT_MAX_BYTES, else its size estimate (counting runs on the event loop). */
+function countOrSize(size: number, count: () => number | null): number | null {
+  return size > COUNT_MAX_BYTES ? sizeEstimate(size) : count();
+}
 
 /** What `x` used of its reservation. */
 export function usedTokens(x: Exchange): TokensUsed {
@@ -26,7 +31,7 @@ export function usedTokens(x: Exchange): TokensUsed {
   if (isEventStream(x.responseContentType)) {
     const text = cap.tail().toString('utf8'); // the whole stream when it fit, else its end (where usage is)
     usage = usageOfSse(text);
-    if (answered && usage?.tokensOut == null && !cap.overflow) counted = estimateSseOutputTokens(text);
+    if (answered && usage?.tokensOut == null && !cap.overflow) counted = countOrSize(text.length, () => estimateSseOutputTokens(text));
   } else if (x.status >= 200 && x.status < 300 && (x.responseContentType === undefined || JSON_TYPE.test(x.responseContentType))) {
     const body = cap.body();
     let parsed: unknown;
@@ -34,7 +39,7 @@ export function usedTokens(x: Exchange): TokensUsed {
       try { parsed = parseJsonBounded(body.toString('utf8')); } catch { parsed = undefined; }
     }
     usage = usageOf(parsed);
-    if (answered && usage?.tokensOut == null && isOpenAiAnswer(parsed)) counted = estimateOutputTokens(parsed);
+    if (answered && usage?.tokensOut == null && isOpenAiAnswer(parsed)) counted = countOrSize(body!.length, () => estimateOutputTokens(parsed));
   }
   return { forwarded, answered, tokensIn: usage?.tokensIn ?? null, tokensOut: usage?.tokensOut ?? counted };
 }

@@ -250,7 +250,7 @@ export class RequestHandler {
     }
     // Token budgets (LLM routes): the estimate is reserved now and settled in finish().
     if (hooks.reserveTokens && kind === 'openai') {
-      let hold = hooks.reserveTokens(consumer, rt.name, { route: template, json: x.requestJson as Record<string, unknown> });
+      let hold = hooks.reserveTokens(consumer, rt.name, { route: template, json: x.requestJson as Record<string, unknown>, bytes: x.requestBody?.length ?? 0 });
       if (isThenable(hold)) hold = await hold;
       if (hold instanceof MlgateError) return this.respondError(x, res, hold);
       x.tokenHold = hold;
