@@ -18,7 +18,8 @@
  *   outside the ingester (a warning, once, when such an erasure is logged).
  *
  * Freshness and the race that remains: the selectors are read from `erasure_log` (only the
- * columns needed, the newest erasure per selector) when the ingester starts, and then before each
+ * columns needed, the newest erasure per selector; after the first read only the log's last
+ * minutes, so a long log is not read whole per batch) when the ingester starts, and then before each
  * batch's insert unless a read that started after the batch was read from its source has already
  * completed (one read serves every batch read before it started). So an erasure whose log row was
  * committed before the batch was read is always applied. Not covered: an erasure that deletes,
@@ -32,6 +33,9 @@ import type { Logger } from '../core/log.ts';
 import type { Hasher } from '../telemetry/hash.ts';
 import type { Warehouse } from '../warehouse/warehouse.ts';
 import type { DecodedItem } from './decode.ts';
+
+/** How far before the newest erasure already read a later read starts (late or clock-skewed log rows). */
+const LOOK_BACK_MS = 10 * 60_000;
 
 /** Selector hash → the newest erasure's time (ms). */
 type Selectors = Map<string, number>;
@@ -72,6 +76,8 @@ export class ErasureFilter {
   /** The read in progress, with its start time. */
   private reading: { at: number; done: Promise<void> } | undefined;
   private readonly warned = new Set<string>();
+  /** Time (ms) of the newest erasure read so far; -Infinity before the first read. */
+  private newest = -Infinity;
   /** Set once `erasure_log` was found (a reduced schema may lack it: nothing to apply then). */
   private tableSeen = false;
 
@@ -152,16 +158,21 @@ export class ErasureFilter {
       }
       this.tableSeen = true;
     }
+    // After the first read only the log's recent end is read (the table is ordered by ts; it only
+    // grows): rows from LOOK_BACK_MS before the newest erasure seen on, which also covers erasures
+    // logged late or by an audit process whose clock is behind. Merged into the selectors held.
+    const since = Number.isFinite(this.newest) ? `WHERE ts >= fromUnixTimestamp64Milli(${Math.floor(this.newest - LOOK_BACK_MS)}, 'UTC')` : '';
     const rows = await wh.query<LogRow>(
       `SELECT selector_kind AS kind, selector_hash AS hash, hash_key_id AS key_id, toString(max(toUnixTimestamp64Milli(ts))) AS ms
-       FROM ${wh.table('erasure_log')} GROUP BY selector_kind, selector_hash, hash_key_id`,
+       FROM ${wh.table('erasure_log')} ${since} GROUP BY selector_kind, selector_hash, hash_key_id`,
     );
-    const consumers: Selectors = new Map();
-    const inputHashes: Selectors = new Map();
+    const consumers = this.consumers;
+    const inputHashes = this.inputHashes;
     const skipped = { noKey: 0, otherKey: 0, subject: 0 };
     const keyId = this.o.hasher?.keyId;
     for (const r of rows) {
       const ms = Number(r.ms);
+      if (ms > this.newest) this.newest = ms;
       const put = (m: Selectors) => m.set(r.hash, Math.max(ms, m.get(r.hash) ?? -Infinity));
       if (r.kind === 'input_hash') put(inputHashes);
       else if (r.kind === 'consumer') {
@@ -170,8 +181,6 @@ export class ErasureFilter {
         else put(consumers);
       } else if (r.kind === 'subject') skipped.subject++;
     }
-    this.consumers = consumers;
-    this.inputHashes = inputHashes;
     if (skipped.noKey) {
       this.warnOnce('no-key', { erasures: skipped.noKey },
         'consumer erasures are logged but the ingester has no telemetry hash key (telemetry.hashing / MLGATE_HASH_KEY): events of erased consumers still in flight are stored');
