@@ -26,7 +26,7 @@ import { BODY, PATH, server, stop, type Server } from './gateway/servers.ts';
 import { wrk } from './gateway/wrk.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const KINDS = new Set(['bare', 'gateway', 'gateway_worker', 'gateway_edge']);
+const KINDS = new Set(['bare', 'gateway', 'gateway_worker', 'gateway_edge', 'gateway+kafka', 'gateway_worker+kafka', 'gateway_thread+kafka']);
 
 const { values, positionals } = parseArgs({
   options: { rounds: { type: 'string', default: '12' }, seconds: { type: 'string', default: '2' }, against: { type: 'string' } },

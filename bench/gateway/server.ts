@@ -33,6 +33,13 @@ import { GatewayMetrics } from '../../services/gateway/observability/metrics.ts'
 import { TelemetryStage } from '../../services/telemetry/event-stage.ts';
 import { RequestTracer, type TraceHandle } from '../../services/gateway/observability/tracing.ts';
 import { treeCpuUs } from './proc-cpu.ts';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { TelemetrySection } from '../../services/telemetry/config.ts';
+import { createSink } from '../../services/telemetry/factory.ts';
+import { ThreadedSink } from '../../services/telemetry/threaded-sink.ts';
 
 const [kind, ...args] = process.argv.slice(2);
 const ANSWER = Buffer.from(JSON.stringify({ label: 'positive', score: 0.93, model: 'sentiment', latency_ms: 0 }));
@@ -133,7 +140,31 @@ function edgeSection(hash: string): Record<string, unknown> {
   };
 }
 
-async function gateway(a: string, b: string, edge?: Record<string, unknown>, eventWorker = false): Promise<string> {
+/**
+ * The production sink for the `+kafka` sides: the Kafka sink (with its spill in a temp dir) on the
+ * broker named by BENCH_KAFKA_BROKERS; `producerThread` as the side asks.
+ */
+async function kafkaSink(producerThread: 'main' | 'worker' = 'main'): Promise<TelemetrySink> {
+  const brokers = (process.env.BENCH_KAFKA_BROKERS ?? '127.0.0.1:19092').split(',');
+  const dataDir = mkdtempSync(join(tmpdir(), 'mlgate-bench-sink-'));
+  const telemetry = parseConfig(TelemetrySection, { topic: `bench-${process.pid}`, partitions: 1, producerThread, hashing: { key: 'bench-hash-key-0123456789', keyId: 'k1' } });
+  return createSink({ telemetry, kafka: { brokers, clientId: 'bench' }, dataDir, logger: pino({ level: 'warn' }, pino.destination(2)) });
+}
+
+/** The `gateway_thread+kafka` sink: the Kafka sink in the telemetry thread, as `mlgate gateway` runs it with the event worker on. */
+async function threadedKafkaSink(): Promise<TelemetrySink> {
+  const brokers = (process.env.BENCH_KAFKA_BROKERS ?? '127.0.0.1:19092').split(',');
+  const hasher = { key: 'bench-hash-key-0123456789', keyId: 'k1' };
+  const redactor = { maxChars: 2048 };
+  const telemetry = parseConfig(TelemetrySection, { topic: `bench-${process.pid}`, partitions: 1, hashing: hasher });
+  return ThreadedSink.start({
+    gatewayId: 'bench', hasher, redactor, hasherInstance: createHasher(hasher), redactorInstance: createRedactor(redactor), telemetry,
+    kafka: { brokers, clientId: 'bench', connectionTimeoutMs: 3000, requestTimeoutMs: 30_000 }, dataDir: mkdtempSync(join(tmpdir(), 'mlgate-bench-sink-')),
+    service: 'bench', logLevel: 'warn', logger: pino({ level: 'warn' }, pino.destination(2)),
+  });
+}
+
+async function gateway(a: string, b: string, edge?: Record<string, unknown>, eventWorker = false, sink: TelemetrySink = new CountingSink()): Promise<string> {
   const config = parseConfig(GatewaySection, {
     ...edge,
     port: 0,
@@ -152,7 +183,7 @@ async function gateway(a: string, b: string, edge?: Record<string, unknown>, eve
   const hasher = { key: 'bench-hash-key-0123456789', keyId: 'k1' };
   const redactor = { maxChars: 2048 };
   const gw = await startGateway({
-    config, sink: new CountingSink(), hasher: createHasher(hasher), redactor: createRedactor(redactor), tracerProvider: provider, gatewayId: 'bench',
+    config, sink, hasher: createHasher(hasher), redactor: createRedactor(redactor), tracerProvider: provider, gatewayId: 'bench',
     // As `mlgate gateway` passes them; used only when gateway.eventWorker is on.
     eventWorker: { hasher, redactor },
   });
@@ -196,6 +227,9 @@ async function main(): Promise<void> {
     out = { url: await gateway(args[0]!, args[1]!) };
   }
   else if (kind === 'gateway_worker') out = { url: await gateway(args[0]!, args[1]!, undefined, true) };
+  else if (kind === 'gateway_worker+kafka') out = { url: await gateway(args[0]!, args[1]!, undefined, true, await kafkaSink('main')) };
+  else if (kind === 'gateway_thread+kafka') out = { url: await gateway(args[0]!, args[1]!, undefined, true, await threadedKafkaSink()) };
+  else if (kind === 'gateway+kafka') out = { url: await gateway(args[0]!, args[1]!, undefined, false, await kafkaSink('main')) };
   else if (kind === 'gateway_edge') {
     const k = createApiKey();
     out = { url: await gateway(args[0]!, args[1]!, edgeSection(k.hash)), key: k.key };

@@ -6,7 +6,7 @@
  * stop with the caller's {@link Lifecycle}, so the gateway stops first, then the sink flushes,
  * then tracing; when a step fails the caller stops the lifecycle and what started stops again.
  */
-import { hostname } from 'node:os';
+import { availableParallelism, hostname } from 'node:os';
 import type { Registry } from 'prom-client';
 import type { z } from 'zod';
 import type { KafkaSection } from '../core/config.ts';
@@ -19,7 +19,8 @@ import type { TelemetryConfig } from '../telemetry/config.ts';
 import { createSink } from '../telemetry/factory.ts';
 import { createHasher, type Hasher } from '../telemetry/hash.ts';
 import { createRedactor } from '../telemetry/redact.ts';
-import type { GatewayConfig } from './config.ts';
+import { ThreadedSink } from '../telemetry/threaded-sink.ts';
+import { eventWorkerOn, type GatewayConfig } from './config.ts';
 import { startGateway, type RunningGateway } from './gateway.ts';
 import type { GatewayHooks } from './proxy/edge-hooks.ts';
 
@@ -73,19 +74,30 @@ export async function assembleGateway(opts: AssembleGatewayOptions): Promise<Ass
   const step = opts.step ?? (<T>(_what: string, fn: () => Promise<T>) => fn());
   // Stop order is the reverse: gateway, then the sink flushes what it was given, then tracing.
   const tracingSlot = lifecycle.slot('tracing');
-  const sink = createSink({ telemetry: opts.telemetry, kafka: opts.kafka, dataDir: opts.dataDir, logger: componentLogger(logger, 'telemetry'), registry: opts.registry });
+  const hashing = { key: opts.telemetry.hashing.key, keyId: opts.telemetry.hashing.keyId };
+  const r = opts.telemetry.redaction;
+  const redaction = { maxChars: r.maxChars, maskPaths: r.maskPaths, ...(r.maskKeys ? { maskKeys: r.maskKeys } : {}) };
+  const hasher = createHasher(hashing);
+  const redactor = createRedactor(redaction);
+  const g = opts.gateway;
+  const telemetryLogger = componentLogger(logger, 'telemetry');
+  // With the event worker on, the sink runs in that thread too: the request thread only hands
+  // each exchange over (telemetry/threaded-sink.ts).
+  const sink = eventWorkerOn(g.eventWorker, g.workers, availableParallelism())
+    ? await step('telemetry thread', () => ThreadedSink.start({
+      gatewayId: gatewayIdOf(g), hasher: hashing, redactor: redaction, hasherInstance: hasher, redactorInstance: redactor,
+      telemetry: opts.telemetry, dataDir: opts.dataDir, logger: telemetryLogger, registry: opts.registry,
+      kafka: opts.kafka.brokers?.length ? { brokers: opts.kafka.brokers, clientId: opts.kafka.clientId, connectionTimeoutMs: opts.kafka.connectionTimeoutMs, requestTimeoutMs: opts.kafka.requestTimeoutMs } : undefined,
+      service: String(logger.bindings().service ?? 'mlgate'), logLevel: logger.level,
+    }))
+    : createSink({ telemetry: opts.telemetry, kafka: opts.kafka, dataDir: opts.dataDir, logger: telemetryLogger, registry: opts.registry });
   lifecycle.started('telemetry sink', () => sink.close());
   const tracing = opts.gateway.tracing.exporter === 'none'
     ? { provider: undefined, shutdown: async () => {} }
     : await (await import('./observability/tracing-sdk.ts')).startTracingSdk(opts.gateway.tracing);
   tracingSlot(() => tracing.shutdown());
-  const hashing = { key: opts.telemetry.hashing.key, keyId: opts.telemetry.hashing.keyId };
-  const r = opts.telemetry.redaction;
-  const redaction = { maxChars: r.maxChars, maskPaths: r.maskPaths, ...(r.maskKeys ? { maskKeys: r.maskKeys } : {}) };
-  const hasher = createHasher(hashing);
-  const g = opts.gateway;
   const gateway = await step(`gateway (${g.host}:${g.port}, admin ${g.admin.host}:${g.admin.port})`, () => startGateway({
-    config: g, sink, hasher, consumerIds: opts.telemetry.consumerIds, redactor: createRedactor(redaction),
+    config: g, sink, hasher, consumerIds: opts.telemetry.consumerIds, redactor,
     eventWorker: { hasher: hashing, redactor: redaction }, logger, control: opts.control, gatewayId: gatewayIdOf(g),
     registry: opts.registry, reload: opts.reload,
     ...(opts.recorder ? { recorder: opts.recorder } : {}), ...(opts.adminMetrics ? { adminMetrics: opts.adminMetrics } : {}), ...(opts.worker ? { worker: opts.worker } : {}), ...(opts.hooks ? { hooks: opts.hooks } : {}),

@@ -10,12 +10,20 @@
  * an idle spell, when the worker parks until woken.
  *
  * Records are 4-byte aligned: `u32 size | u8 kind | ...`. Kind 1 registers a model profile
- * (prediction paths, redaction options) as JSON, kind 2 carries one event's payloads. A `size`
- * of {@link WRAP} means "continue at offset 0". Results go back by `postMessage`, once per
- * worker cycle for everything it built (so a batch, not a message per request); they are
- * matched to records by order.
+ * (prediction paths, redaction options) as JSON, kind 2 carries one event's payloads, kind 3 a
+ * whole {@link EventRecord} (its payloads, numbers and strings) for a worker that also owns the
+ * sink (sink-thread.ts), so the built event never comes back. A `size` of {@link WRAP} means
+ * "continue at offset 0". For kind 2, results go back by `postMessage`, once per worker cycle for
+ * everything it built (so a batch, not a message per request); they are matched to records by order.
  */
 import { wantsTokenEstimate, type EventRecord, type PayloadFields, type PayloadInput } from './event-builder.ts';
+
+/** A record's numbers (kind 3), in this order; null (and an absent price) travel as NaN. */
+const NUMBERS = ['ts', 'status', 'latency_ms', 'upstream_latency_ms', 'ttfb_ms', 'request_bytes', 'response_bytes', 'ttft_ms', 'itl_mean_ms', 'itl_p95_ms', 'generation_ms'] as const;
+/** A record's strings (kind 3), in this order: each `u32 byte length | utf8`. */
+const STRINGS = ['event_id', 'route', 'model', 'version', 'role', 'rollout_id', 'consumer_id', 'method', 'outcome', 'error_class', 'correlation_id', 'trace_id', 'span_id', 'cache', 'upstream_model'] as const;
+/** Bytes of a kind-3 record's numbers: NUMBERS plus the two prices. */
+const NUMBER_BYTES = (NUMBERS.length + 2) * 8;
 
 /** Model settings the worker needs (prediction paths, redaction options). */
 export interface Profile {
@@ -36,6 +44,7 @@ const WRAP = 0xffffffff;
 const NONE = 0xffffffff;
 const KIND_PROFILE = 1;
 const KIND_EVENT = 2;
+const KIND_RECORD = 3;
 /** Bit of an event's response kind byte: count the tokens the upstream did not report. */
 const ESTIMATE_TOKENS = 0x80;
 /** size, kind+resKind+profile, reqLen, resLen, reqCT len, resCT len. */
@@ -63,6 +72,9 @@ export class RingWriter {
   private readonly ctrl: Int32Array;
   private readonly buf: Buffer;
   private readonly cap: number;
+  /** Model settings already registered (keyed by config object identity). */
+  private readonly profiles = new WeakMap<object, number>();
+  private profileCount = 0;
 
   constructor(mem: RingMemory) {
     this.ctrl = new Int32Array(mem.ctrl);
@@ -73,6 +85,20 @@ export class RingWriter {
   /** Largest record accepted (bigger payloads are built in the request thread). */
   get maxRecord(): number {
     return this.cap >>> 2;
+  }
+
+  /** Numbers a model's settings (by identity of its config objects), registering new ones. -1 when it could not. */
+  profileOf(r: Pick<EventRecord, 'prediction' | 'redaction'>): number {
+    const key = r.redaction ?? r.prediction;
+    if (!key) return 0;
+    let n = this.profiles.get(key);
+    if (n === undefined) {
+      n = this.profileCount + 1;
+      if (!this.writeProfile(n, { prediction: r.prediction, redaction: r.redaction })) return -1;
+      this.profileCount = n;
+      this.profiles.set(key, n);
+    }
+    return n;
   }
 
   /** Registers profile `id`. False when the ring has no room now, or `id` is past {@link MAX_PROFILE}. */
@@ -93,19 +119,35 @@ export class RingWriter {
 
   /** Writes one event's payloads. False when the ring has no room now (or the record is too big). */
   writeEvent(r: EventRecord, profile: number): boolean {
+    return this.write(r, profile, KIND_EVENT);
+  }
+
+  /** Writes a whole record (kind 3: payloads, numbers, strings). False when the ring has no room now, or the record is too big. */
+  writeRecord(r: EventRecord): boolean {
+    const profile = this.profileOf(r);
+    return profile >= 0 && this.write(r, profile, KIND_RECORD);
+  }
+
+  private write(r: EventRecord, profile: number, kind: number): boolean {
     const req = r.requestBody;
     const res = r.responseBody ?? r.responseTail;
     const reqCT = cutType(r.requestContentType);
     const resCT = cutType(r.responseContentType);
     const reqLen = req ? req.length : 0;
     const resLen = res ? res.length : 0;
-    const size = align(EVENT_HEADER + reqCT.length + resCT.length + reqLen + resLen);
+    let size = EVENT_HEADER + reqCT.length + resCT.length + reqLen + resLen;
+    if (kind === KIND_RECORD) {
+      size += NUMBER_BYTES;
+      // At most 3 bytes of UTF-8 per UTF-16 unit: room for the strings however they encode.
+      for (const k of STRINGS) size += 4 + r[k].length * 3;
+    }
+    size = align(size);
     if (size > this.maxRecord) return false;
     const at = this.reserve(size);
     if (at < 0) return false;
     const b = this.buf;
     const resKind = (r.responseBody ? 1 : r.responseTail ? 2 : 0) | (wantsTokenEstimate(r) ? ESTIMATE_TOKENS : 0);
-    b.writeUInt32LE((KIND_EVENT | (resKind << 8) | (profile << 16)) >>> 0, at + 4);
+    b.writeUInt32LE((kind | (resKind << 8) | (profile << 16)) >>> 0, at + 4);
     b.writeUInt32LE(req ? reqLen : NONE, at + 8);
     b.writeUInt32LE(res ? resLen : NONE, at + 12);
     b.writeUInt16LE(reqCT.length, at + 16);
@@ -114,7 +156,19 @@ export class RingWriter {
     if (reqCT) o += b.write(reqCT, o, 'latin1');
     if (resCT) o += b.write(resCT, o, 'latin1');
     if (req) { b.set(req, o); o += reqLen; }
-    if (res) b.set(res, o);
+    if (res) { b.set(res, o); o += resLen; }
+    if (kind === KIND_RECORD) {
+      for (const k of NUMBERS) { b.writeDoubleLE(r[k] ?? NaN, o); o += 8; }
+      b.writeDoubleLE(r.price ? r.price.input : NaN, o);
+      b.writeDoubleLE(r.price ? r.price.output : NaN, o + 8);
+      o += 16;
+      for (const k of STRINGS) {
+        const n = b.write(r[k], o + 4, 'utf8');
+        b.writeUInt32LE(n, o);
+        o += 4 + n;
+      }
+      size = align(o - at);
+    }
     this.commit(at, size);
     return true;
   }
@@ -183,7 +237,7 @@ export class RingReader {
    * The payload views point into shared memory and are valid only during the call.
    * Returns how many events it read.
    */
-  drain(onEvent: (input: PayloadInput) => void): number {
+  drain(onEvent: (input: PayloadInput) => void, onRecord?: (record: EventRecord) => void): number {
     const ctrl = this.ctrl;
     const b = this.buf;
     let n = 0;
@@ -220,11 +274,16 @@ export class RingReader {
         const req = reqLen === NONE ? null : b.subarray(o, o + reqLen);
         if (req) o += reqLen;
         const res = resLen === NONE ? null : b.subarray(o, o + resLen);
-        onEvent({
+        const input: PayloadInput = {
           requestBody: req, requestContentType: reqCT,
           responseBody: resKind === 1 ? res : null, responseTail: resKind === 2 ? res : null, responseContentType: resCT,
           prediction: profile?.prediction, redaction: profile?.redaction, estimateTokens,
-        });
+        };
+        if ((word & 0xff) === KIND_RECORD) {
+          if (!onRecord) throw new Error('telemetry ring holds a whole record but its reader takes payloads only');
+          if (res) o += resLen;
+          onRecord(readRecord(b, o, input));
+        } else onEvent(input);
         n++;
       }
       tail = (tail + size) % this.cap;
@@ -232,6 +291,26 @@ export class RingReader {
     }
     return n;
   }
+}
+
+/** The numbers and strings of a kind-3 record from offset `o`, joined with its payloads. */
+function readRecord(b: Buffer, o: number, input: PayloadInput): EventRecord {
+  const r: Record<string, unknown> = {
+    requestBody: input.requestBody, requestContentType: input.requestContentType,
+    responseBody: input.responseBody, responseTail: input.responseTail, responseContentType: input.responseContentType,
+    prediction: input.prediction, redaction: input.redaction,
+  };
+  for (const k of NUMBERS) { const v = b.readDoubleLE(o); r[k] = Number.isNaN(v) ? null : v; o += 8; }
+  const input$ = b.readDoubleLE(o);
+  const output$ = b.readDoubleLE(o + 8);
+  r.price = Number.isNaN(input$) ? undefined : { input: input$, output: output$ };
+  o += 16;
+  for (const k of STRINGS) {
+    const n = b.readUInt32LE(o);
+    r[k] = b.toString('utf8', o + 4, o + 4 + n);
+    o += 4 + n;
+  }
+  return r as unknown as EventRecord;
 }
 
 /** Worker → stage: `n` results in ring order; per record the fields, or null in the first slot when it could not be built. */

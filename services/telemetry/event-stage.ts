@@ -9,6 +9,9 @@
  *   emitted here. A payload that does not fit the ring is built inline. If the worker fails (or
  *   hashes differently from the hasher given), the stage logs it and builds inline from then
  *   on, including what was in flight, so no event is lost.
+ * When the sink is a {@link ThreadedSink}, neither: each record goes whole into that sink's
+ * ring, and its thread builds the event and sends it (the event never comes back here); only a
+ * record the ring cannot take is built inline.
  * {@link TelemetryStage.drain} waits for every event submitted so far to reach the sink.
  */
 import { Worker } from 'node:worker_threads';
@@ -17,8 +20,9 @@ import type { Hasher, HasherOptions } from './hash.ts';
 import type { Redactor, RedactorOptions } from './redact.ts';
 import type { TelemetrySink } from './sink.ts';
 import { assembleEvent, buildEvent, PROBE, type BuildDeps, type EventRecord } from './event-builder.ts';
-import { fieldsAt, ringMemory, RingWriter, type BackMessage, type Profile } from './event-ring.ts';
+import { fieldsAt, ringMemory, RingWriter, type BackMessage } from './event-ring.ts';
 import { spawnWorker } from './worker-thread.ts';
+import { ThreadedSink } from './threaded-sink.ts';
 
 /** Options of {@link TelemetryStage}. */
 export interface TelemetryStageOptions {
@@ -49,21 +53,21 @@ export class TelemetryStage {
   /** Records in the ring or being built by the worker, in ring order (from `pendingHead`). */
   private pending: EventRecord[] = [];
   private pendingHead = 0;
-  /** Model settings already written to the ring (keyed by config object identity). */
-  private readonly profiles = new WeakMap<object, number>();
-  private profileCount = 0;
   private closed = false;
   /** Events handed to the sink so far, by where they were built. */
   readonly built = { worker: 0, inline: 0 };
+  /** The sink, when it runs in a thread that also builds the events. */
+  private readonly threaded: ThreadedSink | undefined;
 
   constructor(private readonly opts: TelemetryStageOptions) {
     this.deps = { hasher: opts.hasher, redactor: opts.redactor, gatewayId: opts.gatewayId, paths: new Map() };
-    if (opts.worker) this.startWorker(opts.worker);
+    this.threaded = opts.sink instanceof ThreadedSink ? opts.sink : undefined;
+    if (opts.worker && !this.threaded) this.startWorker(opts.worker);
   }
 
-  /** True while events are built in the worker thread. */
+  /** True while events are built in a worker thread (the payload worker, or the sink's thread). */
   get usesWorker(): boolean {
-    return this.worker !== undefined;
+    return this.worker !== undefined || this.threaded?.inThread === true;
   }
 
   /** Events submitted but not yet handed to the sink. */
@@ -73,6 +77,7 @@ export class TelemetryStage {
 
   /** Schedules the event of a finished exchange (its record, see gateway/observability/event-record.ts). Never throws. */
   submit(r: EventRecord): void {
+    if (this.threaded?.takeRecord(r)) return;
     if (this.ring && this.toRing(this.ring, r)) return;
     this.queue.push(r);
     if (this.scheduled) return;
@@ -80,10 +85,10 @@ export class TelemetryStage {
     setImmediate(() => this.run());
   }
 
-  /** Resolves when every submitted event has reached the sink. */
-  drain(): Promise<void> {
-    if (this.backlog === 0) return Promise.resolve();
-    return new Promise((resolve) => this.waiters.push(resolve));
+  /** Resolves when every submitted event has reached the sink (for a threaded sink: its thread). */
+  async drain(): Promise<void> {
+    if (this.backlog > 0) await new Promise<void>((resolve) => this.waiters.push(resolve));
+    await this.threaded?.taken();
   }
 
   /** Drains, then stops the worker. */
@@ -117,25 +122,10 @@ export class TelemetryStage {
 
   /** Copies a record's payloads into the ring. False when it must be built inline. */
   private toRing(ring: RingWriter, r: EventRecord): boolean {
-    const profile = this.profileOf(ring, r);
+    const profile = ring.profileOf(r);
     if (profile < 0 || !ring.writeEvent(r, profile)) return false;
     this.pending.push(r);
     return true;
-  }
-
-  /** Numbers a model's settings (by identity of its config objects), registering new ones in the ring. -1 when it could not. */
-  private profileOf(ring: RingWriter, r: EventRecord): number {
-    const key = r.redaction ?? r.prediction;
-    if (!key) return 0;
-    let n = this.profiles.get(key);
-    if (n === undefined) {
-      n = this.profileCount + 1;
-      const p: Profile = { prediction: r.prediction, redaction: r.redaction };
-      if (!ring.writeProfile(n, p)) return -1;
-      this.profileCount = n;
-      this.profiles.set(key, n);
-    }
-    return n;
   }
 
   private buildInline(batch: readonly EventRecord[]): void {

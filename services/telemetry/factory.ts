@@ -8,7 +8,7 @@ import type { Logger } from '../core/log.ts';
 import { DEFAULT_MAX_AGE_HOURS, type TelemetryConfig } from './config.ts';
 import { KafkaSink } from './kafka-sink.ts';
 import { LocalLogSink } from './log-sink.ts';
-import { TelemetryMetrics } from './metrics.ts';
+import { TelemetryMetrics, type SendObserver } from './metrics.ts';
 import type { TelemetrySink } from './sink.ts';
 
 /** What {@link createSink} needs. */
@@ -23,6 +23,8 @@ export interface SinkFactoryOptions {
   registry?: Registry | undefined;
   /** Alternatively, metrics already registered (several sinks on one registry). */
   metrics?: TelemetryMetrics | undefined;
+  /** Or only a receiver of send times (the sink thread forwards them: sink-thread.ts). */
+  sendObserver?: SendObserver | undefined;
 }
 
 /** Default directory of the embedded mode's local log under `dataDir` (the ingester reads it). */
@@ -55,10 +57,10 @@ export function createSink(opts: SinkFactoryOptions): TelemetrySink {
       replicationFactor: t.replicationFactor, queue: t.queue, batch: t.batch, stallMs: t.stallMs, producerThread: t.producerThread, resendWindow: t.resendWindow,
       spill: logOpts(t.spill, spillDir(t, opts.dataDir)), deadLetterFile: deadLetterFile(t, opts.dataDir),
       connectionTimeoutMs: opts.kafka.connectionTimeoutMs, requestTimeoutMs: opts.kafka.requestTimeoutMs,
-      logger: opts.logger, metrics,
+      logger: opts.logger, metrics: metrics ?? opts.sendObserver,
     });
   } else {
-    sink = new LocalLogSink({ log: logOpts(t.localLog, localLogDir(t, opts.dataDir)), queue: t.queue, batch: t.batch, logger: opts.logger, metrics });
+    sink = new LocalLogSink({ log: logOpts(t.localLog, localLogDir(t, opts.dataDir)), queue: t.queue, batch: t.batch, logger: opts.logger, metrics: metrics ?? opts.sendObserver });
   }
   metrics?.track(sink);
   return sink;

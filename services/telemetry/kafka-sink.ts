@@ -30,7 +30,7 @@ import { dirname, join } from 'node:path';
 import type { Logger } from '../core/log.ts';
 import { TelemetryErrors } from './errors.ts';
 import type { LocalLogOptions } from './local-log.ts';
-import type { TelemetryMetrics } from './metrics.ts';
+import type { SendObserver } from './metrics.ts';
 import { DeadLetterFile } from './dead-letter.ts';
 import { classifySendError, protocolType } from './kafka-errors.ts';
 import { KafkaTransport, type Transport } from './kafka-transport.ts';
@@ -64,7 +64,7 @@ export interface KafkaSinkOptions {
   /** Acknowledged events kept to resend if the broker loses them (resend-window.ts); default {@link DEFAULT_RESEND_WINDOW}. */
   resendWindow?: ResendWindowOptions | undefined;
   logger: Logger;
-  metrics?: TelemetryMetrics | undefined;
+  metrics?: SendObserver | undefined;
 }
 
 /** Default resend window: a minute of acknowledged events, at most 64 MiB of them. */

@@ -15,7 +15,7 @@ import { Kafka, Partitioners, logLevel, type Producer } from 'kafkajs';
 import { closeWithin, KafkaSockets } from '../core/kafka-clients.ts';
 import type { Logger } from '../core/log.ts';
 import { SCHEMA_VERSION } from './event.ts';
-import type { TelemetryMetrics } from './metrics.ts';
+import type { SendObserver } from './metrics.ts';
 import type { EncodedEvent } from './queue.ts';
 import type { PartitionOffsets } from './resend-window.ts';
 
@@ -31,7 +31,7 @@ export interface KafkaTransportOptions {
   connectionTimeoutMs?: number | undefined;
   requestTimeoutMs?: number | undefined;
   logger: Logger;
-  metrics?: TelemetryMetrics | undefined;
+  metrics?: SendObserver | undefined;
   /** When true, kafkajs's own error lines go to debug (the caller already reported the outage). */
   quiet: () => boolean;
 }

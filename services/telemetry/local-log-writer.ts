@@ -369,3 +369,15 @@ export class LocalLogWriter {
     writeFileSync(path, String(process.pid), { mode: PRIVATE_FILE_MODE });
   }
 }
+
+/**
+ * Removes `dir`'s writer lock when this process holds it. Only for a writer that can no longer
+ * release it itself: one in a worker thread that died (the lock names the process, and a live
+ * pid is never taken over). The caller must know no writer of this process still uses `dir`.
+ */
+export function releaseLockOfDeadThread(dir: string): void {
+  const path = join(dir, LOCK_FILE);
+  try {
+    if (readFileSync(path, 'utf8').trim() === String(process.pid)) unlinkSync(path);
+  } catch { /* no lock: nothing to release */ }
+}

@@ -8,7 +8,7 @@
 import type { Logger } from '../core/log.ts';
 import { TelemetryErrors } from './errors.ts';
 import { LocalLogWriter, type LocalLogOptions } from './local-log.ts';
-import type { TelemetryMetrics } from './metrics.ts';
+import type { SendObserver } from './metrics.ts';
 import { SinkBase } from './sink-base.ts';
 import type { TelemetrySink } from './sink.ts';
 
@@ -18,7 +18,7 @@ export interface LocalLogSinkOptions {
   queue: { maxEvents: number };
   batch: { maxEvents: number; maxBytes: number; lingerMs: number };
   logger: Logger;
-  metrics?: TelemetryMetrics | undefined;
+  metrics?: SendObserver | undefined;
 }
 
 /** Sink that appends events to the local log. */

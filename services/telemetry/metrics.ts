@@ -15,11 +15,16 @@ interface KafkaSinkCounters {
   resent(): number;
 }
 
+/** What a sink's transport reports as it sends: one acknowledged batch's send time. */
+export interface SendObserver {
+  observeSend(seconds: number): void;
+}
+
 type Result = 'sent' | 'spilled' | 'replayed' | 'dropped';
 const RESULTS: readonly Result[] = ['sent', 'spilled', 'replayed', 'dropped'];
 
 /** The telemetry metrics on one registry. Pass it to a sink; the sink calls {@link track}. */
-export class TelemetryMetrics {
+export class TelemetryMetrics implements SendObserver {
   private readonly sinks: TelemetrySink[] = [];
   private readonly seen: Record<Result | 'errors', number> = { sent: 0, spilled: 0, replayed: 0, dropped: 0, errors: 0 };
   private readonly sendDuration: Histogram;

@@ -6,7 +6,7 @@
 import type { Logger } from '../core/log.ts';
 import type { TelemetryEvent } from './event.ts';
 import type { LocalLogExpiry } from './local-log-writer.ts';
-import type { TelemetryMetrics } from './metrics.ts';
+import type { SendObserver } from './metrics.ts';
 import { EventQueue, encodeEvent } from './queue.ts';
 import type { SinkStats } from './sink.ts';
 
@@ -17,7 +17,7 @@ export abstract class SinkBase {
   protected readonly log: Logger;
   protected readonly queue = new EventQueue();
   protected readonly counters = { sent: 0, spilled: 0, replayed: 0, dropped: 0, errors: 0 };
-  protected readonly metrics: TelemetryMetrics | undefined;
+  protected readonly metrics: SendObserver | undefined;
   /** > 0 while a flush waits: loops skip their linger. */
   protected flushing = 0;
   /** True once close() has flushed: loops stop. */
@@ -30,7 +30,7 @@ export abstract class SinkBase {
   private lastDropLog = 0;
   private expiredEvents = 0;
 
-  constructor(logger: Logger, component: string, maxQueued: number, metrics: TelemetryMetrics | undefined) {
+  constructor(logger: Logger, component: string, maxQueued: number, metrics: SendObserver | undefined) {
     this.log = logger.child({ component });
     this.maxQueued = maxQueued;
     this.metrics = metrics;
