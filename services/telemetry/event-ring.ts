@@ -20,7 +20,7 @@ import { wantsTokenEstimate, type EventRecord, type PayloadFields, type PayloadI
 
 /** A record's numbers (kind 3), in this order; null (and an absent price) travel as NaN. */
 const NUMBERS = ['ts', 'status', 'latency_ms', 'upstream_latency_ms', 'ttfb_ms', 'request_bytes', 'response_bytes', 'ttft_ms', 'itl_mean_ms', 'itl_p95_ms', 'generation_ms'] as const;
-/** A record's strings (kind 3), in this order: each `u32 byte length | utf8`. */
+/** A record's strings (kind 3), in this order: `u32 length` (UTF-16 units) of each, then `u32 bytes | utf8` of them all joined. */
 const STRINGS = ['event_id', 'route', 'model', 'version', 'role', 'rollout_id', 'consumer_id', 'method', 'outcome', 'error_class', 'correlation_id', 'trace_id', 'span_id', 'cache', 'upstream_model'] as const;
 /** Bytes of a kind-3 record's numbers: NUMBERS plus the two prices. */
 const NUMBER_BYTES = (NUMBERS.length + 2) * 8;
@@ -38,7 +38,9 @@ export const TAIL = 1;
 export const PARKED = 2;
 /** Word the worker's short naps wait on (the writer notifies it when the ring fills up). */
 export const NAP = 3;
-const CTRL_WORDS = 4;
+/** Event records the reader has finished with, counting from 0 and wrapping at 2^32 (the writer reads it: no message needed). */
+export const TAKEN = 4;
+const CTRL_WORDS = 5;
 
 const WRAP = 0xffffffff;
 const NONE = 0xffffffff;
@@ -80,6 +82,11 @@ export class RingWriter {
     this.ctrl = new Int32Array(mem.ctrl);
     this.buf = Buffer.from(mem.data);
     this.cap = mem.data.byteLength;
+  }
+
+  /** Event records the reader has finished with so far (modulo 2^32). */
+  taken(): number {
+    return Atomics.load(this.ctrl, TAKEN) >>> 0;
   }
 
   /** Largest record accepted (bigger payloads are built in the request thread). */
@@ -139,6 +146,7 @@ export class RingWriter {
     if (kind === KIND_RECORD) {
       size += NUMBER_BYTES;
       // At most 3 bytes of UTF-8 per UTF-16 unit: room for the strings however they encode.
+      size += 4;
       for (const k of STRINGS) size += 4 + r[k].length * 3;
     }
     size = align(size);
@@ -162,11 +170,18 @@ export class RingWriter {
       b.writeDoubleLE(r.price ? r.price.input : NaN, o);
       b.writeDoubleLE(r.price ? r.price.output : NaN, o + 8);
       o += 16;
+      // One UTF-8 write for all the strings (a native call each costs more than the copy): their
+      // lengths in UTF-16 units first, then the joined text, cut apart again by those lengths.
+      let all = '';
       for (const k of STRINGS) {
-        const n = b.write(r[k], o + 4, 'utf8');
-        b.writeUInt32LE(n, o);
-        o += 4 + n;
+        const v = r[k];
+        b.writeUInt32LE(v.length, o);
+        o += 4;
+        all += v;
       }
+      const n = b.write(all, o + 4, 'utf8');
+      b.writeUInt32LE(n, o);
+      o += 4 + n;
       size = align(o - at);
     }
     this.commit(at, size);
@@ -288,6 +303,7 @@ export class RingReader {
       }
       tail = (tail + size) % this.cap;
       Atomics.store(ctrl, TAIL, tail);
+      if ((word & 0xff) !== KIND_PROFILE) Atomics.add(ctrl, TAKEN, 1);
     }
     return n;
   }
@@ -305,10 +321,15 @@ function readRecord(b: Buffer, o: number, input: PayloadInput): EventRecord {
   const output$ = b.readDoubleLE(o + 8);
   r.price = Number.isNaN(input$) ? undefined : { input: input$, output: output$ };
   o += 16;
-  for (const k of STRINGS) {
-    const n = b.readUInt32LE(o);
-    r[k] = b.toString('utf8', o + 4, o + 4 + n);
-    o += 4 + n;
+  const lens = o;
+  o += STRINGS.length * 4;
+  const n = b.readUInt32LE(o);
+  const all = b.toString('utf8', o + 4, o + 4 + n);
+  let at = 0;
+  for (let i = 0; i < STRINGS.length; i++) {
+    const len = b.readUInt32LE(lens + i * 4);
+    r[STRINGS[i]!] = all.slice(at, at + len);
+    at += len;
   }
   return r as unknown as EventRecord;
 }

@@ -4,7 +4,8 @@
  * whole exchange records from the shared ring (event-ring.ts, kind 3), builds each event
  * (hashes, redaction, prediction, usage: event-builder.ts) and hands it to the sink here. Built
  * events never go back to the request thread; what goes back is small: how many records were
- * taken (so the parent can forget them), the sink's counters every `STATS_MS`, the
+ * taken (a counter in the ring's shared control words, so the parent can forget them; no
+ * message), the sink's counters every `STATS_MS`, the
  * replies to flush and close, and log lines (the parent writes them with its own logger).
  *
  * Unlike the payload-only worker (event-worker.ts) this thread keeps its event loop free, since
@@ -67,11 +68,11 @@ const onRecord = (r: EventRecord): void => {
 };
 const payloadsOnly = (): void => { throw new Error('the sink thread reads whole records only'); };
 
-/** Takes everything in the ring into the sink; tells the parent how many. */
+/** Takes everything in the ring into the sink (the ring's TAKEN word tells the parent how many); reports build errors. */
 function take(): number {
   const n = ring.drain(payloadsOnly, onRecord);
-  if (n > 0) {
-    port.postMessage({ taken: n, errors } satisfies FromSinkThread);
+  if (errors.length > 0) {
+    port.postMessage({ errors } satisfies FromSinkThread);
     errors = [];
   }
   return n;

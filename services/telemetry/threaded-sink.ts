@@ -69,7 +69,7 @@ export type ToSinkThread = { emit: TelemetryEvent } | { flush: number } | { clos
 export type FromSinkThread =
   | { ready: true; probe: string }
   | { failed: string }
-  | { taken: number; errors: string[] }
+  | { errors: string[] }
   | { snapshot: SinkSnapshot }
   | { log: string }
   | { done: number; snapshot: SinkSnapshot; error?: string };
@@ -103,6 +103,8 @@ export class ThreadedSink implements TelemetrySink {
   /** Records written to the ring and not yet taken by the thread, in ring order (from `pendingHead`). */
   private pending: EventRecord[] = [];
   private pendingHead = 0;
+  /** The ring's TAKEN count last seen. */
+  private takenSeen = 0;
   private waiters: Array<() => void> = [];
   private last: SinkSnapshot = { stats: ZERO_STATS, extra: ZERO_EXTRA, sends: [] };
   private calls = new Map<number, { resolve: () => void; reject: (e: Error) => void }>();
@@ -137,7 +139,25 @@ export class ThreadedSink implements TelemetrySink {
 
   /** Records handed over and not yet taken by the thread. */
   get backlog(): number {
+    this.forgetTaken();
     return this.pending.length - this.pendingHead;
+  }
+
+  /** Drops the records the thread has taken (the ring counts them) from {@link pending}. */
+  private forgetTaken(): void {
+    if (!this.ring) return;
+    const t = this.ring.taken();
+    const k = (t - this.takenSeen) >>> 0;
+    if (k === 0) return;
+    this.takenSeen = t;
+    this.pendingHead = Math.min(this.pendingHead + k, this.pending.length);
+    if (this.pendingHead === this.pending.length) {
+      this.pending = [];
+      this.pendingHead = 0;
+    } else if (this.pendingHead > 4096) {
+      this.pending = this.pending.slice(this.pendingHead);
+      this.pendingHead = 0;
+    }
   }
 
   /**
@@ -147,14 +167,29 @@ export class ThreadedSink implements TelemetrySink {
    */
   takeRecord(r: EventRecord): boolean {
     if (!this.ring || !this.ring.writeRecord(r)) return false;
+    if (this.pending.length >= 1024) this.forgetTaken();
     this.pending.push(r);
     return true;
   }
 
-  /** Resolves when the thread has taken every record handed over so far. */
+  /** Resolves when the thread has taken every record handed over so far (or failed: they are then built here). */
   taken(): Promise<void> {
     if (this.backlog === 0) return Promise.resolve();
-    return new Promise((resolve) => this.waiters.push(resolve));
+    return new Promise((resolve) => {
+      this.waiters.push(resolve);
+      if (this.waiters.length === 1) this.pollTaken();
+    });
+  }
+
+  /** Looks at the ring's count every millisecond while someone waits for the thread to take the backlog. */
+  private pollTaken(): void {
+    const t = setTimeout(() => {
+      if (this.waiters.length === 0) return;
+      if (this.backlog === 0) for (const w of this.waiters.splice(0)) w();
+      else this.pollTaken();
+    }, 1);
+    // The thread is unref'd; a waiter (a flush at shutdown) keeps the process alive through this timer.
+    void t;
   }
 
   emit(event: TelemetryEvent): void {
@@ -233,17 +268,8 @@ export class ThreadedSink implements TelemetrySink {
   }
 
   private onMessage(m: Exclude<FromSinkThread, { ready: true } | { failed: string }>): void {
-    if ('taken' in m) {
+    if ('errors' in m) {
       for (const e of m.errors) this.opts.logger.error({ reason: e }, 'telemetry event could not be built');
-      this.pendingHead += m.taken;
-      if (this.pendingHead >= this.pending.length) {
-        this.pending = [];
-        this.pendingHead = 0;
-      } else if (this.pendingHead > 4096) {
-        this.pending = this.pending.slice(this.pendingHead);
-        this.pendingHead = 0;
-      }
-      if (this.backlog === 0) for (const w of this.waiters.splice(0)) w();
     } else if ('snapshot' in m && !('done' in m)) this.onSnapshot(m.snapshot);
     else if ('log' in m) this.relayLog(m.log);
     else if ('done' in m) {
@@ -284,6 +310,7 @@ export class ThreadedSink implements TelemetrySink {
   /** Gives up on the thread: the sink now runs here, and what the thread had not taken is built here. */
   private fail(worker: Worker, err: unknown): void {
     if (this.worker !== worker) return;
+    this.forgetTaken(); // what the thread counted as taken is in its sink: lost with it, as in a crash
     this.worker = undefined;
     this.ring = undefined;
     this.opts.logger.error({ err }, 'telemetry thread failed; building and sending events in the main thread from now on');
