@@ -24,6 +24,11 @@ const NUMBERS = ['ts', 'status', 'latency_ms', 'upstream_latency_ms', 'ttfb_ms',
 const STRINGS = ['event_id', 'route', 'model', 'version', 'role', 'rollout_id', 'consumer_id', 'method', 'outcome', 'error_class', 'correlation_id', 'trace_id', 'span_id', 'cache', 'upstream_model'] as const;
 /** Bytes of a kind-3 record's numbers: NUMBERS plus the two prices. */
 const NUMBER_BYTES = (NUMBERS.length + 2) * 8;
+/** Scratch (one thread each) for a record's numbers and string lengths, copied to or from the ring in one go. */
+const NUMS = new Float64Array(NUMBERS.length + 2);
+const NUMS_BYTES = new Uint8Array(NUMS.buffer);
+const LENS = new Uint32Array(STRINGS.length);
+const LENS_BYTES = new Uint8Array(LENS.buffer);
 
 /** Model settings the worker needs (prediction paths, redaction options). */
 export interface Profile {
@@ -143,11 +148,13 @@ export class RingWriter {
     const reqLen = req ? req.length : 0;
     const resLen = res ? res.length : 0;
     let size = EVENT_HEADER + reqCT.length + resCT.length + reqLen + resLen;
+    let text = '';
     if (kind === KIND_RECORD) {
-      size += NUMBER_BYTES;
-      // At most 3 bytes of UTF-8 per UTF-16 unit: room for the strings however they encode.
-      size += 4;
-      for (const k of STRINGS) size += 4 + r[k].length * 3;
+      // The strings in STRINGS order (direct reads: a loop over key names is a slow keyed load each).
+      const t = [r.event_id, r.route, r.model, r.version, r.role, r.rollout_id, r.consumer_id, r.method, r.outcome, r.error_class, r.correlation_id, r.trace_id, r.span_id, r.cache, r.upstream_model];
+      for (let i = 0; i < t.length; i++) { const v = t[i]!; LENS[i] = v.length; text += v; }
+      // At most 3 bytes of UTF-8 per UTF-16 unit: room for the text however it encodes.
+      size += NUMBER_BYTES + STRINGS.length * 4 + 4 + text.length * 3;
     }
     size = align(size);
     if (size > this.maxRecord) return false;
@@ -166,20 +173,17 @@ export class RingWriter {
     if (req) { b.set(req, o); o += reqLen; }
     if (res) { b.set(res, o); o += resLen; }
     if (kind === KIND_RECORD) {
-      for (const k of NUMBERS) { b.writeDoubleLE(r[k] ?? NaN, o); o += 8; }
-      b.writeDoubleLE(r.price ? r.price.input : NaN, o);
-      b.writeDoubleLE(r.price ? r.price.output : NaN, o + 8);
-      o += 16;
-      // One UTF-8 write for all the strings (a native call each costs more than the copy): their
-      // lengths in UTF-16 units first, then the joined text, cut apart again by those lengths.
-      let all = '';
-      for (const k of STRINGS) {
-        const v = r[k];
-        b.writeUInt32LE(v.length, o);
-        o += 4;
-        all += v;
-      }
-      const n = b.write(all, o + 4, 'utf8');
+      // Numbers (null and an absent price as NaN) through an aligned scratch: one copy.
+      NUMS[0] = r.ts; NUMS[1] = r.status; NUMS[2] = r.latency_ms; NUMS[3] = r.upstream_latency_ms ?? NaN; NUMS[4] = r.ttfb_ms ?? NaN;
+      NUMS[5] = r.request_bytes; NUMS[6] = r.response_bytes; NUMS[7] = r.ttft_ms ?? NaN; NUMS[8] = r.itl_mean_ms ?? NaN;
+      NUMS[9] = r.itl_p95_ms ?? NaN; NUMS[10] = r.generation_ms ?? NaN; NUMS[11] = r.price ? r.price.input : NaN; NUMS[12] = r.price ? r.price.output : NaN;
+      b.set(NUMS_BYTES, o);
+      o += NUMBER_BYTES;
+      // The strings' lengths in UTF-16 units, then all of them joined in one UTF-8 write (a native
+      // call each would cost more than the copy); the reader cuts them apart by those lengths.
+      b.set(LENS_BYTES, o);
+      o += LENS_BYTES.length;
+      const n = b.write(text, o + 4, 'utf8');
       b.writeUInt32LE(n, o);
       o += 4 + n;
       size = align(o - at);
@@ -311,27 +315,27 @@ export class RingReader {
 
 /** The numbers and strings of a kind-3 record from offset `o`, joined with its payloads. */
 function readRecord(b: Buffer, o: number, input: PayloadInput): EventRecord {
-  const r: Record<string, unknown> = {
-    requestBody: input.requestBody, requestContentType: input.requestContentType,
-    responseBody: input.responseBody, responseTail: input.responseTail, responseContentType: input.responseContentType,
-    prediction: input.prediction, redaction: input.redaction,
-  };
-  for (const k of NUMBERS) { const v = b.readDoubleLE(o); r[k] = Number.isNaN(v) ? null : v; o += 8; }
-  const input$ = b.readDoubleLE(o);
-  const output$ = b.readDoubleLE(o + 8);
-  r.price = Number.isNaN(input$) ? undefined : { input: input$, output: output$ };
-  o += 16;
-  const lens = o;
-  o += STRINGS.length * 4;
+  NUMS_BYTES.set(b.subarray(o, o + NUMBER_BYTES));
+  o += NUMBER_BYTES;
+  LENS_BYTES.set(b.subarray(o, o + LENS_BYTES.length));
+  o += LENS_BYTES.length;
   const n = b.readUInt32LE(o);
   const all = b.toString('utf8', o + 4, o + 4 + n);
   let at = 0;
-  for (let i = 0; i < STRINGS.length; i++) {
-    const len = b.readUInt32LE(lens + i * 4);
-    r[STRINGS[i]!] = all.slice(at, at + len);
-    at += len;
-  }
-  return r as unknown as EventRecord;
+  const cut = (i: number): string => all.slice(at, (at += LENS[i]!));
+  const orNull = (v: number): number | null => (Number.isNaN(v) ? null : v);
+  const N = NUMS;
+  // One object literal in a fixed shape (the builder reads it many times).
+  return {
+    event_id: cut(0), ts: N[0]!, route: cut(1), model: cut(2), version: cut(3), role: cut(4) as EventRecord['role'], rollout_id: cut(5),
+    consumer_id: cut(6), method: cut(7), status: N[1]!, outcome: cut(8) as EventRecord['outcome'], error_class: cut(9), latency_ms: N[2]!,
+    upstream_latency_ms: orNull(N[3]!), ttfb_ms: orNull(N[4]!), request_bytes: N[5]!, response_bytes: N[6]!, correlation_id: cut(10),
+    trace_id: cut(11), span_id: cut(12), cache: cut(13) as EventRecord['cache'], upstream_model: cut(14), ttft_ms: orNull(N[7]!),
+    itl_mean_ms: orNull(N[8]!), itl_p95_ms: orNull(N[9]!), generation_ms: orNull(N[10]!),
+    price: Number.isNaN(N[11]!) ? undefined : { input: N[11]!, output: N[12]! },
+    requestBody: input.requestBody, requestContentType: input.requestContentType, responseBody: input.responseBody ?? null,
+    responseTail: input.responseTail ?? null, responseContentType: input.responseContentType, prediction: input.prediction, redaction: input.redaction,
+  };
 }
 
 /** Worker → stage: `n` results in ring order; per record the fields, or null in the first slot when it could not be built. */
