@@ -9,7 +9,10 @@
  *
  * Sides: bare, gateway (default: both), gateway_worker, gateway_edge, and ablations
  * `gateway-without:<part>,...` (parts: events, metrics, tracing, capture; bench/gateway/server.ts
- * replaces them by no-ops) to see what each part of the gateway's work costs. `--against REV` adds the
+ * replaces them by no-ops) to see what each part of the gateway's work costs. A gateway side
+ * counts its events into a sink that discards them unless it ends in `+kafka` (the Kafka sink on
+ * the main thread) or `+thread_kafka` (the Kafka sink in the telemetry thread, as `mlgate gateway`
+ * runs by default on a host with a spare core); those need the broker at BENCH_KAFKA_BROKERS. `--against REV` adds the
  * gateway of another revision (checked out in a git worktree under the system temp dir, with
  * this checkout's node_modules). Each round runs `wrk -t1 -c32` for `--seconds` on every side
  * in turn and reads, from /proc (Linux), the CPU time of the server's main thread and of all its
@@ -26,7 +29,7 @@ import { BODY, PATH, server, stop, type Server } from './gateway/servers.ts';
 import { wrk } from './gateway/wrk.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const KINDS = new Set(['bare', 'gateway', 'gateway_worker', 'gateway_edge', 'gateway+kafka', 'gateway_worker+kafka', 'gateway_thread+kafka']);
+const KINDS = new Set(['bare', 'gateway', 'gateway_worker', 'gateway_edge']);
 
 const { values, positionals } = parseArgs({
   options: { rounds: { type: 'string', default: '12' }, seconds: { type: 'string', default: '2' }, against: { type: 'string' } },
@@ -36,7 +39,12 @@ const ROUNDS = Number(values.rounds);
 const SECONDS = Number(values.seconds);
 if (!(ROUNDS >= 1) || !(SECONDS >= 1)) throw new Error('--rounds and --seconds must be at least 1');
 const kinds = positionals.length ? positionals : ['bare', 'gateway'];
-for (const k of kinds) if (!KINDS.has(k) && !/^gateway-without:[a-z]+(,[a-z]+)*$/.test(k)) throw new Error(`unknown side ${k} (one of ${[...KINDS].join(', ')}, gateway-without:<part>,...)`);
+for (const k of kinds) {
+  const [base, sink] = k.split('+');
+  if ((!KINDS.has(base!) && !/^gateway-without:[a-z]+(,[a-z]+)*$/.test(base!)) || (sink !== undefined && (base === 'bare' || !['kafka', 'thread_kafka'].includes(sink)))) {
+    throw new Error(`unknown side ${k} (one of ${[...KINDS].join(', ')}, gateway-without:<part>,..., each gateway side optionally +kafka or +thread_kafka)`);
+  }
+}
 if (!existsSync('/proc/self/task')) throw new Error('bench:gateway:cpu reads per-thread CPU from /proc: Linux only');
 
 const TICK_US = 1e6 / Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());

@@ -3,10 +3,14 @@
  *   direct      wrk -> stand-in model
  *   bare_proxy  wrk -> node:http + undici Pool pass-through -> stand-in
  *   gateway     wrk -> mlgate gateway (weights 90/10 over two stand-ins, metrics, tracing at 1%,
- *               telemetry events built for every request into a counting sink) -> stand-ins
- *   gw_worker   the same gateway with `eventWorker: true` (events built in a worker thread)
+ *               one telemetry event per request, sent to Kafka by the sink in the telemetry
+ *               thread: `eventWorker` on, as `mlgate gateway` runs on a host with a spare core) -> stand-ins
+ *   gw_inline   the same gateway with `eventWorker: false`: events built and the Kafka sink run
+ *               on the request thread
  *   gateway_edge the same gateway with an API-key consumer and a (high, never reached) local rate
  *               limit: every request presents x-api-key, is looked up and takes a token
+ * The gateways need the Kafka broker at BENCH_KAFKA_BROKERS (default 127.0.0.1:19092, as
+ * `bash scripts/infra.sh start` runs it); it shares this machine's cores with everything else.
  * Every server runs in its own process. Peak: wrk -t1 -c32 for BENCH_SECONDS (default 4) per
  * run after a 2 s warm-up; the bare proxy and the gateways are measured BENCH_ROUNDS times
  * (default 4), interleaved, and the best run of each counts (the machine is shared: other load
@@ -55,9 +59,9 @@ async function main(): Promise<void> {
   const standins = await server('standin');
   const [a, b] = standins.urls!;
   const bare = await server('bare', [a!]);
-  const gw = await server('gateway', [a!, b!]);
-  const gwWorker = await server('gateway_worker', [a!, b!]);
-  const edge = await server('gateway_edge', [a!, b!]);
+  const gw = await server('gateway+thread_kafka', [a!, b!]);
+  const gwWorker = await server('gateway+kafka', [a!, b!]);
+  const edge = await server('gateway_edge+thread_kafka', [a!, b!]);
   for (const u of [a!, bare.url!, gw.url!, gwWorker.url!]) await warm(u);
   await warm(edge.url!, edge.key);
   console.log('peak:');
@@ -69,7 +73,7 @@ async function main(): Promise<void> {
   for (let i = 0; i < ROUNDS; i++) {
     bareRuns.push(await run('bare_proxy', bare, bare.url!));
     gwRuns.push(await run('gateway', gw, gw.url!));
-    workerRuns.push(await run('gw_worker', gwWorker, gwWorker.url!));
+    workerRuns.push(await run('gw_inline', gwWorker, gwWorker.url!));
     edgeRuns.push(await run('gw_edge', edge, edge.url!));
   }
   await stop(edge.child);
@@ -114,16 +118,16 @@ async function main(): Promise<void> {
     settings: {
       wrk: `-t1 -c${CONNECTIONS} -d${SECONDS}s --latency, ${ROUNDS} interleaved rounds, best run per side (and median of per-round ratios), 2 s warm-up per server`,
       body_bytes: Buffer.byteLength(BODY),
-      gateway_worker: 'as gateway, with eventWorker: true (hashing and redaction in a worker thread; payloads handed over through a shared-memory ring)',
+      gateway_inline: 'as gateway, with eventWorker: false (events built and the Kafka sink run on the request thread)',
       gateway_edge: 'as gateway, plus one API-key consumer (x-api-key on every request) with a local token-bucket limit of 1e6 req/s',
-      gateway: 'weights 90/10 over two stand-ins, prom-client metrics, tracing at 1% (BatchSpanProcessor), one telemetry event per request (hashes, redaction, prediction paths) into a counting sink',
+      gateway: 'weights 90/10 over two stand-ins, prom-client metrics, tracing at 1% (BatchSpanProcessor), one telemetry event per request (hashes, redaction, prediction paths) sent to the local Kafka broker by the sink in the telemetry thread (eventWorker on)',
     },
-    results: { direct: row(direct), bare_proxy: row(bareR), gateway: row(gwR), gateway_worker: row(workerR), gateway_edge: row(edgeR) },
-    runs: { bare_proxy: bareRuns.map(row), gateway: gwRuns.map(row), gateway_worker: workerRuns.map(row), gateway_edge: edgeRuns.map(row) },
-    // The same gateway with events built in a worker thread: its throughput against the bare
-    // proxy, and its CPU per request (all threads) against the inline gateway's.
-    worker_vs_bare_throughput: round(workerR.rps / bareR.rps),
-    worker_server_cpu_us_per_request: round(Math.min(...workerRuns.map((r) => r.cpuUsPerRequest)), 1),
+    results: { direct: row(direct), bare_proxy: row(bareR), gateway: row(gwR), gateway_inline: row(workerR), gateway_edge: row(edgeR) },
+    runs: { bare_proxy: bareRuns.map(row), gateway: gwRuns.map(row), gateway_inline: workerRuns.map(row), gateway_edge: edgeRuns.map(row) },
+    // The same gateway with events and the sink on the request thread: its throughput against the
+    // bare proxy, and its CPU per request (all threads).
+    inline_vs_bare_throughput: round(workerR.rps / bareR.rps),
+    inline_server_cpu_us_per_request: round(Math.min(...workerRuns.map((r) => r.cpuUsPerRequest)), 1),
     // The gateway with an API-key consumer and a rate limit on, against the same gateway without.
     edge_vs_gateway: {
       throughput: round(edgeR.rps / gwR.rps),
@@ -157,10 +161,10 @@ async function main(): Promise<void> {
   line('direct', direct);
   line('bare_proxy', bareR, pb);
   line('gateway', gwR, pg);
-  line('gw_worker', workerR);
+  line('gw_inline', workerR);
   line('gw_edge', edgeR);
   console.log(`gateway with API key + rate limit / without: ${(edgeR.rps / gwR.rps).toFixed(2)}x throughput; CPU ${Math.min(...edgeRuns.map((r) => r.cpuUsPerRequest)).toFixed(1)} vs ${cpuGw.toFixed(1)} µs/req`);
-  console.log(`gateway / bare proxy throughput: ${ratio.toFixed(2)}x best vs best, ${roundRatio.toFixed(2)}x median of rounds (target >= 0.8); with eventWorker: ${(workerR.rps / bareR.rps).toFixed(2)}x at ${Math.min(...workerRuns.map((r) => r.cpuUsPerRequest)).toFixed(1)} µs CPU/req (all threads)`);
+  console.log(`gateway / bare proxy throughput: ${ratio.toFixed(2)}x best vs best, ${roundRatio.toFixed(2)}x median of rounds (target >= 0.8); with eventWorker off: ${(workerR.rps / bareR.rps).toFixed(2)}x at ${Math.min(...workerRuns.map((r) => r.cpuUsPerRequest)).toFixed(1)} µs CPU/req (all threads)`);
   console.log(`server CPU per request: bare ${cpuBare.toFixed(1)} µs, gateway ${cpuGw.toFixed(1)} µs (bare/gateway ${(cpuBare / cpuGw).toFixed(2)})`);
   console.log(`p99 the gateway adds at ~${pg.rps.toFixed(0)} req/s: ${addedP99.toFixed(2)} ms (target <= 1 ms; the bare proxy's own p99 varied by ${p99Noise.toFixed(2)} ms between identical runs${p99Noise > 1 ? ': inconclusive here' : ''})`);
   console.log(`p50 it adds there: ${addedP50.toFixed(2)} ms; CPU it adds per request: ${(cpuAddedUs / 1000).toFixed(3)} ms`);

@@ -10,6 +10,9 @@
  *   node --import tsx bench/gateway/server.ts gateway-without:events,metrics <a> <b>
  *       the gateway with parts of its per-request work replaced by no-ops (an ablation: what each
  *       part costs; see ABLATIONS)
+ *   ... gateway+kafka, gateway_edge+thread_kafka, ...: the same with a real sink instead of the
+ *       counting one: `kafka` on the main thread, `thread_kafka` in the telemetry thread (the
+ *       event worker on), on the broker at BENCH_KAFKA_BROKERS (default 127.0.0.1:19092)
  * Each line written to its stdin is answered with `{"cpuUs": N}`: CPU time used so far, so the
  * parent can compute CPU per request (robust on a shared machine, unlike requests/s); for
  * `bare_cluster` the primary and its workers together (read from /proc).
@@ -140,18 +143,15 @@ function edgeSection(hash: string): Record<string, unknown> {
   };
 }
 
-/**
- * The production sink for the `+kafka` sides: the Kafka sink (with its spill in a temp dir) on the
- * broker named by BENCH_KAFKA_BROKERS; `producerThread` as the side asks.
- */
-async function kafkaSink(producerThread: 'main' | 'worker' = 'main'): Promise<TelemetrySink> {
+/** The `+kafka` sides' sink: the Kafka sink (its spill in a temp dir) on the main thread, on the broker named by BENCH_KAFKA_BROKERS. */
+async function kafkaSink(): Promise<TelemetrySink> {
   const brokers = (process.env.BENCH_KAFKA_BROKERS ?? '127.0.0.1:19092').split(',');
   const dataDir = mkdtempSync(join(tmpdir(), 'mlgate-bench-sink-'));
-  const telemetry = parseConfig(TelemetrySection, { topic: `bench-${process.pid}`, partitions: 1, producerThread, hashing: { key: 'bench-hash-key-0123456789', keyId: 'k1' } });
+  const telemetry = parseConfig(TelemetrySection, { topic: `bench-${process.pid}`, partitions: 1, hashing: { key: 'bench-hash-key-0123456789', keyId: 'k1' } });
   return createSink({ telemetry, kafka: { brokers, clientId: 'bench' }, dataDir, logger: pino({ level: 'warn' }, pino.destination(2)) });
 }
 
-/** The `gateway_thread+kafka` sink: the Kafka sink in the telemetry thread, as `mlgate gateway` runs it with the event worker on. */
+/** The `+thread_kafka` sides' sink: the Kafka sink in the telemetry thread, as `mlgate gateway` runs it with the event worker on. */
 async function threadedKafkaSink(): Promise<TelemetrySink> {
   const brokers = (process.env.BENCH_KAFKA_BROKERS ?? '127.0.0.1:19092').split(',');
   const hasher = { key: 'bench-hash-key-0123456789', keyId: 'k1' };
@@ -217,22 +217,25 @@ async function main(): Promise<void> {
   if (kind === 'standin') out = { urls: [await standIn(), await standIn()] };
   else if (kind === 'bare') out = { url: await bareProxy(args[0]!) };
   else if (kind === 'bare_cluster') out = { url: await bareCluster(args[0]!, Number(args[1] ?? 2)) };
-  else if (kind === 'gateway') out = { url: await gateway(args[0]!, args[1]!) };
-  else if (kind?.startsWith('gateway-without:')) {
-    for (const part of kind.slice('gateway-without:'.length).split(',')) {
-      const ablate = ABLATIONS[part];
-      if (!ablate) throw new Error(`unknown ablation ${part} (one of ${Object.keys(ABLATIONS).join(', ')})`);
-      ablate();
-    }
-    out = { url: await gateway(args[0]!, args[1]!) };
-  }
-  else if (kind === 'gateway_worker') out = { url: await gateway(args[0]!, args[1]!, undefined, true) };
-  else if (kind === 'gateway_worker+kafka') out = { url: await gateway(args[0]!, args[1]!, undefined, true, await kafkaSink('main')) };
-  else if (kind === 'gateway_thread+kafka') out = { url: await gateway(args[0]!, args[1]!, undefined, true, await threadedKafkaSink()) };
-  else if (kind === 'gateway+kafka') out = { url: await gateway(args[0]!, args[1]!, undefined, false, await kafkaSink('main')) };
-  else if (kind === 'gateway_edge') {
-    const k = createApiKey();
-    out = { url: await gateway(args[0]!, args[1]!, edgeSection(k.hash)), key: k.key };
+  else if (kind?.startsWith('gateway')) {
+    // <base>[+<sink>]: base gateway | gateway_worker | gateway_edge | gateway-without:<parts>;
+    // sink (default: a counting sink) kafka = the Kafka sink on the main thread, thread_kafka =
+    // the Kafka sink in the telemetry thread (what `mlgate gateway` runs with the event worker on).
+    const [base, sinkKind] = kind.split('+') as [string, string | undefined];
+    if (base.startsWith('gateway-without:')) {
+      for (const part of base.slice('gateway-without:'.length).split(',')) {
+        const ablate = ABLATIONS[part];
+        if (!ablate) throw new Error(`unknown ablation ${part} (one of ${Object.keys(ABLATIONS).join(', ')})`);
+        ablate();
+      }
+    } else if (!['gateway', 'gateway_worker', 'gateway_edge'].includes(base)) throw new Error(`unknown server kind ${kind}`);
+    const sink = sinkKind === undefined ? undefined : sinkKind === 'kafka' ? await kafkaSink() : sinkKind === 'thread_kafka' ? await threadedKafkaSink() : undefined;
+    if (sinkKind !== undefined && !sink) throw new Error(`unknown sink ${sinkKind} (kafka, thread_kafka)`);
+    const eventWorker = base === 'gateway_worker' || sinkKind === 'thread_kafka';
+    if (base === 'gateway_edge') {
+      const k = createApiKey();
+      out = { url: await gateway(args[0]!, args[1]!, edgeSection(k.hash), eventWorker, sink), key: k.key };
+    } else out = { url: await gateway(args[0]!, args[1]!, undefined, eventWorker, sink) };
   }
   else throw new Error(`unknown server kind ${kind}`);
   process.stdout.write(`${JSON.stringify(out)}\n`);

@@ -254,14 +254,14 @@ export class RingReader {
   /**
    * Calls `onEvent` for every event record waiting, in order (profiles are taken in on the way).
    * The payload views point into shared memory and are valid only during the call.
-   * Returns how many events it read.
+   * Reads at most `max` event records; returns how many it read.
    */
-  drain(onEvent: (input: PayloadInput) => void, onRecord?: (record: EventRecord) => void): number {
+  drain(onEvent: (input: PayloadInput) => void, onRecord?: (record: EventRecord) => void, max = Infinity): number {
     const ctrl = this.ctrl;
     const b = this.buf;
     let n = 0;
     let tail = Atomics.load(ctrl, TAIL);
-    for (;;) {
+    while (n < max) {
       const head = Atomics.load(ctrl, HEAD);
       if (tail === head) break;
       const size = b.readUInt32LE(tail);

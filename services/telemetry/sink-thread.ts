@@ -68,9 +68,19 @@ const onRecord = (r: EventRecord): void => {
 };
 const payloadsOnly = (): void => { throw new Error('the sink thread reads whole records only'); };
 
-/** Takes everything in the ring into the sink (the ring's TAKEN word tells the parent how many); reports build errors. */
-function take(): number {
-  const n = ring.drain(payloadsOnly, onRecord);
+/** Most records taken per look: then the sink's own I/O (sends, spill writes) gets the loop. */
+const TAKE_MAX = 512;
+/**
+ * The sink's queue this full makes the thread leave records in the ring (where the gateway finds
+ * no room and builds events itself): a flood waits there instead of overflowing the queue, which
+ * counts what it cannot hold as dropped. The sink starts spilling well before (`queue.highWater`).
+ */
+const HOLD_AT = Math.floor(data.telemetry.queue.maxEvents * 0.9);
+
+/** Takes what the ring holds into the sink (the ring's TAKEN word tells the parent how many); reports build errors. */
+function take(max = TAKE_MAX): number {
+  if (sink.stats().queued >= HOLD_AT) return 0;
+  const n = ring.drain(payloadsOnly, onRecord, max);
   if (errors.length > 0) {
     port.postMessage({ errors } satisfies FromSinkThread);
     errors = [];
@@ -85,9 +95,15 @@ let idle = 0;
 let stopped = false;
 function cycle(): void {
   if (stopped) return;
-  if (take() > 0) idle = 0;
+  const n = take();
+  if (n === TAKE_MAX) { // more is waiting: look again after the loop's I/O
+    idle = 0;
+    setImmediate(cycle);
+    return;
+  }
+  if (n > 0) idle = 0;
   else idle++;
-  if (idle < IDLE_NAPS) {
+  if (idle < IDLE_NAPS || sink.stats().queued >= HOLD_AT) {
     setTimeout(cycle, 1);
     return;
   }
@@ -120,7 +136,7 @@ port.on('message', (m: ToSinkThread) => {
 
 /** Takes what the ring holds, runs `work`, and replies `done` with the counters. */
 async function settle(id: number, work: () => Promise<void>): Promise<void> {
-  take();
+  while (take(Infinity) > 0 || (!ring.empty() && sink.stats().queued >= HOLD_AT)) await new Promise((r) => setTimeout(r, 1));
   let error: string | undefined;
   try {
     await work();
