@@ -115,6 +115,8 @@ export class ThreadedSink implements TelemetrySink {
   private readonly metrics: TelemetryMetrics | undefined;
   /** Events built in this thread (too big for the ring, ring full, or after the thread failed). */
   builtHere = 0;
+  /** Events emitted after close (counted as dropped). */
+  private droppedClosed = 0;
 
   private constructor(private readonly opts: ThreadedSinkOptions) {
     this.deps = { hasher: opts.hasherInstance, redactor: opts.redactorInstance, gatewayId: opts.gatewayId, paths: new Map() };
@@ -195,7 +197,8 @@ export class ThreadedSink implements TelemetrySink {
   emit(event: TelemetryEvent): void {
     this.builtHere++;
     if (this.local) return this.local.emit(event);
-    this.worker!.postMessage({ emit: event } satisfies ToSinkThread);
+    if (this.worker) return this.worker.postMessage({ emit: event } satisfies ToSinkThread);
+    this.droppedClosed++; // after close(), as any sink counts what comes after it closed
   }
 
   async flush(): Promise<void> {
@@ -220,9 +223,9 @@ export class ThreadedSink implements TelemetrySink {
   }
 
   stats(): SinkStats {
-    const a = this.last.stats;
+    const a = { ...this.last.stats, dropped: this.last.stats.dropped + this.droppedClosed };
     const b = this.local?.stats();
-    if (!b) return { ...a };
+    if (!b) return a;
     return { queued: b.queued, sent: a.sent + b.sent, spilled: a.spilled + b.spilled, replayed: a.replayed + b.replayed, dropped: a.dropped + b.dropped, errors: a.errors + b.errors };
   }
 

@@ -199,3 +199,16 @@ test('threaded sink: a log another live process holds fails the start with the r
   writeFileSync(join(dir, 'writer.lock'), '1');
   await assert.rejects(ThreadedSink.start(opts), /held by a live writer \(pid 1\)/);
 });
+
+test('threaded sink: an event emitted after close is counted as dropped, never thrown at the caller', async (t) => {
+  const telemetry = parseConfig(TelemetrySection, { hashing: HASHING });
+  const sink = await ThreadedSink.start(threadOptions(t, telemetry));
+  await sink.close();
+  assert.equal(sink.takeRecord(record(1)), false, 'a closed sink takes no record');
+  const reference = new MemorySink();
+  const stage = new TelemetryStage({ sink: reference, hasher: createHasher(HASHING), redactor: createRedactor(REDACTION), gatewayId: 'x', logger: silentLogger() });
+  stage.submit(record(2));
+  await stage.drain();
+  assert.doesNotThrow(() => sink.emit(reference.events[0]!));
+  assert.equal(sink.stats().dropped, 1);
+});
