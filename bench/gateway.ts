@@ -18,7 +18,8 @@
  * host's speed drifts over minutes, and a ratio of two neighbouring runs is steadier than one
  * of two best runs taken at different times. Added p99: both proxies driven at half the gateway's peak rate (wrk with
  * a random per-connection pause, so the rate is fixed by pacing, not by the server), same
- * rounds, p99 difference of the best runs. Prints a table, writes bench/results/gateway.json.
+ * rounds, p99 difference of the best runs (gw_inline paced too, to tell the telemetry thread's
+ * share of the added latency from the rest). Prints a table, writes bench/results/gateway.json.
  * Run: npm run bench:gateway
  */
 import { cpus, loadavg } from 'node:os';
@@ -77,7 +78,6 @@ async function main(): Promise<void> {
     edgeRuns.push(await run('gw_edge', edge, edge.url!));
   }
   await stop(edge.child);
-  await stop(gwWorker.child);
   const workerR = best(workerRuns, (r) => -r.rps);
   const edgeR = best(edgeRuns, (r) => -r.rps);
   const bareR = best(bareRuns, (r) => -r.rps);
@@ -88,11 +88,14 @@ async function main(): Promise<void> {
   console.log(`paced at about ${rate.toFixed(0)} req/s (half the gateway's peak; mean pause ${meanDelayMs.toFixed(1)} ms per connection):`);
   const pacedBare: Run[] = [];
   const pacedGw: Run[] = [];
+  const pacedInline: Run[] = [];
   for (let i = 0; i < ROUNDS; i++) {
     pacedBare.push(await run('bare_proxy', bare, bare.url!, meanDelayMs));
     pacedGw.push(await run('gateway', gw, gw.url!, meanDelayMs));
+    pacedInline.push(await run('gw_inline', gwWorker, gwWorker.url!, meanDelayMs));
   }
-  for (const s of [gw, bare, standins]) await stop(s.child);
+  for (const s of [gw, gwWorker, bare, standins]) await stop(s.child);
+  const pi = best(pacedInline, (r) => r.p99Ms);
 
   const pb = best(pacedBare, (r) => r.p99Ms);
   const pg = best(pacedGw, (r) => r.p99Ms);
@@ -145,7 +148,8 @@ async function main(): Promise<void> {
       mean_pause_ms_per_connection: round(meanDelayMs, 2),
       bare_proxy: row(pb),
       gateway: row(pg),
-      runs: { bare_proxy: pacedBare.map(row), gateway: pacedGw.map(row) },
+      gateway_inline: row(pi),
+      runs: { bare_proxy: pacedBare.map(row), gateway: pacedGw.map(row), gateway_inline: pacedInline.map(row) },
       gateway_added_p99_ms: round(addedP99),
       gateway_added_p50_ms: round(addedP50),
       bare_proxy_p99_spread_between_runs_ms: round(p99Noise),
@@ -161,7 +165,7 @@ async function main(): Promise<void> {
   line('direct', direct);
   line('bare_proxy', bareR, pb);
   line('gateway', gwR, pg);
-  line('gw_inline', workerR);
+  line('gw_inline', workerR, pi);
   line('gw_edge', edgeR);
   console.log(`gateway with API key + rate limit / without: ${(edgeR.rps / gwR.rps).toFixed(2)}x throughput; CPU ${Math.min(...edgeRuns.map((r) => r.cpuUsPerRequest)).toFixed(1)} vs ${cpuGw.toFixed(1)} µs/req`);
   console.log(`gateway / bare proxy throughput: ${ratio.toFixed(2)}x best vs best, ${roundRatio.toFixed(2)}x median of rounds (target >= 0.8); with eventWorker off: ${(workerR.rps / bareR.rps).toFixed(2)}x at ${Math.min(...workerRuns.map((r) => r.cpuUsPerRequest)).toFixed(1)} µs CPU/req (all threads)`);
