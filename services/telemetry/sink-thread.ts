@@ -79,8 +79,9 @@ const HOLD_AT = Math.floor(data.telemetry.queue.maxEvents * 0.9);
 
 /** Takes what the ring holds into the sink (the ring's TAKEN word tells the parent how many); reports build errors. */
 function take(max = TAKE_MAX): number {
-  if (sink.stats().queued >= HOLD_AT) return 0;
-  const n = ring.drain(payloadsOnly, onRecord, max);
+  const room = HOLD_AT - sink.stats().queued;
+  if (room <= 0) return 0;
+  const n = ring.drain(payloadsOnly, onRecord, Math.min(max, room));
   if (errors.length > 0) {
     port.postMessage({ errors } satisfies FromSinkThread);
     errors = [];
@@ -96,7 +97,7 @@ let stopped = false;
 function cycle(): void {
   if (stopped) return;
   const n = take();
-  if (n === TAKE_MAX) { // more is waiting: look again after the loop's I/O
+  if (n > 0 && !ring.empty()) { // more is waiting: look again after the loop's I/O
     idle = 0;
     setImmediate(cycle);
     return;

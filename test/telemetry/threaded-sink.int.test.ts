@@ -212,3 +212,18 @@ test('threaded sink: an event emitted after close is counted as dropped, never t
   assert.doesNotThrow(() => sink.emit(reference.events[0]!));
   assert.equal(sink.stats().dropped, 1);
 });
+
+test('threaded sink: a flood larger than the sink\'s queue waits in the ring; nothing is dropped', async (t) => {
+  // A queue of 100 events and 3,000 records handed over at once: the thread must not take more
+  // than the queue holds (the sink counts what does not fit as dropped).
+  const telemetry = parseConfig(TelemetrySection, { hashing: HASHING, queue: { maxEvents: 100, highWater: 50 } });
+  const opts = threadOptions(t, telemetry);
+  const sink = await ThreadedSink.start(opts);
+  cleanup(t, () => sink.close());
+  const ids = Array.from({ length: 3000 }, () => eventId());
+  for (let i = 0; i < ids.length; i++) assert.ok(sink.takeRecord(record(i, ids[i])), `record ${i} fits the ring`);
+  await sink.flush();
+  assert.equal(sink.stats().dropped, 0, 'dropped');
+  const got = (await readLog(t, localLogDir(telemetry, opts.dataDir))).map((e) => e.event_id);
+  assert.deepEqual([...got].sort(), [...ids].sort());
+});
