@@ -227,3 +227,25 @@ test('threaded sink: a flood larger than the sink\'s queue waits in the ring; no
   const got = (await readLog(t, localLogDir(telemetry, opts.dataDir))).map((e) => e.event_id);
   assert.deepEqual([...got].sort(), [...ids].sort());
 });
+
+test('threaded sink: a thread that hashes with another key is given up at start; events are built and written on the main thread, keyed as the gateway keys them', async (t) => {
+  const telemetry = parseConfig(TelemetrySection, { hashing: HASHING });
+  const lines: string[] = [];
+  const logger = createLogger({ service: 'gateway', destination: new Writable({ write(c, _e, cb) { lines.push(String(c)); cb(); } }) });
+  const opts = threadOptions(t, telemetry, { logger, hasher: { key: 'another-key-for-the-thread-0123', keyId: 'k1' } });
+  const sink = await ThreadedSink.start(opts);
+  cleanup(t, () => sink.close());
+  assert.equal(sink.inThread, false);
+  assert.ok(lines.some((l) => l.includes('hashes differently')), 'the reason is logged');
+  const stage = new TelemetryStage({ sink, hasher: opts.hasherInstance, redactor: opts.redactorInstance, gatewayId: opts.gatewayId, logger });
+  const ids = Array.from({ length: 20 }, () => eventId());
+  for (let i = 0; i < ids.length; i++) stage.submit(record(i, ids[i]));
+  await stage.drain();
+  await sink.flush();
+  const events = await readLog(t, localLogDir(telemetry, opts.dataDir));
+  assert.deepEqual(events.map((e) => e.event_id).sort(), [...ids].sort());
+  for (const [i, e] of events.entries()) {
+    const n = ids.indexOf(e.event_id);
+    assert.equal(e.input_hash, opts.hasherInstance.hashPayload(request(n).body, 'application/json'), `event ${i} keyed with the gateway's key`);
+  }
+});
