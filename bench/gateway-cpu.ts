@@ -7,7 +7,7 @@
  *
  *   npm run bench:gateway:cpu -- [--rounds 12] [--seconds 2] [--against REV] [side ...]
  *
- * Sides: bare, gateway (default: both), gateway_worker, gateway_edge, and ablations
+ * Sides: bare, gateway (default: both), gateway_edge, and ablations
  * `gateway-without:<part>,...` (parts: events, metrics, tracing, capture; bench/gateway/server.ts
  * replaces them by no-ops) to see what each part of the gateway's work costs. A gateway side
  * counts its events into a sink that discards them unless it ends in `+kafka` (the Kafka sink on
@@ -29,7 +29,7 @@ import { BODY, PATH, server, stop, type Server } from './gateway/servers.ts';
 import { wrk } from './gateway/wrk.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const KINDS = new Set(['bare', 'gateway', 'gateway_worker', 'gateway_edge']);
+const KINDS = new Set(['bare', 'gateway', 'gateway_edge']);
 
 const { values, positionals } = parseArgs({
   options: { rounds: { type: 'string', default: '12' }, seconds: { type: 'string', default: '2' }, against: { type: 'string' } },

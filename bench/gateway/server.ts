@@ -6,7 +6,6 @@
  *   node --import tsx bench/gateway/server.ts bare_cluster <upstream> [n]  the same pass-through in
  *       n (default 2) node:cluster workers sharing one port (the primary only hands out connections)
  *   node --import tsx bench/gateway/server.ts gateway <a> <b>    the mlgate gateway, 90/10 over a, b
- *   node --import tsx bench/gateway/server.ts gateway_worker <a> <b>  the same with gateway.eventWorker on
  *   node --import tsx bench/gateway/server.ts gateway-without:events,metrics <a> <b>
  *       the gateway with parts of its per-request work replaced by no-ops (an ablation: what each
  *       part costs; see ABLATIONS)
@@ -165,12 +164,13 @@ async function threadedKafkaSink(): Promise<TelemetrySink> {
 }
 
 async function gateway(a: string, b: string, edge?: Record<string, unknown>, eventWorker = false, sink: TelemetrySink = new CountingSink()): Promise<string> {
+  // eventWorker only names what the sink is (a ThreadedSink is made by the caller, as `mlgate gateway` does).
   const config = parseConfig(GatewaySection, {
     ...edge,
     port: 0,
     admin: { port: 0, token: 'bench-admin-token-0123456789' },
     tracing: { sampleRatio: 0.01 },
-    eventWorker, // off by default, as in the config; on for the gateway_worker side
+    eventWorker,
     models: {
       sentiment: {
         versions: { stable: { targets: [a] }, canary: { targets: [b] } },
@@ -184,8 +184,6 @@ async function gateway(a: string, b: string, edge?: Record<string, unknown>, eve
   const redactor = { maxChars: 2048 };
   const gw = await startGateway({
     config, sink, hasher: createHasher(hasher), redactor: createRedactor(redactor), tracerProvider: provider, gatewayId: 'bench',
-    // As `mlgate gateway` passes them; used only when gateway.eventWorker is on.
-    eventWorker: { hasher, redactor },
   });
   return gw.url;
 }
@@ -218,7 +216,7 @@ async function main(): Promise<void> {
   else if (kind === 'bare') out = { url: await bareProxy(args[0]!) };
   else if (kind === 'bare_cluster') out = { url: await bareCluster(args[0]!, Number(args[1] ?? 2)) };
   else if (kind?.startsWith('gateway')) {
-    // <base>[+<sink>]: base gateway | gateway_worker | gateway_edge | gateway-without:<parts>;
+    // <base>[+<sink>]: base gateway | gateway_edge | gateway-without:<parts>;
     // sink (default: a counting sink) kafka = the Kafka sink on the main thread, thread_kafka =
     // the Kafka sink in the telemetry thread (what `mlgate gateway` runs with the event worker on).
     const [base, sinkKind] = kind.split('+') as [string, string | undefined];
@@ -228,10 +226,10 @@ async function main(): Promise<void> {
         if (!ablate) throw new Error(`unknown ablation ${part} (one of ${Object.keys(ABLATIONS).join(', ')})`);
         ablate();
       }
-    } else if (!['gateway', 'gateway_worker', 'gateway_edge'].includes(base)) throw new Error(`unknown server kind ${kind}`);
+    } else if (!['gateway', 'gateway_edge'].includes(base)) throw new Error(`unknown server kind ${kind}`);
     const sink = sinkKind === undefined ? undefined : sinkKind === 'kafka' ? await kafkaSink() : sinkKind === 'thread_kafka' ? await threadedKafkaSink() : undefined;
     if (sinkKind !== undefined && !sink) throw new Error(`unknown sink ${sinkKind} (kafka, thread_kafka)`);
-    const eventWorker = base === 'gateway_worker' || sinkKind === 'thread_kafka';
+    const eventWorker = sinkKind === 'thread_kafka';
     if (base === 'gateway_edge') {
       const k = createApiKey();
       out = { url: await gateway(args[0]!, args[1]!, edgeSection(k.hash), eventWorker, sink), key: k.key };

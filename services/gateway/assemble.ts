@@ -1,7 +1,7 @@
 /**
  * The gateway with what it needs around it, built once for both `mlgate gateway` (main.ts) and
  * embedded mode: the telemetry sink, the tracing SDK (loaded only when spans are exported: it
- * takes about a second), the hasher and redactor (and their options for the event worker), the
+ * takes about a second), the hasher and redactor (and their options for the telemetry thread), the
  * start-tolerant view of the control channel, then the gateway itself. Each part registers its
  * stop with the caller's {@link Lifecycle}, so the gateway stops first, then the sink flushes,
  * then tracing; when a step fails the caller stops the lifecycle and what started stops again.
@@ -98,7 +98,7 @@ export async function assembleGateway(opts: AssembleGatewayOptions): Promise<Ass
   tracingSlot(() => tracing.shutdown());
   const gateway = await step(`gateway (${g.host}:${g.port}, admin ${g.admin.host}:${g.admin.port})`, () => startGateway({
     config: g, sink, hasher, consumerIds: opts.telemetry.consumerIds, redactor,
-    eventWorker: { hasher: hashing, redactor: redaction }, logger, control: opts.control, gatewayId: gatewayIdOf(g),
+    logger, control: opts.control, gatewayId: gatewayIdOf(g),
     registry: opts.registry, reload: opts.reload,
     ...(opts.recorder ? { recorder: opts.recorder } : {}), ...(opts.adminMetrics ? { adminMetrics: opts.adminMetrics } : {}), ...(opts.worker ? { worker: opts.worker } : {}), ...(opts.hooks ? { hooks: opts.hooks } : {}),
     ...(tracing.provider ? { tracerProvider: tracing.provider } : {}),

@@ -8,7 +8,7 @@
  * `shutdownTimeoutMs` (then cut them), close the admin API and pools, hand over the last events
  * and flush the sink (the caller owns the sink and closes it).
  */
-import { availableParallelism, hostname } from 'node:os';
+import { hostname } from 'node:os';
 import type { AddressInfo } from 'node:net';
 import { trace, type TracerProvider } from '@opentelemetry/api';
 import type { FastifyInstance } from 'fastify';
@@ -18,12 +18,12 @@ import { MemoryAdminChangeRecorder, type AdminChangeRecorder } from '../ledger/a
 import type { ControlChannel } from '../routing/channel.ts';
 import type { ApplyResult, RoutingState } from '../routing/state.ts';
 import type { ConsumerIdMode } from '../telemetry/config.ts';
-import type { Hasher, HasherOptions } from '../telemetry/hash.ts';
-import type { Redactor, RedactorOptions } from '../telemetry/redact.ts';
+import type { Hasher } from '../telemetry/hash.ts';
+import type { Redactor } from '../telemetry/redact.ts';
 import type { TelemetrySink } from '../telemetry/sink.ts';
 import { createAdminApp, type AdminToken } from './admin/api.ts';
 import { AdminService } from './admin/routing-changes.ts';
-import { DEFAULT_ADMIN_ACTOR, eventWorkerOn, type GatewayConfig } from './config.ts';
+import { DEFAULT_ADMIN_ACTOR, type GatewayConfig } from './config.ts';
 import { createDataPlane } from './proxy/data-plane.ts';
 import { createEdge } from './edge/edge.ts';
 import { EdgeMetrics } from './edge/edge-metrics.ts';
@@ -61,11 +61,6 @@ export interface StartGatewayOptions {
   reload?: () => GatewayConfig | Promise<GatewayConfig>;
   /** Prometheus registry to register on (e.g. shared with the sink's metrics); default a new one. */
   registry?: Registry;
-  /**
-   * The options `hasher` and `redactor` were made with. When given (and `gateway.eventWorker` is
-   * on), events are built in a worker thread that makes its own from them; else in this thread.
-   */
-  eventWorker?: { hasher: HasherOptions; redactor: RedactorOptions };
   /** Cluster worker slot (`gateway.workers` > 1), named by GET /healthz. */
   worker?: number;
   /** What GET /metrics on the admin port serves; default `registry` (a cluster worker serves the workers' aggregate). */
@@ -141,7 +136,6 @@ export async function startGateway(opts: StartGatewayOptions): Promise<RunningGa
   }
   const telemetry = new TelemetryStage({
     sink: opts.sink, hasher: opts.hasher, redactor: opts.redactor, gatewayId, logger,
-    worker: eventWorkerOn(config.eventWorker, config.workers, availableParallelism()) ? opts.eventWorker : undefined,
   });
   const shadow = new ShadowSender({
     maxInFlight: () => table.gatewayConfig.shadowMaxInFlight, captureMaxBytes: () => table.gatewayConfig.captureMaxBytes,

@@ -2,7 +2,7 @@
  * From a finished exchange to its telemetry event. The gateway copies what an event needs into a
  * plain, cloneable {@link EventRecord} (cheap, on the request thread: gateway/observability/event-record.ts);
  * {@link buildEvent} (hashes, redaction, JSON parsing of the response, prediction paths, token
- * usage) turns a record into the event, in the same thread or in the telemetry worker. This is
+ * usage) turns a record into the event, in the same thread or in the telemetry thread. This is
  * the one place where the PII policy is applied to an event.
  */
 import { parseJsonBounded } from '../core/json-depth.ts';
@@ -15,7 +15,7 @@ import { completeUsage, estimateOutputTokens, estimateSseOutputTokens, isOpenAiA
 
 const MAX_INPUT_CHARS = 65536;
 
-/** Text the telemetry worker hashes at start so the parent can check both use the same key. */
+/** Text the telemetry thread hashes at start so the parent can check both use the same key. */
 export const PROBE = 'mlgate-event-worker-probe';
 const SSE = /text\/event-stream/i;
 const isJsonType = (ct: string | undefined): boolean => ct === undefined || /json/i.test(ct);

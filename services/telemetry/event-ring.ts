@@ -1,22 +1,24 @@
 /**
- * How payloads reach the telemetry worker without a message per request: a ring buffer in
- * shared memory, one writer (the request thread) and one reader (the worker).
+ * How finished exchanges reach the telemetry thread (sink-thread.ts) without a message per
+ * request: a ring buffer in shared memory, one writer (the request thread) and one reader (the
+ * thread).
  *
  * Why not `postMessage`: each call costs the request thread ~4–5 µs whatever its size (a clone
  * and a wake-up of the other thread), and the request thread only ever has one or two finished
  * requests per loop turn to send, so that cost was paid per request. Writing into the ring
- * costs the copy of the payload bytes and two atomic stores; the worker looks at the ring every
- * millisecond while there is traffic, so the writer never wakes it (no system call) except after
- * an idle spell, when the worker parks until woken.
+ * costs the copy of the bytes and a few atomic stores (0.75 µs for a small JSON exchange); the
+ * reader looks at the ring every millisecond while there is traffic, so the writer never wakes it
+ * (no system call) except after an idle spell, when the reader parks until woken. The reader
+ * counts the records it has finished with in a control word ({@link TAKEN}), so the writer knows
+ * what it may forget without a message either.
  *
  * Records are 4-byte aligned: `u32 size | u8 kind | ...`. Kind 1 registers a model profile
- * (prediction paths, redaction options) as JSON, kind 2 carries one event's payloads, kind 3 a
- * whole {@link EventRecord} (its payloads, numbers and strings) for a worker that also owns the
- * sink (sink-thread.ts), so the built event never comes back. A `size` of {@link WRAP} means
- * "continue at offset 0". For kind 2, results go back by `postMessage`, once per worker cycle for
- * everything it built (so a batch, not a message per request); they are matched to records by order.
+ * (prediction paths, redaction options) as JSON, kind 3 carries one whole {@link EventRecord}: its
+ * payloads, numbers and strings. (Kind 2, payloads only for a worker that sent the built fields
+ * back, is gone: the thread now owns the sink and the event never comes back.) A `size` of
+ * {@link WRAP} means "continue at offset 0".
  */
-import { wantsTokenEstimate, type EventRecord, type PayloadFields, type PayloadInput } from './event-builder.ts';
+import { wantsTokenEstimate, type EventRecord } from './event-builder.ts';
 
 /** A record's numbers (kind 3), in this order; null (and an absent price) travel as NaN. */
 const NUMBERS = ['ts', 'status', 'latency_ms', 'upstream_latency_ms', 'ttfb_ms', 'request_bytes', 'response_bytes', 'ttft_ms', 'itl_mean_ms', 'itl_p95_ms', 'generation_ms'] as const;
@@ -39,18 +41,15 @@ export interface Profile {
 /** Control words (Int32Array indexes). */
 export const HEAD = 0;
 export const TAIL = 1;
-/** 1 while the worker is parked and wants a notify for the next record. */
+/** 1 while the reader is parked and wants a notify for the next record. */
 export const PARKED = 2;
-/** Word the worker's short naps wait on (the writer notifies it when the ring fills up). */
-export const NAP = 3;
 /** Event records the reader has finished with, counting from 0 and wrapping at 2^32 (the writer reads it: no message needed). */
-export const TAKEN = 4;
-const CTRL_WORDS = 5;
+export const TAKEN = 3;
+const CTRL_WORDS = 4;
 
 const WRAP = 0xffffffff;
 const NONE = 0xffffffff;
 const KIND_PROFILE = 1;
-const KIND_EVENT = 2;
 const KIND_RECORD = 3;
 /** Bit of an event's response kind byte: count the tokens the upstream did not report. */
 const ESTIMATE_TOKENS = 0x80;
@@ -129,18 +128,13 @@ export class RingWriter {
     return true;
   }
 
-  /** Writes one event's payloads. False when the ring has no room now (or the record is too big). */
-  writeEvent(r: EventRecord, profile: number): boolean {
-    return this.write(r, profile, KIND_EVENT);
-  }
-
-  /** Writes a whole record (kind 3: payloads, numbers, strings). False when the ring has no room now, or the record is too big. */
+  /** Writes a whole record (kind 3: payloads, numbers, strings). False when the ring has no room now, or the record is larger than {@link maxRecord}. */
   writeRecord(r: EventRecord): boolean {
     const profile = this.profileOf(r);
-    return profile >= 0 && this.write(r, profile, KIND_RECORD);
+    return profile >= 0 && this.write(r, profile);
   }
 
-  private write(r: EventRecord, profile: number, kind: number): boolean {
+  private write(r: EventRecord, profile: number): boolean {
     const req = r.requestBody;
     const res = r.responseBody ?? r.responseTail;
     const reqCT = cutType(r.requestContentType);
@@ -149,7 +143,7 @@ export class RingWriter {
     const resLen = res ? res.length : 0;
     let size = EVENT_HEADER + reqCT.length + resCT.length + reqLen + resLen;
     let text = '';
-    if (kind === KIND_RECORD) {
+    {
       // The strings in STRINGS order (direct reads: a loop over key names is a slow keyed load each).
       const t = [r.event_id, r.route, r.model, r.version, r.role, r.rollout_id, r.consumer_id, r.method, r.outcome, r.error_class, r.correlation_id, r.trace_id, r.span_id, r.cache, r.upstream_model];
       for (let i = 0; i < t.length; i++) { const v = t[i]!; LENS[i] = v.length; text += v; }
@@ -162,7 +156,7 @@ export class RingWriter {
     if (at < 0) return false;
     const b = this.buf;
     const resKind = (r.responseBody ? 1 : r.responseTail ? 2 : 0) | (wantsTokenEstimate(r) ? ESTIMATE_TOKENS : 0);
-    b.writeUInt32LE((kind | (resKind << 8) | (profile << 16)) >>> 0, at + 4);
+    b.writeUInt32LE((KIND_RECORD | (resKind << 8) | (profile << 16)) >>> 0, at + 4);
     b.writeUInt32LE(req ? reqLen : NONE, at + 8);
     b.writeUInt32LE(res ? resLen : NONE, at + 12);
     b.writeUInt16LE(reqCT.length, at + 16);
@@ -172,7 +166,7 @@ export class RingWriter {
     if (resCT) o += b.write(resCT, o, 'latin1');
     if (req) { b.set(req, o); o += reqLen; }
     if (res) { b.set(res, o); o += resLen; }
-    if (kind === KIND_RECORD) {
+    {
       // Numbers (null and an absent price as NaN) through an aligned scratch: one copy.
       NUMS[0] = r.ts; NUMS[1] = r.status; NUMS[2] = r.latency_ms; NUMS[3] = r.upstream_latency_ms ?? NaN; NUMS[4] = r.ttfb_ms ?? NaN;
       NUMS[5] = r.request_bytes; NUMS[6] = r.response_bytes; NUMS[7] = r.ttft_ms ?? NaN; NUMS[8] = r.itl_mean_ms ?? NaN;
@@ -215,15 +209,8 @@ export class RingWriter {
     const ctrl = this.ctrl;
     this.buf.writeUInt32LE(size, at);
     Atomics.store(ctrl, HEAD, (at + size) % this.cap);
-    // Wake the worker only when it parked after an idle spell, or when the ring is filling up.
+    // Wake the reader only when it parked after an idle spell.
     if (Atomics.load(ctrl, PARKED) === 1 && Atomics.compareExchange(ctrl, PARKED, 1, 0) === 1) Atomics.notify(ctrl, PARKED);
-    else if (this.used() > this.cap >>> 1) Atomics.notify(ctrl, NAP);
-  }
-
-  private used(): number {
-    const head = Atomics.load(this.ctrl, HEAD);
-    const tail = Atomics.load(this.ctrl, TAIL);
-    return head >= tail ? head - tail : this.cap - tail + head;
   }
 }
 
@@ -252,11 +239,12 @@ export class RingReader {
   }
 
   /**
-   * Calls `onEvent` for every event record waiting, in order (profiles are taken in on the way).
-   * The payload views point into shared memory and are valid only during the call.
-   * Reads at most `max` event records; returns how many it read.
+   * Calls `onRecord` for every record waiting, in order (profiles are taken in on the way), at
+   * most `max` of them. The payloads point into shared memory and are valid only during the call.
+   * Counts each one in {@link TAKEN} once the call returned. Returns how many it read. Throws on a
+   * record it cannot read (a bug: the caller's thread fails and the writer's side takes over).
    */
-  drain(onEvent: (input: PayloadInput) => void, onRecord?: (record: EventRecord) => void, max = Infinity): number {
+  drain(onRecord: (record: EventRecord) => void, max = Infinity): number {
     const ctrl = this.ctrl;
     const b = this.buf;
     let n = 0;
@@ -270,16 +258,15 @@ export class RingReader {
         Atomics.store(ctrl, TAIL, 0);
         continue;
       }
-      // A bad size can only be a bug; failing loudly lets the stage fall back to building inline.
       if (size < 8 || (size & 3) !== 0 || tail + size > this.cap) throw new Error(`telemetry ring is corrupt: record of ${size} bytes at ${tail}`);
       const word = b.readUInt32LE(tail + 4);
-      if ((word & 0xff) === KIND_PROFILE) {
+      const kind = word & 0xff;
+      if (kind === KIND_PROFILE) {
         const len = b.readUInt32LE(tail + 8);
         const p = JSON.parse(b.toString('utf8', tail + 12, tail + 12 + len)) as { id: number } & Profile;
         this.profiles.set(p.id, { prediction: p.prediction ?? undefined, redaction: p.redaction ?? undefined });
-      } else {
+      } else if (kind === KIND_RECORD) {
         const resKind = (word >>> 8) & 0x7f;
-        const estimateTokens = ((word >>> 8) & ESTIMATE_TOKENS) !== 0;
         const profile = this.profiles.get(word >>> 16);
         const reqLen = b.readUInt32LE(tail + 8);
         const resLen = b.readUInt32LE(tail + 12);
@@ -293,28 +280,26 @@ export class RingReader {
         const req = reqLen === NONE ? null : b.subarray(o, o + reqLen);
         if (req) o += reqLen;
         const res = resLen === NONE ? null : b.subarray(o, o + resLen);
-        const input: PayloadInput = {
-          requestBody: req, requestContentType: reqCT,
-          responseBody: resKind === 1 ? res : null, responseTail: resKind === 2 ? res : null, responseContentType: resCT,
-          prediction: profile?.prediction, redaction: profile?.redaction, estimateTokens,
-        };
-        if ((word & 0xff) === KIND_RECORD) {
-          if (!onRecord) throw new Error('telemetry ring holds a whole record but its reader takes payloads only');
-          if (res) o += resLen;
-          onRecord(readRecord(b, o, input));
-        } else onEvent(input);
+        if (res) o += resLen;
+        onRecord(readRecord(b, o, {
+          requestBody: req, requestContentType: reqCT, responseBody: resKind === 1 ? res : null, responseTail: resKind === 2 ? res : null,
+          responseContentType: resCT, prediction: profile?.prediction, redaction: profile?.redaction,
+        }));
         n++;
-      }
+      } else throw new Error(`telemetry ring is corrupt: record of unknown kind ${kind} at ${tail}`);
       tail = (tail + size) % this.cap;
       Atomics.store(ctrl, TAIL, tail);
-      if ((word & 0xff) !== KIND_PROFILE) Atomics.add(ctrl, TAKEN, 1);
+      if (kind === KIND_RECORD) Atomics.add(ctrl, TAKEN, 1);
     }
     return n;
   }
 }
 
+/** What a kind-3 record carries besides its numbers and strings. */
+type Payloads = Pick<EventRecord, 'requestBody' | 'requestContentType' | 'responseBody' | 'responseTail' | 'responseContentType' | 'prediction' | 'redaction'>;
+
 /** The numbers and strings of a kind-3 record from offset `o`, joined with its payloads. */
-function readRecord(b: Buffer, o: number, input: PayloadInput): EventRecord {
+function readRecord(b: Buffer, o: number, input: Payloads): EventRecord {
   NUMS_BYTES.set(b.subarray(o, o + NUMBER_BYTES));
   o += NUMBER_BYTES;
   LENS_BYTES.set(b.subarray(o, o + LENS_BYTES.length));
@@ -335,37 +320,5 @@ function readRecord(b: Buffer, o: number, input: PayloadInput): EventRecord {
     price: Number.isNaN(N[11]!) ? undefined : { input: N[11]!, output: N[12]! },
     requestBody: input.requestBody, requestContentType: input.requestContentType, responseBody: input.responseBody ?? null,
     responseTail: input.responseTail ?? null, responseContentType: input.responseContentType, prediction: input.prediction, redaction: input.redaction,
-  };
-}
-
-/** Worker → stage: `n` results in ring order; per record the fields, or null in the first slot when it could not be built. */
-export interface BackMessage {
-  n: number;
-  out: unknown[];
-  errors: string[];
-}
-
-/** Entries per record in {@link BackMessage.out}. */
-export const OUT_WIDTH = 9;
-
-/** Appends one record's fields to `out` (worker side). */
-export function pushFields(out: unknown[], f: PayloadFields): void {
-  out.push(f.input_hash, f.output_hash, f.input_redacted, f.redactions, f.prediction_label, f.prediction_score, f.tokens_in, f.tokens_out, f.tokens_estimated);
-}
-
-/** Appends a failed record's marker (worker side). */
-export function pushFailure(out: unknown[]): void {
-  out.push(null, null, null, null, null, null, null, null, null);
-}
-
-/** Reads record `i`'s fields, or undefined when the worker could not build them (stage side). */
-export function fieldsAt(out: readonly unknown[], i: number): PayloadFields | undefined {
-  const b = i * OUT_WIDTH;
-  if (out[b] === null) return undefined;
-  return {
-    input_hash: out[b] as string, output_hash: out[b + 1] as string, input_redacted: out[b + 2] as string,
-    redactions: out[b + 3] as Record<string, number>, prediction_label: out[b + 4] as string | null,
-    prediction_score: out[b + 5] as number | null, tokens_in: out[b + 6] as number | null, tokens_out: out[b + 7] as number | null,
-    tokens_estimated: out[b + 8] === true,
   };
 }

@@ -8,8 +8,7 @@
  * message), the sink's counters every `STATS_MS`, the
  * replies to flush and close, and log lines (the parent writes them with its own logger).
  *
- * Unlike the payload-only worker (event-worker.ts) this thread keeps its event loop free, since
- * the sink's producer, timers and files need it: it looks at the ring every millisecond while
+ * The thread keeps its event loop free, since the sink's producer, timers and files need it: it looks at the ring every millisecond while
  * there is traffic, and after {@link IDLE_NAPS} empty looks parks on the ring's control word
  * (`Atomics.waitAsync`) until the writer wakes it.
  */
@@ -66,7 +65,6 @@ const onRecord = (r: EventRecord): void => {
   }
   sink.emit(e);
 };
-const payloadsOnly = (): void => { throw new Error('the sink thread reads whole records only'); };
 
 /** Most records taken per look: then the sink's own I/O (sends, spill writes) gets the loop. */
 const TAKE_MAX = 512;
@@ -81,7 +79,7 @@ const HOLD_AT = Math.floor(data.telemetry.queue.maxEvents * 0.9);
 function take(max = TAKE_MAX): number {
   const room = HOLD_AT - sink.stats().queued;
   if (room <= 0) return 0;
-  const n = ring.drain(payloadsOnly, onRecord, Math.min(max, room));
+  const n = ring.drain(onRecord, Math.min(max, room));
   if (errors.length > 0) {
     port.postMessage({ errors } satisfies FromSinkThread);
     errors = [];

@@ -1,5 +1,5 @@
 /**
- * Starting telemetry's worker threads (the event builder, the Kafka producer) from the script
+ * Starting telemetry's worker threads (the telemetry thread of sink-thread.ts, the Kafka producer) from the script
  * next to this file. Run from TypeScript sources (tsx), the worker first registers tsx's loader
  * itself: Node 20 workers do not inherit `--import` hooks.
  */

@@ -10,6 +10,13 @@ import { startGateway, type RunningGateway, type StartGatewayOptions } from '../
 import { createHasher } from '../../services/telemetry/hash.ts';
 import { createRedactor } from '../../services/telemetry/redact.ts';
 import { MemorySink } from '../../services/telemetry/sink.ts';
+import { silentLogger } from '../../services/core/log.ts';
+import { TelemetrySection } from '../../services/telemetry/config.ts';
+import { decodeEvent, type TelemetryEvent } from '../../services/telemetry/event.ts';
+import { localLogDir } from '../../services/telemetry/factory.ts';
+import { LocalLogReader } from '../../services/telemetry/local-log.ts';
+import { ThreadedSink } from '../../services/telemetry/threaded-sink.ts';
+import { cleanup, tempDir } from '../support/cleanup.ts';
 
 /** Admin token used by test gateways. */
 export const ADMIN_TOKEN = 'test-admin-token-0123456789';
@@ -80,5 +87,41 @@ export function model(versions: Record<string, string | string[]>, extra: Record
   return {
     versions: Object.fromEntries(Object.entries(versions).map(([v, urls]) => [v, { targets: Array.isArray(urls) ? urls : [urls], ...(extra.versionDefaults as object | undefined) }])),
     ...Object.fromEntries(Object.entries(extra).filter(([k]) => k !== 'versionDefaults')),
+  };
+}
+
+/**
+ * The sink `mlgate gateway` runs with `eventWorker` on: the local log in the telemetry thread
+ * (events built there), keyed with {@link HASH_KEY}. `events()` flushes and reads the log back.
+ */
+export async function threadedSink(t: TestContext): Promise<{ sink: ThreadedSink; events(): Promise<TelemetryEvent[]> }> {
+  const hashing = { key: HASH_KEY, keyId: 'k1' };
+  const redaction = { maxChars: 2048 };
+  const telemetry = parseConfig(TelemetrySection, { hashing });
+  const dataDir = tempDir(t, 'threaded');
+  const sink = await ThreadedSink.start({
+    gatewayId: 'gw-test', hasher: hashing, redactor: redaction, hasherInstance: createHasher(hashing), redactorInstance: createRedactor(redaction),
+    telemetry, kafka: undefined, dataDir, service: 'gateway', logLevel: 'silent', logger: silentLogger(),
+  });
+  cleanup(t, () => sink.close());
+  return {
+    sink,
+    async events() {
+      await sink.flush();
+      const reader = new LocalLogReader({ dir: localLogDir(telemetry, dataDir), name: `test-${Date.now()}` });
+      try {
+        const out: TelemetryEvent[] = [];
+        for (let recs = await reader.read(500); recs.length; recs = await reader.read(500)) {
+          for (const r of recs) {
+            const d = decodeEvent(r.value);
+            if (!d.ok) throw new Error(`bad event in the log: ${d.reason}`);
+            out.push(d.event);
+          }
+        }
+        return out;
+      } finally {
+        await reader.close();
+      }
+    },
   };
 }

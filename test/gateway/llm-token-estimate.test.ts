@@ -1,13 +1,14 @@
 /**
  * An upstream that reports no usage (ignores `stream_options.include_usage`, answers JSON without
  * `usage`): the gateway counts the tokens with its tokenizer and marks the event
- * `tokens_estimated`, in the request thread and in the telemetry worker alike; reported usage is
+ * `tokens_estimated`, in the request thread and in the telemetry thread alike; reported usage is
  * never replaced, and error answers are not counted.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import OpenAI from 'openai';
-import { startTestGateway, HASH_KEY } from './helpers.ts';
+import type { TelemetryEvent } from '../../services/telemetry/event.ts';
+import { startTestGateway, threadedSink } from './helpers.ts';
 import { startLlmStub } from './llm-stub.ts';
 
 // OpenAI's own count for this request on gpt-4o (o200k_base): 3 to prime the answer, 3 per message,
@@ -16,13 +17,13 @@ const MESSAGES = [{ role: 'user' as const, content: 'hi' }];
 const PROMPT = 8;
 const ANSWER = 2;
 
-for (const eventWorker of [false, true]) {
-  test(`token estimate (${eventWorker ? 'telemetry worker' : 'request thread'}): missing usage is counted and marked, reported usage is kept`, async (t) => {
+for (const inThread of [false, true]) {
+  test(`token estimate (${inThread ? 'telemetry thread' : 'request thread'}): missing usage is counted and marked, reported usage is kept`, async (t) => {
     const stub = await startLlmStub(t);
+    const thread = inThread ? await threadedSink(t) : undefined;
     const { gw, sink } = await startTestGateway(t, {
-      eventWorker,
       models: { chat: { versions: { v1: { targets: [stub.url], upstreamModel: 'up-1', pricePerMillionTokens: { input: 2.5, output: 10 } } } } },
-    }, eventWorker ? { eventWorker: { hasher: { key: HASH_KEY, keyId: 'k1' }, redactor: { maxChars: 2048 } } } : {});
+    }, thread ? { sink: thread.sink } : {});
     const client = new OpenAI({ baseURL: `${gw.url}/v1`, apiKey: 'k', maxRetries: 0 });
 
     stub.noUsage = true;
@@ -38,8 +39,17 @@ for (const eventWorker of [false, true]) {
     stub.noUsage = false;
     await client.chat.completions.create({ model: 'chat', messages: MESSAGES });
 
-    await sink.waitFor(5);
-    const [plain, streamed, embedded, failed, reported] = sink.events;
+    let events: TelemetryEvent[];
+    if (thread) {
+      await gw.close();
+      events = await thread.events();
+      assert.equal(thread.sink.builtHere, 0, 'built in the thread');
+    } else {
+      await sink.waitFor(5);
+      events = sink.events;
+    }
+    assert.equal(events.length, 5);
+    const [plain, streamed, embedded, failed, reported] = events;
     for (const [e, what] of [[plain, 'non-stream'], [streamed, 'stream']] as const) {
       assert.equal(e!.tokens_in, PROMPT, `${what}: prompt tokens counted`);
       assert.equal(e!.tokens_out, ANSWER, `${what}: answer tokens counted`);

@@ -1,7 +1,8 @@
 /**
- * The telemetry stage with its worker: payloads go through the shared ring (wrapping around it
- * many times), records too big for the ring are built inline, a parked worker is woken by the
- * next record, and a worker that dies with records in the ring loses none of them.
+ * The telemetry stage with the sink in the telemetry thread (ThreadedSink, local log): exchanges go
+ * whole through the shared ring (wrapping around it many times) and come out as the events the
+ * request thread would build; a record too big for the ring is built here and still written;
+ * a parked thread is woken by the next record.
  */
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
@@ -11,10 +12,15 @@ import { buildEvent } from '../../services/telemetry/event-builder.ts';
 import { recordOf } from '../../services/gateway/observability/event-record.ts';
 import { createHasher } from '../../services/telemetry/hash.ts';
 import { createRedactor } from '../../services/telemetry/redact.ts';
-import { createLogger } from '../../services/core/log.ts';
-import { MemorySink } from '../../services/telemetry/sink.ts';
+import { createLogger, silentLogger } from '../../services/core/log.ts';
+import { parseConfig } from '../../services/core/config.ts';
+import { TelemetrySection } from '../../services/telemetry/config.ts';
+import { decodeEvent, type TelemetryEvent } from '../../services/telemetry/event.ts';
+import { localLogDir } from '../../services/telemetry/factory.ts';
+import { LocalLogReader } from '../../services/telemetry/local-log.ts';
+import { ThreadedSink } from '../../services/telemetry/threaded-sink.ts';
 import type { ModelConfig } from '../../services/gateway/config.ts';
-import type { TelemetryEvent } from '../../services/telemetry/event.ts';
+import { cleanup, tempDir } from '../support/cleanup.ts';
 import { HASH_KEY } from '../gateway/helpers.ts';
 
 const hasherOpts = { key: HASH_KEY, keyId: 'k1' };
@@ -52,16 +58,40 @@ function exchange(i: number, pad = 0, model = i % 2 ? modelA : modelB): Exchange
 /** The event the same exchange gives when built in this thread. */
 const expected = (x: Exchange): TelemetryEvent => buildEvent(recordOf(x), { hasher, redactor, gatewayId: 'g', paths: new Map() });
 
-function stage(t: TestContext, sink: MemorySink, ringBytes?: number): TelemetryStage {
-  const s = new TelemetryStage({ sink, hasher, redactor, gatewayId: 'g', logger, worker: { hasher: hasherOpts, redactor: redactorOpts }, ringBytes });
-  t.after(() => s.close());
-  return s;
+interface Setup {
+  stage: TelemetryStage;
+  sink: ThreadedSink;
+  /** Flushes and reads every event in the log. */
+  events(): Promise<TelemetryEvent[]>;
 }
 
-/** Waits until the worker has built an event (it takes a few hundred ms to start). */
-async function workerUp(s: TelemetryStage): Promise<void> {
-  s.submit(recordOf(exchange(0)));
-  await until('the worker to build its first event', () => s.built.worker > 0);
+async function setup(t: TestContext, ringBytes?: number): Promise<Setup> {
+  const telemetry = parseConfig(TelemetrySection, { hashing: hasherOpts });
+  const dataDir = tempDir(t, 'stage');
+  const sink = await ThreadedSink.start({
+    gatewayId: 'g', hasher: hasherOpts, redactor: redactorOpts, hasherInstance: hasher, redactorInstance: redactor, telemetry, kafka: undefined,
+    dataDir, service: 'test', logLevel: 'silent', logger: silentLogger(), ringBytes,
+  });
+  cleanup(t, () => sink.close());
+  const stage = new TelemetryStage({ sink, hasher, redactor, gatewayId: 'g', logger });
+  return {
+    stage, sink,
+    async events() {
+      await stage.drain();
+      await sink.flush();
+      const reader = new LocalLogReader({ dir: localLogDir(telemetry, dataDir), name: `t${Date.now()}` });
+      cleanup(t, () => reader.close());
+      const out: TelemetryEvent[] = [];
+      for (let recs = await reader.read(1000); recs.length; recs = await reader.read(1000)) {
+        for (const r of recs) {
+          const d = decodeEvent(r.value);
+          assert.ok(d.ok, d.ok ? '' : d.reason);
+          out.push(d.event);
+        }
+      }
+      return out;
+    },
+  };
 }
 
 async function until(what: string, ok: () => boolean, ms = 10_000): Promise<void> {
@@ -72,66 +102,46 @@ async function until(what: string, ok: () => boolean, ms = 10_000): Promise<void
   }
 }
 
-test('telemetry stage: 3,000 events through a 64 KiB ring (wrapping ~45 times) equal inline builds', async (t) => {
-  const sink = new MemorySink();
-  const s = stage(t, sink, 64 * 1024);
-  await workerUp(s);
+test('telemetry stage: 3,000 exchanges through a 64 KiB ring (wrapping ~45 times) become the events the request thread builds', async (t) => {
+  const { stage, sink, events } = await setup(t, 64 * 1024);
   const xs: Exchange[] = [];
   for (let i = 1; i <= 3000; i++) {
     const x = exchange(i, (i * 37) % 900);
     xs.push(x);
-    s.submit(recordOf(x));
-    if (i % 20 === 0) await until('the worker to keep up', () => s.backlog < 20); // ~20 KiB in the ring at most
+    stage.submit(recordOf(x));
+    if (i % 20 === 0) await until('the thread to keep up', () => stage.backlog < 20); // ~20 KiB in the ring at most
   }
-  await s.drain();
-  assert.equal(sink.events.length, 3001);
-  assert.equal(s.built.inline, 0, 'none had to be built inline');
-  const byId = new Map(sink.events.map((e) => [e.event_id, e]));
+  const got = await events();
+  assert.equal(got.length, 3000);
+  assert.equal(sink.builtHere + stage.builtHere, 0, 'none had to be built on the request thread');
+  const byId = new Map(got.map((e) => [e.event_id, e]));
   for (const x of xs) assert.deepEqual(byId.get(x.eventId), expected(x), `event ${x.eventId}`);
 });
 
-test('telemetry stage: a record larger than a quarter of the ring is built inline, the rest still in the worker', async (t) => {
-  const sink = new MemorySink();
-  const s = stage(t, sink, 64 * 1024);
-  await workerUp(s);
+test('telemetry stage: a record larger than a quarter of the ring is built here and still written; the rest in the thread', async (t) => {
+  const { stage, sink, events } = await setup(t, 64 * 1024);
   const big = exchange(1, 40_000);
   const small = exchange(2);
-  s.submit(recordOf(big));
-  s.submit(recordOf(small));
-  await s.drain();
-  assert.equal(s.built.inline, 1);
-  assert.equal(s.built.worker, 2);
-  assert.deepEqual(sink.events.find((e) => e.event_id === big.eventId), expected(big));
-  assert.deepEqual(sink.events.find((e) => e.event_id === small.eventId), expected(small));
+  stage.submit(recordOf(big));
+  stage.submit(recordOf(small));
+  const got = await events();
+  assert.equal(stage.builtHere, 1, 'the big one, on the request thread');
+  assert.equal(sink.builtHere, 1, 'and handed to the thread\'s sink');
+  assert.deepEqual(got.find((e) => e.event_id === big.eventId), expected(big));
+  assert.deepEqual(got.find((e) => e.event_id === small.eventId), expected(small));
 });
 
-test('telemetry stage: a parked worker is woken by the next record', async (t) => {
-  const sink = new MemorySink();
-  const s = stage(t, sink);
-  await workerUp(s);
-  // The worker parks after 50 empty 1 ms naps; 300 ms is well past that, so this record finds it
+test('telemetry stage: a parked thread is woken by the next record', async (t) => {
+  const { stage, sink, events } = await setup(t);
+  stage.submit(recordOf(exchange(1)));
+  await until('the thread to take the first record', () => sink.backlog === 0);
+  // The thread parks after 50 empty 1 ms looks; 300 ms is well past that, so this record finds it
   // parked, with its own next look (every 1 s) some 700 ms away.
   await new Promise((r) => setTimeout(r, 300));
   const started = Date.now();
-  s.submit(recordOf(exchange(2)));
-  await s.drain();
+  stage.submit(recordOf(exchange(2)));
+  await until('the thread to take the second record', () => sink.backlog === 0, 5_000);
   const took = Date.now() - started;
-  assert.equal(s.built.worker, 2, 'built in the worker after waking it');
-  assert.ok(took < 300, `woken by the record, not by the parked worker's own look (${took} ms)`);
-});
-
-test('telemetry stage: a worker that dies with records in the ring loses none of them', async (t) => {
-  const sink = new MemorySink();
-  const s = stage(t, sink);
-  await workerUp(s);
-  const xs = Array.from({ length: 500 }, (_, i) => exchange(i + 1));
-  // Kill the worker from inside: terminate it the way a crash would end it, with records queued.
-  const w = (s as unknown as { worker: { terminate(): Promise<number> } }).worker;
-  for (const x of xs) s.submit(recordOf(x));
-  void w.terminate();
-  await until('the stage to give up on the worker', () => !s.usesWorker);
-  await s.drain();
-  const got = new Map(sink.events.map((e) => [e.event_id, e]));
-  for (const x of xs) assert.deepEqual(got.get(x.eventId), expected(x), `event ${x.eventId}`);
-  assert.equal(sink.events.length, 501, 'each exactly once');
+  assert.ok(took < 300, `woken by the record, not by the parked thread's own look (${took} ms)`);
+  assert.equal((await events()).length, 2);
 });

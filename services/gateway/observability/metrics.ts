@@ -48,7 +48,7 @@ export class GatewayMetrics {
     this.ttfb = new FastHistogram('mlgate_gateway_ttfb_seconds', 'Time from request to the first response body byte', ['model', 'version'], LATENCY_BUCKETS, registry);
     const inflightOf = () => this.inflightSource();
     const workerOn = () => this.workerSource();
-    new Gauge({ name: 'mlgate_gateway_event_worker', help: '1 while telemetry events are built in the worker thread, 0 when built in the main thread', registers, aggregator: 'min', collect() { this.set(workerOn() ? 1 : 0); } });
+    new Gauge({ name: 'mlgate_gateway_event_worker', help: '1 while telemetry events are built and sent in the telemetry thread, 0 when on the main thread', registers, aggregator: 'min', collect() { this.set(workerOn() ? 1 : 0); } });
     this.inflight = new Gauge({ name: 'mlgate_gateway_inflight_requests', help: 'Requests being served now (primary requests and shadow copies)', registers, collect() { this.set(inflightOf()); } });
     this.breaker = new Gauge({ name: 'mlgate_gateway_breaker_state', help: 'Breaker state per version: 0 closed, 1 half-open, 2 open', labelNames: ['model', 'version'], registers, aggregator: 'max' });
     this.weight = new Gauge({ name: 'mlgate_gateway_version_weight', help: 'Traffic weight per version in percent', labelNames: ['model', 'version'], registers, aggregator: 'max' });
@@ -88,7 +88,7 @@ export class GatewayMetrics {
     this.inflightSource = f;
   }
 
-  /** Where the event-worker gauge reads whether the worker is in use. */
+  /** Where the event-worker gauge reads whether the telemetry thread is in use. */
   setEventWorkerSource(f: () => boolean): void {
     this.workerSource = f;
   }
