@@ -1,16 +1,15 @@
 /**
  * The telemetry thread of a gateway whose sink runs off the request thread (threaded-sink.ts):
  * it owns the sink (the Kafka sink with its spill, or the embedded mode's local log), reads
- * whole exchange records from the shared ring (event-ring.ts, kind 3), builds each event
- * (hashes, redaction, prediction, usage: event-builder.ts) and hands it to the sink here. Built
- * events never go back to the request thread; what goes back is small: how many records were
- * taken (a counter in the ring's shared control words, so the parent can forget them; no
- * message), the sink's counters every `STATS_MS`, the
+ * whole exchange records from the shared ring (event-ring.ts), builds each event (hashes,
+ * redaction, prediction, usage: event-builder.ts) and hands it to the sink here. Built events
+ * never go back to the request thread. What goes back is small: how many records were taken (a
+ * counter in the ring's control words, no message), the sink's counters every `STATS_MS`, the
  * replies to flush and close, and log lines (the parent writes them with its own logger).
  *
- * The thread keeps its event loop free, since the sink's producer, timers and files need it: it looks at the ring every millisecond while
- * there is traffic, and after {@link IDLE_NAPS} empty looks parks on the ring's control word
- * (`Atomics.waitAsync`) until the writer wakes it.
+ * The thread keeps its event loop free, since the sink's producer, timers and files need it: it
+ * looks at the ring every millisecond while there is traffic, and after {@link IDLE_NAPS} empty
+ * looks parks on the ring's control word (`Atomics.waitAsync`) until the writer wakes it.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { componentLogger, createLogger } from '../core/log.ts';
@@ -59,7 +58,7 @@ const onRecord = (r: EventRecord): void => {
   try {
     e = buildEvent(r, deps);
   } catch (err) {
-    // A bug in building: the event is lost, counted and logged by the parent.
+    // A bug in building: the event is lost, and the parent logs why.
     errors.push((err as Error).message);
     return;
   }

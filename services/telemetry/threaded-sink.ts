@@ -18,24 +18,21 @@
  * of docs/telemetry.md).
  */
 import type { Worker } from 'node:worker_threads';
-import type { Logger } from '../core/log.ts';
-import { buildEvent, PROBE, type BuildDeps, type EventRecord } from './event-builder.ts';
-import type { TelemetryEvent } from './event.ts';
-import { ringMemory, RingWriter } from './event-ring.ts';
-import { createSink, localLogDir, spillDir } from './factory.ts';
-import type { Hasher } from './hash.ts';
-import { releaseLockOfDeadThread } from './local-log-writer.ts';
-import { TelemetryMetrics } from './metrics.ts';
-import type { Redactor } from './redact.ts';
-import type { SinkStats, TelemetrySink } from './sink.ts';
-import { spawnWorker } from './worker-thread.ts';
 import type { Registry } from 'prom-client';
 import type { z } from 'zod';
 import type { KafkaSection } from '../core/config.ts';
+import type { Logger } from '../core/log.ts';
 import type { TelemetryConfig } from './config.ts';
-import type { RingMemory } from './event-ring.ts';
-import type { HasherOptions } from './hash.ts';
-import type { RedactorOptions } from './redact.ts';
+import { buildEvent, PROBE, type BuildDeps, type EventRecord } from './event-builder.ts';
+import type { TelemetryEvent } from './event.ts';
+import { ringMemory, RingWriter, type RingMemory } from './event-ring.ts';
+import { createSink, localLogDir, spillDir } from './factory.ts';
+import type { Hasher, HasherOptions } from './hash.ts';
+import { releaseLockOfDeadThread } from './local-log-writer.ts';
+import { TelemetryMetrics } from './metrics.ts';
+import type { Redactor, RedactorOptions } from './redact.ts';
+import type { SinkStats, TelemetrySink } from './sink.ts';
+import { spawnWorker } from './worker-thread.ts';
 
 /** What the thread gets as `workerData` (sink-thread.ts). */
 export interface SinkThreadData {
