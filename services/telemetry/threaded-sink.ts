@@ -165,8 +165,12 @@ export class ThreadedSink implements TelemetrySink {
    * record is larger than a quarter of the ring).
    */
   takeRecord(r: EventRecord): boolean {
-    if (!this.ring || !this.ring.writeRecord(r)) return false;
+    if (!this.ring) return false;
+    // Forget before writing, never between the write and the push: the thread may take the new
+    // record at once (this thread preempted), and a count read then would include a record not
+    // yet in `pending`, which would then wait there for ever (and hold up flush and close).
     if (this.pending.length >= 1024) this.forgetTaken();
+    if (!this.ring.writeRecord(r)) return false;
     this.pending.push(r);
     return true;
   }

@@ -20,6 +20,7 @@ import { eventId } from '../../services/gateway/proxy/ids.ts';
 import { TelemetrySection, type TelemetryConfig } from '../../services/telemetry/config.ts';
 import type { EventRecord } from '../../services/telemetry/event-builder.ts';
 import { decodeEvent, type TelemetryEvent } from '../../services/telemetry/event.ts';
+import { RingWriter } from '../../services/telemetry/event-ring.ts';
 import { TelemetryStage } from '../../services/telemetry/event-stage.ts';
 import { localLogDir } from '../../services/telemetry/factory.ts';
 import { createHasher } from '../../services/telemetry/hash.ts';
@@ -250,4 +251,33 @@ test('threaded sink: a thread that hashes with another key is given up at start;
     const n = ids.indexOf(e.event_id);
     assert.equal(e.input_hash, opts.hasherInstance.hashPayload(request(n).body, 'application/json'), `event ${i} keyed with the gateway's key`);
   }
+});
+
+test('threaded sink: a record the thread takes the instant it is written (the request thread preempted) is not left waiting; flush returns', async (t) => {
+  const telemetry = parseConfig(TelemetrySection, { hashing: HASHING });
+  const opts = threadOptions(t, telemetry);
+  const sink = await ThreadedSink.start(opts);
+  // Bounded: with the bug this guards against, close would wait for the lost record for ever.
+  cleanup(t, () => Promise.race([sink.close(), new Promise((r) => setTimeout(r, 5000))]));
+  // Each write waits, as a preempted thread would, until the telemetry thread has taken it.
+  const proto = RingWriter.prototype;
+  const write = proto.writeRecord;
+  let written = 0;
+  proto.writeRecord = function (this: RingWriter, r: EventRecord): boolean {
+    const ok = write.call(this, r);
+    if (ok) {
+      written++;
+      const end = Date.now() + 5000;
+      while (this.taken() !== written && Date.now() < end) { /* the other thread works meanwhile */ }
+    }
+    return ok;
+  };
+  t.after(() => { proto.writeRecord = write; });
+  const ids = Array.from({ length: 1100 }, () => eventId()); // past the 1,024 records after which the sink forgets taken ones
+  for (let i = 0; i < ids.length; i++) assert.ok(sink.takeRecord(record(i, ids[i])));
+  proto.writeRecord = write;
+  const outcome = await Promise.race([sink.flush().then(() => 'flushed'), new Promise((r) => setTimeout(r, 10_000)).then(() => 'stuck')]);
+  assert.equal(outcome, 'flushed', `backlog ${sink.backlog}`);
+  assert.equal(sink.backlog, 0);
+  assert.equal((await readLog(t, localLogDir(telemetry, opts.dataDir))).length, ids.length);
 });
