@@ -94,14 +94,14 @@ export function model(versions: Record<string, string | string[]>, extra: Record
  * The sink `mlgate gateway` runs with `eventWorker` on: the local log in the telemetry thread
  * (events built there), keyed with {@link HASH_KEY}. `events()` flushes and reads the log back.
  */
-export async function threadedSink(t: TestContext): Promise<{ sink: ThreadedSink; events(): Promise<TelemetryEvent[]> }> {
+export async function threadedSink(t: TestContext, opts: { ringBytes?: number } = {}): Promise<{ sink: ThreadedSink; events(): Promise<TelemetryEvent[]> }> {
   const hashing = { key: HASH_KEY, keyId: 'k1' };
   const redaction = { maxChars: 2048 };
   const telemetry = parseConfig(TelemetrySection, { hashing });
   const dataDir = tempDir(t, 'threaded');
   const sink = await ThreadedSink.start({
     gatewayId: 'gw-test', hasher: hashing, redactor: redaction, hasherInstance: createHasher(hashing), redactorInstance: createRedactor(redaction),
-    telemetry, kafka: undefined, dataDir, service: 'gateway', logLevel: 'silent', logger: silentLogger(),
+    telemetry, kafka: undefined, dataDir, service: 'gateway', logLevel: 'silent', logger: silentLogger(), ringBytes: opts.ringBytes,
   });
   cleanup(t, () => sink.close());
   return {

@@ -12,16 +12,11 @@ import { buildEvent } from '../../services/telemetry/event-builder.ts';
 import { recordOf } from '../../services/gateway/observability/event-record.ts';
 import { createHasher } from '../../services/telemetry/hash.ts';
 import { createRedactor } from '../../services/telemetry/redact.ts';
-import { createLogger, silentLogger } from '../../services/core/log.ts';
-import { parseConfig } from '../../services/core/config.ts';
-import { TelemetrySection } from '../../services/telemetry/config.ts';
-import { decodeEvent, type TelemetryEvent } from '../../services/telemetry/event.ts';
-import { localLogDir } from '../../services/telemetry/factory.ts';
-import { LocalLogReader } from '../../services/telemetry/local-log.ts';
-import { ThreadedSink } from '../../services/telemetry/threaded-sink.ts';
+import type { TelemetryEvent } from '../../services/telemetry/event.ts';
+import { createLogger } from '../../services/core/log.ts';
+import type { ThreadedSink } from '../../services/telemetry/threaded-sink.ts';
 import type { ModelConfig } from '../../services/gateway/config.ts';
-import { cleanup, tempDir } from '../support/cleanup.ts';
-import { HASH_KEY } from '../gateway/helpers.ts';
+import { HASH_KEY, threadedSink } from '../gateway/helpers.ts';
 
 const hasherOpts = { key: HASH_KEY, keyId: 'k1' };
 const redactorOpts = { maxChars: 2048 };
@@ -56,42 +51,19 @@ function exchange(i: number, pad = 0, model = i % 2 ? modelA : modelB): Exchange
 }
 
 /** The event the same exchange gives when built in this thread. */
-const expected = (x: Exchange): TelemetryEvent => buildEvent(recordOf(x), { hasher, redactor, gatewayId: 'g', paths: new Map() });
+const expected = (x: Exchange): TelemetryEvent => buildEvent(recordOf(x), { hasher, redactor, gatewayId: 'gw-test', paths: new Map() });
 
 interface Setup {
   stage: TelemetryStage;
   sink: ThreadedSink;
-  /** Flushes and reads every event in the log. */
+  /** Drains the stage, flushes and reads every event in the log. */
   events(): Promise<TelemetryEvent[]>;
 }
 
 async function setup(t: TestContext, ringBytes?: number): Promise<Setup> {
-  const telemetry = parseConfig(TelemetrySection, { hashing: hasherOpts });
-  const dataDir = tempDir(t, 'stage');
-  const sink = await ThreadedSink.start({
-    gatewayId: 'g', hasher: hasherOpts, redactor: redactorOpts, hasherInstance: hasher, redactorInstance: redactor, telemetry, kafka: undefined,
-    dataDir, service: 'test', logLevel: 'silent', logger: silentLogger(), ringBytes,
-  });
-  cleanup(t, () => sink.close());
-  const stage = new TelemetryStage({ sink, hasher, redactor, gatewayId: 'g', logger });
-  return {
-    stage, sink,
-    async events() {
-      await stage.drain();
-      await sink.flush();
-      const reader = new LocalLogReader({ dir: localLogDir(telemetry, dataDir), name: `t${Date.now()}` });
-      cleanup(t, () => reader.close());
-      const out: TelemetryEvent[] = [];
-      for (let recs = await reader.read(1000); recs.length; recs = await reader.read(1000)) {
-        for (const r of recs) {
-          const d = decodeEvent(r.value);
-          assert.ok(d.ok, d.ok ? '' : d.reason);
-          out.push(d.event);
-        }
-      }
-      return out;
-    },
-  };
+  const thread = await threadedSink(t, { ringBytes });
+  const stage = new TelemetryStage({ sink: thread.sink, hasher, redactor, gatewayId: 'gw-test', logger });
+  return { stage, sink: thread.sink, events: async () => { await stage.drain(); return thread.events(); } };
 }
 
 async function until(what: string, ok: () => boolean, ms = 10_000): Promise<void> {
