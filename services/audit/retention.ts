@@ -12,6 +12,7 @@ import type { Warehouse } from '../warehouse/warehouse.ts';
 const FIXED: Readonly<Record<string, { days: number | null; why: string }>> = {
   erasure_log: { days: null, why: 'the evidence of erasures: kept forever' },
   ingest_ledger: { days: 7, why: 'ingester batch boundaries' },
+  ingest_claims: { days: 7, why: 'ingester partition claims' },
   schema_migrations: { days: null, why: 'schema history' },
 };
 

@@ -49,3 +49,52 @@ export class BatchLedger {
     await this.wh.insert('ingest_ledger', [{ source, partition, first_offset: range.first, last_offset: range.last, rows }]);
   }
 }
+
+/**
+ * Partition claims (`<db>.ingest_claims`): an ingester claims a partition when it is assigned it
+ * (stamped by the server's clock, so every ingester orders claims the same way) and, just before
+ * each insert, checks that the partition's newest claim is still its own. A deposed owner that has
+ * not heard of the rebalance yet (a broker restart: it learns only when its commit is refused) then
+ * drops its batch instead of inserting it beside the new owner's, whose ledger read and event-id
+ * lookup came after its claim. What is left is the moment between a check and its insert landing.
+ * A disabled fence claims nothing and never refuses.
+ */
+export class PartitionClaims {
+  private readonly wh: Warehouse;
+  readonly enabled: boolean;
+  /** This ingester's id in its claims (random per process). */
+  readonly owner: string;
+
+  constructor(wh: Warehouse, enabled: boolean, owner: string) {
+    this.wh = wh;
+    this.enabled = enabled;
+    this.owner = owner;
+  }
+
+  /** Claims `partition` of `source` for this ingester, now. */
+  async claim(source: string, partition: number): Promise<void> {
+    if (!this.enabled) return;
+    await this.wh.command(
+      'INSERT INTO {db}.ingest_claims (source, partition, owner, claimed_at) SELECT {source:String}, {partition:UInt32}, {owner:String}, now64(6)',
+      { source, partition, owner: this.owner },
+    );
+  }
+
+  /** The owner of the partition's newest claim, or null when it has none. */
+  async holder(source: string, partition: number): Promise<string | null> {
+    if (!this.enabled) return null;
+    const rows = await this.wh.query<{ owner: string }>(
+      `SELECT owner FROM {db}.ingest_claims WHERE source = {source:String} AND partition = {partition:UInt32}
+       ORDER BY claimed_at DESC, owner DESC LIMIT 1`,
+      { source, partition },
+    );
+    return rows[0]?.owner ?? null;
+  }
+
+  /** True unless another ingester claimed the partition after this one did. */
+  async stillOwner(source: string, partition: number): Promise<boolean> {
+    if (!this.enabled) return true;
+    const holder = await this.holder(source, partition);
+    return holder === null || holder === this.owner;
+  }
+}

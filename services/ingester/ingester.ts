@@ -11,6 +11,7 @@
  * While ClickHouse is unavailable the source is paused and the insert retried with backoff,
  * forever: nothing is dropped, and the backlog shows as consumer lag.
  */
+import { randomUUID } from 'node:crypto';
 import type { Registry } from 'prom-client';
 import type { Logger } from '../core/log.ts';
 import { silentLogger } from '../core/log.ts';
@@ -20,7 +21,7 @@ import type { IngesterConfig } from './config.ts';
 import { createMessageDecoder, type DecodedItem, type MessageDecoder } from './decode.ts';
 import { ErasureFilter } from './erasure-filter.ts';
 import { IngesterErrors } from './errors.ts';
-import { BatchLedger, batchToken } from './batch-ledger.ts';
+import { BatchLedger, PartitionClaims, batchToken } from './batch-ledger.ts';
 import { IngesterMetrics } from './metrics.ts';
 import { normalizeForced, planChunks, type OffsetRange, type PlannedChunk } from './planner.ts';
 import { Retrier } from './retry.ts';
@@ -87,6 +88,9 @@ class IngesterCore implements Ingester {
   private readonly log: Logger;
   private readonly metrics: IngesterMetrics;
   private readonly ledger: BatchLedger;
+  private readonly claims: PartitionClaims;
+  /** Per partition: the assignment generation this ingester last claimed it in. */
+  private readonly claimedIn = new Map<string, number>();
   private readonly retrier: Retrier;
   private readonly writer: BatchWriter;
   private readonly decode: MessageDecoder;
@@ -109,6 +113,7 @@ class IngesterCore implements Ingester {
     this.log = opts.logger ?? silentLogger();
     this.metrics = new IngesterMetrics(opts.registry);
     this.ledger = new BatchLedger(opts.warehouse, exactlyOnce);
+    this.claims = new PartitionClaims(opts.warehouse, exactlyOnce, randomUUID());
     this.decode = createMessageDecoder(this.cfg.rowFormat);
     this.retrier = new Retrier({
       initialMs: this.cfg.retry.initialMs, maxMs: this.cfg.retry.maxMs, metrics: this.metrics, log: this.log,
@@ -118,7 +123,7 @@ class IngesterCore implements Ingester {
     this.writer = new BatchWriter({
       cfg: this.cfg, warehouse: opts.warehouse, source: opts.source, metrics: this.metrics, retrier: this.retrier, log: this.log,
       counts: this.counts, generation: () => this.generation, abandoned: () => this.abandon,
-      dedupe: exactlyOnce && this.cfg.dedupeEvents, erasures: this.erasures,
+      dedupe: exactlyOnce && this.cfg.dedupeEvents, erasures: this.erasures, claims: this.claims,
     });
     this.failure = new Promise((resolve) => { this.failWith = resolve; });
   }
@@ -163,6 +168,12 @@ class IngesterCore implements Ingester {
     let st = this.parts.get(key);
     if (!st) this.parts.set(key, (st = { forced: undefined, carry: [] }));
     try {
+      if (this.claimedIn.get(key) !== this.generation) {
+        // Once per assignment (not after an error: a deposed owner must not claim back).
+        const generation = this.generation;
+        await this.retrier.run('claim the partition', ctl, () => this.claims.claim(batch.source, batch.partition));
+        this.claimedIn.set(key, generation);
+      }
       if (st.forced === undefined) {
         const from = batch.messages[0]!.offset;
         const ranges = await this.retrier.run('read the batch ledger', ctl, () => this.ledger.pending(batch.source, batch.partition, from));

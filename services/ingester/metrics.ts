@@ -30,6 +30,8 @@ export class IngesterMetrics {
   readonly duplicates: Counter<string>;
   /** Rows not inserted because they were already stored at their own offset (a replay, or another ingester's batch of the range). */
   readonly alreadyStored: Counter<string>;
+  /** Batches not inserted because another ingester claimed their partition after this one (a deposed owner's). */
+  readonly fenced: Counter<string>;
   /** Rows not inserted because an erasure logged after their event covers them (by selector kind). */
   readonly erased: Counter<'selector'>;
   /** Offsets committed after a successful insert. */
@@ -59,6 +61,7 @@ export class IngesterMetrics {
     this.replays = new Counter({ name: 'mlgate_ingester_replayed_batches_total', help: 'Batches rebuilt from the ledger after a crash or rebalance', registers });
     this.duplicates = new Counter({ name: 'mlgate_ingester_duplicate_events_total', help: 'Rows dropped because their event id was already stored at another offset or earlier in the batch', registers });
     this.alreadyStored = new Counter({ name: 'mlgate_ingester_already_stored_rows_total', help: 'Rows not inserted because they were already stored at their own offset (a replayed batch, or another ingester cut the range differently)', registers });
+    this.fenced = new Counter({ name: 'mlgate_ingester_fenced_batches_total', help: 'Batches not inserted because another ingester claimed their partition since it was assigned here (left to the new owner)', registers });
     this.erased = new Counter({ name: 'mlgate_ingester_erased_rows_total', help: 'Rows not inserted because an erasure (erasure_log) of their consumer or input hash came after their event', labelNames: ['selector'], registers });
     this.commits = new Counter({ name: 'mlgate_ingester_commits_total', help: 'Offset commits after a successful insert', registers });
     this.lastCommit = new Gauge({ name: 'mlgate_ingester_last_commit_timestamp_seconds', help: 'Unix time of the last commit', registers });

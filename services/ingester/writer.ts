@@ -10,6 +10,7 @@ import { WarehouseErrors, shortMessage } from '../warehouse/errors.ts';
 import { REQUEST_COLUMNS } from '../warehouse/request-rows.ts';
 import type { JsonLinesOptions, Warehouse } from '../warehouse/warehouse.ts';
 import type { IngesterConfig } from './config.ts';
+import type { PartitionClaims } from './batch-ledger.ts';
 import type { DecodedItem } from './decode.ts';
 import { dropDuplicates, keptToken } from './dedupe.ts';
 import type { ErasureFilter } from './erasure-filter.ts';
@@ -58,6 +59,8 @@ export interface WriterOptions {
   abandoned(): boolean;
   /** Look up event ids before each insert and drop events already stored (see dedupe.ts). */
   dedupe: boolean;
+  /** The partition claims checked just before each insert (a disabled fence never refuses). */
+  claims: PartitionClaims;
   /** Drops rows an earlier erasure covers (see erasure-filter.ts); undefined = off. */
   erasures: ErasureFilter | undefined;
 }
@@ -173,6 +176,15 @@ export class BatchWriter {
     // inserts under the same token (and one that finds some stored inserts only the rest).
     const token = job.token && valid.length !== job.valid.length ? keptToken(job.token, valid) : job.token;
     if (valid.length) {
+      // The fence, as late as it can be: a newer claim means a rebalance gave the partition to
+      // another ingester, which rebuilds this batch from the ledger; nothing is inserted or committed.
+      const claims = this.o.claims;
+      if (!(await retrier.run('check the partition claim', this.ctl, () => claims.stillOwner(job.source, job.partition)))) {
+        metrics.fenced.inc();
+        this.o.log.warn({ source: job.source, partition: job.partition, range: job.range },
+          'another ingester claimed this partition since it was assigned here: batch left to the new owner');
+        return;
+      }
       const rejected = await retrier.run(`insert ${valid.length} rows`, this.ctl, () => this.insertOrSplit(job, valid, token));
       dead.push(...rejected);
       let oldest = Infinity;

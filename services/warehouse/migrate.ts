@@ -125,13 +125,13 @@ export function dropDistributedStatement(ctx: MigrationContext, table: string): 
 }
 
 /**
- * Tables a service reads back what it (or the instance before it) wrote: the batch ledger and
- * `requests` (ingester: batch boundaries, event-id lookups), the chained tables (chain heads) and
+ * Tables a service reads back what it (or the instance before it) wrote: the batch ledger, the
+ * partition claims and `requests` (ingester: batch boundaries, owners, event-id lookups), the chained tables (chain heads) and
  * the rollout states (controller takeover). A replica may lag behind an insert made on another
  * replica; in replicated cluster mode every migrate() (every service start) waits until its replica
  * has fetched everything written before (`SYSTEM SYNC REPLICA`).
  */
-export const SYNCED_TABLES: readonly string[] = ['requests', 'ingest_ledger', 'canary_decisions', 'admin_changes', 'erasure_log', 'controller_rollouts'];
+export const SYNCED_TABLES: readonly string[] = ['requests', 'ingest_ledger', 'ingest_claims', 'canary_decisions', 'admin_changes', 'erasure_log', 'controller_rollouts'];
 
 /** The `SYSTEM SYNC REPLICA` statements run after the migrations (replicated cluster mode only). */
 export function syncStatements(ctx: MigrationContext): string[] {

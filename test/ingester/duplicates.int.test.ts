@@ -161,3 +161,51 @@ test('a range stored by one ingester and read again by another that cuts it diff
   assert.equal(await metric(b.registry, 'mlgate_ingester_duplicate_events_total'), 0, 'no copy at another offset');
   assert.equal(b.ingester.stats().rows, 1000, 'B inserts only what A had not stored');
 });
+
+test('the partition claim fences a deposed owner: its batch in hand when another ingester claimed the partition and stored the range is not inserted', async (t) => {
+  const brokers = await needKafka(t);
+  if (!brokers) return;
+  const topics = await withTopics(t, brokers, { events: { partitions: 1 }, dlq: {} });
+  const wh = await embeddedWarehouse(t);
+  const events = eventValues(1000);
+  await produceKeyed(brokers, topics.events, events);
+  // Owner A holds its first batch after the event-id lookup, at the claim check just before the
+  // insert: the moment a deposed owner that has not heard of the rebalance is in.
+  let held!: () => void;
+  const reachedCheck = new Promise<void>((r) => { held = r; });
+  let release!: () => void;
+  const gate = new Promise<void>((r) => { release = r; });
+  let checks = 0;
+  const gated = new Proxy(wh, {
+    get(target, prop, receiver) {
+      if (prop === 'query') {
+        return async (sql: string, params?: Record<string, unknown>) => {
+          if (sql.includes('ingest_claims') && checks++ === 0) {
+            held();
+            await gate;
+          }
+          return target.query(sql, params);
+        };
+      }
+      const v = Reflect.get(target, prop, receiver) as unknown;
+      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+    },
+  }) as Warehouse;
+  const cfgA = testIngesterConfig(topics, { batch: { maxRows: 300, lingerMs: 100, minBytes: 1 }, groupId: `ga-${topics.events}` });
+  const a = await runIngester(t, gated, cfgA, testKafkaSource(brokers, cfgA));
+  await reachedCheck;
+  assert.equal(await count(wh, 'SELECT count() FROM {db}.requests'), 0, 'A has inserted nothing yet');
+  // B is assigned the partition (it claims it), has not seen A's ledger records, cuts the range
+  // its own way and stores all of it.
+  await wh.command('TRUNCATE TABLE {db}.ingest_ledger');
+  const cfgB = testIngesterConfig(topics, { batch: { maxRows: 170, lingerMs: 100, minBytes: 1 }, groupId: `gb-${topics.events}` });
+  const b = await runIngester(t, wh, cfgB, testKafkaSource(brokers, cfgB));
+  await committedAll(brokers, cfgB.groupId, topics.events, 1000);
+  assert.equal(b.ingester.stats().rows, 1000);
+  // A goes on: its check finds B's newer claim, and the batch is left to B.
+  release();
+  await waitUntil('A fenced', async () => (await metric(a.registry, 'mlgate_ingester_fenced_batches_total')) >= 1, 30_000);
+  await committedAll(brokers, cfgA.groupId, topics.events, 1000);
+  assert.equal(a.ingester.stats().rows, 0, 'A inserted none of its batches');
+  await assertExact(wh, events);
+});

@@ -127,7 +127,7 @@ test('cluster mode: every statement parses on the embedded engine (EXPLAIN AST) 
   const created = single.migrations.flatMap((x) => x.statements).flatMap((s) => /^CREATE TABLE IF NOT EXISTS \{db\}\.(\w+)/.exec(s)?.[1] ?? []);
   assert.deepEqual([...replicatedTables].sort(), ['schema_migrations', ...created].sort(), 'every table, the bookkeeping one too, is replicated');
   assert.deepEqual(syncedTables, [...SYNCED_TABLES]);
-  for (const table of ['requests', 'ingest_ledger', 'canary_decisions', 'admin_changes', 'erasure_log', 'controller_rollouts']) {
+  for (const table of ['requests', 'ingest_ledger', 'ingest_claims', 'canary_decisions', 'admin_changes', 'erasure_log', 'controller_rollouts']) {
     assert.ok(syncedTables.includes(table), `${table} is read back after a restart or takeover, so its replica is synced first`);
   }
 

@@ -15,13 +15,14 @@ import { migration as m0006 } from './0006_requests_upstream_model.ts';
 import { migration as m0007 } from './0007_requests_token_timing.ts';
 import { migration as m0008 } from './0008_requests_cost.ts';
 import { migration as m0009 } from './0009_requests_tokens_estimated.ts';
+import { migration as m0010 } from './0010_ingest_claims.ts';
 import { migration as m0100 } from './0100_audit_chains.ts';
 import { migration as m0101 } from './0101_erasure_log.ts';
 import { migration as m0200 } from './0200_controller_rollouts.ts';
 
 export type { Migration, MigrationContext } from './types.ts';
 
-const BUILT_IN: readonly Migration[] = [m0001, m0002, m0003, m0004, m0005, m0006, m0007, m0008, m0009, m0100, m0101, m0200];
+const BUILT_IN: readonly Migration[] = [m0001, m0002, m0003, m0004, m0005, m0006, m0007, m0008, m0009, m0010, m0100, m0101, m0200];
 
 const extra: Migration[] = [];
 
