@@ -1,6 +1,10 @@
 /** The bake after 100% (rollout/machine.ts, rollout/decide.ts, analysis/metrics/bake.ts) and its spec. */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { initMetrics } from '../../services/controller/analysis/evaluate.ts';
+import { foldBake, startBake } from '../../services/controller/analysis/metrics/bake.ts';
+import { EMPTY_DISPERSION } from '../../services/controller/analysis/metrics/binomial.ts';
+import type { BinomialState } from '../../services/controller/analysis/metrics/types.ts';
 import { ControllerErrors } from '../../services/controller/errors.ts';
 import type { Decision } from '../../services/controller/rollout/decision.ts';
 import { manual, nextWindow, tick } from '../../services/controller/rollout/machine.ts';
@@ -77,8 +81,8 @@ test('bake: an error regression after 100% rolls back to the previous stable, wi
   assert.deepEqual([last.routing.stable.weight, last.routing.canary.weight, last.routing.canary.state], [100, 0, 'tripped']);
   assert.match(last.reason, /during the bake.*error_rate/);
   const bakeS = (last.at - r.decisions.find((d) => d.action === 'complete')!.at) / 1000;
-  // The bake's first two 60 s blocks estimate its over-dispersion (the burn-in); then 2.5x errors show at once.
-  assert.ok(bakeS > 120 && bakeS <= 180, `caught ${bakeS}s into the bake`);
+  // The bake's first three 60 s blocks estimate its over-dispersion (the burn-in); then 2.5x errors show at once.
+  assert.ok(bakeS > 180 && bakeS <= 240, `caught ${bakeS}s into the bake`);
   recomputesEveryDecision(r.decisions);
 });
 
@@ -151,4 +155,23 @@ test('bake: spec errors name the field', () => {
   rejects({ ...minimal, bake: { seconds: 5 } }, /bake\.seconds: must be 0 \(no bake\) or at least one tick \(tick\.intervalS = 10s\), not 5/);
   rejects({ ...minimal, bake: { minutes: 10 } }, /bake: .*minutes/);
   rejects({ ...minimal, bake: { seconds: 'long' } }, /bake\.seconds/);
+});
+
+test('bake: the rollout\'s measured wander is a floor under the bake\'s own over-dispersion estimate', () => {
+  const spec = parseRolloutSpec({ id: 'r1', model: 'm', stable: 'v1', canary: 'v2', metrics: [{ kind: 'error_rate' }] });
+  const [m0] = initMetrics(spec) as BinomialState[];
+  // The rollout measured τ² = 0.08 over 10 blocks; stable's rate over the rollout 1%.
+  const m = { ...m0!, stableTotal: { events: 1000, n: 100_000 }, dispersion: { ...EMPTY_DISPERSION, sumX1: 40, sumV: 500, blocks: 10, tau2: 0.08 } };
+  let [b] = startBake([m]) as BinomialState[];
+  assert.equal(b!.bake!.tau2Floor, 0.08);
+  // Quiet bake windows (1% errors, no wander): after the burn-in every counted window keeps f at the floor.
+  const fs: number[] = [];
+  for (let i = 0; i < 60; i++) {
+    b = foldBake(b!, input('r1', i * 10_000, (i + 1) * 10_000, arm(0, 0, []), arm(4000, 40, [])), { stepElapsedS: (i + 1) * 10, windowS: 10, blockS: 60, bake: true }) as BinomialState;
+    if ((b.last!.bakeF ?? 0) > 0) fs.push(b.last!.bakeF!);
+  }
+  const w0 = b!.bake!.nullShare!;
+  const atFloor = 1 / (1 + 0.08 * 4000 * w0 * (1 - w0) * 6);
+  assert.ok(fs.length > 30, `${fs.length} windows counted`);
+  for (const f of fs) assert.ok(f <= atFloor + 1e-12, `f ${f} above the floor's ${atFloor}`);
 });

@@ -56,6 +56,16 @@ test('dispersion scale: 1 when off or without events; shrinks with the variance 
   assert.ok(Math.abs(dispersionScale(noisy, 0.03, 200, 0.5, 20, 60) - fNoisy) < 1e-12);
 });
 
+test('dispersion scale with a floor (the bake): quiet blocks never take it below the floor', () => {
+  const quiet = estimate(0, 100, 4);
+  // V_block = 150; the floor 0.05 holds however many quiet blocks the estimate has seen.
+  assert.ok(Math.abs(dispersionScale(quiet, 0.03, 100, 0.5, 10, 60, 0.05) - 1 / (1 + 0.05 * 150)) < 1e-12);
+  assert.ok(dispersionScale(quiet, 0.03, 100, 0.5, 10, 60) > 1 / (1 + 0.01 * 150), 'without the floor the quiet estimate wins');
+  // A noisier estimate than the floor is used as it is.
+  const noisy = estimate(0.0625, 100, 4);
+  assert.equal(dispersionScale(noisy, 0.03, 100, 0.5, 10, 60, 0.001), dispersionScale(noisy, 0.03, 100, 0.5, 10, 60));
+});
+
 test('dispersion: closing a block early (a weight change) keeps its data in the centre', () => {
   let d = foldDispersion(EMPTY, 10, 100, 0.1, 10, 60);
   d = closeBlock(d);

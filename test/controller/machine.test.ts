@@ -132,6 +132,20 @@ test('a step that never decides times out into onTimeout', () => {
   assert.equal(rolled.decisions.at(-1)!.action, 'rollback');
 });
 
+test('a step that times out on slow evidence names each pending metric with the time it would still need', () => {
+  // 20 requests a window, 1 in 20 at the canary: the error rate heads toward acceptance, too slowly for 300 s.
+  const steps = [{ weight: 5, maxDurationS: 300 }, 100];
+  let i = 0;
+  const slow = (w: { from: number; to: number }) => input('r1', w.from, w.to, arm(19, i++ % 5 === 0 ? 1 : 0, []), arm(1, 0, []));
+  const r = run(started({ steps, metrics: [{ kind: 'error_rate' }], stepDefaults: { minSamples: 0 } }), 10_000, 600_000, slow);
+  const last = r.decisions.at(-1)!;
+  assert.equal(last.action, 'pause');
+  const m = /no decision after 300s at 5% \(waiting on error_rate: about (\d+)s more at this traffic\)/.exec(last.reason);
+  assert.ok(m, last.reason);
+  const eta = Number(m[1]);
+  assert.ok(eta > 0 && eta === Math.round(last.evidence.metrics[0]!.etaAcceptS!), `eta ${eta}`);
+});
+
 test('manual operations are pure transitions with an actor', () => {
   let s = started();
   const p = manual(s, 'pause', 5000, 'alice');

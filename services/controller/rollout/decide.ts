@@ -114,7 +114,14 @@ export function decide(ev: Evidence): RuleOutcome {
     return { ...n, reason: `step ${ev.weight}% passed: minimum time and samples met, and every critical metric rules out a regression of its detect x tolerance (power ${ev.policy.power})`, etaSeconds: null };
   }
   if (s.elapsedS >= s.maxDurationS) {
-    const why = `no decision after ${s.maxDurationS}s at ${ev.weight}% (waiting on ${[...pending, ...(samplesOk ? [] : ['minSamples'])].join(', ') || 'nothing'})`;
+    // Each pending metric with the time its acceptance would still need at this traffic (its ETA),
+    // so the operator can tell a slow step (raise maxDurationS or the weight) from a stuck one.
+    const pendingWithEta = ev.metrics.flatMap((m, i) => {
+      if (!m.config.critical || verdicts[i]!.status === 'accepted') return [];
+      const etaS = m.etaAcceptS;
+      return [etaS !== null && Number.isFinite(etaS) ? `${m.config.name}: about ${Math.round(etaS)}s more at this traffic` : m.config.name];
+    });
+    const why = `no decision after ${s.maxDurationS}s at ${ev.weight}% (waiting on ${[...pendingWithEta, ...(samplesOk ? [] : ['minSamples'])].join(', ') || 'nothing'})`;
     if (ev.policy.onTimeout === 'rollback') return { action: 'rollback', toWeight: 0, phase: 'rolled_back', reason: why, etaSeconds: null };
     return { ...hold, action: 'pause', phase: 'paused', reason: why };
   }

@@ -4,7 +4,7 @@
  * statistics and re-applies the same rule the state machine used; the verdicts stored alongside
  * are ignored.
  */
-import { addBatch } from '../analysis/stats/binomial-mixture.ts';
+import { addBatch, batchLogLR } from '../analysis/stats/binomial-mixture.ts';
 import { ControllerErrors } from '../errors.ts';
 import { decide, type RuleOutcome } from './decide.ts';
 import type { Evidence } from './decision.ts';
@@ -30,7 +30,8 @@ export function recompute(evidence: Evidence): RuleOutcome {
 
 /**
  * Checks that each metric's whole-rollout statistics in `next` are those of `prev` (the decision
- * before it) plus the window `next` recorded in the metric's `last` field. Together with
+ * before it) plus the window `next` recorded in the metric's `last` field (for a rate with ruleOut,
+ * also its rollout-long ruleOut log LR). Together with
  * `recompute`, this ties a decision to the chain of windows before it; the windows' counts can be
  * checked against ClickHouse (latency and score samples are random draws, recorded as counts).
  * Binomial- and normal-tested metrics are checked; distribution metrics record totals only.
@@ -54,7 +55,13 @@ export function chainBreaks(prev: Evidence, next: Evidence): string[] {
       // f: the window's over-dispersion scale (absent in older evidence: 1).
       const f = last.f ?? 1;
       const expected = mm > 0 && w !== null && w !== undefined ? addBatch(p.rollout.logLik, m.prior, f * k, f * mm, w) : p.rollout.logLik;
-      const ok = m.rollout.k === p.rollout.k + k && m.rollout.m === p.rollout.m + mm && expected.every((x, j) => near(x, m.rollout.logLik[j]!));
+      let ok = m.rollout.k === p.rollout.k + k && m.rollout.m === p.rollout.m + mm && expected.every((x, j) => near(x, m.rollout.logLik[j]!));
+      // The rollout-long ruleOut test (absent in older evidence): the window's θ_R adds its log LR.
+      if (m.ruleOut && p.ruleOut) {
+        const thetaR = last.thetaR;
+        const add = mm > 0 && w !== null && w !== undefined && typeof thetaR === 'number' ? batchLogLR(thetaR, f * k, f * mm, w) : 0;
+        ok &&= near(m.ruleOut.llr, p.ruleOut.llr + add);
+      }
       if (!ok) broken.push(m.config.name);
     } else if (m.test === 'normal' && p.test === 'normal') {
       if (!near(m.rollout.s, p.rollout.s + (last.ds ?? 0)) || !near(m.rollout.v, p.rollout.v + (last.dv ?? 0))) broken.push(m.config.name);

@@ -28,13 +28,15 @@ import { adjustLatencies, countAbove, oriented, QUANTILE } from './latency.ts';
 import type { BakeState, BinomialState, FoldContext, MetricState, MetricVerdict } from './types.ts';
 
 /**
- * Dispersion blocks the bake estimates its own between-block variance over before its test counts
- * any window (with a 60 s block: about two minutes). Before the first Pearson X the only estimate
- * is the rollout's, taken on the canary's share of events rather than on its rate; the bake's
- * one-sample test at 100% traffic sees each block's wander in full, and trusting that estimate
- * from the first window rolled back 1% of healthy noisy canaries at 2000 requests/s.
+ * Pearson X values the bake's own over-dispersion estimate needs before its test counts any window
+ * (the first block only sets the centre, so with 60 s blocks the test starts after three minutes).
+ * Before that the only estimate is the rollout's, taken on the canary's share of events rather than
+ * on its rate; the bake's one-sample test at 100% traffic sees each block's wander in full. Trusting
+ * the rollout's estimate from the first window rolled back 1% of healthy noisy canaries at 2000
+ * requests/s; with one X, 6 of 600 once the rollout-long ruleOut let rollouts reach 100% on fewer
+ * blocks (docs/canary.md, "The bake after 100%"); with two, 3 of 600.
  */
-export const BAKE_BURN_IN_BLOCKS = 1;
+export const BAKE_BURN_IN_BLOCKS = 2;
 
 /** True for the metrics the bake watches. */
 export function watchedInBake(s: MetricState): s is BinomialState {
@@ -71,7 +73,7 @@ export function startBake(states: readonly MetricState[]): MetricState[] {
     const d = s.dispersion;
     const rolloutTau2 = d && d.sumV > 0 ? Math.max(0, d.sumX1 / d.sumV) : 0;
     const bake: BakeState = {
-      ...baselineNull(s), tau2Prior: Math.max(tau2Prior(s), rolloutTau2), logLik: s.prior.thetas.map(() => 0), dispersion: EMPTY_DISPERSION, k: 0, m: 0, canaryN: 0, canaryEvents: 0,
+      ...baselineNull(s), tau2Prior: Math.max(tau2Prior(s), rolloutTau2), tau2Floor: rolloutTau2, logLik: s.prior.thetas.map(() => 0), dispersion: EMPTY_DISPERSION, k: 0, m: 0, canaryN: 0, canaryEvents: 0,
     };
     return { ...s, bake, etaRejectS: null, etaAcceptS: null };
   });
@@ -108,7 +110,7 @@ export function foldBake(s: MetricState, input: AnalysisInput, ctx: FoldContext)
   const w0 = bake.nullShare;
   // Burn-in: the first blocks only estimate the bake's over-dispersion (the test starts after them).
   const burnIn = blockS > 0 && windowS > 0 && bake.dispersion.blocks < BAKE_BURN_IN_BLOCKS;
-  const f = burnIn ? 0 : dispersionScale(bake.dispersion, bake.tau2Prior, c.m, w0, windowS, blockS);
+  const f = burnIn ? 0 : dispersionScale(bake.dispersion, bake.tau2Prior, c.m, w0, windowS, blockS, bake.tau2Floor ?? 0);
   const next: BakeState = {
     ...bake,
     logLik: burnIn ? bake.logLik : addBatch(bake.logLik, s.prior, f * c.k, f * c.m, w0),

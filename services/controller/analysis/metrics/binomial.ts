@@ -42,13 +42,14 @@ export function tau2Prior(s: Pick<BinomialState, 'config'>): number {
  * binomial variance a block of `blockS` seconds at this window's event rate would have (a window
  * longer than a block spans several independent blocks, and the same formula holds: V scales with
  * the length, the shared-noise part with its square). τ² is the blocks' estimate shrunk toward
- * TAU2_PRIOR with the weight of PRIOR_BLOCKS blocks of this V_block.
+ * TAU2_PRIOR with the weight of PRIOR_BLOCKS blocks of this V_block, and never below `floor` (the
+ * bake's: the same version's wander measured over the rollout).
  */
-export function dispersionScale(d: DispersionState, prior: number, m: number, wTilde: number, windowS: number, blockS: number): number {
+export function dispersionScale(d: DispersionState, prior: number, m: number, wTilde: number, windowS: number, blockS: number, floor = 0): number {
   if (!(blockS > 0) || !(windowS > 0) || !(m > 0)) return 1;
   const vBlock = m * wTilde * (1 - wTilde) * (blockS / windowS);
   const shrunk = (d.sumX1 + PRIOR_BLOCKS * prior * vBlock) / (d.sumV + PRIOR_BLOCKS * vBlock);
-  const tau2 = Math.max(shrunk, (prior * PRIOR_BLOCKS) / (PRIOR_BLOCKS + d.blocks), 0);
+  const tau2 = Math.max(shrunk, (prior * PRIOR_BLOCKS) / (PRIOR_BLOCKS + d.blocks), floor, 0);
   return 1 / (1 + tau2 * vBlock);
 }
 
@@ -128,8 +129,10 @@ export interface BinomialWindow {
   readonly stableEvents: number;
   /** Non-inferiority limit for the canary's rate (plain rates only). */
   readonly nonInferiorityLimit?: number | null;
-  /** This window's acceptance alternative, when it is not the metric's θ1 (a rate's ruleOut). */
+  /** This window's acceptance alternative, when it is not the metric's θ1. */
   readonly theta1?: number;
+  /** A rate with ruleOut: this window's ruleOut alternative θ_R, added to the rollout-long ruleOut test. */
+  readonly ruleOutTheta?: number;
 }
 
 /** Folds one window into the state and refreshes the ETAs. `last` and `estimate` are the caller's audit fields. */
@@ -152,6 +155,18 @@ export function updateBinomial(
       step: {
         ...s.step, k: s.step.k + w.k, m: s.step.m + w.m, mw: (s.step.mw ?? 0) + w.m * w.wTilde,
         llr1: s.step.llr1 + batchLogLR(theta1, f * w.k, f * w.m, w.wTilde),
+      },
+    };
+  }
+  if (s.config.ruleOut !== null && s.config.ruleOut !== undefined) {
+    const r = s.ruleOut ?? { llr: 0, theta: null, applies: false };
+    const add = counted && w.ruleOutTheta !== undefined;
+    next = {
+      ...next,
+      ruleOut: {
+        llr: add ? r.llr + batchLogLR(w.ruleOutTheta!, f * w.k, f * w.m, w.wTilde) : r.llr,
+        theta: add ? w.ruleOutTheta! : r.theta,
+        applies: ctx.finalStep === true,
       },
     };
   }
@@ -185,8 +200,17 @@ function binomialEtas(s: BinomialState, wTilde: number | null, ctx: FoldContext)
   const viaRollout = etaToReject(s.rollout.logLik, s.prior, bound - Math.log(s.mix.rollout), p, wTilde, rate);
   const viaStep = s.mix.step > 0 ? etaToReject(s.restart.logLik, s.prior, bound - Math.log(s.mix.step), p, wTilde, rate) : null;
   const etaRejectS = viaRollout === null ? viaStep : viaStep === null ? viaRollout : Math.min(viaRollout, viaStep);
-  const g1 = driftPerEvent(s.step.theta1 ?? s.theta1, p, wTilde);
-  const etaAcceptS = g1 < 0 ? Math.max(0, (Math.log(s.beta) - s.step.llr1) / (g1 * rate)) : null;
+  const etaTo = (theta: number, llr: number): number | null => {
+    const g = driftPerEvent(theta, p, wTilde);
+    return g < 0 ? Math.max(0, (Math.log(s.beta) - llr) / (g * rate)) : null;
+  };
+  let etaAcceptS = etaTo(s.step.theta1 ?? s.theta1, s.step.llr1);
+  // On the last analysed step acceptance also waits for the rollout-long ruleOut test.
+  const r = s.ruleOut;
+  if (r?.applies && r.theta !== null && etaAcceptS !== null) {
+    const viaRuleOut = etaTo(r.theta, r.llr);
+    etaAcceptS = viaRuleOut === null ? null : Math.max(etaAcceptS, viaRuleOut);
+  }
   return { etaRejectS, etaAcceptS };
 }
 
@@ -197,22 +221,32 @@ function nonInferior(s: BinomialState): boolean {
   return s.side === 'up' ? ci.upper <= limit : ci.lower >= limit;
 }
 
-/** The verdict: rollback test on the whole rollout, acceptance on this step. */
+/**
+ * The verdict: rollback test on the whole rollout, acceptance on this step. On the last analysed
+ * step of a rate with ruleOut, acceptance also needs the rollout-long ruleOut test to accept.
+ */
 export function judgeBinomial(s: BinomialState): MetricVerdict {
   const statistic = logRestartMixture(logMixture(s.rollout.logLik, s.prior), logMixture(s.restart.logLik, s.prior), s.mix);
   const threshold = Math.log(1 / s.alpha);
   const acceptThreshold = Math.log(s.beta);
-  const base = { statistic, threshold, acceptStatistic: s.step.llr1, acceptThreshold };
+  const r = s.ruleOut?.applies ? s.ruleOut : null;
+  const acceptStatistic = r ? Math.max(s.step.llr1, r.llr) : s.step.llr1;
+  const base = { statistic, threshold, acceptStatistic, acceptThreshold };
   if (statistic >= threshold) {
     return { ...base, status: 'regressed', summary: `${s.config.name}: regression beyond tolerance is significant (log X ${statistic.toFixed(2)} >= ${threshold.toFixed(2)})` };
   }
-  if (s.step.llr1 <= acceptThreshold || nonInferior(s)) {
+  if (acceptStatistic <= acceptThreshold || nonInferior(s)) {
     const ruled = Math.exp(Math.abs(s.step.theta1 ?? s.theta1));
-    const how = s.step.llr1 <= acceptThreshold
-      ? `no regression of ${ruled.toFixed(2)}x beyond tolerance (odds; log LR ${s.step.llr1.toFixed(2)} <= ${acceptThreshold.toFixed(2)})`
-      : `the canary's rate is within tolerance (time-uniform bound under ${s.step.nonInferiorityLimit?.toPrecision(3)})`;
+    let how: string;
+    if (acceptStatistic > acceptThreshold) {
+      how = `the canary's rate is within tolerance (time-uniform bound under ${s.step.nonInferiorityLimit?.toPrecision(3)})`;
+    } else {
+      how = `no regression of ${ruled.toFixed(2)}x beyond tolerance (odds; log LR ${s.step.llr1.toFixed(2)} <= ${acceptThreshold.toFixed(2)})`;
+      if (r) how += `, and over the rollout none of ${s.config.ruleOut}x stable's rate (log LR ${r.llr.toFixed(2)})`;
+    }
     return { ...base, status: 'accepted', summary: `${s.config.name}: ${how}` };
   }
   if (s.step.canaryN === 0) return { ...base, status: 'no_data', summary: `${s.config.name}: no canary data in this step yet` };
-  return { ...base, status: 'inconclusive', summary: `${s.config.name}: not enough evidence yet (log X ${statistic.toFixed(2)}, log LR ${s.step.llr1.toFixed(2)})` };
+  const ruleOutPart = r ? `, ruleOut log LR ${r.llr.toFixed(2)}` : '';
+  return { ...base, status: 'inconclusive', summary: `${s.config.name}: not enough evidence yet (log X ${statistic.toFixed(2)}, log LR ${s.step.llr1.toFixed(2)}${ruleOutPart})` };
 }

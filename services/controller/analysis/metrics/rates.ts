@@ -22,11 +22,13 @@ const rate = (k: number, n: number): number | null => (n > 0 ? k / n : null);
 function rateEstimate(s: BinomialState, r0: number | null): Record<string, number | null> {
   const c = rate(s.step.canaryEvents, s.step.canaryN);
   const st = rate(s.step.stableEvents, s.step.stableN);
-  // The canary/stable ratio the step's acceptance test rules out (what a promotion now would rule out).
-  const ruledOutRatio = r0 !== null ? r0 * Math.exp(s.side === 'up' ? (s.step.theta1 ?? s.theta1) : -(s.step.theta1 ?? s.theta1)) : null;
+  // The canary/stable ratio a promotion now would rule out: the rollout-long ruleOut on the last
+  // analysed step, the step's own `detect` alternative before it.
+  const theta = s.ruleOut?.applies && s.ruleOut.theta !== null ? s.ruleOut.theta : (s.step.theta1 ?? s.theta1);
+  const ruledOutRatio = r0 !== null ? r0 * Math.exp(s.side === 'up' ? theta : -theta) : null;
   return {
     canaryRate: c, stableRate: st, ratio: c !== null && st !== null && st > 0 ? c / st : null, canaryRequests: s.step.canaryN, stableRequests: s.step.stableN,
-    ruledOutRatio, tau2: s.dispersion?.tau2 ?? null,
+    ruledOutRatio, ruleOutLogLR: s.ruleOut?.llr ?? null, tau2: s.dispersion?.tau2 ?? null,
   };
 }
 
@@ -34,13 +36,12 @@ function rateEstimate(s: BinomialState, r0: number | null): Record<string, numbe
 const MIN_RULE_OUT_ODDS = 1.1;
 
 /**
- * The acceptance alternative of a window: θ1 = log(ruleOut / r0) on the last analysed step of a rate
- * with ruleOut (so the promotion to 100% rules out that canary/stable ratio), the metric's
- * log(detect) otherwise.
+ * The ruleOut alternative of a window, θ_R = log(ruleOut / r0) (a rate with ruleOut; null without),
+ * never closer to r0 than MIN_RULE_OUT_ODDS.
  */
-export function acceptanceTheta(s: BinomialState, r0: number, finalStep: boolean): number {
+export function ruleOutTheta(s: BinomialState, r0: number): number | null {
   const ruleOut = s.config.ruleOut;
-  if (!finalStep || ruleOut === null || ruleOut === undefined) return s.theta1;
+  if (ruleOut === null || ruleOut === undefined) return null;
   const odds = Math.max(MIN_RULE_OUT_ODDS, s.side === 'up' ? ruleOut / r0 : r0 * ruleOut);
   return (s.side === 'up' ? 1 : -1) * Math.log(odds);
 }
@@ -67,12 +68,13 @@ export function foldRate(s: BinomialState, input: AnalysisInput, ctx: FoldContex
   const usable = nC > 0 && nS > 0 && r0 > 1e-3;
   const wTilde = usable ? nullShare(w, r0) : 0;
   const limit = s.side === 'up' ? (1 + relative) * pS + absolute : (1 - relative) * pS - absolute;
-  const theta1 = acceptanceTheta(s, r0, ctx.finalStep === true);
+  const thetaR = ruleOutTheta(s, r0);
   const win: BinomialWindow = {
     k: usable ? kC : 0, m: usable ? kC + kS : 0, wTilde,
-    canaryN: nC, stableN: nS, canaryEvents: kC, stableEvents: kS, nonInferiorityLimit: absolute > 0 ? limit : null, theta1,
+    canaryN: nC, stableN: nS, canaryEvents: kC, stableEvents: kS, nonInferiorityLimit: absolute > 0 ? limit : null,
+    ...(thetaR !== null ? { ruleOutTheta: thetaR } : {}),
   };
-  const next = updateBinomial({ ...s, stableTotal }, win, ctx, { canaryEvents: kC, stableEvents: kS, canaryN: nC, stableN: nS, r0: usable ? r0 : null, theta1 }, (st) => rateEstimate(st, r0));
+  const next = updateBinomial({ ...s, stableTotal }, win, ctx, { canaryEvents: kC, stableEvents: kS, canaryN: nC, stableN: nS, r0: usable ? r0 : null, theta1: s.theta1, thetaR }, (st) => rateEstimate(st, r0));
   return next;
 }
 

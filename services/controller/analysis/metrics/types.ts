@@ -72,10 +72,24 @@ export interface BinomialState extends MetricStateBase {
     readonly canaryEvents: number;
     readonly stableEvents: number;
     readonly nonInferiorityLimit: number | null;
-    /** The acceptance alternative of the last window (differs from `theta1` on the last step of a rate with ruleOut). */
+    /** The acceptance alternative of the last window (in states written before the rollout-long ruleOut: θ_R on the last step). */
     readonly theta1?: number;
     /** Σ m·w̃ over the step's counted windows (the null-expected canary events; centres the dispersion estimate). */
     readonly mw?: number;
+  };
+  /**
+   * A rate with ruleOut: the acceptance test of the ruleOut ratio, summed over every counted window
+   * of the rollout (all steps), each window at its own null share and r0. The last analysed step
+   * accepts only when this and the step's own test (at `detect`) both accept. Absent in states
+   * written before it existed, and for metrics without ruleOut.
+   */
+  readonly ruleOut?: {
+    /** Σ window log LR of the ruleOut alternative against r0. */
+    readonly llr: number;
+    /** The last counted window's ruleOut alternative θ_R (null before the first). */
+    readonly theta: number | null;
+    /** True when the last fold was in the last analysed step, where the ruleOut gates acceptance. */
+    readonly applies: boolean;
   };
   /** Rollout-long stable counts (the baseline rate behind an absolute tolerance). */
   readonly stableTotal: { readonly events: number; readonly n: number };
@@ -104,6 +118,12 @@ export interface BakeState {
    * the rollout's estimate at the bake's start (the same version's noise, measured over the steps).
    */
   readonly tau2Prior: number;
+  /**
+   * The rollout's own estimate at the bake's start, below which the bake's estimate never goes (the
+   * bake's first blocks alone would take the version's known wander for a regression); absent in
+   * states written before it existed: 0.
+   */
+  readonly tau2Floor?: number;
   /** Events and observations counted so far (k of m), and the canary's requests (or samples) and events. */
   readonly k: number;
   readonly m: number;
