@@ -18,7 +18,7 @@ import { StartupTolerantChannel } from '../routing/startup-tolerant-channel.ts';
 import type { TelemetryConfig } from '../telemetry/config.ts';
 import { createSink } from '../telemetry/factory.ts';
 import { createHasher, type Hasher } from '../telemetry/hash.ts';
-import { createRedactor } from '../telemetry/redact.ts';
+import { createRedactor, warmRedactor } from '../telemetry/redact.ts';
 import { ThreadedSink } from '../telemetry/threaded-sink.ts';
 import { eventWorkerOn, type GatewayConfig } from './config.ts';
 import { startGateway, type RunningGateway } from './gateway.ts';
@@ -79,6 +79,8 @@ export async function assembleGateway(opts: AssembleGatewayOptions): Promise<Ass
   const redaction = { maxChars: r.maxChars, maskPaths: r.maskPaths, ...(r.maskKeys ? { maskKeys: r.maskKeys } : {}) };
   const hasher = createHasher(hashing);
   const redactor = createRedactor(redaction);
+  // Events built on this thread (inline, or after the telemetry thread failed) start warm too.
+  warmRedactor(redactor);
   const g = opts.gateway;
   const telemetryLogger = componentLogger(logger, 'telemetry');
   // With the event worker on, the sink runs in that thread too: the request thread only hands

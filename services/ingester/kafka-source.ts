@@ -46,6 +46,26 @@ export function rebalanceError(err: unknown): Error | undefined {
 }
 
 /**
+ * Runs `op` again while it fails with an error kafkajs marks retriable (a topic just created on a
+ * broker that restarted, whose metadata does not list it yet: UNKNOWN_TOPIC_OR_PARTITION), with a
+ * growing pause, until `deadline` (ms since the epoch) or `stopped()`; any other error at once.
+ */
+export async function retryRetriable<T>(op: () => Promise<T>, deadline: number, stopped: () => boolean, pauseMs = 200): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await op();
+    } catch (err) {
+      let retriable = false;
+      for (let e: unknown = err, depth = 0; e instanceof Error && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
+        if ((e as { retriable?: unknown }).retriable === true) retriable = true;
+      }
+      if (!retriable || stopped() || Date.now() + pauseMs * attempt > deadline) throw err;
+      await new Promise((r) => setTimeout(r, Math.min(2000, pauseMs * attempt)));
+    }
+  }
+}
+
+/**
  * kafkajs errors that mean "the broker is not there right now" (restarting, electing a group
  * coordinator, unreachable). kafkajs restarts its consumer after some of them, but stops it for
  * good after others (a group coordinator not found once the broker comes back is
@@ -124,7 +144,12 @@ export class KafkaSource implements Source {
       await this.producer.connect();
       const existing = await this.waitForTopic(topic);
       if (!existing.has(dlqTopic)) {
-        await this.admin.createTopics({ topics: [{ topic: dlqTopic, numPartitions: 1 }], waitForLeaders: true });
+        // Right after a broker restart the new topic's metadata can lag its creation (kafkajs then
+        // throws a retriable UNKNOWN_TOPIC_OR_PARTITION while waiting for leaders): try again.
+        await retryRetriable(
+          () => this.admin.createTopics({ topics: [{ topic: dlqTopic, numPartitions: 1 }], waitForLeaders: true }),
+          Date.now() + 30_000, () => this.stopping,
+        );
         this.log.info({ topic: dlqTopic }, 'created the dead-letter topic');
       }
       await this.runConsumer(this.consumer, handler, onReassign, onFatal);

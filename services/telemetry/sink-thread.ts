@@ -18,7 +18,7 @@ import { buildEvent, PROBE, type BuildDeps, type EventRecord } from './event-bui
 import { PARKED, RingReader } from './event-ring.ts';
 import { createSink } from './factory.ts';
 import { createHasher } from './hash.ts';
-import { createRedactor } from './redact.ts';
+import { createRedactor, warmRedactor } from './redact.ts';
 import type { TelemetrySink } from './sink.ts';
 import { EXTRA_COUNTERS, STATS_MS, type ExtraCounters, type FromSinkThread, type SinkSnapshot, type SinkThreadData, type ToSinkThread } from './threaded-sink.ts';
 
@@ -144,5 +144,7 @@ async function settle(id: number, work: () => Promise<void>): Promise<void> {
   port.postMessage({ done: id, snapshot: snapshot(), ...(error ? { error } : {}) } satisfies FromSinkThread);
 }
 
+// Before the first record: compiling the detectors on a real event could exceed its redaction budget.
+warmRedactor(deps.redactor);
 port.postMessage({ ready: true, probe: deps.hasher.hashPayload(PROBE) } satisfies FromSinkThread);
 cycle();

@@ -18,6 +18,13 @@ import { LocalLogReader } from '../../services/telemetry/local-log.ts';
 import { ThreadedSink } from '../../services/telemetry/threaded-sink.ts';
 import { cleanup, tempDir } from '../support/cleanup.ts';
 
+/**
+ * The redaction the test gateways and threads use: a budget no scheduler delay reaches, because
+ * tests compare events built in two places, and a redaction a loaded host delayed past the default
+ * 100 ms would be UNSCANNED on one side only (the budget itself is tested in test/telemetry).
+ */
+export const TEST_REDACTION = Object.freeze({ maxChars: 2048, budgetMs: 60_000 });
+
 /** Admin token used by test gateways. */
 export const ADMIN_TOKEN = 'test-admin-token-0123456789';
 /** Named admin tokens every test gateway has besides ADMIN_TOKEN (actor `admin`). */
@@ -52,7 +59,7 @@ export async function startTestGateway(
   const config = gatewayConfig(raw);
   const sink = new MemorySink();
   const gw = await startGateway({
-    config, sink, hasher: createHasher({ key: HASH_KEY, keyId: 'k1' }), redactor: createRedactor({ maxChars: 2048 }), gatewayId: 'gw-test', ...extra,
+    config, sink, hasher: createHasher({ key: HASH_KEY, keyId: 'k1' }), redactor: createRedactor(TEST_REDACTION), gatewayId: 'gw-test', ...extra,
   });
   t.after(() => gw.close());
   return { gw, sink, config };
@@ -96,7 +103,7 @@ export function model(versions: Record<string, string | string[]>, extra: Record
  */
 export async function threadedSink(t: TestContext, opts: { ringBytes?: number } = {}): Promise<{ sink: ThreadedSink; events(): Promise<TelemetryEvent[]> }> {
   const hashing = { key: HASH_KEY, keyId: 'k1' };
-  const redaction = { maxChars: 2048 };
+  const redaction = TEST_REDACTION;
   const telemetry = parseConfig(TelemetrySection, { hashing });
   const dataDir = tempDir(t, 'threaded');
   const sink = await ThreadedSink.start({

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createRedactor } from '../../services/telemetry/redact.ts';
+import { createRedactor, warmRedactor } from '../../services/telemetry/redact.ts';
+import { DETECTORS } from '../../services/telemetry/pii-detectors.ts';
 
 test('redact: JSON keeps its shape; configured paths (with *) and secret key names are masked', () => {
   const r = createRedactor({ budgetMs: 60_000, maxChars: 10_000, maskPaths: ['user.ssn', 'messages.*.name'] });
@@ -63,4 +64,12 @@ test('redact: detector edge cases (versions, dates, invalid checksums are left a
   assert.equal(r.redact('{"mobile":"(212) 555-0187","msisdn":447700900123}', 'application/json').text, '{"mobile":"<PHONE>","msisdn":"<PHONE>"}');
   assert.throws(() => createRedactor({ budgetMs: 60_000, maxChars: -1 }), /maxChars/);
   assert.throws(() => createRedactor({ budgetMs: 60_000, maxChars: 10, maskPaths: ['a..b'] }), /invalid path/);
+});
+
+test('the warm-up sample sets off every detector type, so no detector is compiled on a real event', () => {
+  const seen = warmRedactor(createRedactor({ maxChars: 4096 }));
+  const types = [...new Set(DETECTORS.map((d) => d.type))].sort();
+  assert.deepEqual(types.filter((t) => !(seen[t]! > 0)), [], `not set off by the warm-up: ${JSON.stringify(seen)}`);
+  assert.equal(seen.UNSCANNED, undefined);
+  assert.ok(seen.MASKED! > 0, 'the secret-key path ran too');
 });

@@ -35,7 +35,9 @@ import { deleteTopics, readTopic } from './helpers/kafka.ts';
 import { cleanup, tempDir } from '../support/cleanup.ts';
 
 const HASHING = { key: 'threaded-sink-test-key-0123', keyId: 'k1' };
-const REDACTION = { maxChars: 2048 };
+// A redaction budget no scheduler delay reaches: the tests compare outputs, and an event whose
+// redaction a loaded host delayed past the default 100 ms would be UNSCANNED on one side only.
+const REDACTION = { maxChars: 2048, budgetMs: 60_000 };
 
 function threadOptions(t: TestContext, telemetry: TelemetryConfig, extra: Partial<ThreadedSinkOptions> = {}): ThreadedSinkOptions {
   return {
