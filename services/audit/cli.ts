@@ -225,13 +225,15 @@ const COMMANDS: Record<string, Command> = {
     },
   },
   'verify-erasure': {
-    about: "Checks that nothing matching the selector is left; exit 1 when rows remain.",
+    about: "Checks that nothing the selector's newest erasure covers (events at or before it) is left; exit 1 when rows remain. Later rows are listed as rows_since_erasure.",
     example: "mlgate audit verify-erasure --consumer reviews-etl --config config/mlgate.yaml",
     usage: `verify-erasure ${SELECTOR_USAGE}`, options: SELECTOR,
     run: async (ctx) => {
       const check = await ctx.rt.service.verifyErasure(await selector(ctx));
       if (ctx.format === 'table') {
-        await write(ctx.io.stdout, toTable(Object.entries(check.remaining).map(([table, rows]) => ({ table, rows_remaining: rows }))));
+        await write(ctx.io.stdout, toTable(Object.entries(check.remaining).map(([table, rows]) => ({
+          table, rows_remaining: rows, ...(check.since_erasure ? { rows_since_erasure: check.since_erasure[table] ?? 0 } : {}),
+        }))));
         await write(ctx.io.stdout, `${check.ok ? 'OK: nothing of the' : 'FAILED: rows of the'} ${check.selector_kind} remain${check.ok ? 's' : ''} (selector hash ${check.selector_hash}); erasures logged: ${check.erasures.length}\n`);
       } else await write(ctx.io.stdout, formatRows([check as unknown as Record<string, unknown>], ctx.format));
       return check.ok ? 0 : 1;

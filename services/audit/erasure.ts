@@ -97,6 +97,17 @@ async function remaining(wh: Warehouse, r: Resolved): Promise<TableCounts> {
   return { requests: Number(rows[0]?.n ?? 0) };
 }
 
+/** The selected rows at or before `atMs` and after it. */
+async function splitAt(wh: Warehouse, r: Resolved, atMs: number): Promise<{ before: TableCounts; after: TableCounts }> {
+  await requireColumn(wh, r.column);
+  const rows = await wh.query<{ b: string; a: string }>(
+    `SELECT toString(countIf(ts <= fromUnixTimestamp64Milli({t:Int64}, 'UTC'))) AS b, toString(countIf(ts > fromUnixTimestamp64Milli({t:Int64}, 'UTC'))) AS a
+     FROM ${wh.table('requests')} WHERE ${r.column} = {v:String}`,
+    { v: r.value, t: atMs },
+  );
+  return { before: { requests: Number(rows[0]?.b ?? 0) }, after: { requests: Number(rows[0]?.a ?? 0) } };
+}
+
 /** What {@link erase} did. */
 export interface ErasureResult {
   /** The erasure-log row as stored (with its chain columns). */
@@ -136,22 +147,41 @@ export async function erase(deps: ErasureDeps, sel: ErasureSelector, who: { acto
 export interface ErasureCheck {
   readonly selector_kind: ErasureSelector['kind'];
   readonly selector_hash: string;
-  /** Rows of the subject per table now (all zero = nothing of it remains). */
+  /**
+   * Rows per table the newest erasure should have removed: those whose event time is at or before
+   * it (all of the selector's rows when none is logged). All zero = nothing of it remains.
+   */
   readonly remaining: TableCounts;
+  /**
+   * Rows per table from after the newest erasure: later traffic of the consumer or payload, which
+   * the erasure does not cover (the ingester stores it too). Not a failure; absent when no erasure
+   * is logged.
+   */
+  readonly since_erasure?: TableCounts;
   readonly ok: boolean;
   /** Erasure-log rows for this selector, oldest first. */
   readonly erasures: Record<string, unknown>[];
 }
 
-/** Counts what remains of a subject in every table that can hold it, and lists its erasures. */
+/**
+ * Counts what remains of a subject in every table that can hold it (what its newest erasure covers:
+ * rows at or before it), the rows since, and lists its erasures.
+ */
 export async function verifyErasure(deps: Omit<ErasureDeps, 'writer'>, sel: ErasureSelector): Promise<ErasureCheck> {
   const r = resolveSelector(deps as ErasureDeps, sel);
-  const left = await remaining(deps.wh, r);
   const log = await deps.wh.query<Record<string, unknown>>(
-    `SELECT erasure_id, concat(replaceOne(toString(ts), ' ', 'T'), 'Z') AS ts, actor, selector_kind, rows_deleted, rows_remaining, chain_id, seq, hash
+    `SELECT erasure_id, concat(replaceOne(toString(ts), ' ', 'T'), 'Z') AS ts, toString(toUnixTimestamp64Milli(ts)) AS ts_ms, actor, selector_kind, rows_deleted, rows_remaining, chain_id, seq, hash
      FROM ${deps.wh.table('erasure_log')} WHERE selector_hash = {h:String} ORDER BY ts, erasure_id
      ${LISTING_SETTINGS}`,
     { h: r.selectorHash },
   );
-  return { selector_kind: r.kind, selector_hash: r.selectorHash, remaining: left, ok: Object.values(left).every((n) => n === 0), erasures: log };
+  const newest = log.reduce((m, e) => Math.max(m, Number(e.ts_ms)), -Infinity);
+  const erasures = log.map(({ ts_ms: _ms, ...e }) => e);
+  // What an erasure covers is what the ingester's filter applies: events at or before its time.
+  const split = Number.isFinite(newest) ? await splitAt(deps.wh, r, newest) : null;
+  const left = split ? split.before : await remaining(deps.wh, r);
+  return {
+    selector_kind: r.kind, selector_hash: r.selectorHash, remaining: left, ...(split ? { since_erasure: split.after } : {}),
+    ok: Object.values(left).every((n) => n === 0), erasures,
+  };
 }

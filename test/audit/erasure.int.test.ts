@@ -40,3 +40,27 @@ test('erasure by a configured subject column, empty erasures logged, hasher requ
   assert.equal(report.ok, true, report.firstBreak?.message);
   assert.deepEqual(report.tables[0]!.chains.map((c) => [c.chain_id, c.rows]), [['dpo-desk', 2]]);
 });
+
+test('verify-erasure judges the rows its newest erasure covers (at or before it): later traffic is reported apart, a straggler from before fails it', async (t) => {
+  const s = await seeded(t, 500);
+  const rows = (consumer: string, ts: number[], base: number) => ts.map((x, i) => knownRow({ consumer_id: consumer, ts: x, src_offset: base + i }));
+  await s.wh.insert('requests', rows('late-app', [s.now - 120_000, s.now - 60_000], 7000));
+  await s.wh.insert('requests', rows('never-erased', [s.now - 60_000], 7100));
+  const erased = await s.service.erase({ consumer: 'late-app' }, { actor: 'dpo' });
+  assert.deepEqual([erased.deleted, erased.remaining], [{ requests: 2 }, { requests: 0 }]);
+
+  // The consumer comes back after its erasure: its new rows are not what the erasure covered.
+  await s.wh.insert('requests', rows('late-app', [s.now + 60_000, s.now + 120_000, s.now + 180_000], 7200));
+  const later = await s.service.verifyErasure({ consumer: 'late-app' });
+  assert.deepEqual([later.ok, later.remaining, later.since_erasure, later.erasures.length], [true, { requests: 0 }, { requests: 3 }, 1]);
+  assert.equal((later.erasures[0] as Record<string, unknown>).ts_ms, undefined, 'the listing keeps its columns');
+
+  // An event from before the erasure that landed after it (in flight past the filter): it fails.
+  await s.wh.insert('requests', rows('late-app', [s.now - 30_000], 7300));
+  const straggler = await s.service.verifyErasure({ consumer: 'late-app' });
+  assert.deepEqual([straggler.ok, straggler.remaining, straggler.since_erasure], [false, { requests: 1 }, { requests: 3 }]);
+
+  // Never erased: every row counts, and there is no "since".
+  const never = await s.service.verifyErasure({ consumer: 'never-erased' });
+  assert.deepEqual([never.ok, never.remaining, never.since_erasure], [false, { requests: 1 }, undefined]);
+});
