@@ -172,7 +172,8 @@ async function startBack(cfg: EmbeddedConfig, front: Front & { slots: BackSlots 
   await step('schema migrations', () => front.migrated);
   const ingester = await step(`ingester (metrics ${cfg.ingester.http.host}:${cfg.ingester.http.port})`, () => startIngesterService({
     dataDir: cfg.dataDir, log: cfg.log, kafka: cfg.kafka, warehouse: cfg.warehouse, ingester: cfg.ingester,
-    telemetry: { localLog: { dir: cfg.telemetry.localLog.dir || undefined }, hashing: cfg.telemetry.hashing },
+    // The dead letters' age bound is the local log's (the raw retention unless configured).
+    telemetry: { localLog: { dir: cfg.telemetry.localLog.dir || undefined, maxAgeHours: diskAgeBound(cfg.telemetry, cfg.warehouse.retention.requests).localLog.maxAgeHours }, hashing: cfg.telemetry.hashing },
   }, root));
   front.slots.ingester(async () => {
     // The gateway and its sink stopped first: what they wrote is reachable; store it before stopping.

@@ -27,6 +27,12 @@ export interface LocalLogSourceOptions {
   lingerMs: number;
   /** Sleep when the log has nothing new. */
   pollMs: number;
+  /**
+   * Dead letters older than this (ms) are deleted: they hold whole events, which should not
+   * outlive the log they came from (the ingester service passes `telemetry.localLog.maxAgeHours`).
+   * Checked when the source starts and every minute while it runs. Absent: kept.
+   */
+  dlqMaxAgeMs?: number;
   logger?: Logger;
 }
 
@@ -55,6 +61,8 @@ export class LocalLogSource implements Source {
   }
 
   async start(handler: BatchHandler, onReassign: () => void, onFatal: (err: Error) => void): Promise<void> {
+    // With an age bound the dead-letter log is opened now, so old letters expire without new ones.
+    if (this.opts.dlqMaxAgeMs !== undefined) this.openDlq();
     this.running = true;
     this.loop = this.run(handler, onReassign).catch((err: unknown) => {
       this.running = false;
@@ -110,11 +118,19 @@ export class LocalLogSource implements Source {
 
   async deadLetter(items: readonly DeadLetter[]): Promise<void> {
     if (items.length === 0) return;
-    this.dlq ??= new LocalLogWriter({ dir: this.opts.dlqDir, logger: this.log }); // 0600 files in a 0700 folder: dead letters hold whole events
-    await this.dlq.append(items.map((d) => Buffer.from(JSON.stringify({
+    await this.openDlq().append(items.map((d) => Buffer.from(JSON.stringify({
       reason: d.reason, detail: d.detail, source: d.source, partition: d.partition, offset: d.offset, ts: Date.now(),
       value_base64: d.value ? d.value.toString('base64') : null,
     }))));
+  }
+
+  /** The dead-letter log, opened once: 0600 files in a 0700 folder (dead letters hold whole events). */
+  private openDlq(): LocalLogWriter {
+    this.dlq ??= new LocalLogWriter({
+      dir: this.opts.dlqDir, logger: this.log, maxAgeMs: this.opts.dlqMaxAgeMs,
+      onExpired: (e) => this.log.info({ segments: e.segments, bytes: e.bytes }, 'dead letters older than their age bound deleted'),
+    });
+    return this.dlq;
   }
 
   pause(): void {

@@ -16,7 +16,7 @@ import type { EnvSnapshot } from '../core/env.ts';
 import { Lifecycle, runUntilSignal } from '../core/lifecycle.ts';
 import { componentLogger, createLogger, type Logger } from '../core/log.ts';
 import type { DestinationStream } from 'pino';
-import { HashingSection } from '../telemetry/config.ts';
+import { DEFAULT_MAX_AGE_HOURS, HashingSection } from '../telemetry/config.ts';
 import { createHasher } from '../telemetry/hash.ts';
 import { WarehouseSection } from '../warehouse/config.ts';
 import { createWarehouse, type Warehouse } from '../warehouse/warehouse.ts';
@@ -35,10 +35,13 @@ export const IngesterServiceConfig = z.object({
   warehouse: WarehouseSection.prefault({}),
   ingester: IngesterSection.prefault({}),
   /**
-   * Only `telemetry.localLog.dir` (the gateway's log folder, if moved) and `telemetry.hashing`
-   * (the gateways' key: erasures by consumer are matched at ingest by its keyed hash) are read here.
+   * Only `telemetry.localLog.dir` (the gateway's log folder, if moved), `telemetry.localLog.maxAgeHours`
+   * (the dead letters' age bound too) and `telemetry.hashing` (the gateways' key: erasures by consumer
+   * are matched at ingest by its keyed hash) are read here.
    */
-  telemetry: z.looseObject({ localLog: z.looseObject({ dir: z.string().optional() }).optional(), hashing: HashingSection.optional() }).optional(),
+  telemetry: z.looseObject({
+    localLog: z.looseObject({ dir: z.string().optional(), maxAgeHours: z.number().int().min(1).optional() }).optional(), hashing: HashingSection.optional(),
+  }).optional(),
 });
 
 /** Parsed ingester service config. */
@@ -76,6 +79,7 @@ export function createSource(cfg: IngesterServiceConfigT, logger: Logger): Sourc
   return new LocalLogSource({
     dir, reader: ing.localLog.reader, dlqDir: join(dir, '..', 'telemetry-dlq'), maxRows: ing.batch.maxRows,
     lingerMs: ing.batch.lingerMs, pollMs: ing.localLog.pollMs, logger: componentLogger(logger, 'local-source'),
+    dlqMaxAgeMs: (cfg.telemetry?.localLog?.maxAgeHours ?? DEFAULT_MAX_AGE_HOURS) * 3_600_000,
   });
 }
 

@@ -1,7 +1,7 @@
 // The same ingester core tailing the local telemetry log (embedded mode) into the embedded engine.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, utimesSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { waitUntil } from '../support/infra.ts';
@@ -9,6 +9,7 @@ import { count, embeddedWarehouse } from '../warehouse/support.ts';
 import { eventValues, metric, runIngester } from './support.ts';
 import { IngesterSection } from '../../services/ingester/config.ts';
 import { LocalLogSource } from '../../services/ingester/local-source.ts';
+import type { DeadLetter } from '../../services/ingester/source.ts';
 import { LocalLogReader, LocalLogWriter } from '../../services/telemetry/local-log.ts';
 
 function source(dir: string): LocalLogSource {
@@ -82,4 +83,31 @@ test('local log: drain() returns once everything written is stored and committed
   await run.ingester.stop();
   assert.equal(await count(wh, 'SELECT count() FROM {db}.requests'), 6000);
   assert.equal(new LocalLogReader({ dir: join(dir, 'log'), name: 'ingester' }).committedOffset(), 6000);
+});
+
+test('local dead letters have an age bound: letters older than dlqMaxAgeMs are deleted when the source starts, newer ones kept', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'mlgate-locallog-dlq-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const bounded = () => new LocalLogSource({ dir: join(dir, 'log'), dlqDir: join(dir, 'dlq'), reader: 'ingester', maxRows: 10, lingerMs: 10, pollMs: 10, dlqMaxAgeMs: 3_600_000 });
+  const letter = (offset: number): DeadLetter => ({ source: 'local:ingester', partition: 0, offset, value: Buffer.from(`bad ${offset}`), key: null, reason: 'invalid_json', detail: 'x' });
+  const dlqRecords = async () => {
+    const r = new LocalLogReader({ dir: join(dir, 'dlq'), name: `check-${Math.random()}` });
+    const got = await r.read(100);
+    await r.close();
+    return got.map((x) => (JSON.parse(x.value.toString()) as { offset: number }).offset);
+  };
+  // Two letters written, then their segment made two hours old (its modification time is the age).
+  const first = bounded();
+  await first.deadLetter([letter(1), letter(2)]);
+  await first.stop();
+  assert.deepEqual(await dlqRecords(), [1, 2]);
+  const old = (Date.now() - 2 * 3_600_000) / 1000;
+  for (const f of readdirSync(join(dir, 'dlq'))) if (f.endsWith('.seg')) utimesSync(join(dir, 'dlq', f), old, old);
+  // A new source with a one-hour bound deletes them at start, before any new letter; a new one stays.
+  const second = bounded();
+  await second.start(async () => {}, () => {}, () => {});
+  assert.deepEqual(await dlqRecords(), [], 'old letters deleted at start');
+  await second.deadLetter([letter(3)]);
+  assert.deepEqual(await dlqRecords(), [3]);
+  await second.stop();
 });
