@@ -54,7 +54,10 @@ const logger = createLogger({ service: 'e2e', level: (process.env.MLGATE_TEST_LO
 const spec = (model: string) => ({
   id: `${model}-v2`, model, stable: 'v1', canary: 'v2', fallback: 'v1', steps: [10, 50, 100],
   stepDefaults: { minDurationS: 5, minSamples: 100, maxDurationS: 240 },
-  tick: { intervalS: 1, lagS: 2 },
+  // lagS 5 (the default): the rollback's evidence is compared with what ClickHouse holds for its
+  // window afterwards, so every row of a window must have landed before it is judged. With 2 s a
+  // loaded CI host once judged a window holding 81 of its 107 stable rows.
+  tick: { intervalS: 1, lagS: 5 },
   // No warm-up (the stand-ins are warm from the first request), no bake after 100% (the test
   // waits for 'promoted'; the bake has its own tests), and the healthy rollout's last analysed
   // step rules out a doubling of the error rate, not the default 1.25: at 1% errors and ~75
