@@ -7,6 +7,7 @@
 import type { Admin, Consumer, Producer, EachBatchPayload } from 'kafkajs';
 import type { Logger } from '../core/log.ts';
 import { silentLogger } from '../core/log.ts';
+import { errorChain } from '../telemetry/kafka-errors.ts';
 import { IngesterErrors } from './errors.ts';
 import type { BatchHandler, DeadLetter, PartitionLag, Source } from './source.ts';
 import { closeWithin, kafkaClient, KafkaSockets } from '../core/kafka-clients.ts';
@@ -55,10 +56,7 @@ export async function retryRetriable<T>(op: () => Promise<T>, deadline: number, 
     try {
       return await op();
     } catch (err) {
-      let retriable = false;
-      for (let e: unknown = err, depth = 0; e instanceof Error && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
-        if ((e as { retriable?: unknown }).retriable === true) retriable = true;
-      }
+      const retriable = errorChain(err).some((e) => (e as { retriable?: unknown }).retriable === true);
       if (!retriable || stopped() || Date.now() + pauseMs * attempt > deadline) throw err;
       await new Promise((r) => setTimeout(r, Math.min(2000, pauseMs * attempt)));
     }
