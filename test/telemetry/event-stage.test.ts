@@ -16,10 +16,10 @@ import type { TelemetryEvent } from '../../services/telemetry/event.ts';
 import { createLogger } from '../../services/core/log.ts';
 import type { ThreadedSink } from '../../services/telemetry/threaded-sink.ts';
 import type { ModelConfig } from '../../services/gateway/config.ts';
-import { HASH_KEY, threadedSink } from '../gateway/helpers.ts';
+import { HASH_KEY, TEST_REDACTION, threadedSink } from '../gateway/helpers.ts';
 
 const hasherOpts = { key: HASH_KEY, keyId: 'k1' };
-const redactorOpts = { maxChars: 2048, budgetMs: 60_000 }; // compared across threads: no budget cut on a loaded host
+const redactorOpts = TEST_REDACTION; // compared across threads: no budget cut on a loaded host
 const hasher = createHasher(hasherOpts);
 const redactor = createRedactor(redactorOpts);
 const logger = createLogger({ service: 'test', level: 'silent' });

@@ -30,14 +30,13 @@ import { MemorySink, type TelemetrySink } from '../../services/telemetry/sink.ts
 import { ThreadedSink, type ThreadedSinkOptions } from '../../services/telemetry/threaded-sink.ts';
 import { needKafka, testKafka, uniqueName, waitUntil } from '../support/infra.ts';
 import { startStandIn } from '../support/upstream.ts';
-import { gatewayConfig, model } from '../gateway/helpers.ts';
+import { gatewayConfig, model, TEST_REDACTION } from '../gateway/helpers.ts';
 import { deleteTopics, readTopic } from './helpers/kafka.ts';
 import { cleanup, tempDir } from '../support/cleanup.ts';
 
 const HASHING = { key: 'threaded-sink-test-key-0123', keyId: 'k1' };
-// A redaction budget no scheduler delay reaches: the tests compare outputs, and an event whose
-// redaction a loaded host delayed past the default 100 ms would be UNSCANNED on one side only.
-const REDACTION = { maxChars: 2048, budgetMs: 60_000 };
+// Compared outputs: a budget no scheduler delay reaches (see TEST_REDACTION).
+const REDACTION = TEST_REDACTION;
 
 function threadOptions(t: TestContext, telemetry: TelemetryConfig, extra: Partial<ThreadedSinkOptions> = {}): ThreadedSinkOptions {
   return {
