@@ -16,7 +16,7 @@ import type { EnvSnapshot } from '../core/env.ts';
 import { Lifecycle, runUntilSignal } from '../core/lifecycle.ts';
 import { componentLogger, createLogger, type Logger } from '../core/log.ts';
 import type { DestinationStream } from 'pino';
-import { DEFAULT_MAX_AGE_HOURS, HashingSection } from '../telemetry/config.ts';
+import { DEFAULT_MAX_AGE_HOURS, HashingSection, MaxAgeHours } from '../telemetry/config.ts';
 import { createHasher } from '../telemetry/hash.ts';
 import { WarehouseSection } from '../warehouse/config.ts';
 import { createWarehouse, type Warehouse } from '../warehouse/warehouse.ts';
@@ -40,7 +40,7 @@ export const IngesterServiceConfig = z.object({
    * are matched at ingest by its keyed hash) are read here.
    */
   telemetry: z.looseObject({
-    localLog: z.looseObject({ dir: z.string().optional(), maxAgeHours: z.number().int().min(1).optional() }).optional(), hashing: HashingSection.optional(),
+    localLog: z.looseObject({ dir: z.string().optional(), maxAgeHours: MaxAgeHours.optional() }).optional(), hashing: HashingSection.optional(),
   }).optional(),
 });
 

@@ -8,6 +8,9 @@ const fsyncPolicy = z.enum(['always', 'interval', 'never']);
 const MiB = 1024 * 1024;
 
 /** Settings of an on-disk local log (the spill, or the embedded transport). */
+/** A disk age bound in hours: at least 1, at most 100 years (the spill, the local log, its dead letters). */
+export const MaxAgeHours = z.number().int().min(1).max(24 * 36_500);
+
 const LocalLogSection = (defaults: { maxBytes: number }) => z.strictObject({
   /** Directory; empty = a folder under the service's dataDir. */
   dir: z.string().default(''),
@@ -25,7 +28,7 @@ const LocalLogSection = (defaults: { maxBytes: number }) => z.strictObject({
    * uses its `warehouse.retention.requests` instead). An older event would be TTL-deleted on
    * arrival anyway, so nothing that would have been kept is lost.
    */
-  maxAgeHours: z.number().int().min(1).max(24 * 36_500).optional(),
+  maxAgeHours: MaxAgeHours.optional(),
 });
 
 /** Age bound of the spill and the local log when `maxAgeHours` is absent: 30 days, the warehouse's default raw retention. */

@@ -8,6 +8,7 @@ import { waitUntil } from '../support/infra.ts';
 import { count, embeddedWarehouse } from '../warehouse/support.ts';
 import { eventValues, metric, runIngester } from './support.ts';
 import { IngesterSection } from '../../services/ingester/config.ts';
+import { IngesterServiceConfig } from '../../services/ingester/main.ts';
 import { LocalLogSource } from '../../services/ingester/local-source.ts';
 import type { DeadLetter } from '../../services/ingester/source.ts';
 import { LocalLogReader, LocalLogWriter } from '../../services/telemetry/local-log.ts';
@@ -110,4 +111,13 @@ test('local dead letters have an age bound: letters older than dlqMaxAgeMs are d
   await second.deadLetter([letter(3)]);
   assert.deepEqual(await dlqRecords(), [3]);
   await second.stop();
+});
+
+test('the ingester config bounds telemetry.localLog.maxAgeHours like the telemetry section does, naming the field', () => {
+  assert.equal(IngesterServiceConfig.parse({ telemetry: { localLog: { maxAgeHours: 48 } } }).telemetry?.localLog?.maxAgeHours, 48);
+  for (const bad of [0, 1.5, 1e12, -1]) {
+    const r = IngesterServiceConfig.safeParse({ telemetry: { localLog: { maxAgeHours: bad } } });
+    assert.equal(r.success, false, `${bad} accepted`);
+    assert.deepEqual(r.error!.issues[0]!.path, ['telemetry', 'localLog', 'maxAgeHours']);
+  }
 });
